@@ -1,0 +1,30 @@
+# Every target sets up what it needs first (idempotent): apt packages, venv, deps.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup test demo bench lint golden clean
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	@scripts/demo.sh
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: setup
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy -p omc
+
+# Rewrite tests/golden/ from the current compiler output.
+golden: setup
+	OMC_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/compiler/test_golden.py
+
+clean:
+	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

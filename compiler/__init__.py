@@ -1,0 +1,1 @@
+"""``omc``: OpenSVC service config -> parse tree -> typed IR -> systemd units."""

@@ -1,0 +1,1 @@
+"""The OpenSVC config grammar, as data (``*.lark`` files beside this module)."""

@@ -1,0 +1,1 @@
+"""``om``: OpenSVC actions on compiled units, over D-Bus, netlink and etcd."""
