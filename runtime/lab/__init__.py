@@ -1,0 +1,1 @@
+"""`om lab`: disposable clusters of real systemd nodes on one host."""
