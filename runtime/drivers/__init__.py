@@ -1,0 +1,88 @@
+"""Resource drivers: one module per driver family, loaded lazily by :func:`get`.
+
+The runtime needs only ``get(driver)`` and the protocol types re-exported here;
+importing this package costs nothing beyond ``base`` (the hot path of every
+``om <path> driver start`` and ``print status``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import (
+    ActionLog,
+    Driver,
+    DriverError,
+    ObjectRef,
+    Probe,
+    ResourceView,
+    Status,
+)
+
+__all__ = [
+    "ActionLog",
+    "Driver",
+    "DriverError",
+    "ObjectRef",
+    "Probe",
+    "ResourceView",
+    "Status",
+    "UnknownDriverError",
+    "get",
+    "known",
+]
+
+# driver name -> (family module, class). "fs.<anything else>" is a mountable fs.
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "ip.host": ("ip", "HostIp"),
+    "ip.netns": ("ip", "NetnsIp"),
+    "disk.loop": ("disk", "Loop"),
+    "disk.vg": ("disk", "Vg"),
+    "disk.lvm": ("disk", "Vg"),
+    "disk.md": ("disk", "Md"),
+    "disk.raw": ("disk", "Raw"),
+    "fs.flag": ("fs", "Flag"),
+    "fs.directory": ("fs", "Directory"),
+    "share.nfs": ("share", "Nfs"),
+    "container.podman": ("container", "Podman"),
+    "container.docker": ("container", "Docker"),
+    "container.oci": ("container", "Podman"),
+    "app.forking": ("app", "Forking"),
+    "app.simple": ("app", "Simple"),
+    "sync.rsync": ("sync", "Rsync"),
+    "task.host": ("task", "HostTask"),
+    "task.podman": ("task", "PodmanTask"),
+    "task.docker": ("task", "DockerTask"),
+    "task.oci": ("task", "PodmanTask"),
+}
+_NOT_MOUNTABLE = frozenset({"fs.flag", "fs.directory", "fs.zfs"})
+_cache: dict[str, Driver] = {}
+
+
+class UnknownDriverError(LookupError):
+    """No driver of that name is implemented."""
+
+
+def known() -> tuple[str, ...]:
+    """Every driver name :func:`get` accepts explicitly (mountable fs types aside)."""
+    return tuple(sorted(_REGISTRY))
+
+
+def _locate(driver: str) -> tuple[str, str]:
+    if driver in _REGISTRY:
+        return _REGISTRY[driver]
+    group, _, kind = driver.partition(".")
+    if group == "fs" and kind and driver not in _NOT_MOUNTABLE:
+        return ("fs", "Mount")
+    raise UnknownDriverError(f"no driver {driver!r}; known: {', '.join(known())}, fs.<fstype>")
+
+
+def get(driver: str) -> Driver:
+    """The driver object for ``driver`` (e.g. ``fs.flag``), importing its module on first use."""
+    found = _cache.get(driver)
+    if found is None:
+        module_name, class_name = _locate(driver)
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        found = getattr(module, class_name)()
+        _cache[driver] = found
+    return found

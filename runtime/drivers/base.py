@@ -1,0 +1,116 @@
+"""The driver protocol: what every resource driver offers the runtime.
+
+A driver is a stateless object with four methods. The runtime (``om … print
+status``) calls :meth:`Driver.status` in-process; the oneshot units call
+``om <path> driver start|stop --rid <rid>`` which ends in :meth:`Driver.start`
+or :meth:`Driver.stop`. Everything a driver knows about a resource comes in a
+:class:`ResourceView`, built from the unit file's ``X-OpenSVC-*`` keys, so
+drivers never import the compiler.
+
+Drivers are idempotent (opensvc.md §4.8): a start on an already-up resource
+logs "already up" and changes nothing; they signal failure by raising
+:class:`DriverError` (the entry point turns it into an exit code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Status(StrEnum):
+    """Resource status values (opensvc.md §6.1)."""
+
+    UP = "up"
+    DOWN = "down"
+    WARN = "warn"
+    NA = "n/a"
+    UNDEF = "undef"
+    STDBY_UP = "stdby up"
+    STDBY_DOWN = "stdby down"
+
+
+class DriverError(Exception):
+    """A resource action failed; the message is what the operator reads."""
+
+
+class ActionLog(Protocol):
+    """The logging surface drivers use (``runtime/log.py`` implements it)."""
+
+    def info(self, msg: str, **fields: object) -> None: ...
+    def warning(self, msg: str, **fields: object) -> None: ...
+    def error(self, msg: str, **fields: object) -> None: ...
+    def debug(self, msg: str, **fields: object) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectRef:
+    """An object path split as OpenSVC does: ``ns1/svc/web``, ``cfg/c1``, ``svc0``."""
+
+    namespace: str
+    kind: str
+    name: str
+
+    @classmethod
+    def parse(cls, path: str) -> ObjectRef:
+        """Split a display path; a bare name is a root svc (opensvc.md §1.1)."""
+        parts = path.split("/")
+        if len(parts) == 1:
+            return cls(namespace="root", kind="svc", name=parts[0])
+        if len(parts) == 2:
+            return cls(namespace="root", kind=parts[0], name=parts[1])
+        return cls(namespace=parts[0], kind=parts[1], name=parts[2])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceView:
+    """One resource as the runtime sees it: identity plus its evaluated keywords."""
+
+    path: str  # display form: "svc0", "ns1/svc/web"
+    rid: str  # "fs#1"
+    driver: str  # "fs.flag"
+    config: Mapping[str, object]  # X-OpenSVC-Config, decoded
+    tags: frozenset[str] = frozenset()
+    subset: str | None = None
+    flags: frozenset[str] = frozenset()  # among optional standby disable monitor shared encap
+    unit: str = ""  # the resource's unit name
+    object_id: str = ""  # DEFAULT.id (OPENSVC_ID)
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.parse(self.path)
+
+    @property
+    def rindex(self) -> str:
+        """The part after ``#``: ``1`` for ``fs#1``."""
+        return self.rid.split("#", 1)[-1]
+
+    @property
+    def standby(self) -> bool:
+        return "standby" in self.flags
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """A status probe result: the status and the messages ``print status`` shows."""
+
+    status: Status
+    messages: tuple[str, ...] = ()
+
+
+class Driver(Protocol):
+    """What the runtime calls. Implementations live in one module per driver family."""
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        """Bring the resource up; log "already up" and do nothing if it is."""
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        """Bring the resource down; log "already down" and do nothing if it is."""
+
+    def status(self, res: ResourceView) -> Probe:
+        """Observe, never change: cheap enough to run on every ``print status``."""
+
+    def label(self, res: ResourceView) -> str:
+        """The short description shown beside the rid, e.g. ``10.0.0.10@eth0``."""
