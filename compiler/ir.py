@@ -58,7 +58,7 @@ class Orchestrate(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObjectPath:
-    """``<namespace>/<kind>/<name>``; displayed as om3 does (``svc0``, ``cfg/c1``, ``ns1/svc/web``)."""
+    """``<namespace>/<kind>/<name>``, shown as om3 does: ``svc0``, ``cfg/c1``, ``ns1/svc/web``."""
 
     namespace: str = "root"
     kind: Kind = Kind.SVC
@@ -120,7 +120,7 @@ class Resource:
 
     rid: str  # "app#web"
     group: Group
-    driver: str  # "<group>.<type>", e.g. "fs.flag", "app.forking", "fs.ext4" is "fs.mount"? see docs/design.md
+    driver: str  # "<group>.<type>" with the canonical type: "fs.flag", "app.forking", "fs.ext4"
     span: SourceSpan
     tags: frozenset[str] = frozenset()
     subset: str | None = None
@@ -138,6 +138,8 @@ class Resource:
     pg: ProcessGroup = field(default_factory=ProcessGroup)
     start_requires: tuple[Requirement, ...] = ()
     stop_requires: tuple[Requirement, ...] = ()
+    provision: bool = True
+    unprovision: bool = True
     triggers: tuple[Trigger, ...] = ()
     # Every keyword of the section after scoping, references and conversion,
     # JSON-friendly (str, int, float, bool, list of str). The runtime's drivers
@@ -149,6 +151,262 @@ class Resource:
     def name(self) -> str:
         """The part after ``#`` (``web`` for ``app#web``)."""
         return self.rid.split("#", 1)[1]
+
+    @property
+    def type(self) -> str:
+        """The part of the driver after the group (``forking`` for ``app.forking``)."""
+        return self.driver.split(".", 1)[1] if "." in self.driver else ""
+
+    def get(self, key: str, default: object = None) -> object:
+        """One evaluated keyword from :attr:`config` (``default`` when absent)."""
+        for name, value in self.config:
+            if name == key:
+                return value
+        return default
+
+
+# ---------------------------------------------------------------------------
+# Schedules (opensvc.md §1.8, §3.3): parsed once, turned into OnCalendar= by
+# compiler/schedule.py and used by the runtime for "next run" displays.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeRange:
+    """``[~]HH:MM[-HH:MM][@interval]``: a window, times as seconds since midnight."""
+
+    begin: int = 0
+    end: int = 86400  # exclusive; equal to ``begin`` for "run once at begin"
+    interval: float | None = None  # seconds; None = once in the window
+    random: bool = False  # "~": spread the run randomly inside the window
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaySpec:
+    """``<weekday>[:<nth>]``: weekday 1=mon..7=sun; nth 1..5, -1 = last, None = every."""
+
+    weekday: int
+    nth: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleRule:
+    """One ``[!]<timeranges> [<days> [<weeks> [<months>]]]`` definition.
+
+    Empty ``days``/``weeks``/``months`` mean "all".
+    """
+
+    exclude: bool = False
+    timeranges: tuple[TimeRange, ...] = (TimeRange(),)
+    days: tuple[DaySpec, ...] = ()
+    weeks: tuple[int, ...] = ()  # ISO weeks 1..53
+    months: tuple[int, ...] = ()  # 1..12
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """A parsed OpenSVC schedule string; ``rules == ()`` means never."""
+
+    raw: str
+    rules: tuple[ScheduleRule, ...] = ()
+
+    @property
+    def never(self) -> bool:
+        return not any(not r.exclude for r in self.rules)
+
+
+# ---------------------------------------------------------------------------
+# Driver families. Typed fields are what emission and the runtime need; every
+# other evaluated keyword stays in ``Resource.config``.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IpResource(Resource):
+    """ip.host, ip.netns, ip.cni, ip.route."""
+
+    ipname: str | None = None  # address or DNS name (keyword ``name``)
+    netmask: str | None = None  # dotted or prefix length, as written
+    dev: str | None = None
+    gateway: str | None = None
+    netns: str | None = None  # "container#0" for ip.netns/ip.cni/ip.route
+    mode: str | None = None  # ip.netns: bridge, macvlan, ipvlan-l2 ...
+    network: str | None = None  # ip.cni network name, ip.host provisioning
+    nsdev: str | None = None
+    to: str | None = None  # ip.route destination CIDR
+    alias: bool = True
+    check_carrier: bool = True
+    expose: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiskResource(Resource):
+    """disk.loop, disk.vg, disk.lv, disk.md, disk.raw, disk.drbd, disk.zpool ..."""
+
+    disk_name: str | None = None  # vg/lv/zpool/md name (keyword ``name``)
+    file: str | None = None  # disk.loop backing file
+    size: int | None = None  # bytes; None when unset or a "%FREE" form (see config)
+    vg: str | None = None  # disk.lv
+    pvs: tuple[str, ...] = ()  # disk.vg provisioning
+    devs: tuple[str, ...] = ()  # disk.md / disk.raw
+    uuid: str | None = None  # disk.md
+    res: str | None = None  # disk.drbd resource
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsResource(Resource):
+    """fs.<fstype> (mountable), fs.flag, fs.directory, fs.zfs."""
+
+    fs_type: str  # "ext4", "flag", "directory", "zfs", "tmpfs", "bind", ...
+    is_mountable: bool = False  # becomes a native .mount unit
+    dev: str | None = None
+    mnt: str | None = None
+    mnt_opt: str | None = None
+    mkfs_opt: tuple[str, ...] = ()
+    stat_timeout: float = 5.0
+    check_read: bool = False
+    path: str | None = None  # fs.directory
+    user: str | None = None
+    user_group: str | None = None  # keyword ``group``
+    perm: int | None = None  # octal mode as int (0o755)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareResource(Resource):
+    """share.nfs: ``exportfs -o <opts> <client>:<path>``."""
+
+    path: str | None = None
+    opts: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerResource(Resource):
+    """container.podman/docker/oci (image based) and lxc/kvm/vbox (name based)."""
+
+    image: str | None = None
+    image_pull_policy: str = "once"
+    container_name: str | None = None  # keyword ``name`` (default computed)
+    hostname: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    run_args: tuple[str, ...] = ()
+    netns: str | None = None  # "host", "container#0", None = private
+    pidns: str | None = None
+    ipcns: str | None = None
+    utsns: str | None = None
+    userns: str | None = None
+    volume_mounts: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    detach: bool = True
+    rm: bool = False
+    init: bool = False
+    privileged: bool = False
+    interactive: bool = False
+    tty: bool = False
+    read_only: bool = False
+    user: str | None = None
+    cwd: str | None = None
+    pull_timeout: float | None = None
+
+
+class AppKind(StrEnum):
+    FORKING = "forking"
+    SIMPLE = "simple"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppResource(Resource):
+    """app.forking / app.simple.
+
+    ``start``/``stop``/``check``/``info`` are the argv to run (``<script>
+    <action>`` already expanded for ``true`` or sequence numbers) or None
+    (``false`` or unset). ``limits`` are systemd-ish names (``LimitNOFILE``)
+    with the converted value (bytes, seconds or count).
+    """
+
+    kind: AppKind = AppKind.FORKING
+    script: str | None = None
+    start: tuple[str, ...] | None = None
+    stop: tuple[str, ...] | None = None
+    check: tuple[str, ...] | None = None
+    info: tuple[str, ...] | None = None
+    sequence: int | None = None  # "start = 10" legacy ordering
+    environment: tuple[tuple[str, str], ...] = ()
+    configs_environment: tuple[str, ...] = ()
+    secrets_environment: tuple[str, ...] = ()
+    user: str | None = None
+    user_group: str | None = None  # keyword ``group``
+    cwd: str | None = None
+    umask: int | None = None
+    limits: tuple[tuple[str, int], ...] = ()
+    retcodes: tuple[tuple[int, str], ...] = ((0, "up"), (1, "down"))
+    timeout: float | None = None
+    check_timeout: float | None = None
+    info_timeout: float | None = None
+    status_log: bool = False
+    netns: str | None = None
+
+
+class SyncTarget(StrEnum):
+    NODES = "nodes"
+    DRPNODES = "drpnodes"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncResource(Resource):
+    """sync.rsync (and the parsed-only sync.zfs/zfssnap)."""
+
+    src: tuple[str, ...] = ()
+    dst: str | None = None
+    dstfs: str | None = None
+    target: tuple[SyncTarget, ...] = ()
+    options: tuple[str, ...] = ()
+    reset_options: bool = False
+    bwlimit: str | None = None
+    timeout: float | None = None
+    schedule: Schedule | None = None
+    max_delay: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResource(Resource):
+    """task.host (command) and task.podman/docker/oci (image + command)."""
+
+    command: tuple[str, ...] | None = None
+    stop_command: tuple[str, ...] | None = None  # keyword ``stop``
+    on_error: tuple[str, ...] | None = None
+    schedule: Schedule | None = None
+    confirmation: bool = False
+    max_parallel: int = 1
+    check: str | None = None  # "last_run" | "last_run_warn" | None
+    retcodes: tuple[tuple[int, str], ...] = ((0, "up"), (1, "down"))
+    log: bool = True
+    snooze: float | None = None
+    timeout: float | None = None  # run_timeout, else timeout
+    user: str | None = None
+    user_group: str | None = None  # keyword ``group``
+    cwd: str | None = None
+    umask: int | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+    limits: tuple[tuple[str, int], ...] = ()
+    image: str | None = None  # container tasks
+    run_args: tuple[str, ...] = ()
+    run_requires: tuple[Requirement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeResource(Resource):
+    """volume: a ``vol`` object allocated from a pool, started with the service."""
+
+    volume_name: str | None = None  # keyword ``name`` (default {name}-vol-{rindex})
+    pool: str | None = None
+    size: int | None = None
+    access: str = "rwo"
+    format: bool = True
+    pool_type: str | None = None  # keyword ``type``
+    configs: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    directories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,3 +446,10 @@ class Service:
     pg: ProcessGroup = field(default_factory=ProcessGroup)
     subsets: tuple[Subset, ...] = ()
     resources: tuple[Resource, ...] = ()
+    flex_primary: str | None = None
+    encapnodes: tuple[str, ...] = ()
+    monitor_action: tuple[str, ...] = ()
+    # Every DEFAULT keyword after evaluation (JSON-friendly), like Resource.config.
+    config: tuple[tuple[str, object], ...] = ()
+    # cfg/sec/usr [data] keys (values as written, references not expanded).
+    data: tuple[tuple[str, str], ...] = ()

@@ -1,0 +1,145 @@
+"""The front end's stable entry point: config text in, ``ir.Service`` + diagnostics out.
+
+Emission, the ``omc`` CLI and the runtime call only :func:`compile_text` and
+:func:`compile_file`; the stages behind them (parse, evaluate, lower) may
+change freely.
+
+Object path defaults (when ``path`` is not given):
+
+* ``name`` is the file stem (``/etc/opensvc/web.conf`` → ``web``);
+* ``namespace`` is ``root``;
+* ``kind`` is inferred from the content, first match wins:
+
+  ====================================================  ======
+  content                                               kind
+  ====================================================  ======
+  a ``[data]`` section with ``crypt:`` values            sec
+  a ``[data]`` section                                   cfg
+  ``DEFAULT.grant`` set                                  usr
+  ``DEFAULT.pool`` or ``DEFAULT.size`` set, no ``app``,
+  ``container``, ``ip``, ``task`` or ``sync`` resource   vol
+  anything else                                          svc
+  ====================================================  ======
+
+  and, before the content, the file location: a parent directory named
+  ``cfg``/``sec``/``usr``/``vol`` (om3 layout ``<etc>/<kind>/<name>.conf``)
+  wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ir
+from .diagnostics import Collector, Diagnostic, Severity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """What a compilation produced. ``service`` is None on errors and for cfg/sec/usr."""
+
+    path: ir.ObjectPath
+    service: ir.Service | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no diagnostic has error severity."""
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def compile_text(
+    text: str,
+    *,
+    filename: str,
+    node: str,
+    path: ir.ObjectPath | None = None,
+    env: Mapping[str, str] | None = None,
+    cluster: Mapping[str, str] | None = None,
+) -> Result:
+    """Parse, validate and evaluate one config for ``node``.
+
+    ``env`` overrides ``[env]`` keys (like ``om create --env k=v``);
+    ``cluster`` provides ``{clustername}``-style references (``clustername``,
+    ``clusterid``, ``clusternodes``, ``dns``).
+    """
+    from .lower import lower  # noqa: PLC0415 - keeps `import omc.compiler.api` cheap
+    from .parse import parse  # noqa: PLC0415
+
+    diags = Collector(file=filename)
+    document = parse(text, filename=filename, diags=diags)
+    if path is None:
+        path = default_path(filename, document.section_names(), document.default_keys())
+    service = None
+    if document.sections or not diags.has_errors:
+        service = lower(
+            document,
+            path=path,
+            node=node,
+            source=_absolute(filename),
+            env=env or {},
+            cluster=cluster or {},
+            diags=diags,
+        )
+    if diags.has_errors or path.kind in (ir.Kind.CFG, ir.Kind.SEC, ir.Kind.USR):
+        service = None
+    return Result(path=path, service=service, diagnostics=diags.freeze())
+
+
+def compile_file(
+    file: Path,
+    *,
+    node: str,
+    path: ir.ObjectPath | None = None,
+    env: Mapping[str, str] | None = None,
+    cluster: Mapping[str, str] | None = None,
+) -> Result:
+    """:func:`compile_text` on a file; an unreadable file is a diagnostic, not an exception."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        diag = Diagnostic(
+            severity=Severity.ERROR,
+            span=None,
+            message=f"cannot read {file}: {exc.strerror or exc}",
+            code="unreadable-file",
+        )
+        guess = path or ir.ObjectPath(name=file.stem)
+        return Result(path=guess, service=None, diagnostics=(diag,))
+    text = raw.decode("utf-8", errors="replace")
+    return compile_text(text, filename=str(file), node=node, path=path, env=env, cluster=cluster)
+
+
+_KIND_DIRS = {"cfg": ir.Kind.CFG, "sec": ir.Kind.SEC, "usr": ir.Kind.USR, "vol": ir.Kind.VOL}
+_SERVICE_GROUPS = ("app#", "container#", "ip#", "task#", "sync#")
+
+
+def default_path(
+    filename: str, sections: tuple[str, ...], default_keys: frozenset[str]
+) -> ir.ObjectPath:
+    """The object path of a file given no explicit one (rule table in the module doc)."""
+    file = Path(filename)
+    return ir.ObjectPath(name=file.stem, kind=infer_kind(file, sections, default_keys))
+
+
+def infer_kind(file: Path, sections: tuple[str, ...], default_keys: frozenset[str]) -> ir.Kind:
+    """Kind from the directory (om3 layout), else from the content."""
+    by_dir = _KIND_DIRS.get(file.parent.name)
+    if by_dir is not None:
+        return by_dir
+    if "data" in sections:
+        return ir.Kind.SEC if "__crypt__" in default_keys else ir.Kind.CFG
+    if "grant" in default_keys:
+        return ir.Kind.USR
+    has_service_resources = any(s.startswith(_SERVICE_GROUPS) for s in sections)
+    if default_keys & {"pool", "size"} and not has_service_resources:
+        return ir.Kind.VOL
+    return ir.Kind.SVC
+
+
+def _absolute(filename: str) -> str:
+    if filename.startswith("<"):
+        return filename
+    return str(Path(filename).absolute())
