@@ -1,0 +1,117 @@
+"""Action logs: console format, Go durations, journald datagrams, the driver relay."""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+from omc.runtime.log import (
+    ActionRelay,
+    ConsoleSink,
+    JournalSink,
+    Level,
+    Record,
+    action_log,
+    driver_log,
+    go_duration,
+    journal_payload,
+)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (1.603582081, "1.603582081s"),
+        (0.211596639, "211.596639ms"),
+        (0.0, "0s"),
+        (0.000000123, "123ns"),
+        (0.0000015, "1.5µs"),
+        (2.0, "2s"),
+        (62.5, "1m2.5s"),
+        (3600.0, "1h0m0s"),
+        (0.001, "1ms"),
+    ],
+)
+def test_go_duration(seconds: float, expected: str) -> None:
+    """Durations print exactly as Go's time.Duration.String()."""
+    assert go_duration(seconds) == expected
+
+
+def test_console_line_matches_seed() -> None:
+    """A resource record prints as `HH:MM:SS.mmm INF svc0: fs#1: message`."""
+    rec = Record(time=0.590, level=Level.INFO, path="svc0", rid="fs#1", message="install flag")
+    line = rec.console_line()
+    assert line[2] == ":" and line[5] == ":" and line[8] == "."
+    assert line[12:] == " INF svc0: fs#1: install flag"
+
+
+def test_console_respects_level() -> None:
+    """Debug records are hidden at the default level and shown with --debug."""
+    out = io.StringIO()
+    log = action_log("svc0", action="start", console=ConsoleSink(out), journal=False)
+    log.debug("hidden")
+    log.warning("shown")
+    assert [ln[13:] for ln in out.getvalue().splitlines()] == ["WRN svc0: shown"]
+
+
+def test_journal_payload_fields() -> None:
+    """Journald gets MESSAGE, PRIORITY, OBJ_PATH, RID and the action's uppercase fields."""
+    log = action_log("ns1/svc/web", action="start", sid="s-1", node="n1", journal=False)
+    rec = Record(time=1.0, level=Level.WARNING, path="ns1/svc/web", rid="ip#0", message="hi",
+                 fields=log.fields)  # fmt: skip
+    lines = journal_payload(rec).decode().splitlines()
+    assert "MESSAGE=ip#0: hi" in lines
+    assert "PRIORITY=4" in lines
+    for item in ("OBJ_PATH=ns1/svc/web", "RID=ip#0", "SID=s-1", "NODE=n1", "ACTION=start",
+                 "OBJ_KIND=svc", "OBJ_NAME=web", "OBJ_NAMESPACE=ns1", "ORIGIN=user"):  # fmt: skip
+        assert item in lines
+
+
+def test_journal_multiline_value_uses_length_prefix() -> None:
+    """A value with a newline is sent in the binary form so it cannot forge a field."""
+    rec = Record(time=1.0, level=Level.INFO, path="svc0", message="a\nPRIORITY=0")
+    payload = journal_payload(rec)
+    msg = b"a\nPRIORITY=0"
+    assert b"MESSAGE\n" + struct.pack("<Q", len(msg)) + msg + b"\n" in payload
+    assert b"\nPRIORITY=0\n" not in payload.replace(msg, b"")
+
+
+def test_journal_sink_sends_datagram(tmp_path: Path) -> None:
+    """The journal sink writes one datagram per record to the socket."""
+    path = tmp_path / "journal.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    sink = JournalSink(str(path))
+    sink.emit(Record(time=1.0, level=Level.INFO, path="svc0", message="hello"))
+    assert b"MESSAGE=hello\n" in server.recv(65536)
+    server.close()
+
+
+def test_journal_sink_skips_missing_socket(tmp_path: Path) -> None:
+    """Without journald the sink silently does nothing."""
+    sink = JournalSink(str(tmp_path / "absent"))
+    sink.emit(Record(time=1.0, level=Level.INFO, path="svc0", message="x"))
+    assert sink.disabled
+
+
+def test_driver_records_reach_acting_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver's records are printed by the acting om, under its sid, in order."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path))
+    out = io.StringIO()
+    log = action_log("svc0", action="start", console=ConsoleSink(out), journal=False)
+    got: list[Record] = []
+    with ActionRelay("svc0", log.sid, got.append) as relay:
+        drv = driver_log("svc0", "fs#1")
+        drv.info("install flag file /x")
+        drv.warning("second")
+        relay.drain()
+    assert [(r.rid, r.message, r.fields["SID"]) for r in got] == [
+        ("fs#1", "install flag file /x", log.sid),
+        ("fs#1", "second", log.sid),
+    ]
+    assert not (tmp_path / "action" / "root_svc_svc0.sock").exists()
