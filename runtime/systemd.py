@@ -1,0 +1,318 @@
+"""The systemd D-Bus adapter: the only module that imports pydbus and gi.
+
+Pacemaker's recipe, which is the only race-free one: ``Subscribe()``, listen for
+``JobRemoved`` *before* enqueuing jobs, enqueue (several units at once), wait for
+every job path to be removed, then re-read ``ActiveState``/``SubState``/``Result``,
+because a job ``done`` is not the same as a unit ``active`` (a oneshot that ran is
+``inactive``/``dead`` with result ``success``).
+
+Signals are recorded by job path as they are dispatched, so a job that finishes
+before ``StartUnit`` even returns is not missed. Every wait has a deadline.
+Method calls go through ``Gio.DBusConnection.call_sync`` on object paths rather
+than pydbus proxies: a proxy introspects each unit object, which costs a round
+trip and an XML parse per unit.
+
+Import of this module is cheap; pydbus and gi are imported on first connection
+(``om`` start-up time matters).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SYSTEMD = "org.freedesktop.systemd1"
+MANAGER_PATH = "/org/freedesktop/systemd1"
+MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
+UNIT_IFACE = "org.freedesktop.systemd1.Unit"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+DEFAULT_TIMEOUT = 90.0
+
+# The interface that carries `Result` (and, for services, `MainPID`), by unit suffix.
+_TYPE_IFACES = {
+    "service": "org.freedesktop.systemd1.Service",
+    "mount": "org.freedesktop.systemd1.Mount",
+    "socket": "org.freedesktop.systemd1.Socket",
+    "timer": "org.freedesktop.systemd1.Timer",
+    "swap": "org.freedesktop.systemd1.Swap",
+    "path": "org.freedesktop.systemd1.Path",
+    "scope": "org.freedesktop.systemd1.Scope",
+    "automount": "org.freedesktop.systemd1.Automount",
+}
+
+# A property value: plain Python values are typed by inference (bool → b, int → t,
+# str → s, list of str → as); anything else is given as (D-Bus signature, value).
+PropValue = bool | int | str | list[str] | tuple[str, Any]
+
+
+class SystemdError(Exception):
+    """A D-Bus call to systemd failed or a wait ran past its deadline."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitState:
+    """What systemd says about one unit right now."""
+
+    name: str
+    load_state: str
+    active_state: str
+    sub_state: str
+    result: str
+    main_pid: int
+
+    @property
+    def is_active(self) -> bool:
+        """True when the unit is up (``active``, or ``reloading`` which is up too)."""
+        return self.active_state in {"active", "reloading"}
+
+    @property
+    def is_failed(self) -> bool:
+        return self.active_state == "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobOutcome:
+    """The result of one job (``done``, ``failed``, ``canceled``, ``timeout``,
+    ``dependency``, ``skipped``) and the unit state read after the job was removed."""
+
+    unit: str
+    job: str
+    result: str
+    state: UnitState
+
+    @property
+    def ok(self) -> bool:
+        return self.result in {"done", "skipped"}
+
+
+def _glib() -> Any:
+    """The ``GLib`` module, imported on first use (``om`` start-up time matters)."""
+    from gi.repository import GLib  # noqa: PLC0415 - lazy on the CLI hot path
+
+    return GLib
+
+
+def _variant(value: PropValue) -> Any:
+    """A GLib.Variant for a property value (see :data:`PropValue`)."""
+    GLib = _glib()  # noqa: N806 - the module's own name
+    if isinstance(value, tuple):
+        signature, raw = value
+        return GLib.Variant(signature, raw)
+    if isinstance(value, bool):
+        return GLib.Variant("b", value)
+    if isinstance(value, int):
+        return GLib.Variant("t", value)
+    if isinstance(value, str):
+        return GLib.Variant("s", value)
+    return GLib.Variant("as", list(value))
+
+
+def _props(props: Mapping[str, PropValue]) -> list[tuple[str, Any]]:
+    return [(key, _variant(value)) for key, value in props.items()]
+
+
+def exec_start(argv: Sequence[str], *, ignore_failure: bool = False) -> tuple[str, Any]:
+    """The ``ExecStart`` property value (``a(sbas)``) for one command line."""
+    return ("a(sbas)", [(argv[0], list(argv), ignore_failure)])
+
+
+class Systemd:
+    """One connection to a systemd manager (the local one or a lab node's)."""
+
+    def __init__(self, bus: Any, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._bus = bus
+        self._con = bus.con
+        self._ctx = _glib().MainContext.default()
+        self.timeout = timeout
+        self._removed: dict[str, str] = {}
+        self._watching = False
+        self._sub_id: int | None = None
+
+    @classmethod
+    def system(cls, address: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Systemd:
+        """Connect to the local system bus (``None``) or to a bus address, e.g. a lab
+        node's ``unix:path=/proc/PID/root/run/dbus/system_bus_socket``."""
+        try:
+            import pydbus  # noqa: PLC0415 - lazy on the CLI hot path
+            from pydbus.bus import connect  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - dependency is declared
+            raise SystemdError(f"pydbus is not importable: {exc}") from exc
+        try:
+            bus = pydbus.SystemBus() if address is None else connect(address)
+        except Exception as exc:
+            where = address or "the system bus"
+            raise SystemdError(f"cannot connect to {where}: {_msg(exc)}") from exc
+        return cls(bus, timeout=timeout)
+
+    def close(self) -> None:
+        """Drop the signal subscription and close a private connection."""
+        if self._sub_id is not None:
+            self._con.signal_unsubscribe(self._sub_id)
+            self._sub_id = None
+        if getattr(self._bus, "autoclose", False) and not self._con.is_closed():
+            self._con.close_sync(None)
+
+    def __enter__(self) -> Systemd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- raw calls -------------------------------------------------------------------
+
+    def _call(
+        self, path: str, iface: str, method: str, signature: str | None, args: Sequence[Any]
+    ) -> tuple[Any, ...]:
+        params = _glib().Variant(f"({signature})", tuple(args)) if signature else None
+        try:
+            reply = self._con.call_sync(
+                SYSTEMD, path, iface, method, params, None, 0, int(self.timeout * 1000), None
+            )
+        except Exception as exc:
+            raise SystemdError(f"{method} failed: {_msg(exc)}") from exc
+        return tuple(reply.unpack()) if reply is not None else ()
+
+    def manager(self, method: str, signature: str | None = None, *args: Any) -> tuple[Any, ...]:
+        """Call a Manager method by name (escape hatch for what has no wrapper)."""
+        return self._call(MANAGER_PATH, MANAGER_IFACE, method, signature, args)
+
+    def _watch(self) -> None:
+        """Subscribe once per connection and record every ``JobRemoved``."""
+        if self._watching:
+            return
+        self._sub_id = self._con.signal_subscribe(
+            SYSTEMD, MANAGER_IFACE, "JobRemoved", MANAGER_PATH, None, 0, self._on_job_removed
+        )
+        self.manager("Subscribe")
+        self._watching = True
+
+    def _on_job_removed(self, *args: Any) -> None:
+        _id, job, _unit, result = args[5].unpack()
+        self._removed[job] = result
+
+    def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
+        """Pump the main context until every job path has been removed."""
+        pending = set(jobs)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while pending - self._removed.keys():
+            if time.monotonic() > deadline:
+                late = sorted(pending - self._removed.keys())
+                raise SystemdError(f"timed out waiting for jobs {late}")
+            if not self._ctx.iteration(False):
+                time.sleep(0.0005)
+        return {job: self._removed.pop(job) for job in pending}
+
+    # -- unit state --------------------------------------------------------------------
+
+    def unit_path(self, unit: str) -> str:
+        """The object path of a unit, loading it if needed."""
+        return str(self.manager("LoadUnit", "s", unit)[0])
+
+    def _get_all(self, path: str, iface: str) -> dict[str, Any]:
+        return dict(self._call(path, PROPS_IFACE, "GetAll", "s", (iface,))[0])
+
+    def state(self, unit: str) -> UnitState:
+        """Load state, active/sub state, result and main PID of one unit."""
+        path = self.unit_path(unit)
+        props = self._get_all(path, UNIT_IFACE)
+        typed: dict[str, Any] = {}
+        iface = _TYPE_IFACES.get(unit.rsplit(".", 1)[-1])
+        if iface is not None and props.get("LoadState") == "loaded":
+            typed = self._get_all(path, iface)
+        return UnitState(
+            name=unit,
+            load_state=str(props.get("LoadState", "")),
+            active_state=str(props.get("ActiveState", "")),
+            sub_state=str(props.get("SubState", "")),
+            result=str(typed.get("Result", "")),
+            main_pid=int(typed.get("MainPID", 0)),
+        )
+
+    def states(self, units: Iterable[str]) -> dict[str, UnitState]:
+        return {unit: self.state(unit) for unit in units}
+
+    def property(self, unit: str, name: str, iface: str = UNIT_IFACE) -> Any:
+        """One property of a unit (e.g. ``ControlGroup`` on the unit type's interface)."""
+        return self._call(self.unit_path(unit), PROPS_IFACE, "Get", "ss", (iface, name))[0]
+
+    def list_units(self, patterns: Sequence[str] = ()) -> list[str]:
+        """Names of the units systemd has loaded, optionally filtered by glob patterns."""
+        rows = self.manager("ListUnitsByPatterns", "asas", [], list(patterns))[0]
+        return sorted(str(row[0]) for row in rows)
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def _jobs(
+        self, method: str, units: Sequence[str], mode: str, timeout: float | None
+    ) -> dict[str, JobOutcome]:
+        self._watch()
+        jobs = {unit: str(self.manager(method, "ss", unit, mode)[0]) for unit in units}
+        results = self._wait_jobs(jobs.values(), timeout)
+        return {
+            unit: JobOutcome(unit=unit, job=job, result=results[job], state=self.state(unit))
+            for unit, job in jobs.items()
+        }
+
+    def start(
+        self, units: Sequence[str], mode: str = "replace", *, timeout: float | None = None
+    ) -> dict[str, JobOutcome]:
+        """Start units (all jobs enqueued first, then waited for together)."""
+        return self._jobs("StartUnit", units, mode, timeout)
+
+    def stop(
+        self, units: Sequence[str], mode: str = "replace", *, timeout: float | None = None
+    ) -> dict[str, JobOutcome]:
+        return self._jobs("StopUnit", units, mode, timeout)
+
+    def restart(
+        self, units: Sequence[str], mode: str = "replace", *, timeout: float | None = None
+    ) -> dict[str, JobOutcome]:
+        return self._jobs("RestartUnit", units, mode, timeout)
+
+    def start_transient(
+        self,
+        name: str,
+        argv: Sequence[str],
+        properties: Mapping[str, PropValue] | None = None,
+        *,
+        mode: str = "fail",
+        timeout: float | None = None,
+    ) -> JobOutcome:
+        """Run ``argv`` as a transient service (``systemd-run`` without the binary)."""
+        props = {"ExecStart": exec_start(argv), **(properties or {})}
+        self._watch()
+        args: tuple[Any, ...] = (name, mode, _props(props), [])
+        job = str(self.manager("StartTransientUnit", "ssa(sv)a(sa(sv))", *args)[0])
+        result = self._wait_jobs([job], timeout)[job]
+        return JobOutcome(unit=name, job=job, result=result, state=self.state(name))
+
+    # -- manager state -------------------------------------------------------------------
+
+    def daemon_reload(self) -> None:
+        """``systemctl daemon-reload``: the call returns once the reload is done."""
+        self.manager("Reload")
+
+    def reset_failed(self, unit: str | None = None) -> None:
+        if unit is None:
+            self.manager("ResetFailed")
+        else:
+            self.manager("ResetFailedUnit", "s", unit)
+
+    def set_properties(
+        self, unit: str, props: Mapping[str, PropValue], *, runtime: bool = True
+    ) -> None:
+        """``systemctl set-property [--runtime]``, e.g. ``MemoryMax`` on a slice."""
+        self.manager("SetUnitProperties", "sba(sv)", unit, runtime, _props(props))
+
+    def system_state(self) -> str:
+        """``systemctl is-system-running``: ``starting``, ``running``, ``degraded`` …"""
+        path, iface = MANAGER_PATH, MANAGER_IFACE
+        return str(self._call(path, PROPS_IFACE, "Get", "ss", (iface, "SystemState"))[0])
+
+
+def _msg(exc: BaseException) -> str:
+    """A GLib error message without its ``g-dbus-error-name`` prefix noise."""
+    text = str(getattr(exc, "message", "") or exc)
+    return text.removeprefix("GDBus.Error:")
