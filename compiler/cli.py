@@ -1,0 +1,301 @@
+"""``omc``: compile OpenSVC configs into systemd units (and the generator entry point).
+
+Commands::
+
+    omc compile svc.conf… [-o DIR] [--node N] [--om PATH] [--dry-run] [--format text|json]
+    omc check svc.conf… [--node N] [--format text|json]
+    omc diff svc.conf… -o DIR [--node N] [--om PATH]
+    omc keywords [DRIVER]
+    omc generator NORMAL_DIR [EARLY_DIR LATE_DIR]     (also: argv[0] = omc-generator)
+
+Output discipline: data (units, diffs, the change report, JSON) on stdout;
+diagnostics in text form on stderr. Every file is compiled and every error of
+every file is reported before the exit status (:mod:`.exitcodes`) is chosen.
+A file with errors installs nothing, so its previous units stay in place.
+
+Start-up matters (``omc`` runs from scripts and as a generator at boot): only
+``argparse`` is imported up front; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from .exitcodes import ExitStatus
+
+if TYPE_CHECKING:
+    from .api import Result
+    from .diagnostics import Diagnostic
+
+DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
+DEFAULT_ETC = Path("/etc/opensvc")
+GENERATOR_NAMES = frozenset(("omc-generator", "opensvc-generator"))
+
+
+class UsageError(Exception):
+    """A bad command line detected after argparse (mapped to ``ExitStatus.USAGE``)."""
+
+
+def default_node() -> str:
+    """The local node name as om3 computes it: the lowercased OS hostname."""
+    import socket  # noqa: PLC0415 - lazy: hot CLI path
+
+    return os.environ.get("OMC_NODE") or socket.gethostname().lower()
+
+
+def default_om() -> str:
+    """The ``om`` beside the running interpreter (the venv's or the package's bin dir)."""
+    return os.environ.get("OMC_OM") or str(Path(sys.executable).absolute().parent / "om")
+
+
+def cluster_settings(etc: Path) -> dict[str, str]:
+    """``{clustername}``-style reference values from ``<etc>/cluster.conf`` (om3 defaults)."""
+    import configparser  # noqa: PLC0415
+
+    settings = {"clustername": "default"}
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read(etc / "cluster.conf", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return settings
+    keys = {"name": "clustername", "id": "clusterid", "nodes": "clusternodes", "dns": "dns"}
+    if parser.has_section("cluster"):
+        for key, ref in keys.items():
+            value = parser.get("cluster", key, fallback="").strip()
+            if value:
+                settings[ref] = value
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, declared once (also what ``--help`` prints)."""
+    parser = argparse.ArgumentParser(
+        prog="omc", description="Compile OpenSVC service configs into systemd units."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def files_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("files", nargs="+", type=Path, metavar="CONFIG")
+        cmd.add_argument("--node", default=None, help="evaluate for this node (default: hostname)")
+        cmd.add_argument("--format", choices=("text", "json"), default="text")
+        cmd.add_argument("--cluster-name", default=None, help="value of {clustername}")
+        return cmd
+
+    compile_cmd = files_command("compile", "compile configs and install their units")
+    compile_cmd.add_argument("-o", "--output", type=Path, default=DEFAULT_UNIT_DIR, metavar="DIR")
+    compile_cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
+    compile_cmd.add_argument("--dry-run", action="store_true", help="print units, write nothing")
+    compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
+    files_command("check", "validate configs only (exit 1 on errors)")
+    diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
+    diff_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    diff_cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
+    keywords_cmd = sub.add_parser("keywords", help="print the keyword documentation")
+    keywords_cmd.add_argument("driver", nargs="?", help="a group or driver, e.g. ip or app.forking")
+    gen = sub.add_parser("generator", help="run as a systemd generator")
+    gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
+    return parser
+
+
+@dataclass(slots=True)
+class Run:
+    """One invocation's shared settings and outputs (kept out of globals)."""
+
+    node: str
+    om: str
+    cluster: dict[str, str]
+    fmt: str = "text"
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    statuses: list[ExitStatus] = field(default_factory=list)
+
+    def compile(self, file: Path) -> tuple[Result | None, str]:
+        """Read and compile one file, reporting its diagnostics; ``None`` when unreadable."""
+        from .api import compile_text  # noqa: PLC0415
+
+        try:
+            text = file.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            self.fail(ExitStatus.IO_ERROR, f"cannot read {file}: {exc.strerror or exc}")
+            return None, ""
+        result = compile_text(text, filename=str(file), node=self.node, cluster=self.cluster)
+        self.report(result.diagnostics, text)
+        if not result.ok:
+            self.statuses.append(ExitStatus.CONFIG_ERROR)
+        return result, text
+
+    def report(self, diags: Sequence[Diagnostic], source: str) -> None:
+        if self.fmt == "json":
+            self.diagnostics.extend(diags)
+        elif diags:
+            from .diagnostics import render_text  # noqa: PLC0415
+
+            self.stderr.write(render_text(diags, source))
+
+    def fail(self, status: ExitStatus, message: str) -> None:
+        self.statuses.append(status)
+        self.stderr.write(f"omc: error: {message}\n")
+
+    def finish(self) -> ExitStatus:
+        """Flush JSON diagnostics; the worst status of all files."""
+        if self.fmt == "json":
+            import json  # noqa: PLC0415
+
+            from .diagnostics import to_json  # noqa: PLC0415
+
+            json.dump(to_json(self.diagnostics), self.stdout, indent=2)
+            self.stdout.write("\n")
+        return ExitStatus.worst(*self.statuses)
+
+
+def _make_run(args: argparse.Namespace) -> Run:
+    om = getattr(args, "om", None) or default_om()
+    if not Path(om).is_absolute():
+        raise UsageError(f"--om must be an absolute path, got {om!r}")
+    cluster = cluster_settings(Path(os.environ.get("OMC_ETC", DEFAULT_ETC)))
+    if args.cluster_name:
+        cluster["clustername"] = args.cluster_name
+    return Run(node=args.node or default_node(), om=om, cluster=cluster, fmt=args.format)
+
+
+def cmd_check(args: argparse.Namespace) -> ExitStatus:
+    run = _make_run(args)
+    for file in args.files:
+        run.compile(file)
+    return run.finish()
+
+
+def cmd_compile(args: argparse.Namespace) -> ExitStatus:
+    if args.dry_run and args.format == "json":
+        raise UsageError("--dry-run prints units as text; drop --format json")
+    from .install import InstallError, install, scan  # noqa: PLC0415
+
+    run = _make_run(args)
+    results = [(file, run.compile(file)[0]) for file in args.files]
+    owned: dict[str, dict[str, str]] | None = None
+    for file, result in results:
+        if result is None or not result.ok:
+            continue  # nothing written: the last good units stay in place
+        units = _emit(result, om=run.om)
+        if args.dry_run:
+            _print_units(units, run.stdout)
+            continue
+        try:
+            owned = scan(args.output) if owned is None else owned
+            report = install(
+                units,
+                directory=args.output,
+                object_path=str(result.path),
+                installed=owned.get(str(result.path), {}),
+            )
+        except InstallError as exc:
+            run.fail(ExitStatus.IO_ERROR, f"{file}: {exc}")
+            continue
+        out = run.stderr if args.format == "json" else run.stdout
+        if not args.quiet:
+            for change in report.changes:
+                out.write(f"{change.change:<9} {args.output / change.unit}\n")
+    return run.finish()
+
+
+def cmd_diff(args: argparse.Namespace) -> ExitStatus:
+    from .install import InstallError, scan, unit_diff  # noqa: PLC0415
+
+    run = _make_run(args)
+    try:
+        owned = scan(args.output)
+    except InstallError as exc:
+        run.fail(ExitStatus.IO_ERROR, str(exc))
+        return run.finish()
+    for file in args.files:
+        result = run.compile(file)[0]
+        if result is None or not result.ok:
+            continue
+        text = unit_diff(
+            _emit(result, om=run.om), owned.get(str(result.path), {}), directory=args.output
+        )
+        if text:
+            run.stdout.write(text)
+            run.statuses.append(ExitStatus.DIFFERS)
+    return run.finish()
+
+
+def cmd_keywords(args: argparse.Namespace) -> ExitStatus:
+    from .keywords import keyword_doc  # noqa: PLC0415
+
+    try:
+        text = keyword_doc(args.driver)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"unknown driver {args.driver!r} ({exc})") from exc
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return ExitStatus.OK
+
+
+def cmd_generator(args: argparse.Namespace) -> ExitStatus:
+    from .generator import main as generator_main  # noqa: PLC0415
+
+    return generator_main([str(d) for d in args.dirs])
+
+
+def _emit(result: Result, *, om: str) -> dict[str, str]:
+    """Units of a compiled object; cfg/sec/usr objects have none."""
+    if result.service is None:
+        return {}
+    from .emit import emit  # noqa: PLC0415
+
+    return emit(result.service, om=om)
+
+
+def _print_units(units: dict[str, str], out: TextIO) -> None:
+    for name, text in units.items():
+        out.write(f"# --- {name} ---\n{text}")
+        if not text.endswith("\n"):
+            out.write("\n")
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "compile": cmd_compile,
+    "diff": cmd_diff,
+    "keywords": cmd_keywords,
+    "generator": cmd_generator,
+}
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Entry point of ``omc`` (and of ``omc-generator`` when invoked under that name)."""
+    prog = prog if prog is not None else Path(sys.argv[0]).name
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if prog in GENERATOR_NAMES:
+        args_list = ["generator", *args_list]
+    debug = "--debug" in args_list
+    try:
+        args = build_parser().parse_args(args_list)
+        return int(COMMANDS[args.command](args))
+    except UsageError as exc:
+        sys.stderr.write(f"omc: error: {exc}\n")
+        return ExitStatus.USAGE
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return ExitStatus.OK  # `omc compile --dry-run … | head` is fine
+    except Exception as exc:
+        if debug:
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        else:
+            sys.stderr.write(f"omc: internal error: {type(exc).__name__}: {exc}\n")
+            sys.stderr.write("omc: run again with --debug for the traceback\n")
+        return ExitStatus.INTERNAL

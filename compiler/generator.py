@@ -1,0 +1,285 @@
+"""``omc`` as a systemd generator: ``/etc/opensvc`` configs → units at every boot and reload.
+
+systemd runs every executable of ``/usr/lib/systemd/system-generators/`` with
+three output directories (normal, early, late) before it loads units, and on
+every ``daemon-reload``. We write into the *normal* one (``/run/systemd/generator``),
+which ranks below ``/etc/systemd/system`` so an administrator's unit still wins.
+See ``docs/generator.md`` for the install steps.
+
+Configs are found as om3 lays them out (opensvc.md §1.1)::
+
+    <etc>/<name>.conf                         root/svc/<name>
+    <etc>/<kind>/<name>.conf                  root/<kind>/<name>   (kind: svc vol cfg sec usr)
+    <etc>/namespaces/<ns>/<kind>/<name>.conf  <ns>/<kind>/<name>
+
+``cluster.conf``, ``node.conf`` and ``namespace.conf`` are not objects.
+
+**Last known good.** A config that does not compile must not make its service
+vanish at the next boot (Podman Quadlet's failure mode). After each good
+compile, the units are kept in ``<lkg>/<namespace>.<kind>.<name>/``; when a
+config is broken, those units are re-emitted and the error is logged. The same
+cache makes boots fast: a config whose fingerprint (text, node, ``om`` path,
+compiler sources) matches the cache is not recompiled at all.
+
+Environment overrides (for tests and odd layouts): ``OMC_CONFIG_DIR`` (default
+``/etc/opensvc``), ``OMC_LKG_DIR`` (``/var/lib/omc/lkg``), ``OMC_NODE``,
+``OMC_OM``, ``OMC_LOG=stderr`` (default: ``/dev/kmsg`` when run by systemd).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TextIO
+
+from . import ir
+from .exitcodes import ExitStatus
+
+DEFAULT_LKG = Path("/var/lib/omc/lkg")
+NOT_OBJECTS = frozenset(("cluster.conf", "node.conf", "namespace.conf"))
+KINDS = {k.value: k for k in ir.Kind}
+META = "omc-lkg.json"
+
+
+class Outcome(StrEnum):
+    """What the generator did for one config."""
+
+    COMPILED = "compiled"  # compiled now, cache refreshed
+    CACHED = "cached"  # unchanged since the last good compile: cache copied
+    KEPT = "kept"  # broken config: last good units re-emitted
+    FAILED = "failed"  # broken config and no last good units: nothing emitted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    file: Path
+    path: ir.ObjectPath
+    outcome: Outcome
+    units: int
+
+
+def discover(etc: Path) -> Iterator[tuple[Path, ir.ObjectPath]]:
+    """Every object config under ``etc`` with the path its location gives it, sorted."""
+    found = [(f, ir.ObjectPath(name=f.stem)) for f in _confs(etc) if f.name not in NOT_OBJECTS]
+    for kind_dir in _dirs(etc):
+        if kind_dir.name in KINDS:
+            found += [
+                (f, ir.ObjectPath(kind=KINDS[kind_dir.name], name=f.stem)) for f in _confs(kind_dir)
+            ]
+    for ns_dir in _dirs(etc / "namespaces"):
+        for kind_dir in _dirs(ns_dir):
+            if kind_dir.name in KINDS:
+                kind = KINDS[kind_dir.name]
+                found += [
+                    (f, ir.ObjectPath(namespace=ns_dir.name, kind=kind, name=f.stem))
+                    for f in _confs(kind_dir)
+                ]
+    return iter(found)
+
+
+def compiler_fingerprint() -> str:
+    """Changes whenever the compiler, its templates or its grammar change (cache key part)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for folder in (package, package.parent / "unit_templates", package.parent / "grammar"):
+        for file in sorted(_files(folder)):
+            st = file.stat()
+            digest.update(f"{file.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class Generator:
+    """One generator run: settings, the log sink, and the per-config step."""
+
+    normal: Path
+    lkg: Path
+    node: str
+    om: str
+    cluster: dict[str, str]
+    log: TextIO
+    fingerprint: str
+
+    def one(self, file: Path, path: ir.ObjectPath) -> Item:
+        """Compile one config (or reuse its cache) and write its units into ``normal``."""
+        from .install import write_units  # noqa: PLC0415
+
+        text = file.read_bytes().decode("utf-8", errors="replace")
+        key = self._key(text, path)
+        cache = self.lkg / f"{path.namespace}.{path.kind}.{path.name}"
+        cached = _read_cache(cache)
+        if cached is not None and cached[0] == key:
+            write_units(self.normal, cached[1])
+            return Item(file=file, path=path, outcome=Outcome.CACHED, units=len(cached[1]))
+        units = self._compile(text, file=file, path=path)
+        if units is None:
+            if cached is None:
+                self.log_line(3, f"{file}: no previous good units; {path} has no units")
+                return Item(file=file, path=path, outcome=Outcome.FAILED, units=0)
+            self.log_line(4, f"{file}: keeping the last good units of {path}")
+            write_units(self.normal, cached[1])
+            return Item(file=file, path=path, outcome=Outcome.KEPT, units=len(cached[1]))
+        write_units(self.normal, units)
+        self._save_cache(cache, key, units)
+        return Item(file=file, path=path, outcome=Outcome.COMPILED, units=len(units))
+
+    def _compile(self, text: str, *, file: Path, path: ir.ObjectPath) -> dict[str, str] | None:
+        from .api import compile_text  # noqa: PLC0415
+        from .diagnostics import Severity, render_text  # noqa: PLC0415
+
+        result = compile_text(
+            text, filename=str(file), node=self.node, path=path, cluster=self.cluster
+        )
+        for diag in result.diagnostics:
+            level = 3 if diag.severity is Severity.ERROR else 4
+            self.log_line(level, render_text([diag], text).rstrip("\n").replace("\n", "\n  "))
+        if not result.ok:
+            return None
+        if result.service is None:
+            return {}
+        from .emit import emit  # noqa: PLC0415
+
+        return emit(result.service, om=self.om)
+
+    def _key(self, text: str, path: ir.ObjectPath) -> str:
+        parts = (self.fingerprint, self.node, self.om, json.dumps(self.cluster), str(path), text)
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def _save_cache(self, cache: Path, key: str, units: Mapping[str, str]) -> None:
+        """Best effort: at early boot /var may be read-only; the units are out anyway."""
+        try:
+            _write_cache(cache, key, units)
+        except OSError as exc:
+            self.log_line(4, f"cannot update last-known-good cache {cache}: {exc.strerror}")
+
+    def log_line(self, level: int, message: str) -> None:
+        self.log.write(f"<{level}>omc-generator: {message}\n")
+        self.log.flush()
+
+
+def run(
+    normal: Path,
+    *,
+    etc: Path,
+    lkg: Path,
+    node: str,
+    om: str,
+    cluster: dict[str, str] | None = None,
+    log: TextIO | None = None,
+) -> tuple[Item, ...]:
+    """Generate units for every config under ``etc`` into ``normal``; one item per config."""
+    gen = Generator(
+        normal=normal,
+        lkg=lkg,
+        node=node,
+        om=om,
+        cluster=cluster or {"clustername": "default"},
+        log=log or sys.stderr,
+        fingerprint=compiler_fingerprint(),
+    )
+    items: list[Item] = []
+    for file, path in discover(etc):
+        try:
+            items.append(gen.one(file, path))
+        except OSError as exc:  # one unreadable config must not stop the others
+            gen.log_line(3, f"{file}: {exc.strerror or exc}")
+            items.append(Item(file=file, path=path, outcome=Outcome.FAILED, units=0))
+    return tuple(items)
+
+
+def main(dirs: list[str]) -> ExitStatus:
+    """``omc-generator NORMAL [EARLY LATE]``: never fails the boot for a bad config."""
+    from .cli import cluster_settings, default_node, default_om  # noqa: PLC0415
+
+    if not dirs or len(dirs) > 3:
+        sys.stderr.write("omc-generator: usage: omc-generator NORMAL_DIR [EARLY_DIR LATE_DIR]\n")
+        return ExitStatus.USAGE
+    etc = Path(os.environ.get("OMC_CONFIG_DIR", "/etc/opensvc"))
+    with _log_sink() as log:
+        items = run(
+            Path(dirs[0]),
+            etc=etc,
+            lkg=Path(os.environ.get("OMC_LKG_DIR", DEFAULT_LKG)),
+            node=default_node(),
+            om=default_om(),
+            cluster=cluster_settings(etc),
+            log=log,
+        )
+        counts = {o: sum(1 for i in items if i.outcome is o) for o in Outcome}
+        summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+        log.write(f"<6>omc-generator: {len(items)} configs: {summary or 'none'}\n")
+    return ExitStatus.OK
+
+
+@contextmanager
+def _log_sink() -> Iterator[TextIO]:
+    """``/dev/kmsg`` when systemd runs us (it sets ``$SYSTEMD_SCOPE``), else stderr."""
+    kmsg: TextIO | None = None
+    if os.environ.get("SYSTEMD_SCOPE") and os.environ.get("OMC_LOG") != "stderr":
+        try:
+            kmsg = Path("/dev/kmsg").open("w", encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            kmsg = None
+    try:
+        yield kmsg or sys.stderr
+    finally:
+        if kmsg is not None:
+            kmsg.close()
+
+
+def _read_cache(cache: Path) -> tuple[str, dict[str, str]] | None:
+    try:
+        meta = json.loads((cache / META).read_text(encoding="utf-8"))
+        units = {name: (cache / name).read_text(encoding="utf-8") for name in meta["units"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(meta["key"]), units
+
+
+def _write_cache(cache: Path, key: str, units: Mapping[str, str]) -> None:
+    """Units first, the index last (atomic rename): a torn cache has no valid index."""
+    import shutil  # noqa: PLC0415
+
+    from .install import check_unit_name  # noqa: PLC0415
+
+    staging = cache.with_name(cache.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, text in units.items():
+        check_unit_name(name)
+        (staging / name).write_text(text, encoding="utf-8")
+    (staging / META).write_text(json.dumps({"key": key, "units": list(units)}), encoding="utf-8")
+    old = cache.with_name(cache.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if cache.exists():
+        cache.rename(old)
+    staging.rename(cache)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _confs(folder: Path) -> list[Path]:
+    return sorted(p for p in _files(folder) if p.suffix == ".conf")
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as it:
+            entries = [Path(e.path) for e in it if e.is_file()]
+    except OSError:
+        return iter(())
+    return iter(entries)
+
+
+def _dirs(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as it:
+            return sorted(Path(e.path) for e in it if e.is_dir())
+    except OSError:
+        return []
