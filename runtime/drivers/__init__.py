@@ -28,6 +28,7 @@ __all__ = [
     "ResourceView",
     "Status",
     "UnknownDriverError",
+    "evaluate",
     "get",
     "known",
 ]
@@ -86,3 +87,24 @@ def get(driver: str) -> Driver:
         found = getattr(module, class_name)()
         _cache[driver] = found
     return found
+
+
+def evaluate(res: ResourceView) -> Probe:
+    """The resource status as ``print status`` shows it (opensvc.md §4.5, §6.1).
+
+    Disabled resources and the ``nostatus`` tag give ``n/a`` without probing;
+    a standby resource's ``up``/``down`` is shown ``stdby up``/``stdby down``.
+    A probe that raises :class:`DriverError` is ``undef`` with the message.
+    """
+    if "disable" in res.flags:
+        return Probe(status=Status.NA, messages=("disabled",))
+    if "nostatus" in res.tags:
+        return Probe(status=Status.NA)
+    try:
+        probe = get(res.driver).status(res)
+    except (DriverError, UnknownDriverError) as exc:
+        return Probe(status=Status.UNDEF, messages=(str(exc),))
+    if res.standby and probe.status in (Status.UP, Status.DOWN):
+        standby = Status.STDBY_UP if probe.status is Status.UP else Status.STDBY_DOWN
+        return Probe(status=standby, messages=probe.messages)
+    return probe

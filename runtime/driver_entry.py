@@ -1,0 +1,89 @@
+"""``om <path> driver start|stop|status --rid <rid> [--unit NAME]``: what oneshot units run.
+
+systemd runs this for every driver-backed resource (docs/design.md), so it is
+on the hot path of every start: it imports only the driver protocol, the unit
+reader, the logger and the one driver family it needs, never the compiler or
+D-Bus. Settings come from the resource's own unit file (``X-OpenSVC-Config=``).
+
+Exit codes: 0 done (including "already up/down"), 1 the driver failed,
+2 bad usage or no such resource unit. ``status`` prints
+``<status>`` and the probe messages, one per line, and exits 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from omc.runtime import drivers
+from omc.runtime.drivers import unitfile
+
+USAGE = "usage: om <path> driver start|stop|status --rid <rid> [--unit <unit name>]"
+ACTIONS = ("start", "stop", "status")
+
+
+class UsageError(ValueError):
+    """The command line is not ``driver <action> --rid <rid>``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    action: str
+    rid: str
+    unit: str | None = None
+
+
+def parse(argv: list[str]) -> Request:
+    """Parse the arguments after ``driver`` (pure; argparse costs more than this needs)."""
+    if not argv or argv[0] not in ACTIONS:
+        raise UsageError(f"expected an action among {', '.join(ACTIONS)}")
+    options: dict[str, str] = {}
+    rest = argv[1:]
+    while rest:
+        word, rest = rest[0], rest[1:]
+        key, eq, value = word.partition("=")
+        if key not in ("--rid", "--unit"):
+            raise UsageError(f"unexpected argument {word!r}")
+        if not eq:
+            if not rest:
+                raise UsageError(f"{key} needs a value")
+            value, rest = rest[0], rest[1:]
+        options[key] = value
+    if not options.get("--rid"):
+        raise UsageError("--rid is required")
+    return Request(action=argv[0], rid=options["--rid"], unit=options.get("--unit"))
+
+
+def main(path: str, argv: list[str]) -> int:
+    """Run one driver action on one resource; the only place drivers' errors become exits."""
+    try:
+        request = parse(argv)
+    except UsageError as exc:
+        print(f"om: error: {exc}\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        res = unitfile.load(path, request.rid, request.unit)
+    except drivers.DriverError as exc:
+        print(f"om: error: {exc}", file=sys.stderr)
+        return 2
+    if request.action == "status":
+        probe = drivers.evaluate(res)
+        print("\n".join((str(probe.status), *probe.messages)))
+        return 0
+    return _act(res, request.action)
+
+
+def _act(res: drivers.ResourceView, action: str) -> int:
+    from omc.runtime.log import driver_log  # noqa: PLC0415 - only start/stop need it
+
+    log = driver_log(res.path, res.rid, action=action)
+    if "noaction" in res.tags:
+        log.info(f"skip {action}: tagged noaction")
+        return 0
+    try:
+        driver = drivers.get(res.driver)
+        getattr(driver, action)(res, log)
+    except (drivers.DriverError, drivers.UnknownDriverError) as exc:
+        log.error(str(exc))  # noqa: TRY400 - the message is the report; no traceback
+        return 1
+    return 0

@@ -1,0 +1,95 @@
+"""Running driver commands: one chokepoint that logs them as OpenSVC does.
+
+``run: <cmd>`` at info, then the command's stdout lines at info and its
+stderr lines at warning (opensvc.md §7.1). Drivers receive a :class:`Runner`
+so unit tests can replace the real subprocess with a recorded fake; the real
+one is :func:`subprocess_runner` (argv lists only, never a shell).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .base import ActionLog, DriverError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completed:
+    """What a command did."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+Runner = Callable[..., Completed]
+"""``runner(argv, *, input=None, env=None, timeout=None) -> Completed``."""
+
+
+def subprocess_runner(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """Run ``argv`` for real; a missing program or a timeout is a :class:`DriverError`."""
+    try:
+        proc = subprocess.run(
+            list(argv),
+            input=input,
+            env=dict(env) if env is not None else None,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise DriverError(f"command not found: {argv[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise DriverError(f"timeout after {timeout}s: {shlex.join(argv)}") from None
+    return Completed(
+        argv=tuple(argv), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr
+    )
+
+
+def log_outputs(log: ActionLog, done: Completed) -> None:
+    """Relay a command's output: stdout at info, stderr at warning, line by line."""
+    for line in done.stdout.splitlines():
+        if line.strip():
+            log.info(line)
+    for line in done.stderr.splitlines():
+        if line.strip():
+            log.warning(line)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    log: ActionLog,
+    runner: Runner = subprocess_runner,
+    check: bool = True,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """Log ``run: <cmd>``, run it, relay its output; raise on failure when ``check``."""
+    log.info(f"run: {shlex.join(argv)}")
+    done = runner(argv, input=input, env=env, timeout=timeout)
+    log_outputs(log, done)
+    if check and not done.ok:
+        raise DriverError(f"{shlex.join(argv)} exited with code {done.returncode}")
+    return done
+
+
+def probe(argv: Sequence[str], *, runner: Runner = subprocess_runner) -> Completed:
+    """Run an observing command quietly (status probes log nothing)."""
+    return runner(argv)

@@ -1,0 +1,242 @@
+"""fs drivers: ``fs.flag``, ``fs.directory``, and the mountable fs status probe.
+
+Mounting at start is the native ``.mount`` unit's job; :class:`Mount` still
+implements start/stop with mount(8)/umount(8) so ``om … driver start`` works on
+its own, and its probe reads ``/proc/self/mountinfo`` (no command run), which
+is what ``print status`` calls on every run.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import settings
+from .base import ActionLog, DriverError, Probe, ResourceView, Status
+from .command import Runner, run, subprocess_runner
+
+FLAG_DIR_ENV = "OMC_FLAG_DIR"
+DEFAULT_FLAG_DIR = "/dev/shm/opensvc"
+
+
+def flag_file(res: ResourceView) -> Path:
+    """``/dev/shm/opensvc/<kind>/<name>/<rid>.flag``; namespaced under ``namespaces/<ns>/``."""
+    base = Path(os.environ.get(FLAG_DIR_ENV) or DEFAULT_FLAG_DIR)
+    ref = res.ref
+    if ref.namespace != "root":
+        base = base / "namespaces" / ref.namespace
+    return base / ref.kind / ref.name / f"{res.rid}.flag"
+
+
+class Flag:
+    """A file in /dev/shm: the cheapest "this instance is started" marker."""
+
+    def label(self, res: ResourceView) -> str:
+        return "flag"
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        path = flag_file(res)
+        if path.exists():
+            log.info(f"already up: flag file {path} is installed")
+            return
+        log.info(f"install flag file {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        path = flag_file(res)
+        if not path.exists():
+            log.info(f"already down: flag file {path} is not installed")
+            return
+        log.info(f"uninstall flag file {path}")
+        path.unlink(missing_ok=True)
+
+    def status(self, res: ResourceView) -> Probe:
+        return Probe(status=Status.UP if flag_file(res).exists() else Status.DOWN)
+
+
+def _uid(user: str | None) -> int:
+    if not user:
+        return -1
+    try:
+        return int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise DriverError(f"unknown user {user!r}") from None
+
+
+def _gid(group: str | None) -> int:
+    if not group:
+        return -1
+    try:
+        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise DriverError(f"unknown group {group!r}") from None
+
+
+def _mode(perm: str | None) -> int | None:
+    if not perm:
+        return None
+    try:
+        return int(perm, 8)
+    except ValueError:
+        raise DriverError(f"perm expects an octal mode like 0755, got {perm!r}") from None
+
+
+class Directory:
+    """A directory owned by the service: created on start, left in place on stop."""
+
+    def label(self, res: ResourceView) -> str:
+        return settings.text(res, "path") or ""
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        path = Path(settings.required(res, "path"))
+        uid = _uid(settings.text(res, "user"))
+        gid = _gid(settings.text(res, "group"))
+        mode = _mode(settings.text(res, "perm", "dirperm"))
+        if not path.is_dir():
+            log.info(f"create directory {path}")
+            path.mkdir(parents=True, exist_ok=True)
+        st = path.stat()
+        if uid not in (-1, st.st_uid) or gid not in (-1, st.st_gid):
+            log.info(f"chown {uid}:{gid} {path}")
+            os.chown(path, uid, gid)
+        if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+            log.info(f"chmod {mode:04o} {path}")
+            path.chmod(mode)
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        """Nothing to undo: the data stays (OpenSVC never removes it on stop)."""
+
+    def status(self, res: ResourceView) -> Probe:
+        path = settings.text(res, "path")
+        if not path:
+            return Probe(status=Status.UNDEF, messages=("path is not set",))
+        return Probe(status=Status.UP if Path(path).is_dir() else Status.DOWN)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountEntry:
+    """One line of /proc/self/mountinfo, the fields the probe needs."""
+
+    devno: str  # "major:minor"
+    target: str
+    fstype: str
+    source: str
+
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as ``\\ooo``."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def parse_mountinfo(text: str) -> tuple[MountEntry, ...]:
+    """Parse mountinfo (proc(5)): fields, ``-``, fstype, source, options."""
+    entries = []
+    for line in text.splitlines():
+        head, sep, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if not sep or len(fields) < 5 or len(rest) < 2:
+            continue
+        entries.append(
+            MountEntry(
+                devno=fields[2],
+                target=_unescape(fields[4]),
+                fstype=rest[0],
+                source=_unescape(rest[1]),
+            )
+        )
+    return tuple(entries)
+
+
+def mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> tuple[MountEntry, ...]:
+    return parse_mountinfo(mountinfo.read_text())
+
+
+def loop_backing_file(devno: str, sys_block: Path = Path("/sys/block")) -> str | None:
+    """The file behind a loop device given as ``7:N``, from sysfs."""
+    major, _, minor = devno.partition(":")
+    if major != "7":
+        return None
+    try:
+        return (sys_block / f"loop{minor}" / "loop" / "backing_file").read_text().strip()
+    except OSError:
+        return None
+
+
+def device_matches(dev: str, entry: MountEntry) -> bool:
+    """Is ``entry`` a mount of ``dev``? Compares device numbers, loop files or names."""
+    if dev in ("", "none") or dev.startswith(("LABEL=", "UUID=")) or dev == entry.source:
+        return True
+    try:
+        st = Path(dev).stat()
+    except OSError:
+        return False
+    if stat.S_ISBLK(st.st_mode):
+        return entry.devno == f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    if stat.S_ISREG(st.st_mode):
+        backing = loop_backing_file(entry.devno)
+        return backing is not None and Path(backing) == Path(dev).resolve()
+    return False
+
+
+def _mount_of(mnt: str, table: tuple[MountEntry, ...]) -> MountEntry | None:
+    want = os.path.normpath(mnt)
+    found = [e for e in table if e.target == want]
+    return found[-1] if found else None  # the last mount on a path is the visible one
+
+
+class Mount:
+    """A mountable filesystem (``fs.ext4``, ``fs.xfs``, ``fs.tmpfs`` …)."""
+
+    def __init__(self, runner: Runner = subprocess_runner) -> None:
+        self.runner = runner
+
+    def label(self, res: ResourceView) -> str:
+        dev = settings.text(res, "dev", "device") or "none"
+        return f"{dev}@{settings.text(res, 'mnt', 'mount_point') or '?'}"
+
+    def status(self, res: ResourceView) -> Probe:
+        mnt = settings.text(res, "mnt", "mount_point")
+        if not mnt:
+            return Probe(status=Status.UNDEF, messages=("mnt is not set",))
+        entry = _mount_of(mnt, mounts())
+        if entry is None:
+            return Probe(status=Status.DOWN)
+        dev = settings.text(res, "dev", "device") or ""
+        if not device_matches(dev, entry):
+            return Probe(status=Status.WARN, messages=(f"{mnt} is mounted from {entry.source}",))
+        return Probe(status=Status.UP)
+
+    def mount_argv(self, res: ResourceView) -> tuple[str, ...]:
+        """``mount -t <type> [-o <opts>] <dev> <mnt>``; an image file gets ``loop``."""
+        mnt = settings.required(res, "mnt", "mount_point")
+        dev = settings.text(res, "dev", "device") or "none"
+        fstype = res.driver.partition(".")[2]
+        opts = [o for o in (settings.text(res, "mnt_opt") or "").split(",") if o]
+        if Path(dev).is_file() and "loop" not in opts:
+            opts.append("loop")
+        argv = ["mount", "-t", fstype]
+        if opts:
+            argv += ["-o", ",".join(opts)]
+        return (*argv, dev, mnt)
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        mnt = settings.required(res, "mnt", "mount_point")
+        if self.status(res).status is Status.UP:
+            log.info(f"already up: {mnt} is mounted")
+            return
+        Path(mnt).mkdir(parents=True, exist_ok=True)
+        run(self.mount_argv(res), log=log, runner=self.runner)
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        mnt = settings.required(res, "mnt", "mount_point")
+        if _mount_of(mnt, mounts()) is None:
+            log.info(f"already down: {mnt} is not mounted")
+            return
+        run(("umount", mnt), log=log, runner=self.runner)

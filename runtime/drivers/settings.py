@@ -1,0 +1,116 @@
+"""Typed reads of a resource's evaluated keywords (``X-OpenSVC-Config``).
+
+The compiler converts values before emitting them, but a value may still be a
+string (an unconverted keyword, or an old unit): every getter accepts both the
+converted and the textual form, and raises :class:`DriverError` naming the
+keyword when a value cannot be read, so a bad unit never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from .base import DriverError, ResourceView
+
+_TRUE = frozenset({"true", "yes", "y", "on", "1"})
+_FALSE = frozenset({"false", "no", "n", "off", "0", ""})
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _lookup(config: Mapping[str, object], names: tuple[str, ...]) -> object | None:
+    for name in names:
+        value = config.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def text(res: ResourceView, *names: str, default: str | None = None) -> str | None:
+    """The first set keyword among ``names`` (aliases), as a string."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return default
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def required(res: ResourceView, *names: str) -> str:
+    """Like :func:`text`, but a missing or empty value is a configuration error."""
+    value = text(res, *names)
+    if not value:
+        raise DriverError(f"{res.rid}: keyword {names[0]!r} is required by {res.driver}")
+    return value
+
+
+def boolean(res: ResourceView, *names: str, default: bool) -> bool:
+    """A boolean keyword; accepts JSON booleans and OpenSVC's textual forms."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise DriverError(f"{res.rid}: keyword {names[0]!r} expects a boolean, got {value!r}")
+
+
+def integer(res: ResourceView, *names: str, default: int) -> int:
+    """An integer keyword."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return default
+    try:
+        return int(str(value))
+    except ValueError:
+        raise DriverError(
+            f"{res.rid}: keyword {names[0]!r} expects an integer, got {value!r}"
+        ) from None
+
+
+def words(res: ResourceView, *names: str) -> tuple[str, ...]:
+    """A list keyword: a JSON list, or whitespace-separated text."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return tuple(str(value).split())
+
+
+def argv(res: ResourceView, *names: str) -> tuple[str, ...]:
+    """A shlex command keyword: a JSON list is taken as already split."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    try:
+        return tuple(shlex.split(str(value)))
+    except ValueError as exc:
+        raise DriverError(f"{res.rid}: keyword {names[0]!r}: {exc}: {value!r}") from None
+
+
+def size(res: ResourceView, *names: str) -> int | None:
+    """A size keyword in bytes (``100m``, ``1g``, ``512``; binary multiples as OpenSVC)."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return parse_size(str(value), what=f"{res.rid}: keyword {names[0]!r}")
+
+
+def parse_size(value: str, *, what: str) -> int:
+    """``10m`` → 10485760. ``what`` names the value in the error message."""
+    raw = value.strip().lower().removesuffix("ib").removesuffix("b")
+    number = raw.rstrip("kmgt")
+    unit = raw[len(number) :]
+    try:
+        return int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, KeyError):
+        raise DriverError(f"{what} expects a size like 100m, got {value!r}") from None

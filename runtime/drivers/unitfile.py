@@ -1,0 +1,169 @@
+"""Read a resource back from its installed unit file: the ``X-OpenSVC-*`` keys.
+
+The driver entry point runs on every oneshot start and stop, so this module
+imports nothing heavy: no compiler, no D-Bus. It reads one file and decodes
+one line of JSON (``X-OpenSVC-Config=``, see docs/design.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .base import DriverError, ResourceView
+
+UNIT_DIR_ENV = "OMC_UNIT_DIR"
+SEARCH_PATH = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/run/systemd/generator",
+    "/usr/lib/systemd/system",
+)
+
+
+def search_path() -> tuple[Path, ...]:
+    """``OMC_UNIT_DIR`` (``:``-separated) first when set, then systemd's system unit path."""
+    override = os.environ.get(UNIT_DIR_ENV)
+    dirs = tuple(d for d in override.split(":") if d) if override else ()
+    return tuple(Path(d) for d in (*dirs, *SEARCH_PATH))
+
+
+def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
+    """The ``key=value`` pairs of one section, with systemd's line continuations joined."""
+    keys: dict[str, str] = {}
+    current = ""
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip() if pending else raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif current == section and "=" in line:
+            key, _, value = line.partition("=")
+            keys[key.strip()] = value.strip()
+    return keys
+
+
+def decode_config(value: str, *, unit: str) -> dict[str, object]:
+    """The JSON of ``X-OpenSVC-Config=``; ``%%`` is undone if the emitter escaped specifiers."""
+    for candidate in (value, value.replace("%%", "%")):
+        try:
+            data = json.loads(candidate or "{}")
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return {str(k): v for k, v in data.items()}
+    raise DriverError(f"{unit}: X-OpenSVC-Config is not a JSON object: {value[:80]!r}")
+
+
+def _cgroup_unit() -> str | None:
+    """The service this process runs in, when systemd started it (ExecStart of the unit)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, cgroup = line.split(":", 2)
+        if controllers in ("", "name=systemd"):
+            last = cgroup.rsplit("/", 1)[-1]
+            if last.endswith(".service"):
+                return last
+    return None
+
+
+def _named_unit(path: str, rid: str) -> str | None:
+    """The unit name by the compiler's naming rule, when that module is available."""
+    try:
+        names = importlib.import_module("omc.compiler.names")
+        return str(names.resource_unit(path, rid, "service"))
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def _find(name: str) -> Path | None:
+    for directory in search_path():
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _scan(path: str, rid: str) -> Iterator[Path]:
+    """Last resort: every unit file declaring this path and rid."""
+    want = (f"X-OpenSVC-Path={path}", f"X-OpenSVC-Rid={rid}")
+    for directory in search_path():
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.glob("*.service")):
+            try:
+                text = candidate.read_text()
+            except OSError:
+                continue
+            if all(w in text.splitlines() for w in want):
+                yield candidate
+
+
+def locate(path: str, rid: str, unit: str | None = None) -> Path:
+    """The unit file of resource ``rid`` of object ``path``."""
+    names = [unit] if unit else [n for n in (_cgroup_unit(), _named_unit(path, rid)) if n]
+    for name in names:
+        found = _find(name)
+        if found is not None and (unit or _declares(found, path, rid)):
+            return found
+    for found in _scan(path, rid):
+        return found
+    where = ", ".join(str(d) for d in search_path())
+    raise DriverError(f"no unit file for {path} {rid} in {where}")
+
+
+def _declares(file: Path, path: str, rid: str) -> bool:
+    keys = unit_keys(file.read_text())
+    return keys.get("X-OpenSVC-Path") == path and keys.get("X-OpenSVC-Rid") == rid
+
+
+def _object_id(text: str) -> str:
+    """``OPENSVC_ID`` from the environment (systemd sets it) or the unit's Environment=."""
+    if os.environ.get("OPENSVC_ID"):
+        return os.environ["OPENSVC_ID"]
+    for line in unit_keys(text, "Service").get("Environment", "").split():
+        key, _, value = line.strip('"').partition("=")
+        if key == "OPENSVC_ID":
+            return value
+    return ""
+
+
+def view_from_text(text: str, *, unit: str) -> ResourceView:
+    """Build the :class:`ResourceView` a unit file describes."""
+    keys = unit_keys(text)
+    missing = [k for k in ("X-OpenSVC-Path", "X-OpenSVC-Rid", "X-OpenSVC-Driver") if k not in keys]
+    if missing:
+        raise DriverError(f"{unit}: not an omc resource unit (missing {', '.join(missing)})")
+    return ResourceView(
+        path=keys["X-OpenSVC-Path"],
+        rid=keys["X-OpenSVC-Rid"],
+        driver=keys["X-OpenSVC-Driver"],
+        config=decode_config(keys.get("X-OpenSVC-Config", ""), unit=unit),
+        tags=frozenset(keys.get("X-OpenSVC-Tags", "").split()),
+        subset=keys.get("X-OpenSVC-Subset") or None,
+        flags=frozenset(keys.get("X-OpenSVC-Flags", "").split()),
+        unit=unit,
+        object_id=_object_id(text),
+    )
+
+
+def load(path: str, rid: str, unit: str | None = None) -> ResourceView:
+    """Find and read the unit of ``rid``; the entry point's only source of settings."""
+    file = locate(path, rid, unit)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise DriverError(f"cannot read {file}: {exc.strerror}") from None
+    return view_from_text(text, unit=file.name)
