@@ -1,0 +1,243 @@
+"""The service model read back from installed units (the ``X-OpenSVC-*`` keys).
+
+The runtime never re-compiles to learn what a service is: the units installed
+for this node *are* the model (docs/design.md, "Unit contract"). Reading them
+is a directory scan plus a few small file reads — fast enough for every
+``print status``, and always consistent with what systemd itself runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omc.compiler.ir import Group, ObjectPath, Orchestrate
+from omc.runtime.drivers.base import ResourceView
+from omc.runtime.selection import Selectable
+
+DEFAULT_UNIT_DIR = "/etc/systemd/system"
+SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system")
+UNIT_SUFFIXES = (".service", ".mount", ".target", ".timer", ".slice")
+
+
+class ModelError(Exception):
+    """Installed units that cannot be read as a service model; the message names the file."""
+
+
+def unit_dir() -> Path:
+    """Where ``om`` installs units: ``/etc/systemd/system`` (persistent), or ``OMC_UNIT_DIR``."""
+    return Path(os.environ.get("OMC_UNIT_DIR", DEFAULT_UNIT_DIR))
+
+
+def search_path() -> tuple[Path, ...]:
+    override = os.environ.get("OMC_UNIT_DIR")
+    return (Path(override),) if override else tuple(Path(p) for p in SEARCH_PATH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitFile:
+    """The keys of one unit file the runtime cares about (last value wins, lists kept)."""
+
+    name: str
+    keys: Mapping[str, tuple[str, ...]]
+
+    def get(self, key: str, default: str = "") -> str:
+        values = self.keys.get(key)
+        return values[-1] if values else default
+
+
+def parse_unit(name: str, text: str) -> UnitFile:
+    """A minimal unit-file reader: ``Key=Value`` lines with backslash continuations."""
+    keys: dict[str, list[str]] = {}
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line[0] in "#;[" or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        keys.setdefault(key.strip(), []).append(value.strip())
+    return UnitFile(name=name, keys={k: tuple(v) for k, v in keys.items()})
+
+
+def decode_config(value: str, *, where: str) -> dict[str, object]:
+    """``X-OpenSVC-Config=`` one-line JSON (``%%`` tolerated, as written for specifiers)."""
+    if not value:
+        return {}
+    for candidate in (value, value.replace("%%", "%")):
+        try:
+            data = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            return data
+    raise ModelError(f"{where}: X-OpenSVC-Config is not a JSON object")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceModel:
+    """One resource as installed: identity, flags and its unit."""
+
+    rid: str
+    driver: str
+    unit: str
+    tags: frozenset[str] = frozenset()
+    subset: str | None = None
+    flags: frozenset[str] = frozenset()
+    config: Mapping[str, object] = field(default_factory=dict)
+    exec_start: tuple[str, ...] = ()
+    exec_stop: tuple[str, ...] = ()
+    slice: str = ""
+
+    @property
+    def group(self) -> str:
+        return self.rid.split("#", 1)[0]
+
+    @property
+    def rank(self) -> int:
+        try:
+            return Group(self.group).rank
+        except ValueError:
+            return len(Group)
+
+    @property
+    def optional(self) -> bool:
+        return "optional" in self.flags
+
+    @property
+    def standby(self) -> bool:
+        return "standby" in self.flags
+
+    @property
+    def disabled(self) -> bool:
+        return "disable" in self.flags
+
+    @property
+    def selectable(self) -> Selectable:
+        return Selectable(rid=self.rid, tags=self.tags, subset=self.subset)
+
+    def view(self, path: str, object_id: str) -> ResourceView:
+        """What the drivers' ``status()`` gets."""
+        return ResourceView(
+            path=path, rid=self.rid, driver=self.driver, config=self.config, tags=self.tags,
+            subset=self.subset, flags=self.flags, unit=self.unit, object_id=object_id,
+        )  # fmt: skip
+
+
+def _sort_key(res: ResourceModel) -> tuple[int, str, str]:
+    """Start order: driver groups (§2.2), then rid order inside a group."""
+    return (res.rank, res.subset or "", res.rid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectModel:
+    """One object's installed units, resources sorted in start order."""
+
+    path: ObjectPath
+    target: str
+    id: str
+    source: str
+    config: Mapping[str, object]
+    resources: tuple[ResourceModel, ...]
+    units: tuple[str, ...]
+
+    @property
+    def display(self) -> str:
+        return str(self.path)
+
+    @property
+    def orchestrate(self) -> Orchestrate:
+        try:
+            return Orchestrate(str(self.config.get("orchestrate", "no")))
+        except ValueError:
+            return Orchestrate.NO
+
+    @property
+    def rollback(self) -> bool:
+        value = self.config.get("rollback", True)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+
+    @property
+    def disabled(self) -> bool:
+        value = self.config.get("disable", False)
+        return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+
+    def resource(self, rid: str) -> ResourceModel:
+        for res in self.resources:
+            if res.rid == rid:
+                return res
+        raise KeyError(rid)
+
+
+def _resource(unit: UnitFile) -> ResourceModel:
+    exec_start = unit.keys.get("ExecStart", ())
+    exec_stop = unit.keys.get("ExecStop", ())
+    return ResourceModel(
+        rid=unit.get("X-OpenSVC-Rid"),
+        driver=unit.get("X-OpenSVC-Driver"),
+        unit=unit.name,
+        tags=frozenset(unit.get("X-OpenSVC-Tags").split()),
+        subset=unit.get("X-OpenSVC-Subset") or None,
+        flags=frozenset(unit.get("X-OpenSVC-Flags").split()),
+        config=decode_config(unit.get("X-OpenSVC-Config"), where=unit.name),
+        exec_start=tuple(v for v in exec_start if v),
+        exec_stop=tuple(v for v in exec_stop if v),
+        slice=unit.get("Slice"),
+    )
+
+
+def object_units(display: str, dirs: tuple[Path, ...] | None = None) -> dict[str, str]:
+    """The text of every unit declaring ``X-OpenSVC-Path=<display>``, first dir wins."""
+    marker = f"X-OpenSVC-Path={display}\n".encode()
+    found: dict[str, str] = {}
+    for directory in dirs or search_path():
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in found or not entry.name.endswith(UNIT_SUFFIXES):
+                continue
+            try:
+                data = Path(entry.path).read_bytes()
+            except OSError:
+                continue
+            if marker in data:
+                found[entry.name] = data.decode("utf-8", "replace")
+    return found
+
+
+def load(path: ObjectPath, dirs: tuple[Path, ...] | None = None) -> ObjectModel | None:
+    """The model of an object from its installed units; None when nothing is installed."""
+    texts = object_units(str(path), dirs)
+    if not texts:
+        return None
+    return build(path, texts)
+
+
+def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
+    """Pure: unit texts → model (tested with hand-written units)."""
+    units = [parse_unit(name, text) for name, text in sorted(texts.items())]
+    targets = [u for u in units if u.name.endswith(".target")]
+    if not targets:
+        raise ModelError(f"{path}: installed units have no target")
+    target = targets[0]
+    resources = sorted(
+        (_resource(u) for u in units if u.get("X-OpenSVC-Rid") and not u.name.endswith(".timer")),
+        key=_sort_key,
+    )
+    return ObjectModel(
+        path=path,
+        target=target.name,
+        id=target.get("X-OpenSVC-Id"),
+        source=target.get("SourcePath"),
+        config=decode_config(target.get("X-OpenSVC-Config"), where=target.name),
+        resources=tuple(resources),
+        units=tuple(u.name for u in units),
+    )

@@ -1,0 +1,201 @@
+"""The pure planner: model + observed state + action + selection → ordered steps.
+
+Nothing here touches the system (pyinfra, Pacemaker's scheduler): the whole
+plan exists before anything runs, ``--dry-run`` prints it, and golden tables
+test it ("state in, steps out"). Every no-op step says why.
+
+Semantics (opensvc.md §4): start walks the resources in start order (ip,
+volume, disk, fs, share, container, app), stop in reverse; disabled resources
+are skipped; ``stop`` leaves standby resources up unless ``--force``;
+``shutdown`` stops them; ``startstandby`` starts only them; sync and task
+resources are not started by ``start`` (tasks are ``run``). A resource whose
+unit is active but whose probe says it is down has drifted and is restarted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from omc.compiler.ir import Orchestrate
+from omc.runtime.drivers.base import Status
+from omc.runtime.model import ObjectModel, ResourceModel
+
+
+class Action(StrEnum):
+    START = "start"
+    STOP = "stop"
+    STARTSTANDBY = "startstandby"
+    SHUTDOWN = "shutdown"
+    RUN = "run"
+
+    @property
+    def starts(self) -> bool:
+        return self in (Action.START, Action.STARTSTANDBY, Action.RUN)
+
+
+class Op(StrEnum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What observation found for one resource before the action."""
+
+    unit_active: bool
+    status: Status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    rid: str
+    unit: str
+    op: Op
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What an action will do, in order, and the checks around it."""
+
+    action: Action
+    steps: tuple[Step, ...]
+    selected: bool  # a --rid/--tag/--subset selection was given
+    target_op: Op = Op.SKIP  # the object's target unit
+    job_mode: str = "replace"
+    freeze: bool = False
+    end_check: bool = False
+    rollback: bool = False
+    errors: tuple[str, ...] = ()
+
+    @property
+    def jobs(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.op is not Op.SKIP)
+
+    def render(self) -> str:
+        """The ``--dry-run`` text: one line per step, no-ops with their reason."""
+        lines = [f"plan {self.action}: job mode {self.job_mode}"]
+        for step in self.steps:
+            why = f"  ({step.reason})" if step.reason else ""
+            lines.append(f"  {step.rid:<16} {step.op:<8} {step.unit}{why}")
+        if self.target_op is not Op.SKIP:
+            lines.append(f"  {'target':<16} {self.target_op:<8}")
+        notes = [n for n, on in (("freeze", self.freeze), ("end state check", self.end_check),
+                                 ("rollback on error", self.rollback)) if on]  # fmt: skip
+        if notes:
+            lines.append("  then: " + ", ".join(notes))
+        lines.extend(f"  error: {e}" for e in self.errors)
+        return "\n".join(lines)
+
+
+UP_STATES = frozenset({Status.UP, Status.STDBY_UP})
+DOWN_STATES = frozenset({Status.DOWN, Status.STDBY_DOWN, Status.NA, Status.UNDEF})
+_NOT_STARTED_BY_START = frozenset({"sync", "task"})
+
+
+def _in_scope(res: ResourceModel, action: Action, selection: frozenset[str] | None) -> bool:
+    if selection is not None and res.rid not in selection:
+        return False
+    if action is Action.RUN:
+        return res.group == "task"
+    if res.group in _NOT_STARTED_BY_START:
+        return False
+    return action is not Action.STARTSTANDBY or res.standby
+
+
+def _start_step(res: ResourceModel, seen: Observed) -> Step:
+    if res.disabled:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="disabled")
+    if seen.unit_active and seen.status in UP_STATES:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="already up")
+    if seen.unit_active and seen.status is not Status.NA:
+        return Step(rid=res.rid, unit=res.unit, op=Op.RESTART, reason=f"unit active, {seen.status}")
+    return Step(rid=res.rid, unit=res.unit, op=Op.START)
+
+
+def _stop_step(res: ResourceModel, seen: Observed, action: Action, force: bool) -> Step:
+    if res.disabled:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="disabled")
+    if res.standby and action is Action.STOP and not force:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="standby")
+    if not seen.unit_active and seen.status in DOWN_STATES:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="already down")
+    return Step(rid=res.rid, unit=res.unit, op=Op.STOP)
+
+
+def requirements(value: object) -> tuple[tuple[str, frozenset[str]], ...]:
+    """``ip#0(up,stdby up) fs#1`` (or a JSON list of such words) → (rid, states)."""
+    text = " ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value or "")
+    found = []
+    for rid, states in re.findall(r"([^\s(]+)(?:\(([^)]*)\))?", text):
+        wanted = [s.strip() for s in states.split(",") if s.strip()] if states else []
+        found.append((rid, frozenset(wanted or ("up", "stdby up"))))
+    return tuple(found)
+
+
+def _requirement_errors(
+    model: ObjectModel, steps: Iterable[Step], observed: Mapping[str, Observed], key: str
+) -> tuple[str, ...]:
+    """Requirements on resources this plan does not act on must already be met."""
+    acting = {s.rid for s in steps if s.op is not Op.SKIP}
+    errors = []
+    for rid in sorted(acting):
+        for req, states in requirements(model.resource(rid).config.get(key)):
+            if req in acting:
+                continue
+            seen = observed.get(req)
+            status = str(seen.status) if seen else "undef"
+            if status not in states:
+                wanted = ",".join(sorted(states))
+                errors.append(f"{rid}: {key} {req}({wanted}) not met: {req} is {status}")
+    return tuple(errors)
+
+
+def plan(
+    model: ObjectModel,
+    observed: Mapping[str, Observed],
+    action: Action,
+    *,
+    selection: frozenset[str] | None = None,
+    force: bool = False,
+    disable_rollback: bool = False,
+) -> Plan:
+    """The steps of ``action`` on ``model`` given what was observed."""
+    default = Observed(unit_active=False, status=Status.UNDEF)
+    scoped = [r for r in model.resources if _in_scope(r, action, selection)]
+    selected = selection is not None
+    if action.starts:
+        steps = tuple(_start_step(r, observed.get(r.rid, default)) for r in scoped)
+        if action is Action.RUN:
+            steps = tuple(
+                Step(rid=s.rid, unit=s.unit, op=Op.START) if s.reason == "already up" else s
+                for s in steps
+            )
+        key = "start_requires"
+    else:
+        steps = tuple(
+            _stop_step(r, observed.get(r.rid, default), action, force) for r in reversed(scoped)
+        )
+        key = "stop_requires"
+    whole = not selected and action in (Action.START, Action.STOP, Action.SHUTDOWN)
+    return Plan(
+        action=action,
+        steps=steps,
+        selected=selected,
+        target_op=(Op.START if action is Action.START else Op.STOP) if whole else Op.SKIP,
+        job_mode="ignore-requirements" if selected and action.starts else "replace",
+        freeze=(
+            action is Action.STOP
+            and not selected
+            and model.orchestrate in (Orchestrate.HA, Orchestrate.START)
+        ),
+        end_check=whole,
+        rollback=action.starts and action is not Action.RUN and model.rollback
+        and not disable_rollback,
+        errors=_requirement_errors(model, steps, observed, key),
+    )  # fmt: skip
