@@ -1,0 +1,323 @@
+"""Text → :class:`Document`: sections and ``key[@scope] = value`` entries with spans.
+
+The only lark importer. The grammar (``grammar/opensvc.lark``) is data; this
+module builds plain structure from the tree and attaches meaning to nothing:
+keyword knowledge lives in ``keywords.py`` and ``lower.py``.
+
+Syntax errors never stop the parse. Each one becomes a diagnostic whose
+message comes from :data:`SYNTAX_EXAMPLES` (lark's ``match_examples``), then
+the offending line is blanked out and parsing resumes, so one run reports
+every broken line and the rest of the file still compiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from .diagnostics import Collector, Severity, Span
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
+
+DEFAULT = "DEFAULT"
+SCOPE_SEPARATOR = "@"
+MAX_SYNTAX_ERRORS = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One ``key[@scope] = value`` line (plus its continuation lines)."""
+
+    key: str  # without the scope
+    scope: str | None  # "nodes", "n1", ... or None
+    value: str  # continuation lines joined with "\n"; inline comments removed
+    span: Span  # the key as written, scope included
+    value_span: Span  # the first line of the value (an empty value: just after the delimiter)
+
+    @property
+    def raw_key(self) -> str:
+        return self.key if self.scope is None else f"{self.key}@{self.scope}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Section:
+    """A section, duplicates merged in file order (later entries win when evaluated)."""
+
+    name: str
+    span: Span  # the first header with this name
+    entries: tuple[Entry, ...] = ()
+
+    def keys(self) -> frozenset[str]:
+        """Keyword names present, scopes removed."""
+        return frozenset(e.key for e in self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Document:
+    """A parsed file: sections in first-appearance order."""
+
+    file: str
+    sections: tuple[Section, ...] = ()
+
+    def section(self, name: str) -> Section | None:
+        for section in self.sections:
+            if section.name == name:
+                return section
+        return None
+
+    def section_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sections)
+
+    def default_keys(self) -> frozenset[str]:
+        section = self.section(DEFAULT)
+        return section.keys() if section else frozenset()
+
+
+# Example bad inputs → friendly message. The same table is a parametrized test
+# (tests/compiler/test_parse_errors.py): each label must be reachable.
+_CONTEXTS = ("", "[DEFAULT]\n", "[DEFAULT]\na = 1\n", "# comment\n", "[DEFAULT]\na = 1\n  b\n")
+
+SYNTAX_EXAMPLES: dict[str, list[str]] = {
+    "missing '=' or ':' after the keyword name": [
+        *(c + "nodes\n" for c in _CONTEXTS),
+        *(c + "nodes n1 n2\n" for c in _CONTEXTS),
+    ],
+    "unterminated section header, expected ']'": [
+        *(c + "[DEFAULT\n" for c in _CONTEXTS),
+        *(c + "[ip#0\nipname = 1.2.3.4\n" for c in _CONTEXTS),
+    ],
+    "unexpected text after the section header": [
+        "[DEFAULT] nodes = n1\n",
+        "[ip#0]]\n",
+    ],
+    "a keyword name cannot start with '=' or ':'": [
+        *(c + "= n1\n" for c in _CONTEXTS),
+        *(c + ": n1\n" for c in _CONTEXTS),
+    ],
+}
+
+_HINTS = {
+    "missing '=' or ':' after the keyword name": "write 'keyword = value'",
+    "unterminated section header, expected ']'": "write '[section]' on a line of its own",
+    "unexpected text after the section header": "put keywords on the lines after '[section]'",
+    "a keyword name cannot start with '=' or ':'": "write 'keyword = value'",
+}
+
+
+@cache
+def _parser() -> Lark:
+    """The LALR parser, built once per process (grammar read from package data)."""
+    from lark import Lark  # noqa: PLC0415 - lark is only needed once a file is parsed
+
+    grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        start="document",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        strict=_strict_available(),
+    )
+
+
+def _strict_available() -> bool:
+    """lark's strict mode needs ``interegular`` (``lark[interegular]``)."""
+    from importlib.util import find_spec  # noqa: PLC0415
+
+    return find_spec("interegular") is not None
+
+
+def prepare(text: str) -> str:
+    """BOM removed, a final newline guaranteed (positions are unchanged)."""
+    text = text.removeprefix("\ufeff")
+    if not text.endswith("\n"):
+        text += "\n"
+    return text
+
+
+def parse(text: str, *, filename: str, diags: Collector) -> Document:
+    """Parse ``text``; syntax errors are reported in ``diags`` and their lines skipped."""
+    source = prepare(text)
+    tree = _parse_recovering(source, filename=filename, diags=diags)
+    return (
+        _build(tree, filename=filename, diags=diags)
+        if tree is not None
+        else Document(file=filename)
+    )
+
+
+def _parse_recovering(source: str, *, filename: str, diags: Collector) -> Tree[Token] | None:
+    from lark.exceptions import UnexpectedInput  # noqa: PLC0415
+
+    parser = _parser()
+    lines = source.split("\n")
+    for _ in range(MAX_SYNTAX_ERRORS):
+        try:
+            return parser.parse("\n".join(lines))
+        except UnexpectedInput as exc:
+            line = _report(exc, lines, filename=filename, diags=diags)
+            lines[line - 1] = _blank(lines[line - 1])
+    diags.error(None, f"too many syntax errors (more than {MAX_SYNTAX_ERRORS})", code="syntax")
+    return None
+
+
+def _blank(line: str) -> str:
+    """Turn a line into a comment of the same length so later columns do not move."""
+    return ";" + " " * max(len(line.rstrip("\r")) - 1, 0) + ("\r" if line.endswith("\r") else "")
+
+
+def _report(exc: UnexpectedInput, lines: list[str], *, filename: str, diags: Collector) -> int:
+    """Add the diagnostic for one syntax error; return its 1-based line."""
+    line = max(int(getattr(exc, "line", 1) or 1), 1)
+    column = max(int(getattr(exc, "column", 1) or 1), 1)
+    line = min(line, len(lines))
+    text = lines[line - 1].rstrip("\r")
+    label = exc.match_examples(_parser().parse, SYNTAX_EXAMPLES, use_accepts=True)
+    label = label or _fallback_label(text)
+    message = label or _generic_message(exc)
+    span = Span(file=filename, line=line, column=column, end_line=line, end_column=len(text) + 1)
+    diags.error(span, f"syntax error: {message}", code="syntax", hint=_HINTS.get(label or ""))
+    return line
+
+
+def _fallback_label(text: str) -> str | None:
+    """Classify a bad line by its shape when no example matched the parser state."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        if "]" not in stripped:
+            return "unterminated section header, expected ']'"
+        return "unexpected text after the section header"
+    if stripped[:1] in ("=", ":"):
+        return "a keyword name cannot start with '=' or ':'"
+    if "=" not in stripped and ":" not in stripped:
+        return "missing '=' or ':' after the keyword name"
+    return None
+
+
+def _generic_message(exc: UnexpectedInput) -> str:
+    char = getattr(exc, "char", None)
+    if char is not None:
+        return f"unexpected character {char!r}"
+    token = getattr(exc, "token", None)
+    return f"unexpected {str(token)!r}" if token is not None else "invalid line"
+
+
+# --- tree → Document -------------------------------------------------------------
+
+
+def _span(filename: str, tok: Any) -> Span:
+    return Span(
+        file=filename,
+        line=tok.line,
+        column=tok.column,
+        end_line=tok.end_line,
+        end_column=tok.end_column,
+    )
+
+
+def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
+    """Group entries under their headers, merge duplicate sections, flag overrides."""
+    order: list[str] = []
+    headers: dict[str, Span] = {}
+    entries: dict[str, list[Entry]] = {}
+    current: str | None = None
+    for child in tree.children:
+        if child.data == "header":
+            current = _header(child.children[0], filename=filename, diags=diags, headers=headers)
+            if current not in entries:
+                order.append(current)
+                entries[current] = []
+            continue
+        entry = _entry(child, filename=filename)
+        if current is None:
+            current = _implicit_default(entry, diags=diags, headers=headers)
+            order.append(current)
+            entries[current] = []
+        entries[current].append(entry)
+    for name in order:
+        _flag_duplicate_keys(name, entries[name], diags=diags)
+    sections = tuple(Section(name=n, span=headers[n], entries=tuple(entries[n])) for n in order)
+    return Document(file=filename, sections=sections)
+
+
+def _header(tok: Any, *, filename: str, diags: Collector, headers: dict[str, Span]) -> str:
+    span = _span(filename, tok)
+    name = str(tok)[1:-1].strip()
+    if name == "default":
+        diags.note(span, "[default] is read as [DEFAULT]", code="lowercase-default")
+        name = DEFAULT
+    previous = headers.get(name)
+    if previous is not None:
+        diags.add(
+            Severity.WARNING,
+            span,
+            f"duplicate section [{name}]: its keywords are merged with the earlier one",
+            code="duplicate-section",
+            related=((previous, "first defined here"),),
+        )
+    headers.setdefault(name, span)
+    return name
+
+
+def _implicit_default(entry: Entry, *, diags: Collector, headers: dict[str, Span]) -> str:
+    """go-ini files keys found before any header into DEFAULT; so do we, with a warning."""
+    diags.warning(
+        entry.span,
+        "keyword before any section header is read as part of [DEFAULT]",
+        code="no-section",
+        hint="add a '[DEFAULT]' line at the top of the file",
+    )
+    headers.setdefault(DEFAULT, entry.span)
+    return DEFAULT
+
+
+def _entry(node: Any, *, filename: str) -> Entry:
+    key_tok = node.children[0]
+    raw_key = str(key_tok).rstrip()
+    key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
+    values: list[str] = []
+    value_span = Span(
+        file=filename,
+        line=key_tok.end_line,
+        column=key_tok.end_column + 1,
+        end_line=key_tok.end_line,
+        end_column=key_tok.end_column + 1,
+    )
+    first = True
+    for child in node.children[1:]:
+        if getattr(child, "type", None) == "VALUE":
+            values.append(str(child))
+            value_span = _span(filename, child)
+        else:  # a continuation line
+            if first:
+                value_span = _span(filename, child.children[0])
+                values.append("")
+            values.append(str(child.children[0]).rstrip())
+        first = False
+    return Entry(
+        key=key.strip(),
+        scope=scope.strip() if sep else None,
+        value="\n".join(values),
+        span=_span(filename, key_tok),
+        value_span=value_span,
+    )
+
+
+def _flag_duplicate_keys(section: str, entries: list[Entry], *, diags: Collector) -> None:
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        earlier = seen.get(entry.raw_key)
+        if earlier is not None:
+            diags.add(
+                Severity.WARNING,
+                earlier.span,
+                f"'{entry.raw_key}' in [{section}] is overridden by a later definition",
+                code="duplicate-keyword",
+                related=((entry.span, "the value used is defined here"),),
+            )
+        seen[entry.raw_key] = entry
