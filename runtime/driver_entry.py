@@ -68,7 +68,9 @@ def main(path: str, argv: list[str]) -> int:
         return 2
     if request.action == "status":
         probe = drivers.evaluate(res)
-        print("\n".join((str(probe.status), *probe.messages)))
+        print(
+            "\n".join((str(probe.status), *probe.messages, *(f"warn: {w}" for w in probe.warnings)))
+        )
         return 0
     return _act(res, request.action)
 

@@ -106,5 +106,5 @@ def evaluate(res: ResourceView) -> Probe:
         return Probe(status=Status.UNDEF, messages=(str(exc),))
     if res.standby and probe.status in (Status.UP, Status.DOWN):
         standby = Status.STDBY_UP if probe.status is Status.UP else Status.STDBY_DOWN
-        return Probe(status=standby, messages=probe.messages)
+        return Probe(status=standby, messages=probe.messages, warnings=probe.warnings)
     return probe

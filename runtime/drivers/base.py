@@ -97,7 +97,8 @@ class Probe:
     """A status probe result: the status and the messages ``print status`` shows."""
 
     status: Status
-    messages: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()  # info lines of the status log
+    warnings: tuple[str, ...] = ()  # warn lines: they make the instance overall "warn"
 
 
 class Driver(Protocol):

@@ -1,0 +1,156 @@
+"""app.forking / app.simple: retcodes, command resolution, and real check/start/stop runs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from omc.runtime import drivers
+from omc.runtime.drivers import DriverError, Status, app
+
+from .helpers import RecordingLog, view
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0:up 1:down", {0: Status.UP, 1: Status.DOWN}),
+        (
+            "0:up 1:warn 2:n/a 3:undef",
+            {0: Status.UP, 1: Status.WARN, 2: Status.NA, 3: Status.UNDEF},
+        ),
+        ("", {}),
+    ],
+)
+def test_parse_retcodes(text: str, expected: dict[int, Status]) -> None:
+    """retcodes maps exit codes to status names."""
+    assert app.parse_retcodes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0:upp", "x:up", "0"])
+def test_parse_retcodes_rejects(text: str) -> None:
+    """A bad retcodes item is a DriverError quoting it."""
+    with pytest.raises(DriverError, match="retcodes"):
+        app.parse_retcodes(text)
+
+
+def test_unlisted_code_is_warn() -> None:
+    """Exit codes absent from retcodes mean warn."""
+    assert app.status_of(7, {0: Status.UP}) is Status.WARN
+
+
+@pytest.mark.parametrize(
+    ("config", "action", "expected"),
+    [
+        ({"script": "/s.sh", "start": True}, "start", ("/s.sh", "start")),
+        ({"script": "/s.sh", "start": "true"}, "start", ("/s.sh", "start")),
+        ({"script": "/s.sh", "start": "10"}, "start", ("/s.sh", "start")),
+        ({"script": "/s.sh", "stop": False}, "stop", ()),
+        ({"script": "/s.sh", "stop": "false"}, "stop", ()),
+        ({"check": "test -f '/a b'"}, "check", ("test", "-f", "/a b")),
+        ({"check": ["pgrep", "x"]}, "check", ("pgrep", "x")),
+        ({}, "check", ()),
+    ],
+)
+def test_command_resolution(
+    config: dict[str, object], action: str, expected: tuple[str, ...]
+) -> None:
+    """true/sequence numbers run the script with the action, false nothing, else the command."""
+    assert app.command(view("app.forking", config), action) == expected
+
+
+def test_script_true_without_script_is_an_error() -> None:
+    """start = true without a script keyword says which keyword is missing."""
+    with pytest.raises(DriverError, match="script"):
+        app.command(view("app.forking", {"start": True}), "start")
+
+
+@pytest.mark.parametrize(("code", "expected"), [(0, Status.UP), (1, Status.DOWN), (3, Status.WARN)])
+def test_real_check_maps_exit_codes(code: int, expected: Status) -> None:
+    """A real check command's exit code goes through retcodes."""
+    res = view("app.forking", {"check": f"sh -c 'exit {code}'"})
+    assert drivers.get("app.forking").status(res).status is expected
+
+
+def test_real_check_sees_opensvc_environment() -> None:
+    """The check runs with OPENSVC_RID, OPENSVC_NAME, OPENSVC_ID and the environment keyword."""
+    got = "$OPENSVC_RID/$OPENSVC_NAME/$OPENSVC_ID/$OPENSVC_KIND/$FOO"
+    script = f'test "{got}" = "app#0/svc0/id1/svc/a b"'
+    res = view(
+        "app.forking",
+        {"check": ["sh", "-c", script], "environment": "FOO='a b'"},
+        rid="app#0", object_id="id1",
+    )  # fmt: skip
+    assert drivers.get("app.forking").status(res).status is Status.UP
+
+
+def test_status_log_relays_outputs() -> None:
+    """With status_log, check stdout becomes info messages and stderr warnings."""
+    res = view(
+        "app.forking",
+        {"check": ["sh", "-c", "echo fine; echo careful >&2; exit 0"], "status_log": True},
+    )
+    probe = drivers.get("app.forking").status(res)
+    assert (probe.status, probe.messages, probe.warnings) == (Status.UP, ("fine",), ("careful",))
+
+
+def test_forking_without_check_is_na() -> None:
+    """app.forking without check: n/a with "check is not set"."""
+    probe = drivers.get("app.forking").status(view("app.forking", {"start": "true"}))
+    assert (probe.status, probe.messages) == (Status.NA, ("check is not set",))
+
+
+def test_forking_real_cycle(tmp_path: Path) -> None:
+    """start runs once (then "already up"), stop runs once (then "already down")."""
+    marker = tmp_path / "m"
+    res = view(
+        "app.forking",
+        {"start": f"touch {marker}", "stop": f"rm -f {marker}", "check": f"test -f {marker}"},
+    )
+    drv, log = drivers.get("app.forking"), RecordingLog()
+    drv.start(res, log)
+    drv.start(res, log)
+    assert marker.exists()
+    drv.stop(res, log)
+    drv.stop(res, log)
+    assert not marker.exists()
+    assert log.messages == [
+        f"run: touch {marker}",
+        "already up",
+        f"run: rm -f {marker}",
+        "already down",
+    ]
+
+
+def test_forking_failing_start_raises() -> None:
+    """A non-zero start exit fails the start with the code in the message."""
+    res = view("app.forking", {"start": "sh -c 'echo oops >&2; exit 4'", "check": "false"})
+    log = RecordingLog()
+    with pytest.raises(DriverError, match="code 4"):
+        drivers.get("app.forking").start(res, log)
+    assert ("warning", "oops") in log.records
+
+
+def test_simple_real_processes_found_by_environment() -> None:
+    """app.simple without check is up while a process has its OPENSVC_ID/RID, down after stop."""
+    res = view("app.simple", {"start": "sleep 60"}, rid="app#s", object_id=str(uuid.uuid4()))
+    drv, log = drivers.get("app.simple"), RecordingLog()
+    assert drv.status(res).status is Status.DOWN
+    drv.start(res, log)
+    try:
+        assert drv.status(res).status is Status.UP
+        drv.start(res, log)
+    finally:
+        drv.stop(res, log)
+    assert drv.status(res).status is Status.DOWN
+    drv.stop(res, log)
+    assert log.messages[:2] == ["run: sleep 60", "already up"]
+    assert log.messages[-1] == "already down"
+
+
+def test_simple_start_failing_fast_is_an_error() -> None:
+    """A simple app whose process exits at once fails its start."""
+    res = view("app.simple", {"start": "/bin/false"}, rid="app#f", object_id=str(uuid.uuid4()))
+    with pytest.raises(DriverError, match="right after start"):
+        drivers.get("app.simple").start(res, RecordingLog())
