@@ -299,3 +299,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             sys.stderr.write(f"omc: internal error: {type(exc).__name__}: {exc}\n")
             sys.stderr.write("omc: run again with --debug for the traceback\n")
         return ExitStatus.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
