@@ -1,0 +1,408 @@
+"""The host-side lab API: boot, reach and remove clusters of real systemd nodes.
+
+Used by ``om lab`` and by the test suite (``tests/conftest.py``)::
+
+    lab = Lab.up("demo", nodes=3)           # all nodes `running`
+    lab.node("n1").run(["hostname"])        # nsenter into every namespace
+    with lab.node("n2").systemd() as sd:    # D-Bus to the node's own systemd
+        sd.start(["x.service"])
+    lab.down()                              # poweroff, SIGKILL past a deadline, cleanup
+
+A node is systemd as PID 1 in its own pid, mount, net, uts, ipc and cgroup
+namespaces (see ``nodeinit``). Nodes boot in parallel; ``up`` waits until each
+reports ``running`` and removes everything it made if any node fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import cgroups, network, services
+from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
+
+if TYPE_CHECKING:
+    from omc.runtime.netlink import Netlink
+    from omc.runtime.systemd import Systemd
+
+NODE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/root",
+    "SYSTEMD_PAGER": "",
+    "SYSTEMD_COLORS": "0",
+}
+UP_TIMEOUT = 60.0
+POWEROFF_DEADLINE = 1.0
+KILL_DEADLINE = 5.0
+
+
+def _proc_gone(pid: int) -> bool:
+    """True when ``pid`` has exited (a zombie counts: its namespaces are released)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
+
+
+def _belongs(pid: int, lab: str, node: str) -> bool:
+    """True when ``pid`` is (still) a process of this lab node: guards against PID reuse."""
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+    return f"/{cgroups.SUBTREE}/{lab}/{node}" in text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    """One line of ``om lab status``."""
+
+    name: str
+    pid: int
+    address: str
+    state: str
+
+
+class Node:
+    """A booted lab node: run commands in it, reach its systemd and its netns."""
+
+    def __init__(self, lab: Lab, info: NodeInfo) -> None:
+        self._lab = lab
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"<Node {self._lab.name}/{self.name} pid={self.pid} {self.address}>"
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def pid(self) -> int:
+        return self.info.pid
+
+    @property
+    def address(self) -> str:
+        return self.info.address
+
+    @property
+    def netns_path(self) -> str:
+        return f"/run/netns/{self.info.netns}"
+
+    @property
+    def bus_address(self) -> str:
+        return f"unix:path=/proc/{self.pid}/root/run/dbus/system_bus_socket"
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` wrapped to run inside every namespace of the node (nsenter -a)."""
+        return ["nsenter", "-t", str(self.pid), "-a", "--", *argv]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the node (its namespaces, the caller's cgroup); capture output."""
+        proc = subprocess.run(
+            self.argv(argv),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=NODE_ENV,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise LabError(
+                f"{self.name}: {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()}"
+            )
+        return proc
+
+    def run_unit(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+        properties: Sequence[str] = (),
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command as a transient unit of the node's systemd (right cgroup placement):
+        ``systemd-run --wait --pipe``; ``properties`` are ``-p`` values (``MemoryMax=64M``)."""
+        props = [f"--property={p}" for p in properties]
+        run = ["systemd-run", "--wait", "--pipe", "--quiet", "--collect", *props, "--", *argv]
+        return self.run(run, check=check, input=input, timeout=timeout)
+
+    def systemd(self, *, timeout: float = 90.0) -> Systemd:
+        """A D-Bus connection to the node's systemd, through its system bus socket."""
+        from omc.runtime.systemd import Systemd  # noqa: PLC0415 - gi import is slow
+
+        return Systemd.system(self.bus_address, timeout=timeout)
+
+    def netlink(self) -> AbstractContextManager[Netlink]:
+        """A pyroute2 socket inside the node's network namespace (context manager)."""
+        from omc.runtime.netlink import netns  # noqa: PLC0415 - pyroute2 import is slow
+
+        return netns(self.netns_path)
+
+    def path(self, path: str) -> Path:
+        """A path as the node sees it (through ``/proc/PID/root``: its mounts, its /etc)."""
+        return Path(f"/proc/{self.pid}/root") / path.lstrip("/")
+
+    def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        target = self.path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(mode)
+
+    def read_file(self, path: str) -> str:
+        return self.path(path).read_text()
+
+    def alive(self) -> bool:
+        return (
+            self.pid > 0
+            and not _proc_gone(self.pid)
+            and _belongs(self.pid, self._lab.name, self.name)
+        )
+
+    def system_state(self) -> str:
+        """``systemctl is-system-running`` of the node, or ``down``."""
+        if not self.alive():
+            return "down"
+        proc = self.run(["systemctl", "is-system-running"], check=False, timeout=10)
+        return proc.stdout.strip() or "unknown"
+
+
+class Lab:
+    """A running (or half-built, or crashed) lab, known by its ``state.json``."""
+
+    def __init__(self, state: LabState) -> None:
+        self.state = state
+        self._launchers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.name} {len(self.state.nodes)} nodes {self.state.subnet}>"
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def dir(self) -> Path:
+        return self.state.dir
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return tuple(Node(self, info) for info in self.state.nodes)
+
+    def node(self, name: str) -> Node:
+        return Node(self, self.state.node(name))
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    # -- boot ---------------------------------------------------------------------------
+
+    @classmethod
+    def up(
+        cls,
+        name: str | None = None,
+        *,
+        nodes: int = 3,
+        drp: int = 0,
+        etcd: bool = True,
+        ssh: bool = False,
+        tls: bool = False,
+        timeout: float = UP_TIMEOUT,
+    ) -> Lab:
+        """Boot a lab and wait for every node to be ``running``; on any failure, remove
+        everything already created and raise :class:`LabError` with the node's log."""
+        name = default_name() if name is None else check_name(name)
+        lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls))
+        try:
+            lab._build()
+            lab._launch()
+            lab._wait_running(timeout)
+        except BaseException:
+            with suppress(LabError):
+                lab.down(force=True)
+            raise
+        return lab
+
+    @classmethod
+    def attach(cls, name: str) -> Lab:
+        """The lab of that name, as ``state.json`` describes it (alive or not)."""
+        return cls(load(name))
+
+    def _build(self) -> None:
+        hierarchies = cgroups.host_hierarchies()
+        state = self.state
+        for info in state.nodes:
+            dirs = tuple(h.dir_for(cgroups.SUBTREE, state.name, info.name) for h in hierarchies)
+            state = state.with_node(replace(info, cgroups=dirs))
+        self.state = state
+        save(state)
+        services.prepare(state)
+        masks = services.masks()
+        for info in state.nodes:
+            base = services.prepare_node(state, info)
+            init = {
+                "lab_dir": str(state.dir),
+                "node_dir": str(base),
+                "target": services.TARGET,
+                "masks": masks,
+                "cgroups": [
+                    {"mountpoint": h.mountpoint, "fstype": h.fstype, "data": h.data, "host_dir": d}
+                    for h, d in zip(hierarchies, info.cgroups, strict=True)
+                ],
+            }
+            (base / "init.json").write_text(json.dumps(init, indent=1))
+        network.create(state)
+        cgroups.create([d for info in state.nodes for d in info.cgroups])
+
+    def _launch(self) -> None:
+        """Start every node's init at once, then learn each node's PID 1."""
+        for info in self.state.nodes:
+            log = (node_dir(self.name, info.name) / "init.log").open("wb")
+            argv = [
+                "nsenter", f"--net=/run/netns/{info.netns}", "--",
+                "unshare", "--pid", "--fork", "--mount", "--mount-proc", "--uts", "--ipc",
+                "--propagation", "private", "--",
+                sys.executable, "-I", "-m", "omc.runtime.lab.nodeinit", str(self.dir), info.name,
+            ]  # fmt: skip
+            self._launchers[info.name] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, env=NODE_ENV,
+            )  # fmt: skip
+            log.close()
+        for info in self.state.nodes:
+            launcher = self._launchers[info.name].pid
+            pid = self._child_of(launcher, info.name)
+            self.state = self.state.with_node(replace(info, pid=pid, launcher_pid=launcher))
+        save(self.state)
+
+    def _child_of(self, launcher: int, node: str, timeout: float = 10.0) -> int:
+        children = Path(f"/proc/{launcher}/task/{launcher}/children")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with suppress(OSError):
+                text = children.read_text().split()
+                if text:
+                    return int(text[0])
+            if self._launchers[node].poll() is not None:
+                break
+            time.sleep(0.002)
+        raise LabError(f"{self.name}/{node}: init did not start\n{self._log(node)}")
+
+    def _log(self, node: str) -> str:
+        with suppress(OSError):
+            return (node_dir(self.name, node) / "init.log").read_text()[-2000:]
+        return ""
+
+    def _wait_running(self, timeout: float) -> None:
+        """Poll each node's manager over D-Bus until all are ``running``."""
+        deadline = time.monotonic() + timeout
+        conns: dict[str, Systemd] = {}
+        pending = list(self.nodes)
+        try:
+            while pending:
+                if time.monotonic() > deadline:
+                    names = ", ".join(n.name for n in pending)
+                    raise LabError(f"{self.name}: nodes not running after {timeout:.0f}s: {names}")
+                pending = [n for n in pending if not self._is_running(n, conns)]
+                if pending:
+                    time.sleep(0.005)
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+    def _is_running(self, node: Node, conns: dict[str, Systemd]) -> bool:
+        if _proc_gone(node.pid):
+            raise LabError(
+                f"{self.name}/{node.name}: PID 1 exited during boot\n{self._log(node.name)}"
+            )
+        if node.name not in conns:
+            if not node.path("/run/dbus/system_bus_socket").exists():
+                return False
+            conns[node.name] = node.systemd(timeout=30)
+        sd = conns[node.name]
+        state = sd.system_state()
+        if state in {"degraded", "maintenance"}:
+            failed = sd.manager("ListUnitsFiltered", "as", ["failed"])[0]
+            names = ", ".join(str(row[0]) for row in failed)
+            raise LabError(f"{self.name}/{node.name}: boot {state}; failed units: {names}")
+        return state == "running"
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        return [
+            NodeStatus(name=n.name, pid=n.pid, address=n.address, state=n.system_state())
+            for n in self.nodes
+        ]
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def down(self, *, force: bool = False, deadline: float = POWEROFF_DEADLINE) -> None:
+        """Power the nodes off (``force``: skip straight to SIGKILL), SIGKILL whatever is
+        left past ``deadline``, then remove veths, bridge, netns, cgroups and the state
+        directory. Raises :class:`LabError` listing anything that could not be removed."""
+        live = [n for n in self.nodes if n.alive()]
+        if not force:
+            for node in live:
+                with suppress(ProcessLookupError):
+                    os.kill(node.pid, signal.SIGRTMIN + 4)  # systemd: poweroff
+            live = self._wait_gone(live, deadline)
+        for node in live:
+            with suppress(ProcessLookupError):
+                os.kill(node.pid, signal.SIGKILL)
+        dirs = [d for info in self.state.nodes for d in info.cgroups]
+        for pid in cgroups.pids_in(dirs):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        left = [f"{n.name} pid {n.pid}" for n in self._wait_gone(live, KILL_DEADLINE)]
+        for launcher in self._launchers.values():
+            with suppress(subprocess.TimeoutExpired):
+                launcher.wait(timeout=KILL_DEADLINE)
+        left += network.destroy(self.state)
+        tops = sorted({str(Path(d).parent.parent) for d in dirs if d})
+        left += cgroups.remove([str(Path(t, self.name)) for t in tops])
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if left:
+            raise LabError(f"lab {self.name}: left behind: {', '.join(left)}")
+
+    @staticmethod
+    def _wait_gone(nodes: list[Node], timeout: float) -> list[Node]:
+        deadline = time.monotonic() + timeout
+        while nodes and time.monotonic() < deadline:
+            nodes = [n for n in nodes if not _proc_gone(n.pid)]
+            if nodes:
+                time.sleep(0.005)
+        return [n for n in nodes if not _proc_gone(n.pid)]
+
+
+def default_name() -> str:
+    """A name unique to this process (``p<pid>``), so concurrent runs never clash."""
+    return f"p{os.getpid()}"

@@ -1,0 +1,152 @@
+"""Cgroup subtrees for lab nodes, on the host side and inside a node.
+
+A node gets its own directory in every hierarchy, below the cgroup of the process
+that creates the lab: ``<own cgroup>/omc-lab/<lab>/<node>``. The node's PID 1 moves
+itself there, unshares its cgroup namespace, and mounts the hierarchies afresh, so
+each one is rooted at that directory: the node's ``system.slice`` and
+``opensvc.slice`` land in its own subtree, never at the host root (lab-notes §0).
+
+Works on hybrid (v1 controllers + ``name=systemd`` + ``unified``) and on pure
+cgroup v2 hosts: the node mounts the same layout as the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+SUBTREE = "omc-lab"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hierarchy:
+    """One mounted cgroup hierarchy of the host and the caller's place in it."""
+
+    mountpoint: str
+    fstype: str  # "cgroup" (v1) or "cgroup2"
+    data: str  # mount data for a fresh mount: controllers or "none,name=systemd"
+    own_path: str  # the caller's cgroup in it, from /proc/self/cgroup
+
+    def dir_for(self, *parts: str) -> str:
+        return str(Path(self.mountpoint, self.own_path.lstrip("/"), *parts))
+
+
+def _mounts(mountinfo: str) -> list[tuple[str, str, str]]:
+    """(mountpoint, fstype, super options) of every cgroup mount in a mountinfo text."""
+    found = []
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(rfields) >= 3 and rfields[0] in {"cgroup", "cgroup2"}:
+            found.append((fields[4], rfields[0], rfields[2]))
+    return found
+
+
+_V1_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode"}
+
+
+def _is_controller(option: str) -> bool:
+    """A v1 super option naming a controller (``cpu``) or a named hierarchy (``name=x``)."""
+    if option.startswith("name="):
+        return True
+    return option not in _V1_FLAGS and "=" not in option
+
+
+def parse(mountinfo: str, proc_cgroup: str) -> list[Hierarchy]:
+    """The host's hierarchies (pure: texts of /proc/self/mountinfo and /proc/self/cgroup)."""
+    paths: dict[str, str] = {}
+    for line in proc_cgroup.splitlines():
+        _hid, ctrls, path = line.split(":", 2)
+        paths[ctrls] = path
+    result = []
+    for mountpoint, fstype, opts in _mounts(mountinfo):
+        if fstype == "cgroup2":
+            result.append(
+                Hierarchy(
+                    mountpoint=mountpoint, fstype=fstype, data="", own_path=paths.get("", "/")
+                )
+            )
+            continue
+        controllers = [o for o in opts.split(",") if _is_controller(o)]
+        key = ",".join(controllers)
+        if key not in paths:
+            continue
+        data = key if not key.startswith("name=") else f"none,{key}"
+        result.append(
+            Hierarchy(mountpoint=mountpoint, fstype=fstype, data=data, own_path=paths[key])
+        )
+    return result
+
+
+def host_hierarchies() -> list[Hierarchy]:
+    return parse(Path("/proc/self/mountinfo").read_text(), Path("/proc/self/cgroup").read_text())
+
+
+def lab_dirs(hierarchies: list[Hierarchy], lab: str) -> list[str]:
+    """The top of a lab's subtree in every hierarchy."""
+    return [h.dir_for(SUBTREE, lab) for h in hierarchies]
+
+
+def create(dirs: list[str]) -> None:
+    """mkdir -p each directory; for cpuset, copy cpus/mems down from the parent."""
+    for target in dirs:
+        path = Path(target)
+        missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+        for level in missing:
+            level.mkdir()
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                if (level / knob).exists() and not (level / knob).read_text().strip():
+                    (level / knob).write_text((level.parent / knob).read_text())
+
+
+def _rmdir_tree(top: Path, deadline: float) -> list[str]:
+    """rmdir bottom-up; a directory busy with dying tasks is retried until the deadline."""
+    failed: list[str] = []
+    for root, _dirs, _files in os.walk(top, topdown=False):
+        while True:
+            try:
+                Path(root).rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EBUSY and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                failed.append(f"{root}: {exc.strerror}")
+                break
+    return failed
+
+
+def remove(dirs: list[str], *, timeout: float = 3.0) -> list[str]:
+    """Remove each lab subtree, then the shared ``omc-lab`` parent if it is empty.
+    Returns what could not be removed (empty when clean)."""
+    deadline = time.monotonic() + timeout
+    failed: list[str] = []
+    for target in dirs:
+        top = Path(target)
+        if top.exists():
+            failed += _rmdir_tree(top, deadline)
+        # the shared parent stays while another lab of this cgroup lives there
+        with suppress(OSError):
+            top.parent.rmdir()
+    return failed
+
+
+def pids_in(dirs: list[str]) -> set[int]:
+    """Every task still attached anywhere below the given directories."""
+    pids: set[int] = set()
+    for target in dirs:
+        for root, _dirs, files in os.walk(target):
+            if "cgroup.procs" in files:
+                try:
+                    text = Path(root, "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                pids.update(int(p) for p in text.split())
+    return pids

@@ -1,0 +1,138 @@
+"""``om lab``: boot, inspect, enter and remove disposable clusters of systemd nodes.
+
+Data goes to stdout, errors to stderr as one line (``om lab: error: …``); ``exec``,
+``run`` and ``logs`` replace this process with ``nsenter`` so the command gets the
+terminal and its exit status becomes ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from enum import IntEnum
+from typing import NoReturn
+
+from .api import NODE_ENV, Lab
+from .state import LabError, names
+
+DEFAULT_NAME = os.environ.get("OMC_LAB", "lab")
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="om lab", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    name = argparse.ArgumentParser(add_help=False)
+    name.add_argument("--name", default=DEFAULT_NAME, help="lab name (default: $OMC_LAB or 'lab')")
+
+    up = sub.add_parser("up", parents=[name], help="boot a lab and wait until all nodes run")
+    up.add_argument("--nodes", type=int, default=3, help="nodes n1…nN (default 3)")
+    up.add_argument("--drp", type=int, default=0, help="DRP nodes d1…dM (default 0)")
+    up.add_argument("--no-etcd", action="store_true", help="no etcd cluster")
+    up.add_argument("--ssh", action="store_true", help="run sshd with per-lab keys")
+    up.add_argument("--tls", action="store_true", help="etcd clients over https (per-lab CA)")
+    up.add_argument("--timeout", type=float, default=60.0, help="boot deadline in seconds")
+
+    down = sub.add_parser("down", parents=[name], help="power off and remove a lab")
+    down.add_argument("--force", action="store_true", help="SIGKILL at once; clean a crashed lab")
+    down.add_argument("--all", action="store_true", help="every lab on this host")
+
+    status = sub.add_parser("status", parents=[name], help="nodes, PIDs, addresses, state")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_parser("list", help="names of the labs on this host")
+
+    for verb, text in (("exec", "run CMD in all the node's namespaces"),
+                       ("run", "run CMD as a transient unit inside the node"),
+                       ("logs", "journalctl inside the node")):  # fmt: skip
+        cmd = sub.add_parser(verb, parents=[name], help=text)
+        cmd.add_argument("node", help="node name (n1, d1 …)")
+        cmd.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARG…]")
+    return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    lab = Lab.up(
+        args.name,
+        nodes=args.nodes,
+        drp=args.drp,
+        etcd=not args.no_etcd,
+        ssh=args.ssh,
+        tls=args.tls,
+        timeout=args.timeout,
+    )
+    _print_status(lab, "text")
+    return ExitStatus.OK
+
+
+def _down(args: argparse.Namespace) -> int:
+    targets = names() if args.all else [args.name]
+    errors = []
+    for name in targets:
+        try:
+            Lab.attach(name).down(force=args.force)
+        except LabError as exc:
+            errors.append(str(exc))
+    for error in errors:
+        print(f"om lab: error: {error}", file=sys.stderr)
+    return ExitStatus.ERROR if errors else ExitStatus.OK
+
+
+def _print_status(lab: Lab, fmt: str) -> None:
+    rows = lab.status()
+    if fmt == "json":
+        doc = {"name": lab.name, "subnet": lab.state.subnet, "dir": str(lab.dir),
+               "nodes": [asdict(r) for r in rows]}  # fmt: skip
+        print(json.dumps(doc, indent=2))
+        return
+    print(f"lab {lab.name}  subnet {lab.state.subnet}  bridge {lab.state.bridge}  {lab.dir}")
+    for r in rows:
+        print(f"  {r.name:<4} pid {r.pid:<8} {r.address:<15} {r.state}")
+
+
+def _enter(args: argparse.Namespace) -> NoReturn:
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    node = Lab.attach(args.name).node(args.node)
+    if not node.alive():
+        raise LabError(f"node {args.name}/{args.node} is not running")
+    if args.verb == "logs":
+        argv = node.argv(["journalctl", "--no-pager", *cmd])
+    elif not cmd:
+        raise LabError(f"om lab {args.verb}: missing command (om lab {args.verb} NODE -- CMD…)")
+    elif args.verb == "run":
+        io = "--pty" if sys.stdin.isatty() else "--pipe"
+        argv = node.argv(["systemd-run", "--wait", io, "--quiet", "--collect", "--", *cmd])
+    else:
+        argv = node.argv(cmd)
+    env = {**NODE_ENV, "TERM": os.environ.get("TERM", "dumb")}
+    os.execvpe(argv[0], argv, env)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``om lab``; returns the exit status."""
+    args = _parser().parse_args(list(argv))
+    try:
+        if args.verb == "up":
+            return _up(args)
+        if args.verb == "down":
+            return _down(args)
+        if args.verb == "status":
+            _print_status(Lab.attach(args.name), args.format)
+            return ExitStatus.OK
+        if args.verb == "list":
+            print("\n".join(names()))
+            return ExitStatus.OK
+        return _enter(args)
+    except LabError as exc:
+        print(f"om lab: error: {exc}", file=sys.stderr)
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        return ExitStatus.ERROR

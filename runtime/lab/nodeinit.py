@@ -1,0 +1,145 @@
+"""PID 1 of a lab node until it execs systemd: private mounts, own cgroups, masks.
+
+Run by the host as ``nsenter --net=<netns> unshare --pid --fork --mount --uts --ipc
+--propagation private --mount-proc python -m omc.runtime.lab.nodeinit <lab dir> <node>``.
+It reads ``nodes/<node>/init.json`` written by the host, then:
+
+1. moves itself into the node's cgroup directories and unshares the cgroup namespace
+   (so every hierarchy mounted afterwards is rooted at the node's own subtree);
+2. mounts a private tmpfs on /run (the lab directory is bound back at its own path),
+   /tmp and /dev/shm, copy-on-write overlays on /etc and /var (the upper layers live in
+   the lab directory and are pre-seeded with hostname, machine-id, hosts, etcd
+   endpoints), sysfs read-only (no ``.device`` units: there is no udev), and fresh
+   cgroup mounts;
+3. seeds /run/systemd/system with the lab's units and runtime masks, binds a file over
+   /dev/console, and execs systemd with the lab's minimal boot target.
+
+Why the masks and the private /tmp: Debian's ``tmp.conf`` would otherwise empty the
+host's /tmp at boot (lab-notes §0). Uses the mount(2) and unshare(2) syscalls through
+ctypes: no subprocess per mount, and nothing here may import more than the stdlib.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+CLONE_NEWCGROUP = 0x02000000
+SYSTEMD = "/lib/systemd/systemd"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str = "") -> None:
+    """mount(2); raises OSError naming the target."""
+    rc = _libc.mount(
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype or 'bind'} {source} on {target}: {os.strerror(err)}")
+
+
+def unshare_cgroup() -> None:
+    if _libc.unshare(CLONE_NEWCGROUP) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWCGROUP): {os.strerror(err)}")
+
+
+def enter_cgroups(cfg: dict[str, Any]) -> None:
+    """Join the node's directory in every hierarchy, then root a cgroup namespace there."""
+    for h in cfg["cgroups"]:
+        Path(h["host_dir"], "cgroup.procs").write_text("0\n")
+    unshare_cgroup()
+
+
+def mount_cgroups(cfg: dict[str, Any]) -> None:
+    """Fresh cgroup mounts inside the namespace, in the host's layout."""
+    hierarchies = cfg["cgroups"]
+    if not any(h["mountpoint"] == "/sys/fs/cgroup" for h in hierarchies):
+        mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    for h in hierarchies:
+        Path(h["mountpoint"]).mkdir(parents=True, exist_ok=True)
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        mount("cgroup", h["mountpoint"], h["fstype"], flags, h["data"])
+
+
+def mount_run(cfg: dict[str, Any]) -> None:
+    """A private /run with the lab directory bound back at the same path."""
+    lab_dir = cfg["lab_dir"]
+    fd = os.open(lab_dir, os.O_PATH | os.O_DIRECTORY)
+    mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    Path(lab_dir).mkdir(parents=True, exist_ok=True)
+    mount(f"/proc/self/fd/{fd}", lab_dir, None, MS_BIND)
+    os.close(fd)
+    for sub in ("systemd/system", "systemd/journald.conf.d", "lock"):
+        Path("/run", sub).mkdir(parents=True, exist_ok=True)
+
+
+def mount_private(cfg: dict[str, Any]) -> None:
+    """tmpfs /tmp and /dev/shm, overlays on /etc and /var, read-only sysfs, cgroups."""
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    node_dir = cfg["node_dir"]
+    for top in ("etc", "var"):
+        upper, work = f"{node_dir}/ov/{top}/upper", f"{node_dir}/ov/{top}/work"
+        mount(
+            "overlay", f"/{top}", "overlay", 0, f"lowerdir=/{top},upperdir={upper},workdir={work}"
+        )
+    mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount_cgroups(cfg)
+    mount(f"{node_dir}/console.log", "/dev/console", None, MS_BIND)
+
+
+def seed_units(cfg: dict[str, Any]) -> None:
+    """The lab's units and masks as runtime units; journald kept volatile and off kmsg."""
+    system = Path("/run/systemd/system")
+    for unit in Path(cfg["node_dir"], "units").iterdir():
+        shutil.copyfile(unit, system / unit.name)
+    for name in cfg["masks"]:
+        (system / name).symlink_to("/dev/null")
+    Path("/run/systemd/journald.conf.d/omc-lab.conf").write_text(
+        "[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToConsole=no\n"
+    )
+
+
+def main(argv: list[str]) -> None:
+    """Set the node up and become systemd (never returns on success)."""
+    lab_dir, node = argv
+    cfg = json.loads(Path(lab_dir, "nodes", node, "init.json").read_text())
+    enter_cgroups(cfg)
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    mount_run(cfg)
+    mount_private(cfg)
+    seed_units(cfg)
+    env = {
+        "container": "omc-lab",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+    }
+    args = [SYSTEMD, "--system", f"--unit={cfg['target']}", "--log-target=journal-or-kmsg"]
+    os.execve(SYSTEMD, [*args, "--show-status=no"], env)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except OSError as exc:
+        print(f"omc-lab node init: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,226 @@
+"""What each node runs and finds in its /etc: boot target, etcd, rsyncd, sshd, TLS.
+
+Everything is written by the host into the lab directory before boot (pure text
+builders plus one ``prepare`` step); the node's init copies ``units/`` into its
+/run/systemd/system. All values come from the lab's own naming (node names,
+addresses, paths under the lab directory), never from user configuration.
+
+Cluster services start at boot, pulled in by ``omc-lab.target``, so that all
+members of the etcd cluster come up together (``Type=notify``: a node is
+``running`` only once its member has joined the cluster).
+
+Where ``om`` finds etcd inside a node: ``/etc/opensvc/etcd.endpoints`` lists the
+client URLs of every member, its own first. With TLS, ``/etc/opensvc/etcd-ca.pem``,
+``etcd-client.pem`` and ``etcd-client.key`` sit beside it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from .state import LabState, NodeInfo, node_dir
+
+TARGET = "omc-lab.target"
+ETCD_UNIT = "omc-lab-etcd.service"
+RSYNCD_UNIT = "omc-lab-rsyncd.service"
+SSHD_UNIT = "omc-lab-sshd.service"
+RSYNC_MODULE = "root"
+
+
+def masks() -> list[str]:
+    text = resources.files(__package__).joinpath("masked-units.txt").read_text()
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def target_unit(state: LabState) -> str:
+    wants = ["dbus.socket", "dbus.service", "systemd-journald.socket", RSYNCD_UNIT]
+    if state.etcd:
+        wants.append(ETCD_UNIT)
+    if state.ssh:
+        wants.append(SSHD_UNIT)
+    return (
+        "[Unit]\nDescription=omc lab node\nRequires=sysinit.target\n"
+        f"Wants={' '.join(wants)}\nAfter=sysinit.target dbus.service\nAllowIsolate=yes\n"
+    )
+
+
+def _scheme(state: LabState) -> str:
+    return "https" if state.tls else "http"
+
+
+def client_url(state: LabState, node: NodeInfo) -> str:
+    return f"{_scheme(state)}://{node.address}:2379"
+
+
+def endpoints(state: LabState, first: NodeInfo | None = None) -> list[str]:
+    """Client URLs of the members (non-DRP nodes), ``first``'s own URL first."""
+    members = [n for n in state.nodes if not n.drp]
+    if first is not None and first in members:
+        members.remove(first)
+        members.insert(0, first)
+    return [client_url(state, n) for n in members]
+
+
+def etcd_unit(state: LabState, node: NodeInfo) -> str:
+    """One etcd member; DRP nodes are clients only (they get no member)."""
+    s = _scheme(state)
+    peers = ",".join(f"{n.name}=http://{n.address}:2380" for n in state.nodes if not n.drp)
+    tls_dir = f"{state.dir}/tls"
+    args = [
+        "/usr/bin/etcd",
+        f"--name={node.name}",
+        "--data-dir=/var/lib/omc-lab-etcd",
+        f"--listen-client-urls={s}://{node.address}:2379,{s}://127.0.0.1:2379",
+        f"--advertise-client-urls={s}://{node.address}:2379",
+        f"--listen-peer-urls=http://{node.address}:2380",
+        f"--initial-advertise-peer-urls=http://{node.address}:2380",
+        f"--initial-cluster={peers}",
+        "--initial-cluster-state=new",
+        f"--initial-cluster-token=omc-lab-{state.name}-{state.created:.0f}",
+        "--heartbeat-interval=50",
+        "--election-timeout=500",
+        "--logger=zap",
+        "--log-level=warn",
+    ]
+    if state.tls:
+        args += [
+            f"--cert-file={tls_dir}/{node.name}.pem",
+            f"--key-file={tls_dir}/{node.name}.key",
+            f"--trusted-ca-file={tls_dir}/ca.pem",
+        ]
+    # SIGKILL on stop: a disposable member need not hand its leadership over (which
+    # takes seconds when the peers are going down too, lab-notes §1).
+    return (
+        "[Unit]\nDescription=omc lab etcd member\nAfter=network.target\n\n"
+        "[Service]\nType=notify\nExecStart=" + " ".join(args) + "\n"
+        "KillSignal=SIGKILL\nRestart=no\nTimeoutStartSec=60\n"
+    )
+
+
+def rsyncd_conf(state: LabState) -> str:
+    return (
+        "pid file = /run/omc-lab-rsyncd.pid\nuse chroot = no\nuid = root\ngid = root\n"
+        f"hosts allow = {state.subnet} 127.0.0.1\n\n"
+        f"[{RSYNC_MODULE}]\npath = /\nread only = false\n"
+    )
+
+
+def rsyncd_unit(state: LabState) -> str:
+    conf = f"{state.dir}/rsyncd.conf"
+    return (
+        "[Unit]\nDescription=omc lab rsync daemon\n\n[Service]\n"
+        f"ExecStart=/usr/bin/rsync --daemon --no-detach --config={conf}\n"
+    )
+
+
+def sshd_unit(state: LabState) -> str:
+    return (
+        "[Unit]\nDescription=omc lab sshd\n\n[Service]\nType=notify\n"
+        "RuntimeDirectory=sshd\nRuntimeDirectoryMode=0755\n"
+        f"ExecStart=/usr/sbin/sshd -D -f {state.dir}/ssh/sshd_config\n"
+    )
+
+
+def sshd_config(state: LabState) -> str:
+    ssh = f"{state.dir}/ssh"
+    return (
+        f"Port 22\nHostKey {ssh}/host_ed25519\nAuthorizedKeysFile {ssh}/authorized_keys\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n"
+        "StrictModes no\nPidFile none\n"
+    )
+
+
+def _keygen(path: Path) -> None:
+    argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "omc-lab", "-f", str(path)]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def prepare_ssh(state: LabState) -> None:
+    """Per-lab host key and client key; the client key is authorized on every node."""
+    ssh = state.dir / "ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    _keygen(ssh / "host_ed25519")
+    _keygen(ssh / "id_ed25519")
+    shutil.copyfile(ssh / "id_ed25519.pub", ssh / "authorized_keys")
+    (ssh / "sshd_config").write_text(sshd_config(state))
+
+
+def _openssl(*argv: str) -> None:
+    subprocess.run(["openssl", *argv], check=True, capture_output=True)
+
+
+def prepare_tls(state: LabState) -> None:
+    """A per-lab CA (EC P-256) and a server certificate per node with its IP as SAN,
+    plus a client certificate: enough to switch etcd to https with client auth."""
+    tls = state.dir / "tls"
+    tls.mkdir(mode=0o700, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca = ["-CA", f"{tls}/ca.pem", "-CAkey", f"{tls}/ca.key", "-days", "2"]
+    _openssl("req", "-x509", *ec, "-keyout", f"{tls}/ca.key", "-out", f"{tls}/ca.pem",
+             "-days", "2", "-subj", f"/CN=omc-lab-{state.name}-ca")  # fmt: skip
+    for name, san in [(n.name, f"IP:{n.address},IP:127.0.0.1") for n in state.nodes] + [
+        ("client", "DNS:client")
+    ]:
+        _openssl("req", "-x509", *ec, *ca, "-keyout", f"{tls}/{name}.key",
+                 "-out", f"{tls}/{name}.pem", "-subj", f"/CN={name}",
+                 "-addext", f"subjectAltName={san}")  # fmt: skip
+
+
+def etc_files(state: LabState, node: NodeInfo) -> dict[str, str]:
+    """Files pre-seeded in the node's /etc overlay (relative to /etc)."""
+    hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else ""
+    lab_hosts = "".join(f"{n.address} {n.name}\n" for n in state.nodes)
+    files = {
+        "hostname": f"{node.name}\n",
+        "machine-id": uuid.uuid4().hex + "\n",
+        "hosts": f"127.0.0.1 localhost\n{lab_hosts}" + _without_localhost(hosts),
+    }
+    if state.etcd:
+        files["opensvc/etcd.endpoints"] = "\n".join(endpoints(state, node)) + "\n"
+    return files
+
+
+def _without_localhost(hosts: str) -> str:
+    return "".join(ln + "\n" for ln in hosts.splitlines() if "localhost" not in ln and ln.strip())
+
+
+def node_units(state: LabState, node: NodeInfo) -> dict[str, str]:
+    units = {TARGET: target_unit(state), RSYNCD_UNIT: rsyncd_unit(state)}
+    if state.etcd and not node.drp:
+        units[ETCD_UNIT] = etcd_unit(state, node)
+    if state.ssh:
+        units[SSHD_UNIT] = sshd_unit(state)
+    return units
+
+
+def prepare(state: LabState) -> None:
+    """Lab-wide files (rsyncd.conf, keys, certificates)."""
+    (state.dir / "rsyncd.conf").write_text(rsyncd_conf(state))
+    if state.ssh:
+        prepare_ssh(state)
+    if state.tls:
+        prepare_tls(state)
+
+
+def prepare_node(state: LabState, node: NodeInfo) -> Path:
+    """The node's directory: overlay layers with /etc seeded, units, console file."""
+    base = node_dir(state.name, node.name)
+    for sub in ("ov/etc/upper", "ov/etc/work", "ov/var/upper", "ov/var/work", "units"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for rel, text in etc_files(state, node).items():
+        path = base / "ov/etc/upper" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    if state.tls:
+        (base / "ov/etc/upper/opensvc").mkdir(parents=True, exist_ok=True)
+        for src, dst in [("ca.pem", "etcd-ca.pem"), ("client.pem", "etcd-client.pem"),
+                         ("client.key", "etcd-client.key")]:  # fmt: skip
+            shutil.copyfile(state.dir / "tls" / src, base / "ov/etc/upper/opensvc" / dst)
+    for name, text in node_units(state, node).items():
+        (base / "units" / name).write_text(text)
+    (base / "console.log").touch()
+    return base
