@@ -1,0 +1,660 @@
+"""Keyword data: resource drivers (opensvc.md §2). Data only; model in ``keywords.py``."""
+
+from __future__ import annotations
+
+from .keywords import MOUNT_FS_TYPES, Conv, Inherit, Keyword, Status, kw
+from .keywords_default import pg_keywords
+
+RESOURCE_GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")
+ACTIONS = ("start", "stop", "run", "provision", "unprovision")
+V2_TRIGGER_ACTIONS = (
+    "startstandby",
+    "sync_nodes",
+    "sync_drp",
+    "sync_restore",
+    "sync_resync",
+    "sync_update",
+    "sync_all",
+)
+LEGACY = Status.LEGACY
+
+
+def _common(group: str) -> tuple[Keyword, ...]:
+    """Keywords every resource driver gets (opensvc.md §2.1)."""
+    return (
+        kw(group, "type", Conv.STRING, "driver name in the group"),
+        kw(group, "disable", Conv.BOOL, "ignore the resource in actions", default="false"),
+        kw(
+            group,
+            "optional",
+            Conv.BOOL,
+            "errors do not stop the action",
+            default="false",
+            inherit=Inherit.HEAD2LEAF,
+        ),
+        kw(
+            group,
+            "monitor",
+            Conv.BOOL,
+            "a down monitored resource triggers monitor_action",
+            default="false",
+        ),
+        kw(group, "restart", Conv.INT, "restart attempts by the daemon", default="0"),
+        kw(
+            group, "restart_delay", Conv.DURATION, "minimum delay between restarts", default="500ms"
+        ),
+        kw(
+            group,
+            "standby",
+            Conv.BOOL,
+            "always on: started even on stopped instances",
+            default="false",
+        ),
+        kw(group, "shared", Conv.BOOL, "provisioned once, by the leader", default="false"),
+        kw(group, "encap", Conv.BOOL, "managed by the encapsulated agent", default="false"),
+        kw(group, "subset", Conv.STRING, "resource set name"),
+        kw(group, "tags", Conv.SET, "free tags for --tag selection"),
+        kw(group, "provision", Conv.BOOL, "provision this resource", default="true"),
+        kw(group, "unprovision", Conv.BOOL, "unprovision this resource", default="true"),
+        kw(group, "comment", Conv.STRING, "free text"),
+        kw(group, "scsireserv", Conv.BOOL, "SCSI-3 persistent reservation", default="false"),
+        kw(group, "prkey", Conv.STRING, "reservation key", default="{node.node.prkey}"),
+        kw(group, "no_preempt_abort", Conv.BOOL, "do not abort on preempt", default="false"),
+        kw(group, "promote_rw", Conv.BOOL, "make devices read-write on start", default="false"),
+        kw(group, "start_timeout", Conv.DURATION, "start action limit"),
+        kw(group, "stop_timeout", Conv.DURATION, "stop action limit"),
+        kw(group, "provision_timeout", Conv.DURATION, "provision action limit"),
+        kw(group, "unprovision_timeout", Conv.DURATION, "unprovision action limit"),
+        *_triggers(group),
+        *_requires(group),
+        *pg_keywords(group),
+    )
+
+
+def _triggers(group: str) -> tuple[Keyword, ...]:
+    out = []
+    for action in ACTIONS:
+        for when in ("pre", "post"):
+            for blocking in ("", "blocking_"):
+                doc = f"{'blocking ' if blocking else ''}{when}-{action} trigger command"
+                out.append(kw(group, f"{blocking}{when}_{action}", Conv.SHLEX, doc))
+    for action in V2_TRIGGER_ACTIONS:
+        for when in ("pre", "post"):
+            for blocking in ("", "blocking_"):
+                name = f"{blocking}{when}_{action}"
+                out.append(kw(group, name, Conv.SHLEX, "v2 trigger: ignored", status=LEGACY))
+    return tuple(out)
+
+
+def _requires(group: str) -> tuple[Keyword, ...]:
+    actions = ["start", "stop", "provision", "unprovision"]
+    if group == "task":
+        actions.append("run")
+    if group == "sync":
+        actions.append("sync")
+    return tuple(
+        kw(group, f"{a}_requires", Conv.REQUIRES, f"rid(state,...) list needed before {a}")
+        for a in actions
+    )
+
+
+def _ip() -> tuple[Keyword, ...]:
+    g = "ip"
+    host, netns, cni, route = ("host",), ("netns",), ("cni",), ("route",)
+    return (
+        kw(
+            g,
+            "name",
+            Conv.STRING,
+            "ip address or dns name",
+            aliases=("ipname",),
+            types=("host", "netns", "amazon", "crossbow", "gce"),
+        ),
+        kw(
+            g,
+            "dev",
+            Conv.STRING,
+            "interface (host bridge or parent nic for netns)",
+            aliases=("ipdev",),
+            types=("host", "netns", "route", "amazon", "crossbow", "gce"),
+        ),
+        kw(
+            g,
+            "netmask",
+            Conv.STRING,
+            "dotted mask or prefix length",
+            types=("host", "netns", "crossbow"),
+        ),
+        kw(
+            g,
+            "alias",
+            Conv.BOOL,
+            "stack the address (not a labelled dev:n)",
+            default="true",
+            types=host,
+        ),
+        kw(g, "check_carrier", Conv.BOOL, "check the link carrier", default="true", types=host),
+        kw(g, "expose", Conv.LIST, "<port>/<proto>[:<hostport>] list", types=(*host, *cni)),
+        kw(
+            g,
+            "wait_dns",
+            Conv.DURATION,
+            "wait for the cluster dns record",
+            default="0",
+            types=(*host, *cni),
+        ),
+        kw(
+            g,
+            "gateway",
+            Conv.STRING,
+            "default gateway",
+            types=(*host, *netns, *route),
+            required=False,
+        ),
+        kw(
+            g,
+            "network",
+            Conv.STRING,
+            "network name (cni) or provisioning network",
+            types=(*host, *cni, *netns),
+        ),
+        kw(
+            g,
+            "netns",
+            Conv.STRING,
+            "container rid owning the network namespace",
+            aliases=("container_rid",),
+            types=(*netns, *cni, *route),
+        ),
+        kw(g, "nsdev", Conv.STRING, "interface name inside the netns", types=(*netns, *cni)),
+        kw(g, "macaddr", Conv.STRING, "mac address of the netns interface", types=netns),
+        kw(
+            g,
+            "del_net_route",
+            Conv.BOOL,
+            "delete the network route in the netns",
+            default="false",
+            types=netns,
+        ),
+        kw(g, "vlan_tag", Conv.STRING, "ovs vlan tag", types=netns),
+        kw(g, "vlan_mode", Conv.STRING, "ovs vlan mode", types=netns),
+        kw(
+            g,
+            "mode",
+            Conv.STRING,
+            "netns plumbing",
+            default="bridge",
+            types=netns,
+            candidates=(
+                "bridge",
+                "dedicated",
+                "macvlan",
+                "ipvlan-l2",
+                "ipvlan-l3",
+                "ipvlan-l3s",
+                "ovs",
+            ),
+        ),
+        kw(g, "dns_name_suffix", Conv.STRING, "suffix of the dns record", types=cni),
+        kw(g, "dns_update", Conv.BOOL, "update the collector dns", default="false"),
+        kw(g, "provisioner", Conv.STRING, "ip provisioner", types=host),
+        kw(g, "to", Conv.STRING, "route destination cidr", types=route),
+        # v1/v2 drivers, parsed so their sections are not "unknown keywords"
+        kw(g, "ipdevext", Conv.STRING, "crossbow vnic name", types=("crossbow",)),
+        kw(g, "eip", Conv.STRING, "amazon elastic ip", types=("amazon",)),
+        kw(g, "cascade_allocation", Conv.LIST, "amazon ip allocation", types=("amazon",)),
+        kw(g, "docker_daemon_ip", Conv.BOOL, "amazon docker ip", types=("amazon",)),
+        kw(g, "zone", Conv.STRING, "solaris zone", types=("zone", "crossbow")),
+    )
+
+
+def _disk() -> tuple[Keyword, ...]:
+    g = "disk"
+    return (
+        kw(g, "file", Conv.STRING, "loop backing file", types=("loop",), required=True),
+        kw(
+            g,
+            "size",
+            Conv.SIZE,
+            "size (provisioning)",
+            types=("loop", "lv", "zvol", "disk", "rados", "amazon", "gce"),
+        ),
+        kw(
+            g,
+            "name",
+            Conv.STRING,
+            "vg / lv / pool / md / crypt name",
+            aliases=("vgname",),
+            types=(
+                "vg",
+                "lv",
+                "md",
+                "zpool",
+                "zvol",
+                "crypt",
+                "disk",
+                "rados",
+                "lvm",
+                "vxdg",
+                "vxvol",
+                "gce",
+                "gandi",
+            ),
+        ),
+        kw(
+            g,
+            "poolname",
+            Conv.STRING,
+            "zpool name (old spelling of name)",
+            types=("zpool",),
+            status=Status.DEPRECATED,
+        ),
+        kw(g, "pvs", Conv.LIST, "physical volumes (provisioning)", types=("vg",)),
+        kw(g, "options", Conv.SHLEX, "vgcreate options", types=("vg",)),
+        kw(g, "vg", Conv.STRING, "volume group of the lv", types=("lv",), required=True),
+        kw(g, "create_options", Conv.SHLEX, "creation options", types=("lv", "zpool", "zvol")),
+        kw(g, "uuid", Conv.STRING, "md array uuid", types=("md",)),
+        kw(g, "devs", Conv.LIST, "member devices (md) or <src>[:<dst>] (raw)", types=("md", "raw")),
+        kw(g, "level", Conv.STRING, "md raid level", types=("md",)),
+        kw(g, "chunk", Conv.SIZE, "md chunk size", types=("md",)),
+        kw(g, "spares", Conv.INT, "md spare devices", default="0", types=("md",)),
+        kw(g, "bitmap", Conv.STRING, "md bitmap", types=("md",)),
+        kw(g, "create_char_devices", Conv.BOOL, "raw char devices", default="true", types=("raw",)),
+        kw(g, "user", Conv.STRING, "device owner", types=("raw",)),
+        kw(g, "group", Conv.STRING, "device group", types=("raw",)),
+        kw(g, "perm", Conv.UMASK, "device mode", types=("raw",)),
+        kw(g, "zone", Conv.STRING, "solaris zone", types=("raw", "zpool")),
+        kw(g, "vdev", Conv.LIST, "zpool vdevs (provisioning)", types=("zpool",)),
+        kw(g, "multihost", Conv.TRISTATE, "zpool multihost", types=("zpool",)),
+        kw(g, "blocksize", Conv.SIZE, "zvol block size", types=("zvol",)),
+        kw(g, "dev", Conv.STRING, "crypt: the device to open", types=("crypt",), required=True),
+        kw(g, "secret", Conv.STRING, "crypt: sec object", default="{name}", types=("crypt",)),
+        kw(g, "label", Conv.STRING, "crypt: luks label", default="{fqdn}", types=("crypt",)),
+        kw(
+            g,
+            "manage_passphrase",
+            Conv.BOOL,
+            "crypt: manage the passphrase",
+            default="true",
+            types=("crypt",),
+        ),
+        kw(g, "res", Conv.STRING, "drbd resource name", types=("drbd",)),
+        kw(g, "disk", Conv.STRING, "drbd backing disk", types=("drbd",)),
+        kw(g, "addr", Conv.STRING, "drbd address", types=("drbd",)),
+        kw(g, "port", Conv.INT, "drbd port", types=("drbd",)),
+        kw(g, "max_peers", Conv.INT, "drbd max peers", types=("drbd",)),
+        kw(g, "network", Conv.STRING, "drbd network", types=("drbd",)),
+        kw(g, "template", Conv.STRING, "drbd resource template", types=("drbd",)),
+        kw(g, "disk_id", Conv.STRING, "san lun wwn", types=("disk",)),
+        kw(g, "pool", Conv.STRING, "array pool", types=("disk",)),
+        kw(g, "array", Conv.STRING, "array name", types=("disk", "hp3par", "xp8")),
+        kw(g, "diskgroup", Conv.STRING, "array disk group", types=("disk",)),
+        kw(g, "slo", Conv.STRING, "array service level", types=("disk",)),
+        kw(g, "access", Conv.STRING, "rados access", default="rwo", types=("rados",)),
+        kw(g, "keyring", Conv.STRING, "rados keyring", types=("rados",)),
+        kw(g, "volumes", Conv.LIST, "amazon volumes", types=("amazon",)),
+        kw(g, "container_name", Conv.STRING, "hpvm/ldom guest", types=("hpvm", "ldom")),
+    )
+
+
+def _fs() -> tuple[Keyword, ...]:
+    g = "fs"
+    mounts = (*MOUNT_FS_TYPES, "zfs")
+    receivers = (*mounts, "directory")
+    return (
+        kw(g, "mnt", Conv.STRING, "mount point", types=mounts, required=True),
+        kw(g, "dev", Conv.STRING, "device, image, LABEL=, host:/path or dataset", types=mounts),
+        kw(g, "mnt_opt", Conv.STRING, "fstab-style mount options", types=mounts),
+        kw(g, "mkfs_opt", Conv.SHLEX, "mkfs options (provisioning)", types=mounts),
+        kw(
+            g,
+            "stat_timeout",
+            Conv.DURATION,
+            "timeout of the status stat()",
+            default="5s",
+            types=mounts,
+        ),
+        kw(
+            g, "check_read", Conv.BOOL, "stat -f to detect stale nfs", default="false", types=mounts
+        ),
+        kw(g, "zone", Conv.STRING, "solaris zone", types=mounts),
+        kw(g, "path", Conv.STRING, "the directory", types=("directory",), required=True),
+        kw(g, "user", Conv.STRING, "owner", types=receivers),
+        kw(g, "group", Conv.STRING, "group", types=receivers),
+        kw(g, "perm", Conv.UMASK, "mode", types=receivers),
+        kw(g, "dirperm", Conv.UMASK, "mode of created directories", types=receivers),
+        kw(g, "configs", Conv.LIST, "cfg keys to install", types=receivers),
+        kw(g, "secrets", Conv.LIST, "sec keys to install", types=receivers),
+        kw(g, "install", Conv.LIST, "data to install", types=receivers),
+        kw(g, "directories", Conv.LIST, "directories to create", types=receivers),
+        kw(g, "signal", Conv.LIST, "<signal>:<rid> to notify on change", types=receivers),
+        kw(g, "size", Conv.SIZE, "zfs provisioning size", types=("zfs",)),
+        kw(g, "refquota", Conv.STRING, "zfs refquota", types=("zfs",)),
+        kw(g, "quota", Conv.STRING, "zfs quota", types=("zfs",)),
+        kw(g, "reservation", Conv.STRING, "zfs reservation", types=("zfs",)),
+        kw(g, "refreservation", Conv.STRING, "zfs refreservation", types=("zfs",)),
+        # removed in om3: fs provisioning of its own logical volume
+        kw(
+            g, "vg", Conv.STRING, "v2: lv provisioning (use a disk.lv)", types=mounts, status=LEGACY
+        ),
+        kw(g, "snap_size", Conv.STRING, "v2: snapshot size", types=mounts, status=LEGACY),
+        kw(
+            g, "create_options", Conv.STRING, "v2: lv creation options", types=mounts, status=LEGACY
+        ),
+    )
+
+
+def _share() -> tuple[Keyword, ...]:
+    return (
+        kw("share", "path", Conv.STRING, "directory to export", types=("nfs",), required=True),
+        kw(
+            "share",
+            "opts",
+            Conv.STRING,
+            "export options, /etc/exports style",
+            types=("nfs",),
+            required=True,
+        ),
+    )
+
+
+OCI = ("oci", "docker", "podman")
+VM = ("lxc", "kvm", "vbox")
+
+
+def _oci(group: str, types: tuple[str, ...]) -> tuple[Keyword, ...]:
+    """Container keywords shared by container.oci-likes and task.oci-likes."""
+    t = types
+    return (
+        kw(
+            group,
+            "image",
+            Conv.STRING,
+            "image to run",
+            aliases=("run_image",),
+            types=t,
+            default="ghcr.io/opensvc/pause" if group == "container" else None,
+            required=group == "task",
+        ),
+        kw(
+            group,
+            "image_pull_policy",
+            Conv.STRING,
+            "once or always",
+            default="once",
+            types=t,
+            candidates=("once", "always"),
+        ),
+        kw(group, "hostname", Conv.STRING, "container hostname", types=t),
+        kw(group, "dns_search", Conv.LIST, "dns search domains", types=t),
+        kw(group, "entrypoint", Conv.SHLEX, "entrypoint", types=t),
+        kw(group, "run_args", Conv.SHLEX, "extra run arguments", types=t),
+        kw(group, "detach", Conv.BOOL, "run detached", default="true", types=t),
+        kw(group, "rm", Conv.BOOL, "remove the container on stop", default="false", types=t),
+        kw(group, "init", Conv.BOOL, "run an init in the container", default="false", types=t),
+        kw(group, "privileged", Conv.BOOL, "privileged container", default="false", types=t),
+        kw(group, "interactive", Conv.BOOL, "keep stdin open", default="false", types=t),
+        kw(group, "tty", Conv.BOOL, "allocate a tty", default="false", types=t),
+        kw(group, "read_only", Conv.BOOL, "read-only root fs", default="false", types=t),
+        kw(
+            group,
+            "netns",
+            Conv.STRING,
+            "container#x, host, or private (default)",
+            aliases=("net",),
+            types=t,
+        ),
+        kw(group, "pidns", Conv.STRING, "pid namespace sharing", types=t),
+        kw(group, "ipcns", Conv.STRING, "ipc namespace sharing", types=t),
+        kw(group, "utsns", Conv.STRING, "uts namespace sharing", types=t),
+        kw(group, "userns", Conv.STRING, "user namespace sharing", types=t),
+        kw(group, "volume_mounts", Conv.LIST, "<volume or dir>:<path>[:<opts>] list", types=t),
+        kw(group, "devices", Conv.LIST, "devices to expose", types=t),
+        kw(group, "sysctl", Conv.LIST, "sysctl settings", types=t),
+        kw(group, "registry_creds", Conv.STRING, "sec object holding config.json", types=t),
+        kw(group, "pull_timeout", Conv.DURATION, "image pull limit", default="2m", types=t),
+        kw(group, "log_outputs", Conv.BOOL, "log the run outputs", default="false", types=t),
+        kw(group, "secrets_environment", Conv.SHLEX, "VAR=<sec>/<key> list", types=t),
+        kw(group, "configs_environment", Conv.SHLEX, "VAR=<cfg>/<key> list", types=t),
+    )
+
+
+def _container() -> tuple[Keyword, ...]:
+    g = "container"
+    every = (*OCI, *VM)
+    return (
+        *_oci(g, OCI),
+        kw(
+            g,
+            "name",
+            Conv.STRING,
+            "container / guest name",
+            types=(*every, "hpvm", "ovm", "esx", "xen", "zone"),
+        ),
+        kw(
+            g,
+            "command",
+            Conv.SHLEX,
+            "command (image default when unset)",
+            aliases=("run_command",),
+            types=OCI,
+        ),
+        kw(g, "cwd", Conv.STRING, "working directory", types=OCI),
+        kw(g, "user", Conv.STRING, "user in the container", types=OCI),
+        kw(g, "environment", Conv.SHLEX, "VAR=value list", types=OCI),
+        kw(g, "osvc_root_path", Conv.STRING, "agent path in the guest", types=every),
+        kw(
+            g,
+            "guest_os",
+            Conv.STRING,
+            "guest os",
+            aliases=("guestos",),
+            default="unix",
+            types=every,
+        ),
+        kw(g, "rcmd", Conv.SHLEX, "remote command to reach the guest", types=("lxc", "kvm")),
+        kw(g, "hostname", Conv.STRING, "guest hostname", types=("lxc",)),
+        kw(g, "data_dir", Conv.STRING, "lxc data dir", types=("lxc",)),
+        kw(g, "rootfs", Conv.STRING, "lxc rootfs", types=("lxc",)),
+        kw(g, "cf", Conv.STRING, "lxc config file", types=("lxc",)),
+        kw(g, "template", Conv.STRING, "lxc template", types=("lxc",)),
+        kw(g, "template_options", Conv.SHLEX, "lxc template options", types=("lxc",)),
+        kw(g, "create_environment", Conv.SHLEX, "lxc create environment", types=("lxc",)),
+        kw(g, "create_configs_environment", Conv.SHLEX, "lxc create env", types=("lxc",)),
+        kw(g, "create_secrets_environment", Conv.SHLEX, "lxc create env", types=("lxc",)),
+        kw(g, "qga", Conv.BOOL, "kvm qemu guest agent", default="false", types=("kvm",)),
+        kw(
+            g,
+            "qga_operational_delay",
+            Conv.DURATION,
+            "kvm qga delay",
+            default="10s",
+            types=("kvm",),
+        ),
+        kw(g, "virtinst", Conv.SHLEX, "kvm virt-install command", types=("kvm",)),
+        kw(g, "snap", Conv.STRING, "v2 snapshot", types=every, status=LEGACY),
+        kw(g, "snapof", Conv.STRING, "v2 snapshot origin", types=every, status=LEGACY),
+    )
+
+
+def _exec_context(group: str, types: tuple[str, ...] | None) -> tuple[Keyword, ...]:
+    """User, limits and environment of app and task commands."""
+    limits = (
+        "as",
+        "cpu",
+        "core",
+        "data",
+        "fsize",
+        "memlock",
+        "nofile",
+        "nproc",
+        "rss",
+        "stack",
+        "vmem",
+    )
+    limit_conv = {"cpu": Conv.DURATION, "nofile": Conv.SIZE, "nproc": Conv.SIZE}
+    return (
+        kw(group, "user", Conv.STRING, "run as this user", types=types),
+        kw(group, "group", Conv.STRING, "run as this group", types=types),
+        kw(group, "cwd", Conv.STRING, "working directory", types=types),
+        kw(group, "umask", Conv.UMASK, "umask", types=types),
+        kw(group, "environment", Conv.SHLEX, "VAR=value list", types=types),
+        kw(group, "configs_environment", Conv.SHLEX, "VAR=<cfg>/<key> list", types=types),
+        kw(group, "secrets_environment", Conv.SHLEX, "VAR=<sec>/<key> list", types=types),
+        kw(
+            group,
+            "retcodes",
+            Conv.RETCODES,
+            "exit code to status map",
+            default="0:up 1:down",
+            types=types,
+        ),
+        kw(group, "timeout", Conv.DURATION, "action timeout", types=types),
+        *(
+            kw(group, f"limit_{n}", limit_conv.get(n, Conv.SIZE), f"rlimit {n}", types=types)
+            for n in limits
+        ),
+    )
+
+
+def _app() -> tuple[Keyword, ...]:
+    g = "app"
+    return (
+        kw(g, "script", Conv.STRING, "launcher called as <script> start|stop|status|info"),
+        kw(g, "start", Conv.APPCMD, "true, a sequence number, false, or a command"),
+        kw(g, "stop", Conv.APPCMD, "true, a sequence number, false, or a command"),
+        kw(g, "check", Conv.APPCMD, "true, a sequence number, false, or a command"),
+        kw(g, "info", Conv.APPCMD, "true, a sequence number, false, or a command"),
+        kw(g, "check_timeout", Conv.DURATION, "check limit"),
+        kw(g, "info_timeout", Conv.DURATION, "info limit"),
+        kw(g, "status_log", Conv.BOOL, "send check outputs to the status log", default="false"),
+        kw(g, "netns", Conv.STRING, "run inside this resource's netns"),
+        kw(g, "desc", Conv.STRING, "label shown in print status"),
+        kw(g, "kill", Conv.STRING, "v2: removed in om3", status=LEGACY),
+        *_exec_context(g, None),
+    )
+
+
+def _sync() -> tuple[Keyword, ...]:
+    g = "sync"
+    rsync = ("rsync",)
+    zfs = ("zfs", "btrfs", "dds", "hp3par", "symclone", "symsnap", "netapp")
+    return (
+        kw(g, "schedule", Conv.SCHEDULE, "when to sync", default_option="sync_schedule"),
+        kw(
+            g,
+            "max_delay",
+            Conv.DURATION,
+            "warn when the last sync is older",
+            aliases=("sync_max_delay",),
+            default="1d",
+        ),
+        kw(g, "src", Conv.LIST, "rsync source(s)", types=(*rsync, *zfs)),
+        kw(g, "dst", Conv.STRING, "rsync destination", types=(*rsync, *zfs)),
+        kw(g, "dstfs", Conv.STRING, "remote mount point that must be mounted", types=rsync),
+        kw(
+            g,
+            "target",
+            Conv.LIST,
+            "nodes, drpnodes, local",
+            types=(*rsync, *zfs, "docker", "zfssnap", "symsrdfs"),
+        ),
+        kw(g, "options", Conv.SHLEX, "extra rsync options", types=rsync),
+        kw(g, "reset_options", Conv.BOOL, "use options only", default="false", types=rsync),
+        kw(g, "snap", Conv.BOOL, "rsync from a snapshot", default="false", types=rsync),
+        kw(g, "bwlimit", Conv.STRING, "rsync --bwlimit", types=rsync),
+        kw(g, "timeout", Conv.DURATION, "rsync timeout and action limit"),
+        kw(g, "recursive", Conv.BOOL, "zfs recursive", default="true", types=("zfs", "zfssnap")),
+        kw(
+            g,
+            "intermediary",
+            Conv.BOOL,
+            "zfs intermediary snapshots",
+            default="true",
+            types=("zfs",),
+        ),
+        kw(g, "dataset", Conv.LIST, "zfssnap datasets", types=("zfssnap",)),
+        kw(g, "name", Conv.STRING, "snapshot name", types=("zfssnap", "symsnapvx")),
+        kw(g, "keep", Conv.INT, "snapshots kept", default="3", types=("zfssnap", "btrfssnap")),
+        kw(g, "array", Conv.STRING, "array name", types=("hp3par", "symsrdfs", "symsnapvx")),
+        kw(g, "rcg", Conv.STRING, "hp3par remote copy group", types=("hp3par",)),
+        kw(g, "mode", Conv.STRING, "replication mode", types=("hp3par", "symsrdfs")),
+        kw(g, "symid", Conv.STRING, "symmetrix id", types=("symsrdfs", "symsnapvx")),
+        kw(g, "devs", Conv.LIST, "devices", types=("symsnapvx",)),
+    )
+
+
+def _task() -> tuple[Keyword, ...]:
+    g = "task"
+    return (
+        kw(g, "command", Conv.SHLEX, "command run on 'run'"),
+        kw(g, "stop", Conv.SHLEX, "command run on stop", types=("host",)),
+        kw(g, "schedule", Conv.SCHEDULE, "when to run", default_option="run_schedule"),
+        kw(g, "confirmation", Conv.BOOL, "ask before running", default="false"),
+        kw(
+            g,
+            "check",
+            Conv.STRING,
+            "last_run or last_run_warn",
+            candidates=("last_run", "last_run_warn"),
+        ),
+        kw(g, "on_error", Conv.SHLEX, "command run when command fails"),
+        kw(g, "log", Conv.BOOL, "log the outputs", default="true"),
+        kw(g, "max_parallel", Conv.INT, "concurrent runs allowed", default="1"),
+        kw(g, "snooze", Conv.DURATION, "snooze applied before running"),
+        kw(g, "run_timeout", Conv.DURATION, "run limit"),
+        *_exec_context(g, None),
+        *(k for k in _oci(g, OCI) if k.name not in ("secrets_environment", "configs_environment")),
+    )
+
+
+def _volume() -> tuple[Keyword, ...]:
+    g = "volume"
+    return (
+        kw(g, "name", Conv.STRING, "vol object name", default="{name}-vol-{rindex}"),
+        kw(g, "pool", Conv.STRING, "pool to allocate from"),
+        kw(g, "size", Conv.SIZE, "volume size"),
+        kw(
+            g,
+            "access",
+            Conv.STRING,
+            "access mode",
+            default="rwo",
+            candidates=("rwo", "roo", "rwx", "rox"),
+        ),
+        kw(g, "format", Conv.BOOL, "format the volume", default="true"),
+        kw(g, "volatile", Conv.BOOL, "do not keep the data", default="false"),
+        kw(g, "configs", Conv.LIST, "cfg keys to install"),
+        kw(g, "secrets", Conv.LIST, "sec keys to install"),
+        kw(g, "install", Conv.LIST, "data to install"),
+        kw(g, "directories", Conv.LIST, "directories to create"),
+        kw(g, "user", Conv.STRING, "owner"),
+        kw(g, "group", Conv.STRING, "group"),
+        kw(g, "perm", Conv.UMASK, "mode"),
+        kw(g, "dirperm", Conv.UMASK, "mode of created directories"),
+        kw(g, "signal", Conv.LIST, "<signal>:<rid> to notify on change"),
+    )
+
+
+def _all() -> tuple[Keyword, ...]:
+    specific = {
+        "ip": _ip,
+        "disk": _disk,
+        "fs": _fs,
+        "share": _share,
+        "container": _container,
+        "app": _app,
+        "sync": _sync,
+        "task": _task,
+        "volume": _volume,
+    }
+    out: list[Keyword] = []
+    for group in RESOURCE_GROUPS:
+        mine = specific[group]()
+        names = {k.name for k in mine}
+        out.extend(mine)
+        out.extend(k for k in _common(group) if k.name not in names)
+    return tuple(out)
+
+
+RESOURCE_KEYWORDS: tuple[Keyword, ...] = _all()
