@@ -1,0 +1,110 @@
+"""Unit and slice names: OpenSVC's process-group layout, spelled as systemd units.
+
+om3 (``core/object`` ``pgConfig``) names its cgroups so that systemd reads them
+as nested slices, a ``-`` separating the levels::
+
+    /opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice
+    /opensvc.slice/opensvc-svc.s1.slice/opensvc-svc.s1-subset.g1.slice/opensvc-svc.s1-subset.g1-app.1.slice
+    /opensvc.slice/opensvc-ns.ns1.slice/opensvc-ns.ns1-svc.s1.slice/opensvc-ns.ns1-svc.s1-app.1.slice
+
+(root namespace objects have no namespace level). We keep that layout and
+escape each name part with systemd's rules (:func:`unitsyntax.escape_part`),
+so a ``-`` in ``my-svc`` becomes ``\\x2d`` instead of a new slice level — om3
+does not escape, and a ``-`` there silently changes the hierarchy.
+
+Units of an object share the object's stem: the target ``<stem>.target`` and
+one unit per resource ``<stem>-<group>.<index>.<suffix>`` (not nested in the
+subset: a resource keeps its unit name when it changes subset). Mountable
+filesystems are ``.mount`` units named from the mount point, as systemd
+requires.
+"""
+
+from __future__ import annotations
+
+from .ir import ObjectPath
+from .unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_path
+
+__all__ = [
+    "ROOT_SLICE",
+    "cgroup_path",
+    "mount_unit",
+    "object_slice",
+    "object_stem",
+    "resource_slice",
+    "resource_unit",
+    "slice_path",
+    "subset_slice",
+    "target",
+]
+
+ROOT_SLICE = "opensvc.slice"
+
+
+def object_stem(path: ObjectPath) -> str:
+    """``opensvc-svc.svc0`` or ``opensvc-ns.ns1-svc.web``: the prefix of every unit."""
+    obj = f"{escape_part(str(path.kind))}.{escape_part(path.name)}"
+    if path.namespace == "root":
+        return f"opensvc-{obj}"
+    return f"opensvc-ns.{escape_part(path.namespace)}-{obj}"
+
+
+def _rid_part(rid: str) -> str:
+    """``app#0`` → ``app.0`` (om3 replaces ``#`` by ``.``), each side escaped."""
+    group, sep, index = rid.partition("#")
+    if not sep:
+        raise UnitSyntaxError("rid", rid, "a resource id is <group>#<index>")
+    return f"{escape_part(group)}.{escape_part(index)}"
+
+
+def _subset_part(subset: str) -> str:
+    """``subset.workers``; a ``group:name`` section form keeps the name only (om3)."""
+    return f"subset.{escape_part(subset.rsplit(':', 1)[-1])}"
+
+
+def object_slice(path: ObjectPath) -> str:
+    """``opensvc-svc.svc0.slice``."""
+    return check_unit_name(f"{object_stem(path)}.slice")
+
+
+def subset_slice(path: ObjectPath, subset: str) -> str:
+    """``opensvc-svc.s1-subset.g1.slice``: the slice of a resource set."""
+    return check_unit_name(f"{object_stem(path)}-{_subset_part(subset)}.slice")
+
+
+def resource_slice(path: ObjectPath, rid: str, subset: str | None = None) -> str:
+    """``opensvc-svc.svc0-app.0.slice`` (inside the subset slice when in a subset)."""
+    parent = object_stem(path)
+    if subset:
+        parent = f"{parent}-{_subset_part(subset)}"
+    return check_unit_name(f"{parent}-{_rid_part(rid)}.slice")
+
+
+def slice_path(slice_name: str) -> tuple[str, ...]:
+    """A slice and its ancestors, outermost first, as systemd derives them from ``-``."""
+    stem = slice_name.removesuffix(".slice")
+    parts = stem.split("-")
+    return tuple("-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+
+
+def cgroup_path(path: ObjectPath, rid: str | None = None, subset: str | None = None) -> str:
+    """The cgroup of an object, or of one of its resources (what ``om exec --pg`` takes).
+
+    ``/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice``.
+    """
+    leaf = resource_slice(path, rid, subset) if rid else object_slice(path)
+    return "/" + "/".join(slice_path(leaf))
+
+
+def target(path: ObjectPath) -> str:
+    """``opensvc-svc.svc0.target``: starting it starts the instance."""
+    return check_unit_name(f"{object_stem(path)}.target")
+
+
+def resource_unit(path: ObjectPath, rid: str, suffix: str = "service") -> str:
+    """``opensvc-svc.svc0-ip.0.service`` (``suffix`` without the dot: service, timer)."""
+    return check_unit_name(f"{object_stem(path)}-{_rid_part(rid)}.{suffix}")
+
+
+def mount_unit(mnt: str) -> str:
+    """``srv-data.mount`` for ``/srv/data`` (``systemd-escape --path --suffix=mount``)."""
+    return check_unit_name(f"{escape_path(mnt)}.mount")
