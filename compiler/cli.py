@@ -235,7 +235,9 @@ def cmd_keywords(args: argparse.Namespace) -> ExitStatus:
     try:
         text = keyword_doc(args.driver)
     except (KeyError, ValueError) as exc:
-        raise UsageError(f"unknown driver {args.driver!r} ({exc})") from exc
+        raise UsageError(
+            str(exc.args[0]) if exc.args else f"unknown driver {args.driver!r}"
+        ) from exc
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return ExitStatus.OK
 
