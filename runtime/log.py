@@ -26,7 +26,6 @@ import struct
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -272,7 +271,7 @@ def action_log(
 ) -> ActionLog:
     """The logger of an ``om`` action: console (unless None) + journald + extra sinks."""
     fields = {
-        "SID": sid or str(uuid.uuid4()),
+        "SID": sid or new_sid(),
         "ACTION": action,
         "ORIGIN": origin,
         "NODE": node or socket.gethostname(),
@@ -286,6 +285,15 @@ def action_log(
         sinks.append(JournalSink())
     sinks.extend(extra_sinks)
     return ActionLog(path=path, sinks=tuple(sinks), fields=fields)
+
+
+def new_sid() -> str:
+    """A random UUID4 (without importing ``uuid``, which pulls ``platform`` in)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def relay_files(path: str) -> tuple[Path, Path]:

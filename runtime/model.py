@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omc.compiler.ir import Group, ObjectPath, Orchestrate
 from omc.runtime.drivers.base import ResourceView
+from omc.runtime.paths import ObjectPath
 from omc.runtime.selection import Selectable
 
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
 SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system")
 UNIT_SUFFIXES = (".service", ".mount", ".target", ".timer", ".slice")
+# Driver groups in start order (opensvc.md §2.2; omc.compiler.ir.Group, not imported: slow).
+GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")
 
 
 class ModelError(Exception):
@@ -94,6 +96,8 @@ class ResourceModel:
     exec_start: tuple[str, ...] = ()
     exec_stop: tuple[str, ...] = ()
     slice: str = ""
+    what: str = ""  # mount units: What= and Where=
+    where: str = ""
 
     @property
     def group(self) -> str:
@@ -101,10 +105,7 @@ class ResourceModel:
 
     @property
     def rank(self) -> int:
-        try:
-            return Group(self.group).rank
-        except ValueError:
-            return len(Group)
+        return GROUPS.index(self.group) if self.group in GROUPS else len(GROUPS)
 
     @property
     def optional(self) -> bool:
@@ -152,11 +153,9 @@ class ObjectModel:
         return str(self.path)
 
     @property
-    def orchestrate(self) -> Orchestrate:
-        try:
-            return Orchestrate(str(self.config.get("orchestrate", "no")))
-        except ValueError:
-            return Orchestrate.NO
+    def orchestrate(self) -> str:
+        """``no``, ``ha`` or ``start``."""
+        return str(self.config.get("orchestrate", "no"))
 
     @property
     def rollback(self) -> bool:
@@ -189,6 +188,8 @@ def _resource(unit: UnitFile) -> ResourceModel:
         exec_start=tuple(v for v in exec_start if v),
         exec_stop=tuple(v for v in exec_stop if v),
         slice=unit.get("Slice"),
+        what=unit.get("What"),
+        where=unit.get("Where"),
     )
 
 

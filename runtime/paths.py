@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from omc.compiler.ir import Kind, ObjectPath
-
 _NAME = re.compile(r"^(?:\d+\.)?[a-z][a-z0-9.-]*$")
-KINDS = frozenset(k.value for k in Kind)
+KINDS = ("svc", "vol", "cfg", "sec", "usr")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectPath:
+    """``<namespace>/<kind>/<name>``, like ``omc.compiler.ir.ObjectPath``.
+
+    A runtime twin rather than the IR class: importing the IR module costs
+    ~60 ms (dozens of dataclasses), too much for ``om``'s start-up.
+    """
+
+    namespace: str = "root"
+    kind: str = "svc"
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace == "root":
+            return self.name if self.kind == "svc" else f"{self.kind}/{self.name}"
+        return f"{self.namespace}/{self.kind}/{self.name}"
 
 
 class PathError(ValueError):
@@ -47,7 +64,7 @@ def parse_path(text: str) -> ObjectPath:
         _check_name(ns, "namespace", text)
     if name in KINDS:
         raise PathError(f"invalid object path {text!r}: {name!r} is a reserved kind name")
-    return ObjectPath(namespace=ns, kind=Kind(kind), name=name)
+    return ObjectPath(namespace=ns, kind=kind, name=name)
 
 
 def fqn(path: ObjectPath) -> str:
@@ -78,14 +95,14 @@ def run_dir() -> Path:
 def config_file(path: ObjectPath) -> Path:
     """om3 ``Path.ConfigFile()``: ``<etc>/<name>.conf`` for root svc, else by kind/namespace."""
     if path.namespace == "root":
-        if path.kind is Kind.SVC:
+        if path.kind == "svc":
             return etc_dir() / f"{path.name}.conf"
-        return etc_dir() / str(path.kind) / f"{path.name}.conf"
-    return etc_dir() / "namespaces" / path.namespace / str(path.kind) / f"{path.name}.conf"
+        return etc_dir() / path.kind / f"{path.name}.conf"
+    return etc_dir() / "namespaces" / path.namespace / path.kind / f"{path.name}.conf"
 
 
 def object_var_dir(path: ObjectPath) -> Path:
     """``<var>/<kind>/<name>`` (root) or ``<var>/namespaces/<ns>/<kind>/<name>``."""
     if path.namespace == "root":
-        return var_dir() / str(path.kind) / path.name
-    return var_dir() / "namespaces" / path.namespace / str(path.kind) / path.name
+        return var_dir() / path.kind / path.name
+    return var_dir() / "namespaces" / path.namespace / path.kind / path.name

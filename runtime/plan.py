@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from omc.compiler.ir import Orchestrate
 from omc.runtime.drivers.base import Status
 from omc.runtime.model import ObjectModel, ResourceModel
 
@@ -192,7 +191,7 @@ def plan(
         freeze=(
             action is Action.STOP
             and not selected
-            and model.orchestrate in (Orchestrate.HA, Orchestrate.START)
+            and model.orchestrate in ("ha", "start")
         ),
         end_check=whole,
         rollback=action.starts and action is not Action.RUN and model.rollback

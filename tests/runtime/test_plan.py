@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from omc.compiler.ir import ObjectPath
 from omc.runtime.drivers.base import Status
 from omc.runtime.model import ObjectModel, ResourceModel
+from omc.runtime.paths import ObjectPath
 from omc.runtime.plan import Action, Observed, Op, plan, requirements
 
 UP = Observed(unit_active=True, status=Status.UP)

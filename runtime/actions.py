@@ -1,0 +1,220 @@
+"""Instance actions on one object: observe → plan (pure) → apply, bracketed by the action log.
+
+``om <path> instance start|stop|restart|startstandby|shutdown|run|freeze|unfreeze``.
+The flow (opensvc.md §4.2): install the units if the config changed, read the
+model from them, observe, plan, log ``>>> do …``, apply, roll back on failure,
+freeze after a whole-instance stop of an orchestrated object, check the end
+state, log ``<<< done … in <duration>, instance status is now <avail>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omc.runtime import model as model_mod
+from omc.runtime import store
+from omc.runtime.drivers.base import Status
+from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log, go_duration
+from omc.runtime.observe import observe, observed_map
+from omc.runtime.paths import ObjectPath, flat, object_var_dir, run_dir
+from omc.runtime.plan import Action, Op, Plan, plan
+from omc.runtime.selection import Selector, select
+from omc.runtime.status import aggregate
+
+if TYPE_CHECKING:
+    from omc.runtime.systemd import Systemd
+
+STOP_END_STATES = frozenset({Status.DOWN, Status.STDBY_UP, Status.STDBY_DOWN, Status.NA})
+START_END_STATES = frozenset({Status.UP, Status.NA})
+
+
+class ActionError(Exception):
+    """The action failed; already logged on the console (exit code 1)."""
+
+
+class InstanceNotFoundError(Exception):
+    """No units are installed for the object on this node (exit code 3)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The action flags of the object CLI."""
+
+    selector: Selector = field(default_factory=Selector)
+    force: bool = False
+    disable_rollback: bool = False
+    dry_run: bool = False
+    argv: tuple[str, ...] = ()
+    origin: str = "user"
+
+
+def frozen_flag(path: ObjectPath) -> Path:
+    """The instance's frozen flag file: a frozen instance is never acted on by the daemon."""
+    return object_var_dir(path) / "frozen"
+
+
+def stopped_flag(path: ObjectPath, rid: str) -> Path:
+    """Written when a resource is stopped through a selection (restart flag ``X``)."""
+    return object_var_dir(path) / "stopped" / rid
+
+
+@contextlib.contextmanager
+def object_lock(path: ObjectPath) -> Iterator[None]:
+    """The per-object action lock (§4.7): one state-changing action at a time."""
+    lock = run_dir() / "lock" / f"{flat(path)}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def connect() -> Systemd:
+    from omc.runtime.systemd import Systemd  # noqa: PLC0415 - D-Bus only for actions
+
+    return Systemd.system()
+
+
+def load_model(path: ObjectPath, sd: Systemd | None) -> model_mod.ObjectModel:
+    """Install the units if the config changed (one daemon-reload), then read the model."""
+    if sd is not None and store.config_file_exists(path):
+        store.ensure_units(path, reload=sd.daemon_reload)
+    found = model_mod.load(path)
+    if found is None:
+        raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
+    return found
+
+
+def freeze(path: ObjectPath, log: ActionLog, *, on: bool) -> None:
+    flag = frozen_flag(path)
+    if on:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+        log.info("instance frozen")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            flag.unlink()
+        log.info("instance unfrozen")
+
+
+def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> Plan | None:
+    """Run one instance action; raises ActionError when it failed (after logging why)."""
+    if verb in ("freeze", "unfreeze"):
+        log = action_log(str(path), action=verb, console=console, origin=opts.origin)
+        freeze(path, log, on=verb == "freeze")
+        return None
+    sd = connect()
+    try:
+        with object_lock(path):
+            return _run(sd, path, verb, opts, console)
+    finally:
+        sd.close()
+
+
+def _plans(verb: str) -> tuple[Action, ...]:
+    if verb == "restart":
+        return (Action.STOP, Action.START)
+    return (Action(verb),)
+
+
+def _run(sd: Systemd, path: ObjectPath, verb: str, opts: Options, console: Sink | None) -> Plan:
+    model = load_model(path, sd)
+    selection = select((r.selectable for r in model.resources), opts.selector)
+    if model.disabled and verb != "shutdown":
+        raise ActionError(f"{path}: object instance is disabled")
+    argv = "om " + " ".join(opts.argv)
+    log = action_log(str(path), action=verb, console=console, origin=opts.origin)
+    started = time.monotonic()
+    last: Plan | None = None
+    if not opts.dry_run:
+        log.info(f">>> do {verb} [{argv}] (origin {opts.origin}, sid {log.sid})", argv=argv)
+    try:
+        with ActionRelay(str(path), log.sid, log.emit) as relay:
+            for action in _plans(verb):
+                states = observe(model, sd=sd)
+                last = plan(model, observed_map(states), action, selection=selection,
+                            force=opts.force, disable_rollback=opts.disable_rollback)  # fmt: skip
+                if opts.dry_run:
+                    print(last.render())
+                    continue
+                _apply(sd, model, last, log, relay)
+    except ActionError:
+        if last is not None and not opts.dry_run:
+            _conclude(sd, model, last, log, verb=verb, argv=argv, started=started, failed=True)
+        raise
+    assert last is not None
+    if not opts.dry_run:
+        _conclude(sd, model, last, log, verb=verb, argv=argv, started=started, failed=False)
+    return last
+
+
+def _apply(
+    sd: Systemd, model: model_mod.ObjectModel, p: Plan, log: ActionLog, relay: ActionRelay
+) -> None:
+    from omc.runtime.apply import Applier  # noqa: PLC0415 - only actions need it
+
+    for error in p.errors:
+        log.error(error)
+    if p.errors:
+        raise ActionError(f"{p.action} aborted: requirements not met")
+    applier = Applier(sd=sd, model=model, log=log, drain=relay.drain)
+    errors = applier.run(p)
+    _flags(model.path, p, ok=not errors)
+    if not errors:
+        if p.freeze:
+            freeze(model.path, log, on=True)
+        return
+    if p.rollback and applier.changed:
+        log.info("rollback")
+        applier.rollback()
+        relay.drain()
+    elif p.action.starts:
+        why = "no resource activated" if p.rollback else "disabled"
+        log.info(f"skip rollback: {why}")
+    raise ActionError(f"{p.action} failed: " + "; ".join(errors))
+
+
+def _flags(path: ObjectPath, p: Plan, *, ok: bool) -> None:
+    """Selection stops leave a "stopped" flag on each resource; starts clear it."""
+    for step in p.jobs:
+        flag = stopped_flag(path, step.rid)
+        if p.selected and step.op is Op.STOP and ok:
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.touch()
+        elif step.op in (Op.START, Op.RESTART):
+            with contextlib.suppress(FileNotFoundError):
+                flag.unlink()
+
+
+def _conclude(
+    sd: Systemd,
+    model: model_mod.ObjectModel,
+    p: Plan,
+    log: ActionLog,
+    *,
+    verb: str,
+    argv: str,
+    started: float,
+    failed: bool,
+) -> None:
+    avail = aggregate(s.summary() for s in observe(model, sd=sd).values()).avail
+    duration = go_duration(time.monotonic() - started)
+    if failed:
+        log.error(f"<<< failed {verb} [{argv}] in {duration}, instance status is now {avail}")
+        return
+    expected = START_END_STATES if p.action.starts else STOP_END_STATES
+    if p.end_check and avail not in expected:
+        log.error(f"the {verb} action returned no error but end avail status is {avail}")
+        log.error(f"<<< failed {verb} [{argv}] in {duration}, instance status is now {avail}")
+        raise ActionError(f"{verb}: end avail status is {avail}")
+    log.info(f"<<< done {verb} [{argv}] in {duration}, instance status is now {avail}",
+             duration=duration)  # fmt: skip

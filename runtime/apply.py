@@ -1,0 +1,170 @@
+"""Executing a plan over systemd: enqueue the jobs, follow them, log per resource, roll back.
+
+systemd's job engine does the ordering and the parallelism from the unit
+graph (``After=``/``Requires=`` written by the compiler): all jobs of a start
+are enqueued at once, then waited for in plan order, so the console shows the
+resources in start order while independent units run concurrently. A job
+``done`` is not "up": the unit's state is re-read before a step is called a
+success (Pacemaker's rule).
+
+Rollback undoes exactly what this action started, in reverse order, one unit
+at a time with job mode ``ignore-dependencies`` (so stopping ``ip#0`` does
+not drag down a resource that was up before the action).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from omc.runtime.log import ActionLog
+from omc.runtime.model import ObjectModel, ResourceModel
+from omc.runtime.plan import Op, Plan, Step
+
+if TYPE_CHECKING:
+    from omc.runtime.systemd import Systemd
+
+_METHODS = {Op.START: "StartUnit", Op.STOP: "StopUnit", Op.RESTART: "RestartUnit"}
+_PG_GROUPS = frozenset({"app", "container"})
+
+
+class ApplyError(Exception):
+    """A non-optional step failed; the message is the action's error line."""
+
+
+def slice_cgroups(slice_unit: str) -> tuple[str, ...]:
+    """Cgroup paths of a slice and its parents, outermost first, without the root slice.
+
+    ``opensvc-svc.svc0-app.0.slice`` → ``/opensvc.slice/opensvc-svc.svc0.slice`` and
+    ``/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice`` (as the
+    seed's "applied pg" lines). Escaped dashes (``\\x2d``) never split a level.
+    """
+    if not slice_unit.endswith(".slice") or slice_unit == "-.slice":
+        return ()
+    parts = slice_unit.removesuffix(".slice").split("-")
+    levels = ["-".join(parts[: i + 1]) + ".slice" for i in range(len(parts))]
+    paths = ["/" + "/".join(levels[: i + 1]) for i in range(len(levels))]
+    return tuple(paths[1:])
+
+
+def exec_display(line: str) -> str:
+    """An ``ExecStart=`` value as a command line: special prefixes (``-@:+!``) dropped."""
+    return line.lstrip("-@:+!")
+
+
+@dataclass(slots=True)
+class Applier:
+    """Runs one plan's jobs on one systemd connection and logs what happened."""
+
+    sd: Systemd
+    model: ObjectModel
+    log: ActionLog
+    drain: Callable[[], None] = lambda: None
+    timeout: float | None = None
+    pg_logged: set[str] = field(default_factory=set)
+    changed: list[Step] = field(default_factory=list)
+
+    def _enqueue(self, method: str, unit: str, mode: str) -> str:
+        self.sd._watch()  # subscribe before enqueuing (adapter has no public hook yet)
+        return str(self.sd.manager(method, "ss", unit, mode)[0])
+
+    def _wait(self, job: str) -> str:
+        return self.sd._wait_jobs([job], self.timeout)[job]
+
+    def run(self, plan: Plan) -> list[str]:
+        """Run the plan's jobs; returns the error lines of failed non-optional steps."""
+        for step in plan.steps:
+            if step.op is Op.SKIP:
+                self._log_skip(step)
+        if plan.selected and plan.action.value in ("stop", "shutdown"):
+            return self._run_sequential(plan.jobs, "ignore-dependencies")
+        return self._run_batch(plan)
+
+    def _log_skip(self, step: Step) -> None:
+        res = self.model.resource(step.rid)
+        if step.reason == "already up":
+            self.log.info("already up", rid=res.rid, subset=res.subset)
+        elif step.reason == "already down":
+            self.log.info("already down", rid=res.rid, subset=res.subset)
+        else:
+            self.log.debug(f"skip: {step.reason}", rid=res.rid)
+
+    def _run_batch(self, plan: Plan) -> list[str]:
+        queued: list[tuple[Step, str | None, str]] = []
+        for step in plan.jobs:
+            try:
+                job = self._enqueue(_METHODS[step.op], step.unit, plan.job_mode)
+                queued.append((step, job, ""))
+            except Exception as exc:  # SystemdError: the transaction was refused
+                queued.append((step, None, str(exc)))
+        target_job = None
+        if plan.target_op is not Op.SKIP:
+            try:
+                target_job = self._enqueue(_METHODS[plan.target_op], self.model.target, "replace")
+            except Exception as exc:  # a refused target job is reported, not fatal
+                self.log.warning(f"{self.model.target}: {exc}")
+        errors = [e for step, job, err in queued if (e := self._finish(step, job, err))]
+        if target_job is not None:
+            self._wait(target_job)
+        return errors
+
+    def _run_sequential(self, steps: tuple[Step, ...], mode: str) -> list[str]:
+        errors = []
+        for step in steps:
+            try:
+                job, err = self._enqueue(_METHODS[step.op], step.unit, mode), ""
+            except Exception as exc:  # SystemdError
+                job, err = None, str(exc)
+            if error := self._finish(step, job, err):
+                errors.append(error)
+        return errors
+
+    def _finish(self, step: Step, job: str | None, enqueue_error: str) -> str:
+        """Wait for one job, log the resource's lines; return an error line or ''."""
+        res = self.model.resource(step.rid)
+        result = self._wait(job) if job is not None else "refused"
+        self.drain()
+        state = self.sd.state(step.unit)
+        starting = step.op in (Op.START, Op.RESTART)
+        ok = result == "done" and (state.is_active if starting else not state.is_active)
+        if ok:
+            self._log_done(step, res)
+            self.changed.append(step)
+            return ""
+        if result == "dependency":
+            self.log.info(f"not {step.op}ed: a dependency failed", rid=res.rid)
+            return ""
+        detail = enqueue_error or (
+            f"job {result}, {step.unit} is {state.active_state}/{state.sub_state}"
+            + (f" ({state.result})" if state.result and state.result != "success" else "")
+        )
+        message = f"{step.op} failed: {detail}"
+        if res.optional:
+            self.log.warning(f"{message} (optional, ignored)", rid=res.rid)
+            return ""
+        self.log.error(message, rid=res.rid)
+        return f"{res.rid}: {message}"
+
+    def _log_done(self, step: Step, res: ResourceModel) -> None:
+        log = self.log.bind(rid=res.rid, subset=res.subset)
+        starting = step.op in (Op.START, Op.RESTART)
+        if starting and res.group in _PG_GROUPS:
+            for cgroup in slice_cgroups(res.slice):
+                if cgroup not in self.pg_logged:
+                    self.pg_logged.add(cgroup)
+                    log.info(f"applied pg {cgroup}")
+        lines = res.exec_start if starting else res.exec_stop
+        if res.unit.endswith(".mount"):
+            verb = "mount" if starting else "umount"
+            log.info(f"{verb} {res.what} {res.where}".rstrip())
+        elif res.group in ("app", "container", "task"):
+            for line in lines:
+                log.info(f"run: {exec_display(line)}")
+
+    def rollback(self) -> list[str]:
+        """Stop what this action started, in reverse order; returns error lines."""
+        started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]
+        self.changed = []
+        steps = tuple(Step(rid=s.rid, unit=s.unit, op=Op.STOP) for s in reversed(started))
+        return self._run_sequential(steps, "ignore-dependencies")

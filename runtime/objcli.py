@@ -1,0 +1,295 @@
+"""The object CLI: ``om <selector> [instance] <action> [flags]`` (opensvc.md §8).
+
+The hot path of every ``om`` call: a hand-written parser (argparse's exit
+code 2 would mean "object not found" here), and modules imported only by the
+commands that need them — ``print status`` never imports D-Bus.
+Exit codes: :mod:`omc.runtime.exitcodes`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omc.runtime.exitcodes import ExitStatus
+
+USAGE = """\
+usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
+       om <selector> instance status | print status [--format json] | resource ls | ls
+       om <path> create --config FILE | delete | config show|edit|validate
+       om <path> driver start|stop|status --rid RID      (run by the units)
+       om exec --pg CGROUP -- CMD...
+flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
+       -q/--quiet --debug --format json|text"""
+
+ACTIONS = frozenset(
+    {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
+)
+_VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
+           "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
+           "--config": "config", "--node": "node"}  # fmt: skip
+_SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
+             "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
+             "-r": "refresh", "--refresh": "refresh"}  # fmt: skip
+
+
+class UsageError(Exception):
+    """The command line is wrong; the message says what was expected."""
+
+
+@dataclass(slots=True)
+class Command:
+    selector: str
+    words: list[str]
+    values: dict[str, str] = field(default_factory=dict)
+    switches: set[str] = field(default_factory=set)
+
+
+def parse(argv: list[str]) -> Command:
+    """Split ``argv`` into selector, verb words, valued flags and switches."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise UsageError("missing object selector")
+    cmd = Command(selector=argv[0], words=[])
+    rest = list(argv[1:])
+    while rest:
+        word = rest.pop(0)
+        name, eq, inline = word.partition("=")
+        if name in _VALUED:
+            if not eq and not rest:
+                raise UsageError(f"option {name} expects a value")
+            cmd.values[_VALUED[name]] = inline if eq else rest.pop(0)
+        elif word in _SWITCHES:
+            cmd.switches.add(_SWITCHES[word])
+        elif word.startswith("-"):
+            raise UsageError(f"unknown option {word!r}")
+        else:
+            cmd.words.append(word)
+    return cmd
+
+
+def _err(msg: str) -> None:
+    print(f"om: error: {msg}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    """Run one ``om`` object command; the only place exit codes are decided."""
+    if argv[:1] == ["exec"]:
+        from omc.runtime.exec import main as exec_main  # noqa: PLC0415
+
+        return exec_main(argv[1:])
+    if len(argv) >= 2 and argv[1] == "driver":
+        from omc.runtime.driver_entry import main as driver_main  # noqa: PLC0415
+
+        return driver_main(argv[0], argv[2:])
+    try:
+        cmd = parse(argv)
+        return int(dispatch(cmd, argv))
+    except UsageError as exc:
+        _err(f"{exc}\n{USAGE}")
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        return _unexpected(exc, debug="--debug" in argv)
+
+
+def _unexpected(exc: Exception, *, debug: bool) -> int:
+    from omc.runtime import actions, store  # noqa: PLC0415
+    from omc.runtime.paths import PathError  # noqa: PLC0415
+
+    if isinstance(exc, store.NotFoundError):
+        _err(str(exc))
+        return ExitStatus.NOT_FOUND
+    if isinstance(exc, actions.InstanceNotFoundError):
+        _err(str(exc))
+        return ExitStatus.INSTANCE_NOT_FOUND
+    if isinstance(exc, store.StoreError | PathError):
+        _err(str(exc))
+        return ExitStatus.ERROR
+    if isinstance(exc, actions.ActionError):
+        return ExitStatus.ERROR
+    if debug:
+        raise exc
+    _err(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    return ExitStatus.INTERNAL
+
+
+def dispatch(cmd: Command, argv: list[str]) -> int:
+    words = cmd.words[1:] if cmd.words[:1] == ["instance"] else cmd.words
+    verb = " ".join(words)
+    table: dict[str, Callable[[Command, list[str]], int]] = {
+        "print status": _print_status,
+        "status": _print_status,
+        "resource ls": _resource_ls,
+        "ls": _ls,
+        "create": _create,
+        "delete": _delete,
+        "config show": _config_show,
+        "config validate": _config_validate,
+        "config edit": _config_edit,
+    }
+    if verb in table:
+        return table[verb](cmd, argv)
+    if len(words) == 1 and words[0] in ACTIONS:
+        return _action(cmd, argv, words[0])
+    raise UsageError(f"unknown action {verb!r}" if verb else "missing action")
+
+
+def _action(cmd: Command, argv: list[str], verb: str) -> int:
+    from omc.runtime import actions  # noqa: PLC0415
+    from omc.runtime.log import ConsoleSink, Level  # noqa: PLC0415
+    from omc.runtime.selection import Selector  # noqa: PLC0415
+    from omc.runtime.store import select_objects  # noqa: PLC0415
+
+    opts = actions.Options(
+        selector=Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
+                          subset=cmd.values.get("subset")),
+        force="force" in cmd.switches,
+        disable_rollback="disable_rollback" in cmd.switches,
+        dry_run="dry_run" in cmd.switches,
+        argv=tuple(argv),
+    )  # fmt: skip
+    level = Level.DEBUG if "debug" in cmd.switches else Level.INFO
+    console = None if "quiet" in cmd.switches else ConsoleSink(sys.stdout, level=level)
+    worst = ExitStatus.OK
+    for path in select_objects(cmd.selector):
+        try:
+            actions.run(path, verb, opts, console=console)
+        except actions.ActionError as exc:
+            if console is None or "failed" not in str(exc):
+                _err(str(exc))
+            worst = ExitStatus.ERROR
+    return worst
+
+
+def _print_status(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime import status_view  # noqa: PLC0415
+    from omc.runtime.store import select_objects  # noqa: PLC0415
+
+    as_json = cmd.values.get("format", "text") == "json"
+    code = 0
+    for path in select_objects(cmd.selector):
+        text, avail_code = status_view.show(path, as_json=as_json)
+        sys.stdout.write(text)
+        code = max(code, avail_code)
+    exit_with_avail = cmd.words[-1:] == ["status"] and cmd.words[:1] != ["print"]
+    return code if exit_with_avail else ExitStatus.OK
+
+
+def _resource_ls(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.actions import load_model  # noqa: PLC0415
+    from omc.runtime.render import render_resource_list  # noqa: PLC0415
+    from omc.runtime.store import select_objects  # noqa: PLC0415
+
+    for path in select_objects(cmd.selector):
+        model = load_model(path, None)
+        rows = [(r.rid, r.driver, r.unit) for r in model.resources]
+        sys.stdout.write(render_resource_list(rows))
+    return ExitStatus.OK
+
+
+def _ls(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.store import select_objects  # noqa: PLC0415
+
+    for path in select_objects(cmd.selector):
+        print(path)
+    return ExitStatus.OK
+
+
+def _reload() -> None:
+    from omc.runtime.systemd import Systemd  # noqa: PLC0415
+
+    with Systemd.system() as sd:
+        sd.daemon_reload()
+
+
+def _create(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime import store  # noqa: PLC0415
+    from omc.runtime.paths import parse_path  # noqa: PLC0415
+
+    source = cmd.values.get("config")
+    if not source:
+        raise UsageError("create expects --config FILE (or - for stdin)")
+    text = sys.stdin.read() if source == "-" else _read(Path(source))
+    path = parse_path(cmd.selector)
+    compiled = store.compile_config(path, text, filename=source)
+    if compiled.diagnostics:
+        sys.stderr.write(compiled.diagnostics)
+    if not compiled.ok:
+        return ExitStatus.ERROR
+    store.write_config(path, text)
+    store.ensure_units(path, reload=_reload)
+    return ExitStatus.OK
+
+
+def _read(file: Path) -> str:
+    from omc.runtime.store import StoreError  # noqa: PLC0415
+
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"cannot read {file}: {exc.strerror}") from None
+
+
+def _delete(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime import store  # noqa: PLC0415
+    from omc.runtime.paths import config_file  # noqa: PLC0415
+
+    for path in store.select_objects(cmd.selector):
+        store.remove_units(path, reload=_reload)
+        config_file(path).unlink()
+    return ExitStatus.OK
+
+
+def _config_show(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime import store  # noqa: PLC0415
+
+    for path in store.select_objects(cmd.selector):
+        sys.stdout.write(store.read_config(path))
+    return ExitStatus.OK
+
+
+def _config_validate(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime import store  # noqa: PLC0415
+    from omc.runtime.paths import config_file  # noqa: PLC0415
+
+    worst = ExitStatus.OK
+    for path in store.select_objects(cmd.selector):
+        text = store.read_config(path)
+        compiled = store.compile_config(path, text, filename=str(config_file(path)))
+        sys.stderr.write(compiled.diagnostics)
+        if not compiled.ok:
+            worst = ExitStatus.ERROR
+    return worst
+
+
+def _config_edit(cmd: Command, argv: list[str]) -> int:
+    """Edit a copy; install it only if it compiles (the last good config stays otherwise)."""
+    from omc.runtime import store  # noqa: PLC0415
+    from omc.runtime.paths import config_file, parse_path  # noqa: PLC0415
+
+    path = parse_path(cmd.selector)
+    text = store.read_config(path)
+    editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".conf", delete=False) as fh:
+        fh.write(text)
+    try:
+        subprocess.run([editor, fh.name], check=False)
+        new = Path(fh.name).read_text(encoding="utf-8")
+    finally:
+        Path(fh.name).unlink()
+    if new == text:
+        return ExitStatus.OK
+    compiled = store.compile_config(path, new, filename=str(config_file(path)))
+    sys.stderr.write(compiled.diagnostics)
+    if not compiled.ok:
+        _err("config not saved: it has errors")
+        return ExitStatus.ERROR
+    store.write_config(path, new)
+    store.ensure_units(path, reload=_reload)
+    return ExitStatus.OK

@@ -1,0 +1,130 @@
+"""Observation: unit states from systemd plus the drivers' probes → resource statuses.
+
+Two sources, merged per resource: systemd's ``ActiveState`` of its unit (all
+units of the object in ONE round trip: ``ListUnitsByNames`` over D-Bus when a
+connection is open, else one ``systemctl show``) and the driver's ``status()``
+probe, run in-process (drivers are imported lazily, one family at a time).
+The probe sees drift systemd cannot: an address removed by hand, a flag
+file deleted; systemd sees what a probe may not (a killed ``Type=simple`` app).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omc.runtime.drivers.base import Probe, Status
+from omc.runtime.model import ObjectModel, ResourceModel
+from omc.runtime.plan import Observed
+from omc.runtime.status import ResourceStatus
+
+if TYPE_CHECKING:
+    from omc.runtime.systemd import Systemd
+
+ACTIVE = frozenset({"active", "reloading", "activating", "deactivating"})
+
+
+def states_via_systemctl(units: Sequence[str]) -> dict[str, str]:
+    """``ActiveState`` of units with one ``systemctl show`` (no D-Bus import: fast start-up)."""
+    if not units:
+        return {}
+    proc = subprocess.run(
+        ["systemctl", "show", "--property=Id,ActiveState", "--", *units],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    states: dict[str, str] = {}
+    for block, unit in zip(proc.stdout.split("\n\n"), units, strict=False):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        states[unit] = props.get("ActiveState", "inactive")
+    return states
+
+
+def states_via_dbus(sd: Systemd, units: Sequence[str]) -> dict[str, str]:
+    """``ActiveState`` of units in one ``ListUnitsByNames`` call."""
+    if not units:
+        return {}
+    rows = sd.manager("ListUnitsByNames", "as", list(units))[0]
+    found = {str(row[0]): str(row[3]) for row in rows}
+    return {unit: found.get(unit, "inactive") for unit in units}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceState:
+    """Everything observed about one resource."""
+
+    res: ResourceModel
+    unit_state: str
+    probe: Probe
+
+    @property
+    def status(self) -> Status:
+        return self.probe.status
+
+    @property
+    def observed(self) -> Observed:
+        return Observed(unit_active=self.unit_state in ACTIVE, status=self.status)
+
+    def summary(self) -> ResourceStatus:
+        return ResourceStatus(
+            rid=self.res.rid, status=self.status, optional=self.res.optional,
+            group=self.res.group, messages=self.probe.messages,
+        )  # fmt: skip
+
+
+def _standby(status: Status) -> Status:
+    return {Status.UP: Status.STDBY_UP, Status.DOWN: Status.STDBY_DOWN}.get(status, status)
+
+
+def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
+    """The resource's status: the driver's probe, or the unit state when there is none."""
+    if res.disabled:
+        return Probe(status=Status.NA)
+    active = unit_state in ACTIVE
+    found: Probe | None = None
+    try:
+        from omc.runtime import drivers  # noqa: PLC0415 - registry imports families lazily
+
+        found = drivers.get(res.driver).status(res.view(model.display, model.id))
+    except (LookupError, ImportError, AttributeError):
+        found = None
+    except Exception as exc:  # a broken probe must not break status
+        found = Probe(status=Status.UNDEF, messages=(f"error: probe failed: {exc}",))
+    if found is None:
+        found = Probe(status=Status.UP if active else Status.DOWN)
+    if unit_state == "failed" and found.status is Status.DOWN:
+        found = Probe(status=Status.DOWN, messages=(*found.messages, f"warn: {res.unit} failed"))
+    if res.standby:
+        found = Probe(status=_standby(found.status), messages=found.messages)
+    return found
+
+
+def observe(
+    model: ObjectModel, *, sd: Systemd | None = None, rids: frozenset[str] | None = None
+) -> dict[str, ResourceState]:
+    """Observe every resource (or only ``rids``) of an object."""
+    chosen = [r for r in model.resources if rids is None or r.rid in rids]
+    units = [r.unit for r in chosen]
+    unit_states = states_via_dbus(sd, units) if sd is not None else states_via_systemctl(units)
+    return {
+        r.rid: ResourceState(res=r, unit_state=unit_states.get(r.unit, "inactive"),
+                             probe=probe(model, r, unit_states.get(r.unit, "inactive")))
+        for r in chosen
+    }  # fmt: skip
+
+
+def observed_map(states: Mapping[str, ResourceState]) -> dict[str, Observed]:
+    return {rid: st.observed for rid, st in states.items()}
+
+
+def label(model: ObjectModel, res: ResourceModel) -> str:
+    """om3's ``<driver type> <driver label>`` (``flag /dev/shm/…``, ``host 10.0.0.10@eth0``)."""
+    kind = res.driver.partition(".")[2] or res.driver
+    try:
+        from omc.runtime import drivers  # noqa: PLC0415
+
+        text = drivers.get(res.driver).label(res.view(model.display, model.id))
+    except Exception:  # a label is cosmetic: never fail status for it
+        text = ""
+    return text if text.startswith(kind) else f"{kind} {text}".rstrip()
