@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, TextIO
 from .exitcodes import ExitStatus
 
 if TYPE_CHECKING:
-    from .api import Result
+    from .build import Build
     from .diagnostics import Diagnostic
 
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
@@ -118,20 +118,20 @@ class Run:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     statuses: list[ExitStatus] = field(default_factory=list)
 
-    def compile(self, file: Path) -> tuple[Result | None, str]:
-        """Read and compile one file, reporting its diagnostics; ``None`` when unreadable."""
-        from .api import compile_text  # noqa: PLC0415
+    def compile(self, file: Path) -> Build | None:
+        """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
+        from .build import build  # noqa: PLC0415
 
         try:
             text = file.read_bytes().decode("utf-8", errors="replace")
         except OSError as exc:
             self.fail(ExitStatus.IO_ERROR, f"cannot read {file}: {exc.strerror or exc}")
-            return None, ""
-        result = compile_text(text, filename=str(file), node=self.node, cluster=self.cluster)
+            return None
+        result = build(text, filename=str(file), node=self.node, om=self.om, cluster=self.cluster)
         self.report(result.diagnostics, text)
         if not result.ok:
             self.statuses.append(ExitStatus.CONFIG_ERROR)
-        return result, text
+        return result
 
     def report(self, diags: Sequence[Diagnostic], source: str) -> None:
         if self.fmt == "json":
@@ -180,12 +180,12 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
     from .install import InstallError, install, scan  # noqa: PLC0415
 
     run = _make_run(args)
-    results = [(file, run.compile(file)[0]) for file in args.files]
+    results = [(file, run.compile(file)) for file in args.files]
     owned: dict[str, dict[str, str]] | None = None
     for file, result in results:
         if result is None or not result.ok:
             continue  # nothing written: the last good units stay in place
-        units = _emit(result, om=run.om)
+        units = result.units
         if args.dry_run:
             _print_units(units, run.stdout)
             continue
@@ -217,12 +217,10 @@ def cmd_diff(args: argparse.Namespace) -> ExitStatus:
         run.fail(ExitStatus.IO_ERROR, str(exc))
         return run.finish()
     for file in args.files:
-        result = run.compile(file)[0]
+        result = run.compile(file)
         if result is None or not result.ok:
             continue
-        text = unit_diff(
-            _emit(result, om=run.om), owned.get(str(result.path), {}), directory=args.output
-        )
+        text = unit_diff(result.units, owned.get(str(result.path), {}), directory=args.output)
         if text:
             run.stdout.write(text)
             run.statuses.append(ExitStatus.DIFFERS)
@@ -248,16 +246,7 @@ def cmd_generator(args: argparse.Namespace) -> ExitStatus:
     return generator_main([str(d) for d in args.dirs])
 
 
-def _emit(result: Result, *, om: str) -> dict[str, str]:
-    """Units of a compiled object; cfg/sec/usr objects have none."""
-    if result.service is None:
-        return {}
-    from .emit import emit  # noqa: PLC0415
-
-    return emit(result.service, om=om)
-
-
-def _print_units(units: dict[str, str], out: TextIO) -> None:
+def _print_units(units: Mapping[str, str], out: TextIO) -> None:
     for name, text in units.items():
         out.write(f"# --- {name} ---\n{text}")
         if not text.endswith("\n"):

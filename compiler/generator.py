@@ -131,22 +131,16 @@ class Generator:
         return Item(file=file, path=path, outcome=Outcome.COMPILED, units=len(units))
 
     def _compile(self, text: str, *, file: Path, path: ir.ObjectPath) -> dict[str, str] | None:
-        from .api import compile_text  # noqa: PLC0415
+        from .build import build  # noqa: PLC0415
         from .diagnostics import Severity, render_text  # noqa: PLC0415
 
-        result = compile_text(
-            text, filename=str(file), node=self.node, path=path, cluster=self.cluster
+        result = build(
+            text, filename=str(file), node=self.node, om=self.om, path=path, cluster=self.cluster
         )
         for diag in result.diagnostics:
             level = 3 if diag.severity is Severity.ERROR else 4
             self.log_line(level, render_text([diag], text).rstrip("\n").replace("\n", "\n  "))
-        if not result.ok:
-            return None
-        if result.service is None:
-            return {}
-        from .emit import emit  # noqa: PLC0415
-
-        return emit(result.service, om=self.om)
+        return dict(result.units) if result.ok else None
 
     def _key(self, text: str, path: ir.ObjectPath) -> str:
         parts = (self.fingerprint, self.node, self.om, json.dumps(self.cluster), str(path), text)

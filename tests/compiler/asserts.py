@@ -212,18 +212,16 @@ EXAMPLE_CLUSTER = {"clustername": "lab"}
 EXAMPLE_ETC = "/etc/opensvc"
 
 
-def compile_example(text: str, *, name: str) -> Outcome:
+def compile_example(text: str, *, name: str, om: str = EXAMPLE_OM) -> Outcome:
     """Compile an example as ``omc compile --dry-run`` would, as if installed in /etc/opensvc."""
-    from omc.compiler.api import compile_text
+    from omc.compiler.build import build
     from omc.compiler.diagnostics import render_text
-    from omc.compiler.emit import emit
 
-    result = compile_text(
-        text, filename=f"{EXAMPLE_ETC}/{name}", node=EXAMPLE_NODE, cluster=EXAMPLE_CLUSTER
+    result = build(
+        text, filename=f"{EXAMPLE_ETC}/{name}", node=EXAMPLE_NODE, om=om, cluster=EXAMPLE_CLUSTER
     )
-    units = emit(result.service, om=EXAMPLE_OM) if result.ok and result.service else {}
     return Outcome(
         status=0 if result.ok else 1,
-        units=units,
+        units=result.units,
         stderr=render_text(result.diagnostics, text),
     )

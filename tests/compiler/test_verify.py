@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from omc.compiler.api import compile_text
-from omc.compiler.emit import emit
+from omc.compiler.build import build
 
 from .asserts import EXAMPLE_CLUSTER, EXAMPLE_NODE
 from .test_corpus import CLUSTER, CORPUS, NODE
@@ -42,9 +41,9 @@ def compiled_outputs() -> Outputs:
         *((f"examples/{f.name}", f, EXAMPLE_NODE, EXAMPLE_CLUSTER) for f in EXAMPLES),
     ]:
         text = file.read_bytes().decode("utf-8", errors="replace")
-        result = compile_text(text, filename=str(file), node=node, cluster=cluster)
-        if result.ok and result.service is not None:
-            outputs[label] = emit(result.service, om=VERIFY_OM)
+        result = build(text, filename=str(file), node=node, om=VERIFY_OM, cluster=cluster)
+        if result.ok and result.units:
+            outputs[label] = dict(result.units)
     return outputs
 
 
