@@ -166,7 +166,7 @@ def _apply(
         log.error(error)
     if p.errors:
         raise ActionError(f"{p.action} aborted: requirements not met")
-    applier = Applier(sd=sd, model=model, log=log, drain=relay.drain)
+    applier = Applier(sd=sd, model=model, log=log, drain=relay.drain, om=store.om_executable())
     errors = applier.run(p)
     _flags(model.path, p, ok=not errors)
     if not errors:

@@ -62,6 +62,7 @@ class Applier:
     log: ActionLog
     drain: Callable[[], None] = lambda: None
     timeout: float | None = None
+    om: str = "om"
     pg_logged: set[str] = field(default_factory=set)
     changed: list[Step] = field(default_factory=list)
 
@@ -160,7 +161,18 @@ class Applier:
             log.info(f"{verb} {res.what} {res.where}".rstrip())
         elif res.group in ("app", "container", "task"):
             for line in lines:
-                log.info(f"run: {exec_display(line)}")
+                log.info(f"run: {self._command(res, exec_display(line))}")
+
+    def _command(self, res: ResourceModel, command: str) -> str:
+        """The command as OpenSVC logs it: ``<om> exec --pg <cgroup> -- <cmd>``.
+
+        The unit runs the command directly in its slice (``Slice=``), which is
+        exactly what ``om exec --pg`` would do; the log shows the equivalent.
+        """
+        cgroups = slice_cgroups(res.slice)
+        if not cgroups or " exec --pg " in command:
+            return command
+        return f"{self.om} exec --pg {cgroups[-1]} -- {command}"
 
     def rollback(self) -> list[str]:
         """Stop what this action started, in reverse order; returns error lines."""
