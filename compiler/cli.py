@@ -121,13 +121,21 @@ class Run:
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
         from .build import build  # noqa: PLC0415
+        from .generator import path_from_location  # noqa: PLC0415
 
         try:
             text = file.read_bytes().decode("utf-8", errors="replace")
         except OSError as exc:
             self.fail(ExitStatus.IO_ERROR, f"cannot read {file}: {exc.strerror or exc}")
             return None
-        result = build(text, filename=str(file), node=self.node, om=self.om, cluster=self.cluster)
+        result = build(
+            text,
+            filename=str(file),
+            node=self.node,
+            om=self.om,
+            path=path_from_location(file),
+            cluster=self.cluster,
+        )
         self.report(result.diagnostics, text)
         if not result.ok:
             self.statuses.append(ExitStatus.CONFIG_ERROR)

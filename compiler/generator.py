@@ -84,6 +84,17 @@ def discover(etc: Path) -> Iterator[tuple[Path, ir.ObjectPath]]:
     return iter(found)
 
 
+def path_from_location(file: Path) -> ir.ObjectPath | None:
+    """The path an om3 layout location implies (``…/namespaces/<ns>/<kind>/<name>.conf``,
+    ``…/<kind>/<name>.conf``), or None when the location says nothing."""
+    parts = file.absolute().parts
+    if len(parts) >= 4 and parts[-4] == "namespaces" and parts[-2] in KINDS:
+        return ir.ObjectPath(namespace=parts[-3], kind=KINDS[parts[-2]], name=file.stem)
+    if len(parts) >= 2 and parts[-2] in KINDS:
+        return ir.ObjectPath(kind=KINDS[parts[-2]], name=file.stem)
+    return None
+
+
 def compiler_fingerprint() -> str:
     """Changes whenever the compiler, its templates or its grammar change (cache key part)."""
     digest = hashlib.sha256()

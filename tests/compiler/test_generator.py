@@ -207,3 +207,20 @@ def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path
         [*argv, "opensvc-svc.nosuch.target"], env=env, capture_output=True, text=True, check=False
     )
     assert missing.returncode != 0, "the check above would pass for any name"
+
+
+@pytest.mark.parametrize(
+    ("rel", "expected"),
+    [
+        ("etc/opensvc/namespaces/ns1/svc/db.conf", "ns1/svc/db"),
+        ("etc/opensvc/namespaces/ns1/cfg/c1.conf", "ns1/cfg/c1"),
+        ("etc/opensvc/cfg/c1.conf", "cfg/c1"),
+        ("etc/opensvc/svc/web.conf", "web"),
+        ("etc/opensvc/web.conf", None),
+        ("home/me/web.conf", None),
+    ],
+)
+def test_path_from_location(rel: str, expected: str | None) -> None:
+    """`omc compile` gives a file under the om3 layout the path its location implies."""
+    path = generator.path_from_location(Path("/") / rel)
+    assert (str(path) if path else None) == expected
