@@ -15,15 +15,15 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omc.runtime import model as model_mod
 from omc.runtime import store
 from omc.runtime.drivers.base import Status
 from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log, go_duration
+from omc.runtime.model import InstanceNotFoundError
 from omc.runtime.observe import observe, observed_map
-from omc.runtime.paths import ObjectPath, flat, object_var_dir, run_dir
+from omc.runtime.paths import ObjectPath, flat, frozen_flag, run_dir, stopped_flag
 from omc.runtime.plan import Action, Op, Plan, plan
 from omc.runtime.selection import Selector, select
 from omc.runtime.status import aggregate
@@ -39,10 +39,6 @@ class ActionError(Exception):
     """The action failed; already logged on the console (exit code 1)."""
 
 
-class InstanceNotFoundError(Exception):
-    """No units are installed for the object on this node (exit code 3)."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     """The action flags of the object CLI."""
@@ -53,16 +49,6 @@ class Options:
     dry_run: bool = False
     argv: tuple[str, ...] = ()
     origin: str = "user"
-
-
-def frozen_flag(path: ObjectPath) -> Path:
-    """The instance's frozen flag file: a frozen instance is never acted on by the daemon."""
-    return object_var_dir(path) / "frozen"
-
-
-def stopped_flag(path: ObjectPath, rid: str) -> Path:
-    """Written when a resource is stopped through a selection (restart flag ``X``)."""
-    return object_var_dir(path) / "stopped" / rid
 
 
 @contextlib.contextmanager

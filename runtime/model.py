@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omc.runtime.drivers.base import ResourceView
+from omc.runtime.drivers.base import ResourceView, Status
 from omc.runtime.paths import ObjectPath
 from omc.runtime.selection import Selectable
 
@@ -23,6 +23,18 @@ SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system")
 UNIT_SUFFIXES = (".service", ".mount", ".target", ".timer", ".slice")
 # Driver groups in start order (opensvc.md §2.2; omc.compiler.ir.Group, not imported: slow).
 GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")
+
+
+class InstanceNotFoundError(Exception):
+    """No units are installed for the object on this node (exit code 3)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What observation found for one resource before an action (the planner's input)."""
+
+    unit_active: bool
+    status: Status
 
 
 class ModelError(Exception):

@@ -100,12 +100,13 @@ def main(argv: list[str]) -> int:
 
 def _unexpected(exc: Exception, *, debug: bool) -> int:
     from omc.runtime import actions, store  # noqa: PLC0415
+    from omc.runtime.model import InstanceNotFoundError  # noqa: PLC0415
     from omc.runtime.paths import PathError  # noqa: PLC0415
 
     if isinstance(exc, store.NotFoundError):
         _err(str(exc))
         return ExitStatus.NOT_FOUND
-    if isinstance(exc, actions.InstanceNotFoundError):
+    if isinstance(exc, InstanceNotFoundError):
         _err(str(exc))
         return ExitStatus.INSTANCE_NOT_FOUND
     if isinstance(exc, store.StoreError | PathError):

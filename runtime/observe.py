@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omc.runtime.drivers.base import Probe, Status
-from omc.runtime.model import ObjectModel, ResourceModel
-from omc.runtime.plan import Observed
+from omc.runtime.model import ObjectModel, Observed, ResourceModel
 from omc.runtime.status import ResourceStatus
 
 if TYPE_CHECKING:

@@ -101,6 +101,16 @@ def config_file(path: ObjectPath) -> Path:
     return etc_dir() / "namespaces" / path.namespace / path.kind / f"{path.name}.conf"
 
 
+def frozen_flag(path: ObjectPath) -> Path:
+    """The instance's frozen flag file: a frozen instance is never acted on by the daemon."""
+    return object_var_dir(path) / "frozen"
+
+
+def stopped_flag(path: ObjectPath, rid: str) -> Path:
+    """Written when a resource is stopped through a selection (restart flag ``X``)."""
+    return object_var_dir(path) / "stopped" / rid
+
+
 def object_var_dir(path: ObjectPath) -> Path:
     """``<var>/<kind>/<name>`` (root) or ``<var>/namespaces/<ns>/<kind>/<name>``."""
     if path.namespace == "root":

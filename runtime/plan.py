@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import ObjectModel, ResourceModel
+from omc.runtime.model import ObjectModel, Observed, ResourceModel
 
 
 class Action(StrEnum):
@@ -40,14 +40,6 @@ class Op(StrEnum):
     STOP = "stop"
     RESTART = "restart"
     SKIP = "skip"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Observed:
-    """What observation found for one resource before the action."""
-
-    unit_active: bool
-    status: Status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import socket
 
 from omc.runtime import model as model_mod
-from omc.runtime.actions import InstanceNotFoundError, frozen_flag, stopped_flag
 from omc.runtime.exitcodes import avail_code
+from omc.runtime.model import InstanceNotFoundError
 from omc.runtime.observe import ResourceState, label, observe
-from omc.runtime.paths import ObjectPath
+from omc.runtime.paths import ObjectPath, frozen_flag, stopped_flag
 from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree, to_json
 from omc.runtime.status import aggregate
 

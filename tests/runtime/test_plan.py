@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import ObjectModel, ResourceModel
+from omc.runtime.model import ObjectModel, Observed, ResourceModel
 from omc.runtime.paths import ObjectPath
-from omc.runtime.plan import Action, Observed, Op, plan, requirements
+from omc.runtime.plan import Action, Op, plan, requirements
 
 UP = Observed(unit_active=True, status=Status.UP)
 DOWN = Observed(unit_active=False, status=Status.DOWN)
