@@ -151,8 +151,9 @@ class AppCommands:
         if not argv:
             log.info(f"{action} is not set: nothing to run")
             return
-        timeout = _timeout(res, action, None)
-        run(argv, log=log, runner=lambda a, **kw: self._exec(res, tuple(a), action, timeout))
+        env_action = "run" if action == "command" else action  # task.command runs on "run"
+        timeout = _timeout(res, env_action, None)
+        run(argv, log=log, runner=lambda a, **kw: self._exec(res, tuple(a), env_action, timeout))
 
 
 def _environ(pid: Path) -> dict[str, str]:

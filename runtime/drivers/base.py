@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -52,6 +52,15 @@ class ObjectRef:
     namespace: str
     kind: str
     name: str
+
+    def to_ir(self) -> Any:
+        """The compiler's ``ObjectPath`` (for ``omc.compiler.names``); imports the IR lazily."""
+        from omc.compiler.ir import Kind, ObjectPath  # noqa: PLC0415 - ~60 ms, rarely needed
+
+        try:
+            return ObjectPath(namespace=self.namespace, kind=Kind(self.kind), name=self.name)
+        except ValueError:
+            raise DriverError(f"unknown object kind {self.kind!r}") from None
 
     @classmethod
     def parse(cls, path: str) -> ObjectRef:

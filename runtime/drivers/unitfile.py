@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import DriverError, ResourceView
+from .base import DriverError, ObjectRef, ResourceView
 
 UNIT_DIR_ENV = "OMC_UNIT_DIR"
 SEARCH_PATH = (
@@ -53,15 +53,14 @@ def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
 
 
 def decode_config(value: str, *, unit: str) -> dict[str, object]:
-    """The JSON of ``X-OpenSVC-Config=``; ``%%`` is undone if the emitter escaped specifiers."""
-    for candidate in (value, value.replace("%%", "%")):
-        try:
-            data = json.loads(candidate or "{}")
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict):
-            return {str(k): v for k, v in data.items()}
-    raise DriverError(f"{unit}: X-OpenSVC-Config is not a JSON object: {value[:80]!r}")
+    """The JSON of ``X-OpenSVC-Config=``, written raw (``unitsyntax.json_value``)."""
+    try:
+        data = json.loads(value or "{}")
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise DriverError(f"{unit}: X-OpenSVC-Config is not a JSON object: {value[:80]!r}")
+    return {str(k): v for k, v in data.items()}
 
 
 def _cgroup_unit() -> str | None:
@@ -83,8 +82,8 @@ def _named_unit(path: str, rid: str) -> str | None:
     """The unit name by the compiler's naming rule, when that module is available."""
     try:
         names = importlib.import_module("omc.compiler.names")
-        return str(names.resource_unit(path, rid, "service"))
-    except (ImportError, AttributeError, TypeError, ValueError):
+        return str(names.resource_unit(ObjectRef.parse(path).to_ir(), rid, "service"))
+    except (ImportError, AttributeError, TypeError, ValueError, DriverError):
         return None
 
 

@@ -1,0 +1,378 @@
+"""ip.host and ip.netns (opensvc.md §2.4).
+
+Addresses go through ``runtime/netlink.py`` (the only pyroute2 importer). Link
+plumbing for ip.netns (veth, macvlan, moving links into a container's netns)
+uses the ``ip`` command, which the netlink wrapper does not offer.
+
+Before adding an address, start refuses when the link has no carrier
+(``check_carrier``) and when the address already answers: for IPv4 an ARP
+probe (RFC 5227: sender 0.0.0.0, two probes, 0.5 s) on ``dev``; for IPv6 a
+ping. After adding it, a gratuitous ARP (request with sender = target = the
+address) is broadcast through a raw AF_PACKET socket (no arping needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import select
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import settings
+from .base import ActionLog, DriverError, Probe, ResourceView, Status
+from .command import Runner, probe, run, subprocess_runner
+
+ETH_P_ARP = 0x0806
+SIOCGIFHWADDR = 0x8927
+BROADCAST = b"\xff" * 6
+PROBE_TIMEOUT = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What an ip resource asks for: the address, its prefix, the link (and label)."""
+
+    address: str
+    prefixlen: int
+    dev: str
+    label: str | None = None
+
+    @property
+    def version(self) -> int:
+        return ipaddress.ip_address(self.address).version
+
+
+def resolve(name: str) -> str:
+    """An address as given, or the first address a DNS name resolves to."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DriverError(f"cannot resolve {name!r}: {exc}") from None
+    return str(infos[0][4][0])
+
+
+def prefixlen(netmask: str, version: int) -> int:
+    """``24`` or ``255.255.255.0`` → 24 (IPv6 takes prefix lengths only)."""
+    text = netmask.strip().lstrip("/")
+    if text.isdigit():
+        value = int(text)
+        if value > (32 if version == 4 else 128):
+            raise DriverError(f"netmask /{value} is too long for IPv{version}")
+        return value
+    if version == 6:
+        raise DriverError(f"IPv6 netmask must be a prefix length, got {netmask!r}")
+    try:
+        return ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
+    except ValueError:
+        raise DriverError(f"invalid netmask {netmask!r}") from None
+
+
+def split_dev(dev: str) -> tuple[str, str | None]:
+    """``eth0:1`` → (``eth0``, ``eth0:1``): the link, and the label to put on the address."""
+    base, sep, _ = dev.partition(":")
+    return base, (dev if sep else None)
+
+
+def target(res: ResourceView, *, existing: list[Any] | None = None) -> Target:
+    """The resource's address, prefix and link; a missing netmask borrows the link's."""
+    address = resolve(settings.required(res, "name", "ipname"))
+    dev, label = split_dev(settings.required(res, "dev", "ipdev"))
+    version = ipaddress.ip_address(address).version
+    mask = settings.text(res, "netmask")
+    if mask:
+        plen = prefixlen(mask, version)
+    else:
+        same = [a for a in existing or () if ipaddress.ip_address(a.address).version == version]
+        if not same:
+            raise DriverError(f"no netmask set and no IPv{version} address on {dev} to copy")
+        plen = int(same[0].prefixlen)
+    return Target(address=address, prefixlen=plen, dev=dev, label=label)
+
+
+def _mac(sock: socket.socket, dev: str) -> bytes:
+    ifreq = struct.pack("256s", dev.encode()[:15])
+    return fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, ifreq)[18:24]
+
+
+def arp_frame(*, op: int, mac: bytes, sender_ip: str, target_ip: str) -> bytes:
+    """An Ethernet broadcast ARP frame (pure, tested)."""
+    eth = BROADCAST + mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, op)
+    arp += mac + socket.inet_aton(sender_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
+    return eth + arp
+
+
+def arp_claims(frame: bytes, address: str, own_mac: bytes) -> bool:
+    """Does this received frame show another host using ``address`` (reply or claim)?"""
+    if len(frame) < 42 or frame[12:14] != struct.pack("!H", ETH_P_ARP):
+        return False
+    sender_mac, sender_ip = frame[22:28], frame[28:32]
+    return sender_ip == socket.inet_aton(address) and sender_mac != own_mac
+
+
+@contextlib.contextmanager
+def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((dev, ETH_P_ARP))
+        yield sock, _mac(sock, dev)
+    finally:
+        sock.close()
+
+
+def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?"""
+    with _arp_socket(dev) as (sock, mac):
+        frame = arp_frame(op=1, mac=mac, sender_ip="0.0.0.0", target_ip=address)
+        deadline = time.monotonic() + timeout
+        sock.send(frame)
+        resent = False
+        while (left := deadline - time.monotonic()) > 0:
+            if not resent and left < timeout / 2:
+                sock.send(frame)
+                resent = True
+            ready, _, _ = select.select([sock], [], [], min(left, timeout / 2))
+            if ready and arp_claims(sock.recv(128), address, mac):
+                return True
+    return False
+
+
+def gratuitous_arp(dev: str, address: str) -> None:
+    """Announce ``address`` on ``dev`` so neighbours update their caches."""
+    with _arp_socket(dev) as (sock, mac):
+        sock.send(arp_frame(op=1, mac=mac, sender_ip=address, target_ip=address))
+
+
+class HostIp:
+    """An address on a host interface."""
+
+    def __init__(self, runner: Runner = subprocess_runner) -> None:
+        self.runner = runner
+
+    def label(self, res: ResourceView) -> str:
+        name = settings.text(res, "name", "ipname") or "?"
+        return f"{name}@{settings.text(res, 'dev', 'ipdev') or '?'}"
+
+    def _netns(self, res: ResourceView) -> str | None:
+        """Where the address lives: the node's own namespace for ip.host."""
+        return None
+
+    def _alive(self, tgt: Target) -> bool:
+        if tgt.version == 4:
+            try:
+                return arp_alive(tgt.dev, tgt.address)
+            except OSError as exc:
+                raise DriverError(f"arp probe on {tgt.dev} failed: {exc.strerror}") from None
+        done = probe(("ping", "-6", "-c", "1", "-W", "1", "-q", tgt.address), runner=self.runner)
+        return done.ok
+
+    def status(self, res: ResourceView) -> Probe:
+        from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415 - pyroute2 is heavy
+
+        try:
+            with netns(self._netns(res)) as nl:
+                dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
+                if not nl.link_exists(dev):
+                    return Probe(status=Status.DOWN, warnings=(f"no link {dev}",))
+                existing = nl.addresses(dev)
+                tgt = target(res, existing=existing)
+                carrier = nl.carrier(dev)
+        except (NetlinkError, DriverError) as exc:
+            return Probe(status=Status.UNDEF, warnings=(str(exc),))
+        up = any(a.address == tgt.address for a in existing)
+        if not carrier and settings.boolean(res, "check_carrier", default=True):
+            return Probe(status=Status.WARN if up else Status.DOWN, warnings=(f"{dev} no carrier",))
+        return Probe(status=Status.UP if up else Status.DOWN)
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415
+
+        try:
+            with netns(self._netns(res)) as nl:
+                self._start(res, log, nl)
+        except NetlinkError as exc:
+            raise DriverError(str(exc)) from None
+
+    def _start(self, res: ResourceView, log: ActionLog, nl: Any) -> None:
+        dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
+        if not nl.link_exists(dev):
+            raise DriverError(f"no link {dev}")
+        tgt = target(res, existing=nl.addresses(dev))
+        if any(a.address == tgt.address for a in nl.addresses(dev)):
+            log.info(f"already up: {tgt.address} is on {dev}")
+            return
+        if settings.boolean(res, "check_carrier", default=True) and not nl.carrier(dev):
+            raise DriverError(f"abort! {dev} has no carrier")
+        if self._alive(tgt):
+            raise DriverError(f"abort! {tgt.address} is alive")
+        log.info(f"add {tgt.address}/{tgt.prefixlen} to {dev}")
+        nl.add_address(dev, tgt.address, tgt.prefixlen)
+        if tgt.version == 4:
+            try:
+                gratuitous_arp(dev, tgt.address)
+                log.info(f"send gratuitous arp for {tgt.address} on {dev}")
+            except OSError as exc:
+                log.warning(f"gratuitous arp on {dev} failed: {exc.strerror}")
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415
+
+        try:
+            with netns(self._netns(res)) as nl:
+                dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
+                present = nl.addresses(dev) if nl.link_exists(dev) else []
+                tgt = target(res, existing=present)
+                found = [a for a in present if a.address == tgt.address]
+                if not found:
+                    log.info(f"already down: {tgt.address} is not on {dev}")
+                    return
+                for a in found:
+                    log.info(f"delete {a.address}/{a.prefixlen} from {dev}")
+                    nl.del_address(dev, a.address, a.prefixlen)
+        except NetlinkError as exc:
+            raise DriverError(str(exc)) from None
+
+
+def host_ifname(pid: int, rid: str) -> str:
+    """The host side of an ip.netns veth: short (IFNAMSIZ 15) and unique per container+rid."""
+    return f"om{pid}{rid.split('#', 1)[-1]}"[:15]
+
+
+class NetnsIp(HostIp):
+    """An address inside a container's network namespace (``netns = container#x``).
+
+    Modes: ``bridge`` (default: a veth pair, host side enslaved to the bridge
+    ``dev``), ``macvlan``/``ipvlan-*`` (a child link of ``dev``), ``dedicated``
+    (``dev`` itself moved in). When ``nsdev`` already exists in the container
+    (a podman network's eth0), only the address is added.
+    """
+
+    def label(self, res: ResourceView) -> str:
+        name = settings.text(res, "name", "ipname") or "?"
+        return f"{name}@{self._nsdev(res)}@{settings.text(res, 'netns') or '?'}"
+
+    def _nsdev(self, res: ResourceView) -> str:
+        return settings.text(res, "nsdev") or "eth0"
+
+    def _pid(self, res: ResourceView) -> int:
+        from . import get  # noqa: PLC0415 - the container driver, for the pid
+        from .unitfile import load  # noqa: PLC0415
+
+        other = load(res.path, settings.required(res, "netns"))
+        driver = get(other.driver)
+        if not hasattr(driver, "pid"):
+            raise DriverError(f"{other.rid} ({other.driver}) has no network namespace to join")
+        return int(driver.pid(other))
+
+    def _netns(self, res: ResourceView) -> str | None:
+        return f"/proc/{self._pid(res)}/ns/net"
+
+    def _settings_view(self, res: ResourceView) -> ResourceView:
+        """The same resource with ``dev`` pointing at the link inside the container."""
+        config = dict(res.config)
+        config["dev"] = self._nsdev(res)
+        config.pop("ipdev", None)
+        config["check_carrier"] = False
+        return ResourceView(
+            path=res.path, rid=res.rid, driver=res.driver, config=config, tags=res.tags,
+            subset=res.subset, flags=res.flags, unit=res.unit, object_id=res.object_id,
+        )  # fmt: skip
+
+    def status(self, res: ResourceView) -> Probe:
+        try:
+            return super().status(self._settings_view(res))
+        except DriverError as exc:
+            return Probe(status=Status.DOWN, messages=(str(exc),))
+
+    def plumb_argv(self, res: ResourceView, pid: int) -> list[tuple[str, ...]]:
+        """The ``ip`` commands creating ``nsdev`` inside the container (pure, tested)."""
+        mode = settings.text(res, "mode") or "bridge"
+        dev = settings.required(res, "dev", "ipdev")
+        nsdev = self._nsdev(res)
+        if mode == "bridge":
+            host = host_ifname(pid, res.rid)
+            return [
+                (
+                    "ip",
+                    "link",
+                    "add",
+                    host,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    nsdev,
+                    "netns",
+                    str(pid),
+                ),
+                ("ip", "link", "set", host, "master", dev, "up"),
+            ]
+        if mode == "macvlan" or mode.startswith("ipvlan-"):
+            kind, _, sub = mode.partition("-")
+            extra = ("mode", "bridge") if kind == "macvlan" else ("mode", sub)
+            return [
+                (
+                    "ip",
+                    "link",
+                    "add",
+                    "link",
+                    dev,
+                    "name",
+                    nsdev,
+                    "netns",
+                    str(pid),
+                    "type",
+                    kind,
+                    *extra,
+                )
+            ]
+        if mode == "dedicated":
+            return [
+                ("ip", "link", "set", dev, "netns", str(pid)),
+                ("nsenter", "-t", str(pid), "-n", "ip", "link", "set", dev, "name", nsdev),
+            ]
+        raise DriverError(
+            f"ip.netns mode {mode!r} is not supported (bridge, macvlan, ipvlan-*, dedicated)"
+        )
+
+    def start(self, res: ResourceView, log: ActionLog) -> None:
+        from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415
+
+        pid = self._pid(res)
+        inner = self._settings_view(res)
+        nsdev = self._nsdev(res)
+        try:
+            with netns(f"/proc/{pid}/ns/net") as nl:
+                if not nl.link_exists(nsdev):
+                    for argv in self.plumb_argv(res, pid):
+                        run(argv, log=log, runner=self.runner)
+                if not nl.link_up(nsdev):
+                    nl.set_up(nsdev)
+                self._start(inner, log, nl)
+                gateway = settings.text(res, "gateway")
+                if gateway:
+                    with contextlib.suppress(NetlinkError):
+                        nl.route_add("default", gateway=gateway, dev=nsdev)
+        except NetlinkError as exc:
+            raise DriverError(str(exc)) from None
+
+    def stop(self, res: ResourceView, log: ActionLog) -> None:
+        try:
+            pid = self._pid(res)
+        except DriverError as exc:
+            log.info(f"already down: {exc}")
+            return
+        super().stop(self._settings_view(res), log)
+        host = host_ifname(pid, res.rid)
+        if probe(("ip", "link", "show", host), runner=self.runner).ok:
+            run(("ip", "link", "del", host), log=log, runner=self.runner)

@@ -1,0 +1,177 @@
+"""ip.host / ip.netns pure logic: addresses, masks, labels, ARP frames, plumbing argv.
+
+The real add/remove/ARP runs are in test_drivers_lab.py, inside lab nodes:
+ip tests never touch this host's addresses.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from omc.runtime.drivers import DriverError, ip
+from omc.runtime.netlink import Address
+
+from .helpers import view
+
+
+@pytest.mark.parametrize(
+    ("mask", "version", "expected"),
+    [
+        ("24", 4, 24),
+        ("/16", 4, 16),
+        ("255.255.255.0", 4, 24),
+        ("255.255.252.0", 4, 22),
+        ("64", 6, 64),
+    ],
+)
+def test_prefixlen(mask: str, version: int, expected: int) -> None:
+    """Netmasks are prefix lengths or dotted quads (IPv4 only)."""
+    assert ip.prefixlen(mask, version) == expected
+
+
+@pytest.mark.parametrize(("mask", "version"), [("33", 4), ("255.0.255.0", 4), ("ffff::", 6)])
+def test_prefixlen_rejects(mask: str, version: int) -> None:
+    """Impossible masks are DriverErrors naming the value."""
+    with pytest.raises(DriverError):
+        ip.prefixlen(mask, version)
+
+
+@pytest.mark.parametrize(
+    ("dev", "expected"), [("eth0", ("eth0", None)), ("eth0:1", ("eth0", "eth0:1"))]
+)
+def test_split_dev(dev: str, expected: tuple[str, str | None]) -> None:
+    """``dev:n`` names the link and the label."""
+    assert ip.split_dev(dev) == expected
+
+
+def test_target_borrows_netmask_from_link() -> None:
+    """Without netmask, the prefix of an address of the same family on dev is used."""
+    res = view("ip.host", {"name": "10.0.0.10", "dev": "eth0"})
+    existing = [Address(address="fe80::1", prefixlen=64), Address(address="10.0.0.2", prefixlen=22)]
+    assert ip.target(res, existing=existing) == ip.Target(
+        address="10.0.0.10", prefixlen=22, dev="eth0"
+    )
+
+
+def test_target_without_any_mask_is_an_error() -> None:
+    """No netmask and nothing to borrow from: a clear error."""
+    with pytest.raises(DriverError, match="no netmask"):
+        ip.target(view("ip.host", {"ipname": "10.0.0.10", "ipdev": "eth0"}), existing=[])
+
+
+def test_resolve_names_and_literals() -> None:
+    """Literal addresses pass through; names resolve (localhost is always known)."""
+    assert ip.resolve("10.1.2.3") == "10.1.2.3"
+    assert ip.resolve("localhost") in ("127.0.0.1", "::1")
+    with pytest.raises(DriverError, match="cannot resolve"):
+        ip.resolve("no-such-host.invalid")
+
+
+MAC = bytes.fromhex("020000000001")
+
+
+def test_gratuitous_arp_frame_layout() -> None:
+    """A broadcast ARP request whose sender and target IP are both the address."""
+    frame = ip.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
+    assert len(frame) == 42
+    assert frame[:6] == b"\xff" * 6
+    assert frame[6:12] == MAC
+    assert frame[12:14] == b"\x08\x06"
+    assert frame[20:22] == b"\x00\x01"
+    assert frame[28:32] == frame[38:42] == socket.inet_aton("10.0.0.10")
+
+
+def test_arp_claims_detects_other_hosts_only() -> None:
+    """A frame from another MAC with our address as sender is a claim; our own is not."""
+    other = ip.arp_frame(
+        op=2, mac=bytes.fromhex("020000000002"), sender_ip="10.0.0.10", target_ip="0.0.0.0"
+    )
+    mine = ip.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
+    probe = ip.arp_frame(
+        op=1, mac=bytes.fromhex("020000000002"), sender_ip="0.0.0.0", target_ip="10.0.0.10"
+    )
+    assert ip.arp_claims(other, "10.0.0.10", MAC)
+    assert not ip.arp_claims(mine, "10.0.0.10", MAC)
+    assert not ip.arp_claims(probe, "10.0.0.10", MAC)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (
+            "bridge",
+            [
+                (
+                    "ip",
+                    "link",
+                    "add",
+                    "om42120",
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth1",
+                    "netns",
+                    "4212",
+                ),
+                ("ip", "link", "set", "om42120", "master", "br0", "up"),
+            ],
+        ),
+        (
+            "macvlan",
+            [
+                (
+                    "ip",
+                    "link",
+                    "add",
+                    "link",
+                    "br0",
+                    "name",
+                    "eth1",
+                    "netns",
+                    "4212",
+                    "type",
+                    "macvlan",
+                    "mode",
+                    "bridge",
+                )
+            ],
+        ),
+        (
+            "ipvlan-l2",
+            [
+                (
+                    "ip",
+                    "link",
+                    "add",
+                    "link",
+                    "br0",
+                    "name",
+                    "eth1",
+                    "netns",
+                    "4212",
+                    "type",
+                    "ipvlan",
+                    "mode",
+                    "l2",
+                )
+            ],
+        ),
+    ],
+)
+def test_netns_plumbing_argv(mode: str, expected: list[tuple[str, ...]]) -> None:
+    """Each ip.netns mode creates nsdev inside the container with these ip commands."""
+    res = view(
+        "ip.netns",
+        {"dev": "br0", "nsdev": "eth1", "mode": mode, "netns": "container#0"},
+        rid="ip#0",
+    )
+    assert ip.NetnsIp().plumb_argv(res, 4212) == expected
+
+
+def test_netns_unknown_mode_is_an_error() -> None:
+    """Unsupported modes (ovs) are refused with the list of supported ones."""
+    res = view("ip.netns", {"dev": "br0", "mode": "ovs", "netns": "container#0"})
+    with pytest.raises(DriverError, match="not supported"):
+        ip.NetnsIp().plumb_argv(res, 1)
