@@ -36,6 +36,7 @@ MS_NOEXEC = 8
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 CLONE_NEWCGROUP = 0x02000000
 SYSTEMD = "/lib/systemd/systemd"
 
@@ -54,6 +55,18 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
     if rc != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {fstype or 'bind'} {source} on {target}: {os.strerror(err)}")
+
+
+def detach_under(top: str) -> None:
+    """Lazily unmount every mount below ``top`` (deepest first). The node's copy of the
+    host's /run would otherwise pin other labs' netns bind mounts (/run/netns/*)."""
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].encode().decode("unicode_escape")
+        if point.startswith(top + "/"):
+            points.append(point)
+    for point in sorted(points, key=lambda p: p.count("/"), reverse=True):
+        _libc.umount2(point.encode(), MNT_DETACH)
 
 
 def unshare_cgroup() -> None:
@@ -84,6 +97,7 @@ def mount_run(cfg: dict[str, Any]) -> None:
     """A private /run with the lab directory bound back at the same path."""
     lab_dir = cfg["lab_dir"]
     fd = os.open(lab_dir, os.O_PATH | os.O_DIRECTORY)
+    detach_under("/run")
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     Path(lab_dir).mkdir(parents=True, exist_ok=True)
     mount(f"/proc/self/fd/{fd}", lab_dir, None, MS_BIND)

@@ -1,0 +1,66 @@
+"""Shared fixtures: one lab of 3 real systemd nodes for the whole test run.
+
+``lab`` boots on first use (about a second), is shared by every test of the session
+(each pytest-xdist worker gets its own, named after its PID so that concurrent runs
+never clash), and is removed at the end of the session even after failures. Tests
+that change a node's state use ``unit_name`` for unit names nobody else uses, and
+clean up what they start.
+
+Labs left by a pytest process that was killed (``t<pid>`` with that PID gone) are
+removed when the next session starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from omc.runtime.lab.api import Lab
+from omc.runtime.lab.state import LabError, names
+
+_TEST_LAB = re.compile(r"^t(\d+)$")
+_counter = itertools.count(1)
+
+
+def _reap_stale_test_labs() -> None:
+    """Remove test labs whose pytest process is gone (a SIGKILLed run, a crashed CI)."""
+    for name in names():
+        match = _TEST_LAB.match(name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        if not Path(f"/proc/{match.group(1)}").exists():
+            try:
+                Lab.attach(name).down(force=True)
+            except LabError as exc:
+                print(f"conftest: stale lab {name}: {exc}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that boots or uses a lab carries the ``lab`` marker (``-m 'not lab'``)."""
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """Three nodes n1…n3 (running, etcd cluster up), shared by the session."""
+    if os.geteuid() != 0:
+        pytest.fail("the lab needs root (namespaces, mounts, cgroups): run the tests as root")
+    _reap_stale_test_labs()
+    booted = Lab.up(f"t{os.getpid()}", nodes=3, etcd=True)
+    try:
+        yield booted
+    finally:
+        booted.down()
+
+
+@pytest.fixture
+def unit_name(request: pytest.FixtureRequest) -> str:
+    """A unit-name stem unique to this test (``omct-<test>-<n>``), without suffix."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"omct-{stem}-{next(_counter)}"

@@ -1,0 +1,123 @@
+"""The pure parts of the lab: naming, addressing, cgroup layout, unit texts."""
+
+from __future__ import annotations
+
+import pytest
+from omc.runtime.lab import cgroups, network, services
+from omc.runtime.lab.state import LabError, LabState, check_name, node_address, node_names, plan
+
+HYBRID_MOUNTINFO = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,xattr,cpuset
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+50 23 0:40 / /proc rw - proc proc rw
+"""
+HYBRID_CGROUP = "9:name=systemd:/\n3:cpuset:/\n1:cpu:/a/b\n0::/\n"
+
+
+def _state(**kw: bool) -> LabState:
+    opts = {"etcd": True, "ssh": False, "tls": False} | kw
+    return plan("demo", 7, nodes=3, drp=1, **opts)
+
+
+@pytest.mark.parametrize("name", ["lab", "t1234567", "a", "demo2"])
+def test_valid_names(name: str) -> None:
+    """Short lowercase names are accepted unchanged."""
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Lab", "1lab", "with-dash", "much-too-long-name", "a/b"])
+def test_invalid_names(name: str) -> None:
+    """Names that cannot fit in link and netns names are refused with a reason."""
+    with pytest.raises(LabError, match="invalid lab name"):
+        check_name(name)
+
+
+def test_node_names() -> None:
+    """Nodes are n1…nN, then DRP nodes d1…dM."""
+    assert node_names(2, 1) == [("n1", False), ("n2", False), ("d1", True)]
+
+
+@pytest.mark.parametrize(("node", "address"), [("n1", "10.231.7.11"), ("n3", "10.231.7.13"),
+                                                ("d1", "10.231.7.101")])  # fmt: skip
+def test_node_addresses(node: str, address: str) -> None:
+    """Each lab index owns 10.231.<index>.0/24; nK is .10+K and dK is .100+K."""
+    assert node_address(7, node) == address
+
+
+def test_plan_names_fit_the_kernel_limits() -> None:
+    """Interface names stay within IFNAMSIZ (15) and carry the lab index."""
+    state = plan("t4194304", 250, nodes=40, drp=40, etcd=False, ssh=False, tls=False)
+    assert max(len(n.veth) for n in state.nodes) <= 15
+    assert state.bridge == "olbr250"
+    assert state.node("d40").netns == "omc-t4194304-d40"
+
+
+def test_state_round_trips_through_json() -> None:
+    """state.json reads back as the same state."""
+    state = _state()
+    assert LabState.from_json(state.to_json()) == state
+
+
+def test_cgroup_hierarchies_follow_the_host_layout() -> None:
+    """Each host hierarchy is remounted with its controllers, below the caller's cgroup."""
+    found = cgroups.parse(HYBRID_MOUNTINFO, HYBRID_CGROUP)
+    assert [(h.mountpoint, h.fstype, h.data) for h in found] == [
+        ("/sys/fs/cgroup/cpu", "cgroup", "cpu"),
+        ("/sys/fs/cgroup/cpuset", "cgroup", "cpuset"),
+        ("/sys/fs/cgroup/systemd", "cgroup", "none,name=systemd"),
+        ("/sys/fs/cgroup/unified", "cgroup2", ""),
+    ]
+    assert found[0].dir_for("omc-lab", "x", "n1") == "/sys/fs/cgroup/cpu/a/b/omc-lab/x/n1"
+
+
+def test_pure_cgroup2_host() -> None:
+    """On a cgroup v2 host the node mounts one cgroup2 at /sys/fs/cgroup."""
+    info = "30 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
+    (only,) = cgroups.parse(info, "0::/user.slice\n")
+    assert (only.mountpoint, only.fstype, only.own_path) == (
+        "/sys/fs/cgroup",
+        "cgroup2",
+        "/user.slice",
+    )
+
+
+def test_host_network_gets_no_address() -> None:
+    """The batch never adds a host address; it disables IPv6 link-local on bridge and veths."""
+    lines = network.host_lines(_state())
+    assert not [ln for ln in lines if " addr " in f" {ln} "]
+    assert "link set olbr7 addrgenmode none" in lines
+    assert "link add ol7n1 type veth peer name eth0 netns omc-demo-n1" in lines
+
+
+def test_etcd_members_are_the_non_drp_nodes() -> None:
+    """The initial cluster lists n1…n3; the DRP node runs no member but knows the endpoints."""
+    state = _state()
+    unit = services.etcd_unit(state, state.node("n2"))
+    assert "--initial-cluster=n1=http://10.231.7.11:2380,n2=http://10.231.7.12:2380," in unit
+    assert "d1=" not in unit
+    assert services.ETCD_UNIT not in services.node_units(state, state.node("d1"))
+    files = services.etc_files(state, state.node("d1"))
+    assert files["opensvc/etcd.endpoints"].split() == [
+        "http://10.231.7.11:2379", "http://10.231.7.12:2379", "http://10.231.7.13:2379",
+    ]  # fmt: skip
+
+
+def test_endpoints_list_own_member_first() -> None:
+    """A member's endpoint file starts with its own client URL."""
+    state = _state(tls=True)
+    assert services.endpoints(state, state.node("n3"))[0] == "https://10.231.7.13:2379"
+
+
+def test_tmpfiles_setup_is_masked() -> None:
+    """The unit that would empty the host's /tmp is masked in every node."""
+    assert {"systemd-tmpfiles-setup.service", "systemd-sysctl.service"} <= set(services.masks())
+
+
+def test_target_pulls_only_the_lab_services() -> None:
+    """The boot target wants dbus, journald and the enabled lab services, nothing else."""
+    target = services.target_unit(_state(etcd=False, ssh=True))
+    assert "omc-lab-sshd.service" in target
+    assert "omc-lab-etcd.service" not in target
