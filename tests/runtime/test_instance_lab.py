@@ -1,0 +1,308 @@
+"""Instance actions on real systemd, in a lab node: the seed's logs, rollback, selection, status."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from omc.runtime.lab.api import Lab, Node
+
+OM = str(Path(sys.executable).parent / "om")
+_STAMP = re.compile(r"^\d\d:\d\d:\d\d\.\d\d\d ")
+_SID = re.compile(r"sid [0-9a-f-]{36}")
+_DURATION = re.compile(r" in [0-9.]+(ns|µs|ms|s|m[0-9.]+s)")
+
+
+def om(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return node.run([OM, *args], check=False, timeout=120)
+
+
+def console(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """Console lines with timestamps, sids, durations and the om path normalised."""
+    lines = []
+    for raw in proc.stdout.splitlines():
+        assert _STAMP.match(raw), raw
+        line = _SID.sub("sid <SID>", _STAMP.sub("", raw))
+        lines.append(_DURATION.sub(" in <DUR>", line).replace(OM, "<OM>"))
+    return lines
+
+
+def status(node: Node, path: str) -> dict[str, str]:
+    """rid → status, from ``print status --format json``; plus ``avail``."""
+    proc = om(node, path, "print", "status", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    inst = next(iter(data["instances"].values()))
+    found = {rid: r["status"] for rid, r in inst["resources"].items()}
+    return {"avail": data["avail"], **found}
+
+
+@pytest.fixture
+def n1(lab: Lab) -> Node:
+    return lab.node("n1")
+
+
+@contextlib.contextmanager
+def created(node: Node, path: str, config: str) -> Iterator[str]:
+    """An object created from ``config`` for the test, shut down and deleted after it."""
+    node.write_file(f"/root/{path}.conf", config)
+    proc = om(node, path, "create", "--config", f"/root/{path}.conf")
+    assert proc.returncode == 0, proc.stderr
+    try:
+        yield path
+    finally:
+        om(node, path, "instance", "shutdown")
+        om(node, path, "delete")
+
+
+SVC0 = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0001
+
+[fs#1]
+type = flag
+
+[app#0]
+start = touch /tmp/svc0.root.svc.lab
+stop = rm -f /tmp/svc0.root.svc.lab
+check = test -f /tmp/svc0.root.svc.lab
+"""
+
+
+@pytest.fixture
+def svc0(n1: Node) -> Iterator[str]:
+    with created(n1, "svc0", SVC0) as path:
+        yield path
+
+
+def test_seed_start_and_stop_reproduce_line_for_line(n1: Node, svc0: str) -> None:
+    """`om svc0 instance start|stop` print the seed's lines (timestamps, sid, durations aside)."""
+    pg = "/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice"
+    start = om(n1, "svc0", "instance", "start")
+    assert start.returncode == 0, start.stdout + start.stderr
+    assert console(start) == [
+        "INF svc0: >>> do start [om svc0 instance start] (origin user, sid <SID>)",
+        "INF svc0: fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag",
+        "INF svc0: app#0: applied pg /opensvc.slice/opensvc-svc.svc0.slice",
+        f"INF svc0: app#0: applied pg {pg}",
+        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- touch /tmp/svc0.root.svc.lab",
+        "INF svc0: <<< done start [om svc0 instance start] in <DUR>, instance status is now up",
+    ]
+    stop = om(n1, "svc0", "instance", "stop")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert console(stop) == [
+        "INF svc0: >>> do stop [om svc0 instance stop] (origin user, sid <SID>)",
+        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- rm -f /tmp/svc0.root.svc.lab",
+        "INF svc0: fs#1: uninstall flag file /dev/shm/opensvc/svc/svc0/fs#1.flag",
+        "INF svc0: <<< done stop [om svc0 instance stop] in <DUR>, instance status is now down",
+    ]
+
+
+def test_action_records_reach_journald(n1: Node, svc0: str) -> None:
+    """The same records land in journald with OBJ_PATH and the action's SID."""
+    start = om(n1, "svc0", "instance", "start")
+    sid = re.search(r"sid ([0-9a-f-]{36})", start.stdout)
+    assert sid is not None
+    n1.run(["journalctl", "--sync"], check=False)
+    found = n1.run(["journalctl", "-o", "cat", "OBJ_PATH=svc0", f"SID={sid.group(1)}"]).stdout
+    assert "fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag" in found
+    assert "<<< done start [om svc0 instance start]" in found
+
+
+def test_restart_when_up_is_idempotent(n1: Node, svc0: str) -> None:
+    """A second start logs "already up" per resource and runs no command."""
+    assert om(n1, "svc0", "instance", "start").returncode == 0
+    again = om(n1, "svc0", "instance", "start")
+    assert again.returncode == 0
+    lines = console(again)
+    assert "INF svc0: fs#1: already up" in lines
+    assert "INF svc0: app#0: already up" in lines
+    assert not [ln for ln in lines if "run:" in ln or "install flag" in ln]
+
+
+def test_systemctl_start_of_the_target_is_seen_by_print_status(n1: Node, svc0: str) -> None:
+    """Starting the target with systemctl directly brings the instance up for om too."""
+    n1.run(["systemctl", "start", "opensvc-svc.svc0.target"])
+    assert status(n1, "svc0") == {"avail": "up", "fs#1": "up", "app#0": "up"}
+    n1.run(["systemctl", "stop", "opensvc-svc.svc0.target"])
+    assert status(n1, "svc0")["avail"] == "down"
+
+
+def test_deleted_flag_file_is_seen_as_down(n1: Node, svc0: str) -> None:
+    """Drift: a flag file deleted by hand makes fs#1 down; start repairs it."""
+    assert om(n1, "svc0", "instance", "start").returncode == 0
+    n1.run(["rm", "-f", "/dev/shm/opensvc/svc/svc0/fs#1.flag"])
+    assert status(n1, "svc0")["fs#1"] == "down"
+    assert om(n1, "svc0", "instance", "start").returncode == 0
+    assert status(n1, "svc0")["fs#1"] == "up"
+
+
+FAILING = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0101
+
+[fs#1]
+type = flag
+
+[fs#2]
+type = flag
+
+[app#bad]
+start = /bin/false
+"""
+
+
+@pytest.fixture
+def failing(n1: Node) -> Iterator[str]:
+    with created(n1, "failing", FAILING) as path:
+        yield path
+
+
+def test_failed_start_rolls_back_exactly_what_it_started(n1: Node, failing: str) -> None:
+    """A failing app fails the start; the rollback stops what this action started, only."""
+    assert om(n1, failing, "instance", "start", "--rid", "fs#1").returncode == 0
+    proc = om(n1, failing, "instance", "start")
+    assert proc.returncode == 1
+    lines = console(proc)
+    assert "INF failing: rollback" in lines
+    assert "INF failing: fs#2: uninstall flag file /dev/shm/opensvc/svc/failing/fs#2.flag" in lines
+    assert status(n1, failing) == {"avail": "warn", "fs#1": "up", "fs#2": "down", "app#bad": "down"}
+
+
+def test_disable_rollback_leaves_resources_up(n1: Node, failing: str) -> None:
+    """With --disable-rollback the started resources stay up after the failure."""
+    proc = om(n1, failing, "instance", "start", "--disable-rollback")
+    assert proc.returncode == 1
+    assert "INF failing: rollback" not in console(proc)
+    assert status(n1, failing) == {"avail": "warn", "fs#1": "up", "fs#2": "up", "app#bad": "down"}
+
+
+SELECT = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0102
+
+[fs#a]
+type = flag
+tags = a b
+
+[fs#b]
+type = flag
+tags = a
+
+[fs#c]
+type = flag
+tags = c
+subset = s1
+
+[fs#d]
+type = flag
+subset = s1
+
+[app#x]
+start = /bin/true
+tags = b
+"""
+
+
+@pytest.fixture(scope="module")
+def selecting(lab: Lab) -> Iterator[str]:
+    with created(lab.node("n1"), "selecting", SELECT) as path:
+        yield path
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--rid", "fs#a"), {"fs#a"}),
+        (("--rid", "fs"), {"fs#a", "fs#b", "fs#c", "fs#d"}),
+        (("--rid", "fs#a,app#x"), {"fs#a", "app#x"}),
+        (("--rid", "fs#[cd]"), {"fs#c", "fs#d"}),
+        (("--tag", "a"), {"fs#a", "fs#b"}),
+        (("--tag", "a+b"), {"fs#a"}),
+        (("--tag", "a+b,c"), {"fs#a", "fs#c"}),
+        (("--subset", "s1"), {"fs#c", "fs#d"}),
+        (("--rid", "app", "--tag", "c"), {"app#x", "fs#c"}),
+    ],
+)
+def test_selection_acts_on_exactly_the_selected(
+    lab: Lab, selecting: str, flags: tuple[str, ...], expected: set[str]
+) -> None:
+    """Each --rid/--tag/--subset start brings up exactly the expected resources."""
+    node = lab.node("n1")
+    proc = om(node, selecting, "instance", "start", *flags)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = status(node, selecting)
+    up = {rid for rid, st in got.items() if rid != "avail" and st == "up"}
+    assert om(node, selecting, "instance", "stop").returncode == 0
+    assert up == expected
+
+
+STANDBY = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0103
+
+[fs#sb]
+type = flag
+standby = true
+
+[fs#1]
+type = flag
+"""
+
+
+def test_standby_stays_up_after_stop_and_force_stops_it(n1: Node) -> None:
+    """A standby resource is started by start, left up by stop, stopped by stop --force."""
+    with created(n1, "standby", STANDBY) as path:
+        assert om(n1, path, "instance", "start").returncode == 0
+        assert status(n1, path)["fs#sb"] == "stdby up"
+        assert om(n1, path, "instance", "stop").returncode == 0
+        assert status(n1, path) == {"avail": "stdby up", "fs#sb": "stdby up", "fs#1": "down"}
+        assert om(n1, path, "instance", "stop", "--force").returncode == 0
+        assert status(n1, path)["fs#sb"] == "stdby down"
+
+
+SIMPLE = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0104
+
+[app#sleeper]
+type = simple
+start = /bin/sleep 1000
+"""
+
+
+def test_killed_simple_app_is_seen_down(n1: Node) -> None:
+    """Killing an app.simple process makes the resource and the instance down."""
+    with created(n1, "simple", SIMPLE) as path:
+        assert om(n1, path, "instance", "start").returncode == 0
+        assert status(n1, path)["app#sleeper"] == "up"
+        n1.run(["systemctl", "kill", "--signal=KILL", "opensvc-svc.simple-app.sleeper.service"])
+        assert status(n1, path) == {"avail": "down", "app#sleeper": "down"}
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(n1: Node, svc0: str) -> None:
+    """--dry-run prints every step and leaves the instance down."""
+    proc = om(n1, svc0, "instance", "start", "--dry-run")
+    assert proc.returncode == 0
+    assert "fs#1" in proc.stdout and "start" in proc.stdout
+    assert status(n1, svc0)["avail"] == "down"
+
+
+def test_instance_status_exits_with_the_avail_code(n1: Node, svc0: str) -> None:
+    """instance status exits 1 when down and 0 when up (v2 encoding)."""
+    assert om(n1, svc0, "instance", "status").returncode == 1
+    om(n1, svc0, "instance", "start")
+    assert om(n1, svc0, "instance", "status").returncode == 0
+
+
+def test_unknown_object_exits_2(n1: Node) -> None:
+    """An exact path that does not exist is 'object not found' (exit 2), no traceback."""
+    proc = om(n1, "nosuchsvc", "instance", "start")
+    assert proc.returncode == 2
+    assert "not found" in proc.stderr and "Traceback" not in proc.stderr
