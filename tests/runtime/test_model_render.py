@@ -1,0 +1,179 @@
+"""Reading the model back from unit texts, object selectors, and the print status layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omc.runtime.apply import exec_display, slice_cgroups
+from omc.runtime.drivers.base import Status
+from omc.runtime.model import build, parse_unit
+from omc.runtime.objcli import UsageError, parse
+from omc.runtime.paths import ObjectPath, PathError, config_file, parse_path
+from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree
+from omc.runtime.store import NotFoundError, list_objects, select_objects
+
+TARGET = """\
+[Unit]
+SourcePath=/etc/opensvc/svc0.conf
+X-OpenSVC-Path=svc0
+X-OpenSVC-Id=abc
+X-OpenSVC-Config={"orchestrate":"ha","rollback":false}
+"""
+APP = """\
+[Unit]
+X-OpenSVC-Path=svc0
+X-OpenSVC-Rid=app#0
+X-OpenSVC-Driver=app.forking
+X-OpenSVC-Tags=a b
+X-OpenSVC-Subset=
+X-OpenSVC-Flags=standby optional
+X-OpenSVC-Config={"start":"touch /tmp/x","pct":"100%%"}
+[Service]
+Slice=opensvc-svc.svc0-app.0.slice
+ExecStart=touch /tmp/x
+ExecStop=-rm -f /tmp/x
+"""
+FS = APP.replace("app#0", "fs#1").replace("app.forking", "fs.flag").replace("standby optional", "")
+
+
+def test_model_from_units() -> None:
+    """Units give back rids, drivers, flags, tags, config and start order."""
+    model = build(ObjectPath(name="svc0"),
+                  {"t.target": TARGET, "a.service": APP, "f.service": FS})  # fmt: skip
+    assert [r.rid for r in model.resources] == ["fs#1", "app#0"]
+    app = model.resource("app#0")
+    assert (app.standby, app.optional, app.disabled) == (True, True, False)
+    assert app.tags == frozenset({"a", "b"})
+    assert app.config["start"] == "touch /tmp/x"
+    assert app.exec_stop == ("-rm -f /tmp/x",)
+    assert (model.orchestrate, model.rollback, model.id) == ("ha", False, "abc")
+
+
+def test_unit_continuation_lines() -> None:
+    """A trailing backslash continues a value on the next line."""
+    unit = parse_unit("x.service", "[Service]\nExecStart=/bin/echo a \\\n  b\n")
+    assert unit.get("ExecStart") == "/bin/echo a  b"
+
+
+@pytest.mark.parametrize(
+    ("slice_unit", "expected"),
+    [
+        ("opensvc-svc.svc0-app.0.slice",
+         ("/opensvc.slice/opensvc-svc.svc0.slice",
+          "/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice")),
+        ("opensvc-svc.my\\x2dsvc.slice", ("/opensvc.slice/opensvc-svc.my\\x2dsvc.slice",)),
+        ("", ()),
+    ],
+)  # fmt: skip
+def test_slice_cgroups(slice_unit: str, expected: tuple[str, ...]) -> None:
+    """A slice name maps to its cgroup path levels; escaped dashes do not split."""
+    assert slice_cgroups(slice_unit) == expected
+
+
+def test_exec_display_drops_prefixes() -> None:
+    """ExecStart prefixes like '-' are not part of the command shown."""
+    assert exec_display("-rm -f /tmp/x") == "rm -f /tmp/x"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("svc0", ObjectPath(name="svc0")),
+        ("cfg/c1", ObjectPath(kind="cfg", name="c1")),
+        ("ns1/svc/web", ObjectPath(namespace="ns1", name="web")),
+    ],
+)
+def test_parse_path(text: str, expected: ObjectPath) -> None:
+    """Paths parse as om3 does, and display back the same way."""
+    assert parse_path(text) == expected
+    assert str(expected) == text
+
+
+@pytest.mark.parametrize("text", ["Svc0", "a/b/c/d", "bad/x", "svc", "-x", "x" * 64])
+def test_bad_paths_are_rejected(text: str) -> None:
+    """Invalid paths raise a PathError naming the problem."""
+    with pytest.raises(PathError):
+        parse_path(text)
+
+
+@pytest.fixture
+def etc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OMC_ETC", str(tmp_path))
+    for p in ("web1", "web2", "db", "cfg/c1", "ns1/svc/web1", "ns1/cfg/c2"):
+        config_file(parse_path(p)).parent.mkdir(parents=True, exist_ok=True)
+        config_file(parse_path(p)).write_text("[DEFAULT]\n")
+    (tmp_path / "node.conf").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("web1", ["web1"]),
+        ("web*", ["web1", "web2"]),
+        ("*", ["ns1/svc/web1", "db", "web1", "web2"]),
+        ("**", ["ns1/cfg/c2", "ns1/svc/web1", "cfg/c1", "db", "web1", "web2"]),
+        ("cfg/*", ["cfg/c1"]),
+        ("ns1/**", ["ns1/cfg/c2", "ns1/svc/web1"]),
+        ("*/svc/web1", ["ns1/svc/web1", "web1"]),
+        ("web1,db", ["db", "web1"]),
+        ("**+!*/svc/web1", ["ns1/cfg/c2", "cfg/c1", "db", "web2"]),
+    ],
+)
+def test_object_selectors(etc: Path, expr: str, expected: list[str]) -> None:
+    """Globs, unions, intersections and negations select objects like om3."""
+    assert [str(p) for p in select_objects(expr)] == expected
+
+
+def test_missing_exact_path_is_not_found(etc: Path) -> None:
+    """An exact path without a config is 'not found'."""
+    with pytest.raises(NotFoundError):
+        select_objects("nope")
+    assert len(list_objects()) == 6
+
+
+def test_cli_parse() -> None:
+    """Selector, verb words, valued options (both forms) and switches are split."""
+    cmd = parse(["svc0", "instance", "start", "--rid=fs#1", "--tag", "a+b", "--force"])
+    assert (cmd.selector, cmd.words) == ("svc0", ["instance", "start"])
+    assert cmd.values == {"rid": "fs#1", "tag": "a+b"}
+    assert cmd.switches == {"force"}
+    with pytest.raises(UsageError):
+        parse(["svc0", "start", "--bogus"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, "........"),
+        ({"disabled": True, "optional": True}, "..DO...."),
+        ({"standby": True, "restart": 3}, "......S3"),
+        ({"restart": 12}, ".......+"),
+        ({"stopped": True, "monitor": True}, ".M.....X"),
+    ],
+)
+def test_flags(kwargs: dict[str, bool | int], expected: str) -> None:
+    """The 8 flag columns read R M D O E provisioned S restart."""
+    assert flags(**kwargs) == expected  # type: ignore[arg-type]
+
+
+def test_tree_layout() -> None:
+    """The tree aligns the status column and indents status-log lines under the label."""
+    view = InstanceView(
+        path="svc0", node="n1", avail=Status.UP, overall=Status.WARN, frozen=True,
+        resources=(
+            ResourceRow(rid="fs#1", flags="........", status=Status.UP, label="flag",
+                        messages=("warn: x",)),
+            ResourceRow(rid="app#0", flags="........", status=Status.UP, label="forking"),
+        ),
+    )  # fmt: skip
+    assert render_tree(view) == (
+        "svc0                     up  warn\n"
+        "└ instances\n"
+        "  └ n1                   up  warn frozen\n"
+        "    └ resources\n"
+        "      ├ fs#1   ........  up  flag\n"
+        "      │                      warn: x\n"
+        "      └ app#0  ........  up  forking\n"
+    )
