@@ -114,8 +114,8 @@ def _props(props: Mapping[str, PropValue]) -> list[tuple[str, Any]]:
 
 
 def exec_start(argv: Sequence[str], *, ignore_failure: bool = False) -> tuple[str, Any]:
-    """The ``ExecStart`` property value (``a(sbas)``) for one command line."""
-    return ("a(sbas)", [(argv[0], list(argv), ignore_failure)])
+    """The ``ExecStart`` property value (``a(sasb)``) for one command line."""
+    return ("a(sasb)", [(argv[0], list(argv), ignore_failure)])
 
 
 class Systemd:
