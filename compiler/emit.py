@@ -13,8 +13,8 @@ them out. The mapping is documented, with a worked example, in
   everything else → a oneshot service calling ``om <path> driver start|stop``;
 * the start order (:mod:`order`) as ``After=`` + ``Requires=``/``Wants=``
   between consecutive steps; ``PartOf=`` the target for non-standby units;
-* ``pg_*`` caps as slice properties, one slice unit per capped level (the
-  object slice is always written, it carries the object's metadata).
+* ``pg_*`` caps as slice properties; every level of the process-group tree
+  has its slice unit (``opensvc.slice``, object, subsets, resources).
 
 The output is deterministic: same IR, same bytes.
 """
@@ -290,17 +290,16 @@ def _timeouts(service: Service, res: Resource, *, keys: tuple[str, str]) -> list
     ]
 
 
-def _restart(res: Resource) -> list[tuple[str, str]]:
-    """om3 ``restart``: attempts after a failure; standby resources get at least 2."""
+def _restart(res: Resource) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """om3 ``restart``: attempts after a failure; standby resources get at least 2.
+
+    Returns the ``[Unit]`` (start limit) and ``[Service]`` settings.
+    """
     count = max(res.restart, 2) if (res.standby and res.restart) else res.restart
     if count <= 0:
-        return []
-    return [
-        ("Restart", "on-failure"),
-        ("RestartSec", _seconds(res.restart_delay)),
-        ("StartLimitIntervalSec", RESTART_WINDOW),
-        ("StartLimitBurst", str(count + 1)),
-    ]
+        return [], []
+    unit = [("StartLimitIntervalSec", RESTART_WINDOW), ("StartLimitBurst", str(count + 1))]
+    return unit, [("Restart", "on-failure"), ("RestartSec", _seconds(res.restart_delay))]
 
 
 def _om(ctx: _Ctx, res: Resource, *words: str) -> str:
@@ -355,11 +354,12 @@ def _app_unit(ctx: _Ctx, res: AppResource) -> str:
         env_files.append(f"-/run/opensvc/env/{unit}.env")
     settings = _app_settings(res)
     settings += _timeouts(ctx.service, res, keys=("TimeoutStartSec", "TimeoutStopSec"))
-    settings += _restart(res)
+    limit, restart = _restart(res)
+    settings += restart
     forking = res.kind is AppKind.FORKING or res.start is None
     return _render(
         "app.service.j2",
-        unit=_unit_view(ctx, res, deps=ctx.deps.get(res.rid, ())),
+        unit=_unit_view(ctx, res, deps=(*ctx.deps.get(res.rid, ()), *limit)),
         type="forking" if forking else "exec",
         remain_after_exit=forking,
         slice=_slice(ctx, res),
@@ -488,13 +488,28 @@ def _slice_unit(ctx: _Ctx, *, what: str, pg: ProcessGroup) -> str:
     )
 
 
+def _root_slice() -> str:
+    """``opensvc.slice``: shared by every object, so identical bytes whoever writes it."""
+    return _render(
+        "root.slice.j2", unit=UnitView(description="OpenSVC objects", source="", meta=())
+    )
+
+
 def _slices(ctx: _Ctx) -> dict[str, str]:
+    """The root, object and subset slices (resource slices come with their resource)."""
     service = ctx.service
-    out = {names.object_slice(service.path): _slice_unit(ctx, what="process group", pg=service.pg)}
-    for sub in sorted(service.subsets, key=lambda s: (s.group.rank, s.name)):
-        if not sub.pg.empty:
-            name = names.subset_slice(service.path, sub.name)
-            out[name] = _slice_unit(ctx, what=f"subset#{sub.group}:{sub.name}", pg=sub.pg)
+    out = {
+        names.ROOT_SLICE: _root_slice(),
+        names.object_slice(service.path): _slice_unit(ctx, what="process group", pg=service.pg),
+    }
+    declared = {(s.group, s.name): s for s in service.subsets}
+    used = {(r.group, r.subset) for r in service.resources if r.subset}
+    for group, name in sorted(set(declared) | used, key=lambda k: (k[0].rank, k[1])):
+        sub = declared.get((group, name))
+        sname = names.subset_slice(service.path, name)
+        if sname not in out:
+            pg = sub.pg if sub else ProcessGroup()
+            out[sname] = _slice_unit(ctx, what=f"subset#{group}:{name}", pg=pg)
     return out
 
 
@@ -536,6 +551,14 @@ def _target_unit(ctx: _Ctx, target_deps: list[tuple[str, str]]) -> str:
 
 
 def emit(service: Service, *, om: str) -> dict[str, str]:
+    """Every unit of ``service``; see :func:`_emit`. Raises :class:`EmitError`."""
+    try:
+        return _emit(service, om=om)
+    except us.UnitSyntaxError as exc:  # object-level values (id, source, node)
+        raise EmitError(None, "DEFAULT", str(exc)) from exc
+
+
+def _emit(service: Service, *, om: str) -> dict[str, str]:
     """Every unit of ``service`` (target, slices, resource units), in a stable order.
 
     ``om`` is the absolute path of the ``om`` executable written into the
@@ -556,9 +579,7 @@ def emit(service: Service, *, om: str) -> dict[str, str]:
                 if name in units:
                     raise EmitError(res.span, res.rid, f"unit {name} is written twice")
                 units[name] = text
-            if not res.pg.empty:
-                sname = _slice(ctx, res)
-                units[sname] = _slice_unit(ctx, what=res.rid, pg=res.pg)
+            units[_slice(ctx, res)] = _slice_unit(ctx, what=res.rid, pg=res.pg)
     return units
 
 
