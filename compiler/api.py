@@ -13,6 +13,7 @@ Object path defaults (when ``path`` is not given):
   ====================================================  ======
   content                                               kind
   ====================================================  ======
+  ``DEFAULT.kind`` (pool templates write it)             its value
   a ``[data]`` section with ``crypt:`` values            sec
   a ``[data]`` section                                   cfg
   ``DEFAULT.grant`` set                                  usr
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from . import ir
 from .diagnostics import Collector, Diagnostic, Severity
+from .parse import DEFAULT, Document, parse
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,12 +68,11 @@ def compile_text(
     ``clusterid``, ``clusternodes``, ``dns``).
     """
     from .lower import lower  # noqa: PLC0415 - keeps `import omc.compiler.api` cheap
-    from .parse import parse  # noqa: PLC0415
 
     diags = Collector(file=filename)
     document = parse(text, filename=filename, diags=diags)
     if path is None:
-        path = default_path(filename, document.section_names(), document.default_keys())
+        path = default_path(filename, document)
     service = None
     if document.sections or not diags.has_errors:
         service = lower(
@@ -116,25 +117,31 @@ _KIND_DIRS = {"cfg": ir.Kind.CFG, "sec": ir.Kind.SEC, "usr": ir.Kind.USR, "vol":
 _SERVICE_GROUPS = ("app#", "container#", "ip#", "task#", "sync#")
 
 
-def default_path(
-    filename: str, sections: tuple[str, ...], default_keys: frozenset[str]
-) -> ir.ObjectPath:
+def default_path(filename: str, document: Document) -> ir.ObjectPath:
     """The object path of a file given no explicit one (rule table in the module doc)."""
     file = Path(filename)
-    return ir.ObjectPath(name=file.stem, kind=infer_kind(file, sections, default_keys))
+    return ir.ObjectPath(name=file.stem, kind=infer_kind(file, document))
 
 
-def infer_kind(file: Path, sections: tuple[str, ...], default_keys: frozenset[str]) -> ir.Kind:
-    """Kind from the directory (om3 layout), else from the content."""
+def infer_kind(file: Path, document: Document) -> ir.Kind:
+    """Kind from the directory (om3 layout), ``DEFAULT.kind``, else from the content."""
     by_dir = _KIND_DIRS.get(file.parent.name)
     if by_dir is not None:
         return by_dir
-    if "data" in sections:
-        return ir.Kind.SEC if "__crypt__" in default_keys else ir.Kind.CFG
-    if "grant" in default_keys:
+    default = document.section(DEFAULT)
+    declared = [e.value.strip() for e in default.entries if e.key == "kind"] if default else []
+    if declared and declared[-1] in ir.Kind.__members__.values():
+        return ir.Kind(declared[-1])
+    data = document.section("data")
+    if data is not None:
+        crypt = any(e.value.startswith("crypt:") for e in data.entries)
+        return ir.Kind.SEC if crypt else ir.Kind.CFG
+    keys = document.default_keys()
+    if "grant" in keys:
         return ir.Kind.USR
+    sections = document.section_names()
     has_service_resources = any(s.startswith(_SERVICE_GROUPS) for s in sections)
-    if default_keys & {"pool", "size"} and not has_service_resources:
+    if keys & {"pool", "size"} and not has_service_resources:
         return ir.Kind.VOL
     return ir.Kind.SVC
 

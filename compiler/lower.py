@@ -1,0 +1,602 @@
+"""Lowering: Document + keyword table + evaluation for a node → ``ir.Service``.
+
+One pass over the whole file that collects every diagnostic (it never raises
+on bad input). What is an error and what is a warning:
+
+=====================================================  ========  ===========================
+finding                                                severity  effect
+=====================================================  ========  ===========================
+unknown keyword (did-you-mean hint)                    error     file rejected
+bad value for the keyword's converter / candidates     error     file rejected
+missing required keyword (``fs.mnt``, ``disk.file``)   error     file rejected
+unknown reference, reference loop                      error     file rejected
+unknown section name                                   error     file rejected
+driver omc does not run (legacy v1/v2 type or group,   error     file rejected
+om3-only driver such as ``disk.crypt``)
+... same, on an ``optional`` or ``disable``\\d resource  warning   resource skipped
+keyword of another driver type of the group            warning   ignored
+v1/v2-only keyword (``DEFAULT.docker_data_dir``)       warning   ignored
+``yes``/``no`` boolean                                 warning   honoured
+scope on a non-scopable keyword                        warning   scoped line ignored
+node/cluster-only section (``[hb#1]``)                 warning   ignored
+duplicate key / section                                warning   last wins
+=====================================================  ========  ===========================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import ir
+from .convert import ConvertError, convert
+from .diagnostics import Collector, Span
+from .evaluate import Context, Evaluator, Origin, section_kind
+from .keywords import (
+    FREEFORM_SECTIONS,
+    LEGACY_GROUPS,
+    NODE_GROUPS,
+    Conv,
+    Keyword,
+    Status,
+    Support,
+    driver_support,
+    lookup,
+    lookup_any_type,
+    section_keywords,
+    suggest,
+)
+from .lower_resources import BUILDERS, Keywords
+from .parse import DEFAULT, Document, Section
+
+RESOURCE_GROUPS = frozenset(g.value for g in ir.Group)
+TRIGGER_ACTIONS = ("start", "stop", "run", "provision", "unprovision")
+
+
+def lower(
+    document: Document,
+    *,
+    path: ir.ObjectPath,
+    node: str,
+    source: str,
+    env: Mapping[str, str],
+    cluster: Mapping[str, str],
+    diags: Collector,
+) -> ir.Service | None:
+    """Build the service for ``node``; None only when DEFAULT itself cannot be evaluated."""
+    ctx = Context(node=node, path=path, env=env, cluster=cluster)
+    ev = Evaluator(document, ctx=ctx, diags=diags)
+    resource_sections: list[Section] = []
+    subset_sections: list[Section] = []
+    for section in document.sections:
+        role = _classify(section, diags)
+        if role == "resource":
+            resource_sections.append(section)
+        elif role == "subset":
+            subset_sections.append(section)
+        if role in ("resource", "subset", DEFAULT):
+            _validate_keywords(section, ev, diags)
+    resources = [r for s in resource_sections if (r := _resource(s, ev, diags)) is not None]
+    subsets = _subsets(subset_sections, resources, ev, diags)
+    return _service(ev, path=path, source=source, resources=resources, subsets=subsets)
+
+
+# --- sections --------------------------------------------------------------------
+
+
+def _classify(section: Section, diags: Collector) -> str:
+    """``DEFAULT``, ``resource``, ``subset``, ``freeform`` or ``ignored``."""
+    name = section.name
+    if name == DEFAULT:
+        return DEFAULT
+    if name in FREEFORM_SECTIONS:
+        return "freeform"
+    group, sep, index = name.partition("#")
+    if name.startswith("subset#"):
+        return "subset" if _valid_subset(section, diags) else "ignored"
+    if group in RESOURCE_GROUPS and sep:
+        if not index:
+            diags.error(
+                section.span,
+                f"empty resource index in [{name}]",
+                code="bad-section",
+                hint=f"name it [{group}#0] or [{group}#<name>]",
+            )
+            return "ignored"
+        return "resource"
+    if group in LEGACY_GROUPS:
+        return "resource"  # reported as a legacy driver by _resource
+    if group in NODE_GROUPS:
+        diags.warning(
+            section.span,
+            f"[{name}] belongs in a node or cluster config; ignored",
+            code="node-section",
+        )
+        return "ignored"
+    diags.error(
+        section.span,
+        f"unknown section [{name}]",
+        code="unknown-section",
+        hint="resource sections are <group>#<index> with group one of "
+        + ", ".join(g.value for g in ir.Group),
+    )
+    return "ignored"
+
+
+def _valid_subset(section: Section, diags: Collector) -> bool:
+    spec = section.name.removeprefix("subset#")
+    group, sep, name = spec.partition(":")
+    if sep and name and group in RESOURCE_GROUPS:
+        return True
+    base = group.split(".", 1)[0]
+    hint = f"write [subset#{base}:{name}]" if base in RESOURCE_GROUPS and name else None
+    diags.error(
+        section.span,
+        f"invalid subset section [{section.name}]",
+        code="bad-section",
+        hint=hint or "write [subset#<group>:<name>]",
+    )
+    return False
+
+
+def _validate_keywords(section: Section, ev: Evaluator, diags: Collector) -> None:
+    kind = section_kind(section.name)
+    driver_type = None
+    if kind in RESOURCE_GROUPS:
+        driver_type = ev.driver_type(section.name)
+        if driver_support(kind, driver_type) is not Support.EMITTED:
+            driver_type = None  # reported once by _resource; accept any type's keywords
+    for entry in section.entries:
+        keyword = lookup(kind, entry.key, driver_type)
+        if keyword is None:
+            _unknown_keyword(section, entry.key, entry.span, kind, driver_type, diags=diags)
+            continue
+        if keyword.status is Status.LEGACY:
+            diags.warning(
+                entry.span,
+                f"'{entry.key}' in [{section.name}] is a v1/v2 keyword; ignored",
+                code="legacy-keyword",
+            )
+        elif keyword.status is Status.DEPRECATED:
+            diags.warning(
+                entry.span,
+                f"'{entry.key}' is deprecated",
+                code="deprecated-keyword",
+                hint=f"use '{keyword.name}'" if keyword.name != entry.key else None,
+            )
+        if entry.scope is not None and not keyword.scopable:
+            diags.warning(
+                entry.span,
+                f"'{keyword.name}' is not scopable; '{entry.raw_key}' is ignored",
+                code="not-scopable",
+            )
+
+
+def _unknown_keyword(
+    section: Section,
+    key: str,
+    span: Span,
+    kind: str,
+    driver_type: str | None,
+    *,
+    diags: Collector,
+) -> None:
+    other = lookup_any_type(kind, key) if driver_type else None
+    if other is not None:
+        diags.warning(
+            span,
+            f"'{key}' does not apply to {kind}.{driver_type} in [{section.name}]; ignored",
+            code="keyword-not-for-driver",
+            hint="it applies to: " + ", ".join(sorted(other.types or ())),
+        )
+        return
+    close = suggest(kind, key, driver_type)
+    diags.error(
+        span,
+        f"unknown keyword '{key}' in [{section.name}]",
+        code="unknown-keyword",
+        hint=f"did you mean '{close}'?"
+        if close
+        else f"see 'omc keywords {kind}{'.' + driver_type if driver_type else ''}'",
+    )
+
+
+# --- keyword evaluation ----------------------------------------------------------
+
+
+def _keywords_of(section: str, kind: str, driver_type: str | None, ev: Evaluator) -> list[Keyword]:
+    """Keywords worth evaluating: present, inherited from DEFAULT, or with a default."""
+    found = ev.section(section)
+    present = {e.key for e in found.entries} if found else set()
+    head = ev.section(DEFAULT)
+    head_keys = head.keys() if head else frozenset()
+    out = []
+    for k in section_keywords(kind, driver_type):
+        if k.status is Status.LEGACY:
+            continue
+        if (
+            present.intersection(k.names)
+            or k.default is not None
+            or k.default_option
+            or (section != DEFAULT and k.name in head_keys)
+        ):
+            out.append(k)
+    return out
+
+
+def evaluate_keywords(
+    section: str, kind: str, driver_type: str | None, ev: Evaluator, diags: Collector
+) -> tuple[dict[str, Any], dict[str, Span | None]]:
+    """Every relevant keyword, evaluated and converted (bad values reported, left out)."""
+    values: dict[str, Any] = {}
+    spans: dict[str, Span | None] = {}
+    seen: set[str] = set()
+    for keyword in _keywords_of(section, kind, driver_type, ev):
+        if keyword.name in seen:
+            continue
+        seen.add(keyword.name)
+        value = ev.get(section, keyword.name)
+        if value is None:
+            continue
+        if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
+            continue  # runtime-only default such as {node.node.prkey}
+        converted = _convert(keyword, value.text, value.span, section, diags)
+        if converted is not _BAD:
+            values[keyword.name] = converted
+            spans[keyword.name] = value.span
+    return values, spans
+
+
+_BAD = object()
+
+
+def _convert(keyword: Keyword, text: str, span: Span | None, section: str, diags: Collector) -> Any:
+    try:
+        result = convert(keyword.conv, text)
+    except ConvertError as exc:
+        diags.error(
+            span,
+            f"invalid value for '{keyword.name}' in [{section}]: {exc.message}",
+            code="invalid-value",
+            hint=exc.hint,
+        )
+        return _BAD
+    if result.warning:
+        diags.warning(
+            span,
+            f"'{keyword.name}' in [{section}]: {result.warning}",
+            code="legacy-boolean",
+            hint="write true or false",
+        )
+    if (
+        keyword.candidates
+        and result.value is not None
+        and str(result.value).strip()
+        and str(result.value) not in keyword.candidates
+    ):
+        diags.error(
+            span,
+            f"invalid value {str(result.value)!r} for '{keyword.name}' in [{section}]",
+            code="invalid-value",
+            hint="expected one of: " + ", ".join(keyword.candidates),
+        )
+        return _BAD
+    return result.value
+
+
+def _check_required(
+    section: Section, kind: str, driver_type: str, values: dict[str, Any], diags: Collector
+) -> None:
+    for keyword in section_keywords(kind, driver_type):
+        if keyword.required and values.get(keyword.name) in (None, "", ()):
+            diags.error(
+                section.span,
+                f"[{section.name}] ({kind}.{driver_type}) requires '{keyword.name}'",
+                code="missing-keyword",
+                hint=f"add '{keyword.name} = ...' to [{section.name}]",
+            )
+
+
+# --- resources -------------------------------------------------------------------
+
+
+def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource | None:
+    group = section.name.split("#", 1)[0]
+    if group in LEGACY_GROUPS:
+        _unsupported(
+            section,
+            ev,
+            diags,
+            f"[{group}#...] is a v1 section; om3 removed it",
+            hint=f"use [disk#N] with type = {LEGACY_GROUPS[group]}",
+        )
+        return None
+    driver_type = ev.driver_type(section.name)
+    if not driver_type and group not in ("volume",):
+        diags.error(
+            section.span,
+            f"[{section.name}] has no 'type'",
+            code="missing-type",
+            hint=f"set 'type = ...'; see 'omc keywords {group}'",
+        )
+        return None
+    support = driver_support(group, driver_type)
+    if support is None:
+        known = " ".join(sorted(_types(group)))
+        diags.error(
+            _type_span(section, ev),
+            f"unknown driver {group}.{driver_type} in [{section.name}]",
+            code="unknown-driver",
+            hint=f"types: {known}",
+        )
+        return None
+    if support is not Support.EMITTED:
+        what = "a v1/v2 driver" if support is Support.LEGACY else "an om3 driver omc does not run"
+        _unsupported(section, ev, diags, f"{group}.{driver_type} is {what}", hint=None)
+    return _build(section, group, driver_type, ev, diags)
+
+
+def _types(group: str) -> list[str]:
+    from .keywords import DRIVERS  # noqa: PLC0415
+
+    return [t for t, s in DRIVERS.get(group, {}).items() if s is Support.EMITTED]
+
+
+def _type_span(section: Section, ev: Evaluator) -> Span:
+    value = ev.get(section.name, "type")
+    return value.span if value and value.span else section.span
+
+
+def _unsupported(
+    section: Section, ev: Evaluator, diags: Collector, why: str, hint: str | None
+) -> None:
+    """Error, or a warning when the resource is optional or disabled (then skipped)."""
+    flags = {}
+    for name in ("optional", "disable"):
+        value = ev.get(section.name, name)
+        try:
+            flags[name] = value is not None and convert(Conv.BOOL, value.text).value is True
+        except ConvertError:
+            flags[name] = False
+    if flags["optional"] or flags["disable"]:
+        reason = "optional" if flags["optional"] else "disabled"
+        diags.warning(
+            section.span,
+            f"[{section.name}] skipped: {why}",
+            code="unsupported-driver",
+            hint=hint or f"the resource is {reason}, so the rest still compiles",
+        )
+        return
+    diags.error(
+        section.span,
+        f"[{section.name}] cannot be compiled: {why}",
+        code="unsupported-driver",
+        hint=hint or "mark it 'optional = true' or 'disable = true' to skip it",
+    )
+    return
+
+
+def _build(
+    section: Section, group: str, driver_type: str, ev: Evaluator, diags: Collector
+) -> ir.Resource | None:
+    values, spans = evaluate_keywords(section.name, group, driver_type, ev, diags)
+    _check_required(section, group, driver_type, values, diags)
+    kws = Keywords(
+        rid=section.name, values=values, spans=spans, section_span=section.span, diags=diags
+    )
+    if group == "container":
+        p = ev.ctx.path
+        kws.extra["default_name"] = f"{p.namespace}..{p.name}.container.{section.name[10:]}"
+    base = _base(section, ir.Group(group), driver_type, kws)
+    return BUILDERS[ir.Group(group)](kws, base)
+
+
+def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) -> dict[str, Any]:
+    tags = frozenset(kws.tuple_of("tags"))
+    return {
+        "rid": section.name,
+        "group": group,
+        "driver": f"{group.value}.{driver_type}" if driver_type else group.value,
+        "span": ir.SourceSpan(
+            file=section.span.file, line=section.span.line, column=section.span.column
+        ),
+        "tags": tags,
+        "subset": kws.opt_str("subset"),
+        "disable": bool(kws.get("disable", False)),
+        "optional": bool(kws.get("optional", False)) or "noaction" in tags,
+        "standby": bool(kws.get("standby", False)),
+        "monitor": bool(kws.get("monitor", False)),
+        "shared": bool(kws.get("shared", False)),
+        "encap": bool(kws.get("encap", False)) or "encap" in tags,
+        "restart": int(kws.get("restart", 0)),
+        "restart_delay": float(kws.get("restart_delay", 0.5)),
+        "comment": kws.opt_str("comment") or "",
+        "start_timeout": kws.get("start_timeout"),
+        "stop_timeout": kws.get("stop_timeout"),
+        "pg": process_group(kws.values, kws.diags, kws.spans),
+        "start_requires": kws.tuple_of("start_requires"),
+        "stop_requires": kws.tuple_of("stop_requires"),
+        "provision": bool(kws.get("provision", True)),
+        "unprovision": bool(kws.get("unprovision", True)),
+        "triggers": _triggers(kws.values),
+        "config": jsonable_config(kws.values),
+    }
+
+
+def _triggers(values: Mapping[str, Any]) -> tuple[ir.Trigger, ...]:
+    out = []
+    for action in TRIGGER_ACTIONS:
+        for when in ("pre", "post"):
+            for blocking in (True, False):
+                argv = values.get(f"{'blocking_' if blocking else ''}{when}_{action}")
+                if argv:
+                    out.append(ir.Trigger(when=when, action=action, blocking=blocking, argv=argv))
+    return tuple(out)
+
+
+# --- process groups --------------------------------------------------------------
+
+
+def process_group(
+    values: Mapping[str, Any], diags: Collector, spans: Mapping[str, Span | None]
+) -> ir.ProcessGroup:
+    """pg_* keywords → systemd slice values (systemd's own v1 → v2 weight conversions)."""
+    shares = values.get("pg_cpu_shares")
+    blkio = values.get("pg_blkio_weight")
+    mem = values.get("pg_mem_limit")
+    vmem = values.get("pg_vmem_limit")
+    for name in ("pg_mem_oom_control", "pg_mem_swappiness"):
+        if values.get(name) is not None:
+            diags.warning(
+                spans.get(name), f"'{name}' has no cgroup v2 equivalent; ignored", code="pg-ignored"
+            )
+    return ir.ProcessGroup(
+        cpu_quota=_cpu_quota(values.get("pg_cpu_quota"), diags, spans.get("pg_cpu_quota")),
+        cpu_weight=_clamp(1 + (shares - 2) * 9999 // 262142, 1, 10000) if shares else None,
+        allowed_cpus=values.get("pg_cpus") or None,
+        allowed_mems=values.get("pg_mems") or None,
+        memory_max=mem if isinstance(mem, int) else None,
+        memory_swap_max=max(vmem - mem, 0)
+        if isinstance(vmem, int) and isinstance(mem, int)
+        else None,
+        io_weight=_clamp(blkio * 100 // 500, 1, 10000) if blkio else None,
+    )
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def _cpu_quota(raw: str | None, diags: Collector, span: Span | None) -> str | None:
+    """``50%`` / ``50%@1`` → 50%; ``50%@all`` → 50% of every cpu; ``-1`` → unlimited."""
+    if raw is None or not raw.strip() or raw.strip() == "-1":
+        return None
+    text = raw.strip()
+    percent, _, scope = text.partition("@")
+    number = percent.rstrip("%")
+    try:
+        value = float(number)
+    except ValueError:
+        diags.error(
+            span,
+            f"invalid pg_cpu_quota {text!r}",
+            code="invalid-value",
+            hint="use <n>%[@all|@<ncpu>], e.g. 50%@all",
+        )
+        return None
+    cpus = (os.cpu_count() or 1) if scope == "all" else int(scope) if scope.isdigit() else 1
+    return f"{value * cpus:g}%"
+
+
+# --- subsets and service ---------------------------------------------------------
+
+
+def _subsets(
+    sections: list[Section], resources: list[ir.Resource], ev: Evaluator, diags: Collector
+) -> tuple[ir.Subset, ...]:
+    out: dict[tuple[str, str], ir.Subset] = {}
+    for section in sections:
+        group, _, name = section.name.removeprefix("subset#").partition(":")
+        values, spans = evaluate_keywords(section.name, "subset", None, ev, diags)
+        out[(group, name)] = ir.Subset(
+            group=ir.Group(group),
+            name=name,
+            parallel=bool(values.get("parallel", False)),
+            pg=process_group(values, diags, spans),
+        )
+    for res in resources:
+        if res.subset and (res.group.value, res.subset) not in out:
+            out[(res.group.value, res.subset)] = ir.Subset(group=res.group, name=res.subset)
+    return tuple(sorted(out.values(), key=lambda s: (s.group.rank, s.name)))
+
+
+def _order(res: ir.Resource) -> tuple[int, bool, str, int, int, str]:
+    """Group rank, default set first then named subsets, S10-style apps, then rid."""
+    seq = res.sequence if isinstance(res, ir.AppResource) else None
+    rank = seq if seq is not None and seq >= 10 else None
+    subset = res.subset or ""
+    if rank is None:
+        return (res.group.rank, bool(subset), subset, 1, 0, res.rid)
+    return (res.group.rank, bool(subset), subset, 0, rank, res.rid)
+
+
+def _service(
+    ev: Evaluator,
+    *,
+    path: ir.ObjectPath,
+    source: str,
+    resources: list[ir.Resource],
+    subsets: tuple[ir.Subset, ...],
+) -> ir.Service:
+    values, spans = evaluate_keywords(DEFAULT, DEFAULT, None, ev, ev.diags)
+    if path.kind in (ir.Kind.CFG, ir.Kind.SEC, ir.Kind.USR) and not ev.entries(DEFAULT, "nodes"):
+        values["nodes"] = ("*",)
+    nodes = tuple(values.get("nodes", ()))
+    topology = ir.Topology(values.get("topology") or "failover")
+    flex_min = int(values.get("flex_min", 1))
+    return ir.Service(
+        path=path,
+        id=str(values.get("id", "")),
+        source=source,
+        node=ev.node,
+        nodes=nodes,
+        drpnodes=tuple(values.get("drpnodes", ())),
+        encapnodes=tuple(values.get("encapnodes", ())),
+        topology=topology,
+        orchestrate=ir.Orchestrate(values.get("orchestrate") or "no"),
+        placement=values.get("placement") or "nodes order",
+        flex_min=flex_min,
+        flex_max=int(values.get("flex_max", len(nodes))),
+        flex_target=int(values.get("flex_target", flex_min)),
+        flex_primary=values.get("flex_primary") or (nodes[0] if nodes else None),
+        priority=int(values.get("priority", 50)),
+        parents=tuple(values.get("parents", ())),
+        children=tuple(values.get("children", ())),
+        monitor_action=tuple(values.get("monitor_action", ())),
+        env=_env(ev),
+        disable=bool(values.get("disable", False)),
+        rollback=bool(values.get("rollback", True)),
+        start_timeout=values.get("start_timeout"),
+        stop_timeout=values.get("stop_timeout"),
+        pg=process_group(values, ev.diags, spans),
+        subsets=subsets,
+        resources=tuple(sorted(resources, key=_order)),
+        config=jsonable_config(values),
+        data=_data(ev),
+    )
+
+
+def _env(ev: Evaluator) -> tuple[tuple[str, str], ...]:
+    section = ev.section("env")
+    keys = dict.fromkeys(
+        [*(e.key for e in section.entries), *ev.ctx.env] if section else list(ev.ctx.env)
+    )
+    out = []
+    for key in keys:
+        value = ev.get("env", key)
+        if value is not None:
+            out.append((key, value.text))
+    return tuple(out)
+
+
+def _data(ev: Evaluator) -> tuple[tuple[str, str], ...]:
+    section = ev.section("data")
+    if section is None:
+        return ()
+    return tuple({e.raw_key: e.value for e in section.entries}.items())
+
+
+def jsonable(value: Any) -> Any:
+    """IR values → JSON-friendly ones (tuples stay tuples: json.dumps writes lists)."""
+    if isinstance(value, ir.Schedule):
+        return value.raw
+    if isinstance(value, ir.Requirement):
+        return f"{value.rid}({','.join(value.states)})"
+    if isinstance(value, tuple):
+        return tuple(jsonable(v) for v in value)
+    return value
+
+
+def jsonable_config(values: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
+    return tuple((k, jsonable(v)) for k, v in sorted(values.items()))
