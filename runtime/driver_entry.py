@@ -5,6 +5,7 @@ on the hot path of every start: it imports only the driver protocol, the unit
 reader, the logger and the one driver family it needs, never the compiler or
 D-Bus. Settings come from the resource's own unit file (``X-OpenSVC-Config=``).
 
+``run`` (tasks) takes ``--confirm``; ``update``/``full`` (syncs) take ``--target``.
 Exit codes: 0 done (including "already up/down"), 1 the driver failed,
 2 bad usage or no such resource unit. ``status`` prints
 ``<status>`` and the probe messages, one per line, and exits 0.
@@ -14,16 +15,22 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from omc.runtime import drivers
 from omc.runtime.drivers import unitfile
 
-USAGE = "usage: om <path> driver start|stop|status --rid <rid> [--unit <unit name>]"
-ACTIONS = ("start", "stop", "status")
+USAGE = (
+    "usage: om <path> driver start|stop|status|run|update|full --rid <rid>"
+    " [--unit <unit name>] [--target nodes|drpnodes|local] [--confirm]"
+)
+ACTIONS = ("start", "stop", "status", "run", "update", "full")
+_VALUED = ("--rid", "--unit", "--target")
+_FLAGS = ("--confirm",)
 
 
 class UsageError(ValueError):
-    """The command line is not ``driver <action> --rid <rid>``."""
+    """The command line is not ``driver <action> --rid <rid> …``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +38,8 @@ class Request:
     action: str
     rid: str
     unit: str | None = None
+    target: str | None = None
+    confirm: bool = False
 
 
 def parse(argv: list[str]) -> Request:
@@ -42,7 +51,10 @@ def parse(argv: list[str]) -> Request:
     while rest:
         word, rest = rest[0], rest[1:]
         key, eq, value = word.partition("=")
-        if key not in ("--rid", "--unit"):
+        if key in _FLAGS and not eq:
+            options[key] = "1"
+            continue
+        if key not in _VALUED:
             raise UsageError(f"unexpected argument {word!r}")
         if not eq:
             if not rest:
@@ -51,7 +63,13 @@ def parse(argv: list[str]) -> Request:
         options[key] = value
     if not options.get("--rid"):
         raise UsageError("--rid is required")
-    return Request(action=argv[0], rid=options["--rid"], unit=options.get("--unit"))
+    return Request(
+        action=argv[0],
+        rid=options["--rid"],
+        unit=options.get("--unit"),
+        target=options.get("--target"),
+        confirm="--confirm" in options,
+    )
 
 
 def main(path: str, argv: list[str]) -> int:
@@ -72,20 +90,34 @@ def main(path: str, argv: list[str]) -> int:
             "\n".join((str(probe.status), *probe.messages, *(f"warn: {w}" for w in probe.warnings)))
         )
         return 0
-    return _act(res, request.action)
+    return _act(res, request)
 
 
-def _act(res: drivers.ResourceView, action: str) -> int:
-    from omc.runtime.log import driver_log  # noqa: PLC0415 - only start/stop need it
+def _act(res: drivers.ResourceView, request: Request) -> int:
+    from omc.runtime.log import driver_log  # noqa: PLC0415 - only actions need it
 
+    action = request.action
     log = driver_log(res.path, res.rid, action=action)
     if "noaction" in res.tags:
         log.info(f"skip {action}: tagged noaction")
         return 0
     try:
-        driver = drivers.get(res.driver)
-        getattr(driver, action)(res, log)
+        method = _method(res, action)
+        if action == "run":
+            method(res, log, confirm=request.confirm)
+        elif action in ("update", "full"):
+            method(res, log, target=request.target)
+        else:
+            method(res, log)
     except (drivers.DriverError, drivers.UnknownDriverError) as exc:
         log.error(str(exc))  # noqa: TRY400 - the message is the report; no traceback
         return 1
     return 0
+
+
+def _method(res: drivers.ResourceView, action: str) -> Any:
+    """The driver's bound method for ``action``; tasks run, syncs update, all start/stop."""
+    method = getattr(drivers.get(res.driver), action, None)
+    if method is None:
+        raise drivers.DriverError(f"{res.driver} has no {action} action")
+    return method

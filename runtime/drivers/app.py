@@ -23,6 +23,7 @@ from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Completed, Runner, run
 
 DEFAULT_RETCODES = "0:up 1:down"
+SCRIPT_ACTIONS = frozenset({"start", "stop", "check", "info"})  # true/false/number mean <script>
 STATUS_TIMEOUT = 60.0  # status_timeout default (opensvc.md §3.2) when check has none
 
 
@@ -56,6 +57,8 @@ def command(res: ResourceView, action: str) -> tuple[str, ...]:
     value = res.config.get(action)
     if value is None or value is False:
         return ()
+    if action not in SCRIPT_ACTIONS:
+        return settings.argv(res, action)
     word = str(value).strip().lower() if not isinstance(value, list | tuple) else ""
     if value is True or word == "true" or word.isdigit():
         script = settings.text(res, "script")

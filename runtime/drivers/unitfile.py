@@ -166,3 +166,39 @@ def load(path: str, rid: str, unit: str | None = None) -> ResourceView:
     except OSError as exc:
         raise DriverError(f"cannot read {file}: {exc.strerror}") from None
     return view_from_text(text, unit=file.name)
+
+
+def _object_files(path: str, pattern: str) -> Iterator[tuple[Path, str]]:
+    """Unit files of one object (first one wins per name, as systemd's search path does)."""
+    seen: set[str] = set()
+    want = f"X-OpenSVC-Path={path}"
+    for directory in search_path():
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.glob(pattern)):
+            if candidate.name in seen:
+                continue
+            try:
+                text = candidate.read_text()
+            except OSError:
+                continue
+            if want in text.splitlines():
+                seen.add(candidate.name)
+                yield candidate, text
+
+
+def object_views(path: str) -> list[ResourceView]:
+    """Every resource of an object, from its service and mount units."""
+    views = []
+    for pattern in ("*.service", "*.mount"):
+        for file, text in _object_files(path, pattern):
+            if "X-OpenSVC-Rid" in unit_keys(text):
+                views.append(view_from_text(text, unit=file.name))
+    return sorted(views, key=lambda v: v.rid)
+
+
+def service_config(path: str) -> dict[str, object]:
+    """The object-level keywords, from the target unit's ``X-OpenSVC-Config``."""
+    for file, text in _object_files(path, "*.target"):
+        return decode_config(unit_keys(text).get("X-OpenSVC-Config", ""), unit=file.name)
+    raise DriverError(f"no target unit for {path} in {', '.join(map(str, search_path()))}")
