@@ -68,7 +68,7 @@ _SCOPE_DEPENDS = {
 }
 _DEFERRED_KEYS = frozenset(("exposed_devs", "sub_devs", "base_devs"))
 _DEFERRED_NAMES = frozenset(
-    ("dns", "dnsnodes", "dnsuxsock", "dnsuxsockd", "collector_api", "dns_janitor_major")
+    ("dns", "dnsuxsock", "dnsuxsockd", "collector_api", "dns_janitor_major")
 )
 
 
@@ -246,7 +246,8 @@ class Evaluator:
                 return head_value
         if keyword.default is None:
             return None
-        text = self.expand(keyword.default, section=section, span=None)
+        sec = self._sections.get(section)
+        text = self.expand(keyword.default, section=section, span=sec.span if sec else None)
         return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
 
     def _from_entry(self, entry: Entry, section: str, origin: str = Origin.SECTION) -> Value:
@@ -355,7 +356,7 @@ class Evaluator:
         clustername = cluster.get("clustername", "default")
         domain = f"{path.namespace}.{path.kind}.{clustername}"
         scaler = re.sub(r"^[0-9]+\.", "", path.name)
-        return {
+        known = {
             "nodename": self.node,
             "short_nodename": self.node.split(".", 1)[0],
             "name": path.name,
@@ -374,6 +375,7 @@ class Evaluator:
             "clusterid": cluster.get("clusterid", ""),
             "clusternodes": cluster.get("clusternodes", self.node),
             "clusterdrpnodes": cluster.get("clusterdrpnodes", ""),
+            "dnsnodes": cluster.get("dnsnodes", cluster.get("clusternodes", self.node)),
             "etc": "/etc/opensvc",
             "var": "/var/lib/opensvc",
             "private_var": _private_var(path),
@@ -381,6 +383,9 @@ class Evaluator:
             "svcmgr": "om svc",
             "nodemgr": "om node",
         }
+        if "dns" in cluster:  # else deferred: the runtime knows the cluster dns
+            known["dns"] = cluster["dns"]
+        return known
 
 
 def section_kind(section: str) -> str:
@@ -397,8 +402,12 @@ def _scope_is(entry: Entry, level: str | None) -> bool:
 
 
 def _count(text: str, conv: Conv | None) -> int:
+    """Items of the converted list (bad values are reported by their own keyword)."""
     if conv in (Conv.LIST, Conv.LISTLOWER, Conv.SET, Conv.NODES, Conv.SHLEX):
-        value = convert(conv, text).value
+        try:
+            value = convert(conv, text).value
+        except ConvertError:
+            return len(text.split())
         return len(value) if isinstance(value, tuple) else len(text.split())
     return len(text.split())
 

@@ -339,6 +339,14 @@ def _fs() -> tuple[Keyword, ...]:
         ),
         kw(g, "snap_size", Conv.STRING, "v2: snapshot size", types=mounts, status=LEGACY),
         kw(
+            g,
+            "size",
+            Conv.STRING,
+            "v2: lv size (use a disk.lv)",
+            types=MOUNT_FS_TYPES,
+            status=LEGACY,
+        ),
+        kw(
             g, "create_options", Conv.STRING, "v2: lv creation options", types=mounts, status=LEGACY
         ),
     )

@@ -142,8 +142,9 @@ def _valid_subset(section: Section, diags: Collector) -> bool:
 
 def _validate_keywords(section: Section, ev: Evaluator, diags: Collector) -> None:
     kind = section_kind(section.name)
+    kind = "disk" if kind in LEGACY_GROUPS else kind
     driver_type = None
-    if kind in RESOURCE_GROUPS:
+    if kind in RESOURCE_GROUPS and section.name.split("#", 1)[0] == kind:
         driver_type = ev.driver_type(section.name)
         if driver_support(kind, driver_type) is not Support.EMITTED:
             driver_type = None  # reported once by _resource; accept any type's keywords
@@ -308,7 +309,7 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
             section,
             ev,
             diags,
-            f"[{group}#...] is a v1 section; om3 removed it",
+            f"[{group}{'#...' if '#' in section.name else ''}] is a v1 section; om3 removed it",
             hint=f"use [disk#N] with type = {LEGACY_GROUPS[group]}",
         )
         return None
