@@ -9,7 +9,7 @@ them out. The mapping is documented, with a worked example, in
   non-optional, ``Wants=`` the optional, nothing for disabled ones);
 * one unit per resource, in its resource slice: mountable fs → ``.mount``;
   apps → native services running the commands; tasks and syncs → a oneshot
-  service (``om … driver run|sync``) plus a ``.timer`` when scheduled;
+  service (``om … driver run|update``) plus a ``.timer`` when scheduled;
   everything else → a oneshot service calling ``om <path> driver start|stop``;
 * the start order (:mod:`order`) as ``After=`` + ``Requires=``/``Wants=``
   between consecutive steps; ``PartOf=`` the target for non-standby units;
@@ -101,7 +101,10 @@ def _env() -> jinja2.Environment:
     import jinja2  # noqa: PLC0415 - lazy: `omc check` and the runtime never render
 
     def load(name: str) -> str:
-        return resources.files("omc.unit_templates").joinpath(name).read_text()
+        # The shared [Unit] section is inlined at load time: one render per unit.
+        files = resources.files("omc.unit_templates")
+        text = files.joinpath(name).read_text()
+        return text.replace('{% include "_unit.j2" %}\n', files.joinpath("_unit.j2").read_text())
 
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
@@ -410,7 +413,7 @@ def _job_units(ctx: _Ctx, res: TaskResource | SyncResource) -> dict[str, str]:
     """A task/sync: a oneshot service running the driver, and a timer if scheduled."""
     path = ctx.service.path
     service_name = names.resource_unit(path, res.rid, "service")
-    verb = "run" if isinstance(res, TaskResource) else "sync"
+    verb = "run" if isinstance(res, TaskResource) else "update"
     timeout = res.timeout if res.timeout is not None else res.start_timeout
     settings = [("TimeoutStartSec", _seconds(timeout if timeout is not None else DEFAULT_TIMEOUT))]
     out = {

@@ -21,6 +21,8 @@ requires.
 
 from __future__ import annotations
 
+import functools
+
 from .ir import ObjectPath
 from .unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_path
 
@@ -40,6 +42,7 @@ __all__ = [
 ROOT_SLICE = "opensvc.slice"
 
 
+@functools.lru_cache(maxsize=1024)
 def object_stem(path: ObjectPath) -> str:
     """``opensvc-svc.svc0`` or ``opensvc-ns.ns1-svc.web``: the prefix of every unit."""
     obj = f"{escape_part(str(path.kind))}.{escape_part(path.name)}"

@@ -59,6 +59,9 @@ _WORD_SAFE = re.compile(r"[A-Za-z0-9_@+=:,./#-]+")
 # Exec prefixes systemd interprets on the first word (even when quoted).
 _EXEC_PREFIXES = frozenset("@-:+!|")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PRINTABLE = re.compile(r"[ -~]*")
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
+_NAME_PLAIN = re.compile(r"[A-Za-z0-9:_][A-Za-z0-9:_.]*")
 _C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 UNIT_NAME_MAX = 255
 
@@ -92,10 +95,12 @@ def _check_utf8(setting: str, value: str) -> None:
 
 def _check_line(setting: str, value: str) -> None:
     """Refuse what cannot live on one unit-file line (NUL, line breaks, bad UTF-8)."""
+    if value.isascii() and _PRINTABLE.fullmatch(value):
+        return
     _check_utf8(setting, value)
     if "\x00" in value:
         raise UnitSyntaxError(setting, value, "contains a NUL character")
-    if any(c in value for c in "\n\r\x0b\x0c\x85\u2028\u2029"):
+    if _LINE_BREAK.search(value):
         raise UnitSyntaxError(setting, value, "contains a line break")
 
 
@@ -181,6 +186,8 @@ def plain(value: str, *, setting: str, specifiers: bool = True) -> str:
 
 def text(value: str) -> str:
     """Free text for ``Description=``: never fails, control characters become spaces."""
+    if value.isascii() and _PRINTABLE.fullmatch(value) and "\\" not in value:
+        return _specifiers(" ".join(value.split()))
     cleaned = "".join(" " if (ord(c) < 0x20 or ord(c) == 0x7F) else c for c in value)
     cleaned = " ".join(cleaned.split())
     trailing = len(cleaned) - len(cleaned.rstrip("\\"))
@@ -233,6 +240,8 @@ def escape_part(value: str) -> str:
     """
     if not value:
         raise UnitSyntaxError("unit name", value, "empty name part")
+    if _NAME_PLAIN.fullmatch(value):
+        return value
     return _escape_chars(value, keep_slash_as_dash=False)
 
 
