@@ -150,6 +150,10 @@ def exec_line(argv: Sequence[str], *, setting: str = "ExecStart", prefix: str = 
         raise UnitSyntaxError(setting, program, "empty program name")
     if program[0] in _EXEC_PREFIXES:
         raise UnitSyntaxError(setting, program, f"a program name may not start with {program[0]!r}")
+    if "{" in program and "}" in program:
+        raise UnitSyntaxError(
+            setting, program, "the program contains a reference resolved only at run time"
+        )
     if not program.startswith("/") and "/" in program:
         raise UnitSyntaxError(
             setting, program, "the program must be an absolute path or a bare name"
