@@ -1,0 +1,149 @@
+"""Lab life cycle: the `om lab` CLI, coexisting labs, crash clean-up, and 20 leak-free cycles."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from omc.runtime.lab import cgroups
+from omc.runtime.lab.api import Lab
+from omc.runtime.lab.state import ROOT
+
+OM = str(Path(sys.executable).parent / "om")
+
+
+def om(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [OM, "lab", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _processes() -> set[str]:
+    """Every process that is, or was launched as, part of a lab: ``pid cgroup|cmdline``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cgroup = (entry / "cgroup").read_text().replace("\n", ";")
+            zombie = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if zombie:
+            continue  # exited; its namespaces are gone, only its parent has yet to reap it
+        if "/omc-lab/" in cgroup or "omc-lab" in cmdline or "lab.nodeinit" in cmdline:
+            found.add(f"{entry.name} {cgroup} {cmdline}")
+    return found
+
+
+def _cgroup_dirs() -> set[str]:
+    tops = [h.dir_for(cgroups.SUBTREE) for h in cgroups.host_hierarchies()]
+    return {root for top in tops for root, _d, _f in os.walk(top)}
+
+
+def snapshot() -> dict[str, set[str]]:
+    """What a lab could leak on the host, listed."""
+    netns = Path("/run/netns")
+    return {
+        "processes": _processes(),
+        "mounts": {ln.split()[4] for ln in Path("/proc/self/mountinfo").read_text().splitlines()},
+        "netns": {p.name for p in netns.iterdir()} if netns.is_dir() else set(),
+        "links": {p.name for p in Path("/sys/class/net").iterdir()},
+        "cgroups": _cgroup_dirs(),
+        "files": {str(p) for p in ROOT.rglob("*")} if ROOT.is_dir() else set(),
+        "tmp": {p.name for p in Path("/tmp").iterdir()},
+    }
+
+
+def leaks(
+    before: dict[str, set[str]], after: dict[str, set[str]], labs: list[Lab]
+) -> dict[str, set[str]]:
+    """New host objects that belong to one of ``labs`` (other runs' labs may come and go)."""
+    marks = set()
+    for lab in labs:
+        idx = lab.state.index
+        marks |= {
+            f"omc-{lab.name}-",
+            f"/omc-lab/{lab.name}",
+            f"olbr{idx}",
+            f"ol{idx}n",
+            f"ol{idx}d",
+        }
+    found = {
+        kind: {item for item in after[kind] - before[kind] if any(m in item for m in marks)}
+        for kind in after
+    }
+    return {kind: items for kind, items in found.items() if items}
+
+
+def test_twenty_up_down_cycles_leak_nothing() -> None:
+    """20 real 1-node cycles: each boots to running; afterwards nothing of them remains."""
+    canary = Path(f"/tmp/omct-canary-{os.getpid()}")
+    canary.write_text("the lab must never empty the host's /tmp\n")
+    try:
+        before = snapshot()
+        labs = []
+        for _ in range(20):
+            lab = Lab.up(f"c{os.getpid()}", nodes=1, etcd=False)
+            labs.append(lab)
+            assert lab.node("n1").system_state() == "running"
+            lab.down()
+        after = snapshot()
+        assert leaks(before, after, labs) == {}
+        assert canary.exists()
+        assert not Path(ROOT, f"c{os.getpid()}").exists()
+    finally:
+        canary.unlink()
+
+
+def test_cli_up_status_exec_run_logs_down(lab: Lab) -> None:
+    """`om lab up --nodes 3` runs beside the session lab; exec, run, logs and down work."""
+    name = f"k{os.getpid()}"
+    up = om("up", "--nodes", "3", "--no-etcd", "--name", name)
+    assert up.stdout.count(" running") == 3
+    try:
+        status = json.loads(om("status", "--name", name, "--format", "json").stdout)
+        assert [n["state"] for n in status["nodes"]] == ["running"] * 3
+        assert status["subnet"] != lab.state.subnet
+        assert om("exec", "--name", name, "n2", "--", "hostname").stdout.strip() == "n2"
+        cgroup = om("run", "--name", name, "n1", "--", "cat", "/proc/self/cgroup").stdout
+        assert "0::/system.slice/run-" in cgroup
+        logs = om("logs", "--name", name, "n1", "-u", "omc-lab.target").stdout
+        assert "Reached target omc-lab.target" in logs
+        other = lab.node("n1").address
+        ping = om("exec", "--name", name, "n1", "--", "ping", "-c1", "-W1", other, check=False)
+        assert ping.returncode != 0, "labs must not reach each other"
+        assert name in om("list").stdout.split()
+    finally:
+        om("down", "--name", name)
+    gone = om("status", "--name", name, check=False)
+    assert gone.returncode == 1
+    assert gone.stderr.startswith("om lab: error: no lab named") and "Traceback" not in gone.stderr
+
+
+def test_down_force_cleans_a_crashed_lab() -> None:
+    """After SIGKILL of every node and launcher (a crashed run), `down --force` removes all."""
+    before = snapshot()
+    om("up", "--nodes", "2", "--no-etcd", "--name", f"x{os.getpid()}")
+    lab = Lab.attach(f"x{os.getpid()}")
+    for info in lab.state.nodes:
+        os.kill(info.launcher_pid, signal.SIGKILL)
+        os.kill(info.pid, signal.SIGKILL)
+    assert Path("/run/netns", lab.state.nodes[0].netns).exists()
+    om("down", "--force", "--name", lab.name)
+    assert leaks(before, snapshot(), [lab]) == {}
+
+
+def test_up_refuses_an_existing_name(lab: Lab) -> None:
+    """A second lab with a taken name is refused with a hint, and the first one survives."""
+    proc = om("up", "--nodes", "1", "--name", lab.name, check=False)
+    assert proc.returncode == 1 and "already exists" in proc.stderr
+    assert lab.node("n1").system_state() == "running"
