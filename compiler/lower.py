@@ -32,7 +32,7 @@ from typing import Any
 from . import ir
 from .convert import ConvertError, convert
 from .diagnostics import Collector, Span
-from .evaluate import Context, Evaluator, Origin, section_kind
+from .evaluate import REFERENCE, Context, Evaluator, Origin, section_kind
 from .keywords import (
     FREEFORM_SECTIONS,
     LEGACY_GROUPS,
@@ -130,12 +130,19 @@ def _valid_subset(section: Section, diags: Collector) -> bool:
     if sep and name and group in RESOURCE_GROUPS:
         return True
     base = group.split(".", 1)[0]
-    hint = f"write [subset#{base}:{name}]" if base in RESOURCE_GROUPS and name else None
+    if base in RESOURCE_GROUPS and sep and name:
+        diags.error(
+            section.span,
+            f"typed subset section [{section.name}] is v1 syntax; om3 removed it",
+            code="legacy-section",
+            hint=f"write [subset#{base}:{name}]",
+        )
+        return False
     diags.error(
         section.span,
         f"invalid subset section [{section.name}]",
         code="bad-section",
-        hint=hint or "write [subset#<group>:<name>]",
+        hint="write [subset#<group>:<name>]",
     )
     return False
 
@@ -256,6 +263,14 @@ def _convert(keyword: Keyword, text: str, span: Span | None, section: str, diags
     try:
         result = convert(keyword.conv, text)
     except ConvertError as exc:
+        if REFERENCE.search(text):
+            diags.note(
+                span,
+                f"'{keyword.name}' in [{section}] holds a reference left for run time "
+                f"({text.strip()!r}); not used at compile time",
+                code="deferred-reference",
+            )
+            return _BAD
         diags.error(
             span,
             f"invalid value for '{keyword.name}' in [{section}]: {exc.message}",
@@ -309,16 +324,18 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
             section,
             ev,
             diags,
-            f"[{group}{'#...' if '#' in section.name else ''}] is a v1 section; om3 removed it",
+            why=f"[{group}{'#...' if '#' in section.name else ''}] is a v1 section; om3 removed it",
             hint=f"use [disk#N] with type = {LEGACY_GROUPS[group]}",
+            code="legacy-section",
         )
         return None
     driver_type = ev.driver_type(section.name)
     if not driver_type and group not in ("volume",):
+        v2 = group == "fs"  # v2 guessed the fs type from the device; om3 requires it
         diags.error(
             section.span,
-            f"[{section.name}] has no 'type'",
-            code="missing-type",
+            f"[{section.name}] has no 'type'" + (" (v2 guessed it; om3 requires it)" if v2 else ""),
+            code="v2-only" if v2 else "missing-type",
             hint=f"set 'type = ...'; see 'omc keywords {group}'",
         )
         return None
@@ -333,8 +350,13 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
         )
         return None
     if support is not Support.EMITTED:
-        what = "a v1/v2 driver" if support is Support.LEGACY else "an om3 driver omc does not run"
-        _unsupported(section, ev, diags, f"{group}.{driver_type} is {what}", hint=None)
+        legacy = support is Support.LEGACY
+        what = "a v1/v2 driver" if legacy else "an om3 driver omc does not run"
+        code = "legacy-driver" if legacy else "unsupported-driver"
+        _unsupported(
+            section, ev, diags, why=f"{group}.{driver_type} is {what}", hint=None, code=code
+        )
+        return None
     return _build(section, group, driver_type, ev, diags)
 
 
@@ -350,7 +372,7 @@ def _type_span(section: Section, ev: Evaluator) -> Span:
 
 
 def _unsupported(
-    section: Section, ev: Evaluator, diags: Collector, why: str, hint: str | None
+    section: Section, ev: Evaluator, diags: Collector, *, why: str, hint: str | None, code: str
 ) -> None:
     """Error, or a warning when the resource is optional or disabled (then skipped)."""
     flags = {}
@@ -365,14 +387,14 @@ def _unsupported(
         diags.warning(
             section.span,
             f"[{section.name}] skipped: {why}",
-            code="unsupported-driver",
+            code=code,
             hint=hint or f"the resource is {reason}, so the rest still compiles",
         )
         return
     diags.error(
         section.span,
         f"[{section.name}] cannot be compiled: {why}",
-        code="unsupported-driver",
+        code=code,
         hint=hint or "mark it 'optional = true' or 'disable = true' to skip it",
     )
     return
