@@ -18,7 +18,9 @@ directive                                   holds when
 ==========================================  ===============================================
 
 VALUE and TEXT are the rest of the line, verbatim (they may hold spaces and ``#``).
-A rid maps to the unit whose ``[Unit]`` has ``X-OpenSVC-Rid=<rid>``.
+A rid maps to the units whose ``[Unit]`` has ``X-OpenSVC-Rid=<rid>`` (a scheduled
+task or sync has a service and a timer); ``assert-order`` holds when any unit of A
+is ordered before any unit of B.
 """
 
 from __future__ import annotations
@@ -112,12 +114,12 @@ def values(unit: Unit, section: str, key: str) -> list[str]:
     return [v for k, v in unit.get(section, []) if k == key]
 
 
-def rid_units(units: Mapping[str, Unit]) -> dict[str, str]:
-    """rid -> unit name, from ``X-OpenSVC-Rid=`` (a rid with several units keeps the first)."""
-    found: dict[str, str] = {}
+def rid_units(units: Mapping[str, Unit]) -> dict[str, list[str]]:
+    """rid -> unit names, from ``X-OpenSVC-Rid=`` (a scheduled task has a service and a timer)."""
+    found: dict[str, list[str]] = {}
     for name, unit in units.items():
         for rid in values(unit, "Unit", "X-OpenSVC-Rid"):
-            found.setdefault(rid, name)
+            found.setdefault(rid, []).append(name)
     return found
 
 
@@ -169,8 +171,8 @@ def _check_has_key(outcome: Outcome, parsed: Mapping[str, Unit], args: tuple[str
 
 def _check_order(outcome: Outcome, parsed: Mapping[str, Unit], args: tuple[str, ...]) -> bool:
     by_rid = rid_units(parsed)
-    first, second = (by_rid.get(rid, rid) for rid in args)
-    return ordered_before(parsed, first, second)
+    firsts, seconds = (by_rid.get(rid, [rid]) for rid in args)
+    return any(ordered_before(parsed, a, b) for a in firsts for b in seconds)
 
 
 def _check_failed(outcome: Outcome, parsed: Mapping[str, Unit], args: tuple[str, ...]) -> bool:
