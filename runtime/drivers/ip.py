@@ -14,13 +14,15 @@ address) is broadcast through a raw AF_PACKET socket (no arping needed).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import ipaddress
+import os
 import select
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,7 @@ ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
 BROADCAST = b"\xff" * 6
 PROBE_TIMEOUT = 0.5
+CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,10 +150,37 @@ def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
     return False
 
 
-def gratuitous_arp(dev: str, address: str) -> None:
+def gratuitous_arp(dev: str, address: str) -> bool:
     """Announce ``address`` on ``dev`` so neighbours update their caches."""
     with _arp_socket(dev) as (sock, mac):
         sock.send(arp_frame(op=1, mac=mac, sender_ip=address, target_ip=address))
+    return True
+
+
+def in_netns(path: str | None, probe_fn: Callable[[], bool]) -> bool:
+    """Run ``probe_fn`` inside the network namespace at ``path`` (None: here).
+
+    Raw sockets belong to the namespace they are created in, so the ARP work
+    for a container's address runs in a forked child that ``setns()``es into
+    it (Python 3.11 has no ``os.setns``: libc through ctypes); the answer
+    comes back as the exit code.
+    """
+    if path is None:
+        return probe_fn()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, seen through its exit code
+        code = 2
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) == 0:
+                code = 1 if probe_fn() else 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise DriverError(f"arp in network namespace {path} failed")
+    return code == 1
 
 
 class HostIp:
@@ -167,10 +197,10 @@ class HostIp:
         """Where the address lives: the node's own namespace for ip.host."""
         return None
 
-    def _alive(self, tgt: Target) -> bool:
+    def _alive(self, tgt: Target, netns_path: str | None) -> bool:
         if tgt.version == 4:
             try:
-                return arp_alive(tgt.dev, tgt.address)
+                return in_netns(netns_path, lambda: arp_alive(tgt.dev, tgt.address))
             except OSError as exc:
                 raise DriverError(f"arp probe on {tgt.dev} failed: {exc.strerror}") from None
         done = probe(("ping", "-6", "-c", "1", "-W", "1", "-q", tgt.address), runner=self.runner)
@@ -203,7 +233,9 @@ class HostIp:
         except NetlinkError as exc:
             raise DriverError(str(exc)) from None
 
-    def _start(self, res: ResourceView, log: ActionLog, nl: Any) -> None:
+    def _start(
+        self, res: ResourceView, log: ActionLog, nl: Any, netns_path: str | None = None
+    ) -> None:
         dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
         if not nl.link_exists(dev):
             raise DriverError(f"no link {dev}")
@@ -213,13 +245,13 @@ class HostIp:
             return
         if settings.boolean(res, "check_carrier", default=True) and not nl.carrier(dev):
             raise DriverError(f"abort! {dev} has no carrier")
-        if self._alive(tgt):
+        if self._alive(tgt, netns_path):
             raise DriverError(f"abort! {tgt.address} is alive")
         log.info(f"add {tgt.address}/{tgt.prefixlen} to {dev}")
         nl.add_address(dev, tgt.address, tgt.prefixlen)
         if tgt.version == 4:
             try:
-                gratuitous_arp(dev, tgt.address)
+                in_netns(netns_path, lambda: gratuitous_arp(dev, tgt.address))
                 log.info(f"send gratuitous arp for {tgt.address} on {dev}")
             except OSError as exc:
                 log.warning(f"gratuitous arp on {dev} failed: {exc.strerror}")
@@ -351,14 +383,15 @@ class NetnsIp(HostIp):
         pid = self._pid(res)
         inner = self._settings_view(res)
         nsdev = self._nsdev(res)
+        path = f"/proc/{pid}/ns/net"
         try:
-            with netns(f"/proc/{pid}/ns/net") as nl:
+            with netns(path) as nl:
                 if not nl.link_exists(nsdev):
                     for argv in self.plumb_argv(res, pid):
                         run(argv, log=log, runner=self.runner)
                 if not nl.link_up(nsdev):
                     nl.set_up(nsdev)
-                self._start(inner, log, nl)
+                self._start(inner, log, nl, path)
                 gateway = settings.text(res, "gateway")
                 if gateway:
                     with contextlib.suppress(NetlinkError):

@@ -82,7 +82,7 @@ def _named_unit(path: str, rid: str) -> str | None:
     """The unit name by the compiler's naming rule, when that module is available."""
     try:
         names = importlib.import_module("omc.compiler.names")
-        return str(names.resource_unit(ObjectRef.parse(path).to_ir(), rid, "service"))
+        return str(names.resource_unit(ObjectRef.parse(path), rid, "service"))  # duck-typed path
     except (ImportError, AttributeError, TypeError, ValueError, DriverError):
         return None
 
