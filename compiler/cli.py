@@ -216,7 +216,7 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_diff(args: argparse.Namespace) -> ExitStatus:
-    from .install import InstallError, scan, unit_diff  # noqa: PLC0415
+    from .install import InstallError, scan, unit_diff, with_unowned  # noqa: PLC0415
 
     run = _make_run(args)
     try:
@@ -228,7 +228,8 @@ def cmd_diff(args: argparse.Namespace) -> ExitStatus:
         result = run.compile(file)
         if result is None or not result.ok:
             continue
-        text = unit_diff(result.units, owned.get(str(result.path), {}), directory=args.output)
+        installed = with_unowned(args.output, result.units, owned.get(str(result.path), {}))
+        text = unit_diff(result.units, installed, directory=args.output)
         if text:
             run.stdout.write(text)
             run.statuses.append(ExitStatus.DIFFERS)

@@ -11,7 +11,9 @@ output no longer has are removed, then the directory itself is fsynced.
 Ownership is read from the files, not guessed from names: a unit belongs to
 object ``P`` when its ``[Unit]`` section has the line ``X-OpenSVC-Path=P``
 (mount units are named after their mount point, so a name prefix cannot tell).
-Files of other objects, and files without that line, are never touched.
+Files of other objects, and files without that line, are never removed; a unit
+without that line that we write ourselves (``opensvc.slice``, identical for every
+object) is compared with the file on disk, so re-installing reports it unchanged.
 
 The caller decides *whether* to install: a config with errors must never
 reach :func:`install`, so its last good units stay in place (Podman Quadlet
@@ -135,7 +137,7 @@ def install(
         check_unit_name(name)
     if installed is None:
         installed = installed_units(directory, object_path)
-    changes = plan(units, installed)
+    changes = plan(units, with_unowned(directory, units, installed))
     writes = [c.unit for c in changes if c.change in (Change.CREATED, Change.UPDATED)]
     removals = [c.unit for c in changes if c.change is Change.REMOVED]
     if writes or removals:
@@ -217,6 +219,19 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def with_unowned(
+    directory: Path, units: Mapping[str, str], installed: Mapping[str, str]
+) -> dict[str, str]:
+    """``installed`` plus the current text of units we write that no object owns
+    (``opensvc.slice``, shared by all), so they compare as unchanged."""
+    found = dict(installed)
+    for name in units:
+        path = directory / name
+        if name not in installed and path.is_file():
+            found[name] = _read(path)
+    return found
 
 
 def _unit_entries(directory: Path) -> list[os.DirEntry[str]]:

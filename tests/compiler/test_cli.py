@@ -92,8 +92,9 @@ def test_removed_resource_unit_is_reported_and_deleted(
     conf.write_text(GOOD.split("[app#0]", maxsplit=1)[0])
     capsys.readouterr()
     assert omc("compile", conf, "-o", out, *FIXED) == ExitStatus.OK
-    removed = [ln.split()[1] for ln in capsys.readouterr().out.splitlines() if "removed" in ln]
-    assert [Path(r).name for r in removed] == ["opensvc-svc.svc1-app.0.service"]
+    report = [ln.split() for ln in capsys.readouterr().out.splitlines()]
+    removed = sorted(Path(path).name for change, path in report if change == "removed")
+    assert removed == ["opensvc-svc.svc1-app.0.service", "opensvc-svc.svc1-app.0.slice"]
     assert "unrelated.service" in tree(out)
 
 
@@ -217,7 +218,7 @@ def test_unexpected_exception_is_one_line_unless_debug(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("omc.compiler.api.compile_text", boom)
+    monkeypatch.setattr("omc.compiler.build.compile_text", boom)
     assert omc("check", SVC0) == ExitStatus.INTERNAL
     err = capsys.readouterr().err
     assert err.startswith("omc: internal error: RuntimeError: boom\n")

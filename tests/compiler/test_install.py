@@ -163,3 +163,14 @@ def test_unit_diff_shows_only_changed_units(tmp_path: Path) -> None:
     assert f"+++ {tmp_path}/b.service" in text
     assert f"--- {tmp_path}/gone.service\n+++ /dev/null" in text
     assert "same.service" not in text
+
+
+def test_shared_unowned_unit_is_compared_with_the_file_on_disk(tmp_path: Path) -> None:
+    """`opensvc.slice` (no owner) written by two objects is created once, then unchanged."""
+    shared = "[Unit]\nDescription=OpenSVC objects\n"
+    first = install({"opensvc.slice": shared}, directory=tmp_path, object_path="svc0")
+    second = install({"opensvc.slice": shared}, directory=tmp_path, object_path="svc1")
+    assert [c.change for c in first.changes] == [Change.CREATED]
+    assert [c.change for c in second.changes] == [Change.UNCHANGED]
+    assert install({}, directory=tmp_path, object_path="svc0").changes == ()
+    assert (tmp_path / "opensvc.slice").is_file()
