@@ -1,0 +1,143 @@
+"""The INI dialect as om3 reads it: sections, entries, scopes, comments, continuations."""
+
+from __future__ import annotations
+
+import pytest
+from omc.compiler.diagnostics import Collector, Severity
+from omc.compiler.parse import Document, parse
+
+
+def parse_ok(text: str) -> tuple[Document, Collector]:
+    diags = Collector(file="t.conf")
+    doc = parse(text, filename="t.conf", diags=diags)
+    assert not diags.has_errors, diags.items
+    return doc, diags
+
+
+def value_of(text: str, section: str = "s", key: str = "k") -> str:
+    doc, _ = parse_ok(text)
+    found = doc.section(section)
+    assert found is not None
+    return [e.value for e in found.entries if e.key == key][-1]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("k = v", "v"),
+        ("k=v", "v"),
+        ("k: v", "v"),
+        ("k :v", "v"),
+        ("k =   spaced   value   ", "spaced   value"),
+        ("k =", ""),
+        ("k = x;y", "x;y"),
+        ("k = x#y", "x#y"),
+        ("k = x ;comment", "x"),
+        ("k = x #comment", "x"),
+        ("k = ;only a comment", ""),
+        ("k = a = b", "a = b"),
+        ("k = a: b", "a: b"),
+        ("k = sh -c 'a ; b'", "sh -c 'a ; b'"),
+        ('k = sh -c "a # b" ;c', 'sh -c "a # b"'),
+        ("k = {env.x} {name}", "{env.x} {name}"),
+    ],
+)
+def test_value_forms(line: str, expected: str) -> None:
+    """Delimiters, blanks and om3 space-before inline comments give the expected value."""
+    assert value_of(f"[s]\n{line}\n") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[s]\nk = a\n  b\n  c\n", "a\nb\nc"),
+        ("[s]\nk = a\n\tb\n", "a\nb"),
+        ("[s]\nk =\n  a\n  b\n", "\na\nb"),
+        ("[s]\nk = a ;c1\n  b ;c2\n", "a\nb"),
+        ("[s]\nk = a\n  # not a continuation\n", "a"),
+        ("[s]\nk = a\n\n  b = 1\n", "a"),
+    ],
+)
+def test_continuation_lines(text: str, expected: str) -> None:
+    """Indented lines right after a value continue it, joined with a newline."""
+    assert value_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff[s]\nk = v\n",
+        "[s]\r\nk = v\r\n",
+        "[s]\nk = v",
+        "# head comment\n; other\n[s]\n# c\nk = v\n\n\n",
+        "   \n[s]\n  k = v\n",
+    ],
+)
+def test_file_forms(text: str) -> None:
+    """BOM, CRLF, a missing final newline, comments and blank lines all parse."""
+    assert value_of(text) == "v"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "scope"),
+    [
+        ("nodes", "nodes", None),
+        ("nodes@n1", "nodes", "n1"),
+        ("ipname@nodes", "ipname", "nodes"),
+        ("disable@drpnodes", "disable", "drpnodes"),
+        ("dev@node1.example.com", "dev", "node1.example.com"),
+        ("x@encapnodes", "x", "encapnodes"),
+    ],
+)
+def test_scoped_keys(raw: str, key: str, scope: str | None) -> None:
+    """``key@scope`` splits into the keyword and its scope."""
+    doc, _ = parse_ok(f"[s]\n{raw} = v\n")
+    entry = doc.sections[0].entries[0]
+    assert (entry.key, entry.scope, entry.raw_key) == (key, scope, raw)
+
+
+def test_spans_point_at_key_and_value() -> None:
+    """Keys and values carry 1-based line and column spans."""
+    doc, _ = parse_ok("[ip#0]\n  ipname = 10.0.0.1\n")
+    entry = doc.sections[0].entries[0]
+    assert (entry.span.line, entry.span.column, entry.span.end_column) == (2, 3, 9)
+    assert (entry.value_span.line, entry.value_span.column) == (2, 12)
+
+
+def test_duplicate_keys_last_wins_with_a_warning_at_the_overridden_one() -> None:
+    """The later definition is kept; the warning points at the earlier line."""
+    doc, diags = parse_ok("[s]\nk = 1\nk = 2\n")
+    assert value_of("[s]\nk = 1\nk = 2\n") == "2"
+    (warning,) = [d for d in diags.items if d.code == "duplicate-keyword"]
+    assert warning.span is not None and warning.span.line == 2
+    assert warning.related[0][0].line == 3
+    assert len(doc.sections[0].entries) == 2
+
+
+def test_duplicate_sections_are_merged_with_a_warning() -> None:
+    """Keywords of a repeated section join the first one, in file order."""
+    doc, diags = parse_ok("[s]\na = 1\n[t]\nb = 2\n[s]\nc = 3\n")
+    assert doc.section_names() == ("s", "t")
+    section = doc.section("s")
+    assert section is not None and [e.key for e in section.entries] == ["a", "c"]
+    assert [d.code for d in diags.items] == ["duplicate-section"]
+
+
+def test_lowercase_default_is_read_as_default_with_a_note() -> None:
+    """``[default]`` (v1 docs) becomes ``[DEFAULT]``."""
+    doc, diags = parse_ok("[default]\nnodes = n1\n")
+    assert doc.section_names() == ("DEFAULT",)
+    assert [(d.severity, d.code) for d in diags.items] == [(Severity.NOTE, "lowercase-default")]
+
+
+def test_keys_before_any_section_go_to_default_with_a_warning() -> None:
+    """go-ini files leading keys into DEFAULT; so do we, and say so."""
+    doc, diags = parse_ok("nodes = n1\n[s]\nk = v\n")
+    assert doc.section_names() == ("DEFAULT", "s")
+    assert [d.code for d in diags.items] == ["no-section"]
+
+
+def test_empty_text_gives_an_empty_document() -> None:
+    """Nothing to parse is not an error."""
+    doc, diags = parse_ok("")
+    assert doc.sections == () and diags.items == []
