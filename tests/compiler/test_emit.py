@@ -33,7 +33,8 @@ def app(rid: str = "app#0", **kw: Any) -> ir.AppResource:
 
 
 def ip(rid: str = "ip#0", **kw: Any) -> ir.IpResource:
-    return ir.IpResource(rid=rid, group=ir.Group.IP, driver="ip.host", span=SPAN, **kw)
+    kw.setdefault("driver", "ip.host")
+    return ir.IpResource(rid=rid, group=ir.Group.IP, span=SPAN, **kw)
 
 
 def service(*resources: ir.Resource, **kw: Any) -> ir.Service:
@@ -370,3 +371,36 @@ def test_systemd_analyze_verify_accepts_every_unit_kind(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
     kinds = {name.rsplit(".", 1)[1] for name in units}
     assert kinds == {"target", "slice", "service", "mount", "timer"}
+
+
+def test_linked_ip_starts_right_after_its_container() -> None:
+    """An ip.netns pointing at a container starts after it, not in the ip group."""
+    container = ir.ContainerResource(
+        rid="container#0", group=ir.Group.CONTAINER, driver="container.podman", span=SPAN
+    )
+    linked = ip("ip#1", driver="ip.netns", netns="container#0")
+    units = emit(service(ip("ip#0"), container, linked, app()), om=OM)
+    stem = "opensvc-svc.svc0"
+    assert lines(units[f"{stem}-container.0.service"], "After") == [f"{stem}-ip.0.service"]
+    assert lines(units[f"{stem}-ip.1.service"], "After") == [f"{stem}-container.0.service"]
+    assert lines(units[f"{stem}-app.0.service"], "After") == [f"{stem}-ip.1.service"]
+
+
+def test_schedule_notes_are_comments_in_the_timer() -> None:
+    """What a timer cannot express is said in the timer, as comments."""
+    task = ir.TaskResource(
+        rid="task#1",
+        group=ir.Group.TASK,
+        driver="task.host",
+        span=SPAN,
+        schedule=ir.Schedule(
+            raw="01:00 * 1-10",
+            rules=(
+                ir.ScheduleRule(timeranges=(ir.TimeRange(begin=3600, end=3600),), weeks=(1, 2)),
+            ),
+        ),
+    )
+    timer = emit(service(task), om=OM)["opensvc-svc.svc0-task.1.timer"]
+    assert "# note: ISO week filter not expressible in a timer: runs every week" in timer
+    assert lines(timer, "OnCalendar") == ["*-*-* 01:00:00"]
+    assert lines(timer, "Unit") == ["opensvc-svc.svc0-task.1.service"]

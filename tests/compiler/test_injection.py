@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -136,7 +137,7 @@ _DUMP_ESCAPES = {
 def _dump_words(line: str) -> list[str]:
     """Decode a dumped ``Command Line:`` (systemd's C-style quoting) into argv."""
     words: list[str] = []
-    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|(\S+)', line):
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|([^ ]+)', line):
         if match.group(2) is not None:
             words.append(match.group(2))
             continue
@@ -168,7 +169,7 @@ def _command_lines(dump: str, setting: str) -> list[list[str]]:
         return []
     return [
         [_exec_time(w) for w in _dump_words(ln.split("Command Line: ", 1)[1])]
-        for ln in block.group(1).splitlines()
+        for ln in block.group(1).split("\n")
         if "Command Line: " in ln
     ]
 
@@ -227,3 +228,36 @@ def test_object_values_with_line_breaks_are_refused() -> None:
     )
     with pytest.raises(EmitError, match="line break"):
         emit(service, om="/usr/bin/om")
+
+
+def _random_words(seed: int, count: int) -> list[str]:
+    """Words drawn from the characters that matter to unit syntax, plus some unicode."""
+    rng = random.Random(seed)
+    alphabet = "ab \t\n\r\\\"'$%;#{}=@-:+!|\x01\x7f\u00e9\u2028\u00a0x/.*"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+
+
+def test_seeded_fuzz_through_systemds_loader(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """300 random words survive Exec and Environment quoting exactly, per systemd itself."""
+    words = _random_words(7, 300)
+    res = ir.AppResource(
+        rid="app#0",
+        group=ir.Group.APP,
+        driver="app.forking",
+        span=SPAN,
+        start=("/bin/echo", *words),
+        environment=tuple((f"W{i}", w) for i, w in enumerate(words)),
+    )
+    svc = ir.Service(
+        path=ir.ObjectPath(name="inj"), id="i", source="/etc/x.conf", node="n", resources=(res,)
+    )
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        path = Path(tmp)
+        path.chmod(0o755)
+        for name, text in emit(svc, om="/usr/bin/true").items():
+            (path / name).write_text(text)
+            (path / name).chmod(0o644)
+        dump = _dump(path, UNIT)
+    assert _command_lines(dump, "ExecStart") == [["/bin/echo", *words]]
+    expected = "".join(f"\t\tEnvironment: W{i}={w}\n" for i, w in enumerate(words))
+    assert expected in dump
