@@ -78,9 +78,15 @@ class Applier:
         for step in plan.steps:
             if step.op is Op.SKIP:
                 self._log_skip(step)
-        if plan.selected and plan.action.value in ("stop", "shutdown"):
-            return self._run_sequential(plan.jobs, "ignore-dependencies")
-        return self._run_batch(plan)
+        keep = any(s.reason == "standby" for s in plan.steps)
+        if plan.action.starts or not (plan.selected or keep):
+            return self._run_batch(plan)
+        # Stop exactly these units, in order: a stop must not propagate through
+        # Requires= to the standby units (or unselected ones) that stay up.
+        errors = self._run_sequential(plan.jobs, "ignore-dependencies")
+        if plan.target_op is not Op.SKIP:
+            self._wait(self._enqueue("StopUnit", self.model.target, "ignore-dependencies"))
+        return errors
 
     def _log_skip(self, step: Step) -> None:
         res = self.model.resource(step.rid)

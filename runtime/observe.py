@@ -90,7 +90,8 @@ def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
         found = None
     except Exception as exc:  # a broken probe must not break status
         found = Probe(status=Status.UNDEF, messages=(f"error: probe failed: {exc}",))
-    if found is None:
+    if found is None or (found.status is Status.NA and res.group == "app"):
+        # No driver, or an app without a check command: systemd tracks the process.
         found = Probe(status=Status.UP if active else Status.DOWN)
     if unit_state == "failed" and found.status is Status.DOWN:
         found = Probe(status=Status.DOWN, messages=(*found.messages, f"warn: {res.unit} failed"))

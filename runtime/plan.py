@@ -102,10 +102,10 @@ def _in_scope(res: ResourceModel, action: Action, selection: frozenset[str] | No
 def _start_step(res: ResourceModel, seen: Observed) -> Step:
     if res.disabled:
         return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="disabled")
-    if seen.unit_active and seen.status in UP_STATES:
-        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="already up")
-    if seen.unit_active and seen.status is not Status.NA:
+    if seen.unit_active and seen.status in (Status.DOWN, Status.STDBY_DOWN):
         return Step(rid=res.rid, unit=res.unit, op=Op.RESTART, reason=f"unit active, {seen.status}")
+    if seen.unit_active:
+        return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="already up")
     return Step(rid=res.rid, unit=res.unit, op=Op.START)
 
 
