@@ -261,3 +261,49 @@ def test_seeded_fuzz_through_systemds_loader(tmp_path_factory: pytest.TempPathFa
     assert _command_lines(dump, "ExecStart") == [["/bin/echo", *words]]
     expected = "".join(f"\t\tEnvironment: W{i}={w}\n" for i, w in enumerate(words))
     assert expected in dump
+
+
+def test_verbatim_settings_keep_specifier_characters() -> None:
+    """SourcePath, What, Where, Options, User, Group, WorkingDirectory read back literally."""
+    fs = ir.FsResource(
+        rid="fs#0",
+        group=ir.Group.FS,
+        driver="fs.ext4",
+        span=SPAN,
+        fs_type="ext4",
+        is_mountable=True,
+        dev="/srv/a%b c.img",
+        mnt="/srv/x%y z",
+        mnt_opt="ro,x=%n",
+    )
+    application = ir.AppResource(
+        rid="app#0",
+        group=ir.Group.APP,
+        driver="app.forking",
+        span=SPAN,
+        start=("/bin/true",),
+        user="u%n",
+        user_group="g%n",
+        cwd="/tmp/a%nb c",
+    )
+    svc = ir.Service(
+        path=ir.ObjectPath(name="inj"),
+        id="i",
+        source="/etc/opensvc/a%n b.conf",
+        node="n",
+        resources=(fs, application),
+    )
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        path = Path(tmp)
+        path.chmod(0o755)
+        for name, text in emit(svc, om="/usr/bin/true").items():
+            (path / name).write_text(text)
+            (path / name).chmod(0o644)
+        mount = _dump(path, "srv-x\\x25y\\x20z.mount").split("\n")
+        app_dump = _dump(path, UNIT).split("\n")
+    for line in ("Source Path: /etc/opensvc/a%n b.conf", "Where: /srv/x%y z"):
+        assert f"\t\t{line}" in mount
+    assert "\t\tWhat: /srv/a%b c.img" in mount
+    assert "\t\tOptions: ro,x=%n,loop" in mount
+    for line in ("User: u%n", "Group: g%n", "WorkingDirectory: /tmp/a%nb c"):
+        assert f"\t\t{line}" in app_dump
