@@ -287,10 +287,19 @@ def _timeouts(service: Service, res: Resource, *, keys: tuple[str, str]) -> list
         stop = res.timeout if stop is None else stop
     start = start if start is not None else service.start_timeout
     stop = stop if stop is not None else service.stop_timeout
+    default = _object_timeout(service)
     return [
-        (keys[0], _seconds(start if start is not None else DEFAULT_TIMEOUT)),
-        (keys[1], _seconds(stop if stop is not None else DEFAULT_TIMEOUT)),
+        (keys[0], _seconds(start if start is not None else default)),
+        (keys[1], _seconds(stop if stop is not None else default)),
     ]
+
+
+def _object_timeout(service: Service) -> float:
+    """``DEFAULT.timeout`` (om3 default 1h): the bound of every state-changing action."""
+    for key, value in service.config:
+        if key == "timeout" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return DEFAULT_TIMEOUT
 
 
 def _restart(res: Resource) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -415,7 +424,9 @@ def _job_units(ctx: _Ctx, res: TaskResource | SyncResource) -> dict[str, str]:
     service_name = names.resource_unit(path, res.rid, "service")
     verb = "run" if isinstance(res, TaskResource) else "update"
     timeout = res.timeout if res.timeout is not None else res.start_timeout
-    settings = [("TimeoutStartSec", _seconds(timeout if timeout is not None else DEFAULT_TIMEOUT))]
+    if timeout is None:
+        timeout = _object_timeout(ctx.service)
+    settings = [("TimeoutStartSec", _seconds(timeout))]
     out = {
         service_name: _render(
             "job.service.j2",

@@ -404,3 +404,25 @@ def test_schedule_notes_are_comments_in_the_timer() -> None:
     assert "# note: ISO week filter not expressible in a timer: runs every week" in timer
     assert lines(timer, "OnCalendar") == ["*-*-* 01:00:00"]
     assert lines(timer, "Unit") == ["opensvc-svc.svc0-task.1.service"]
+
+
+@pytest.mark.parametrize(
+    ("res_timeout", "object_timeout", "config", "expected"),
+    [
+        (30.0, 60.0, (("timeout", 120.0),), "30s"),
+        (None, 60.0, (("timeout", 120.0),), "60s"),
+        (None, None, (("timeout", 120.0),), "120s"),
+        (None, None, (), "3600s"),
+        (0.25, None, (), "250ms"),
+    ],
+)
+def test_timeouts_fall_back_like_om3(
+    res_timeout: float | None,
+    object_timeout: float | None,
+    config: tuple[tuple[str, object], ...],
+    expected: str,
+) -> None:
+    """Resource timeout, else the object's start_timeout, else DEFAULT.timeout, else 1h."""
+    svc = service(flag(start_timeout=res_timeout), start_timeout=object_timeout, config=config)
+    text = emit(svc, om=OM)["opensvc-svc.svc0-fs.1.service"]
+    assert lines(text, "TimeoutStartSec") == [expected]
