@@ -172,7 +172,8 @@ def test_scoped_values_are_evaluated_for_the_node() -> None:
     """The same file gives different values on different nodes."""
     text = (
         "[DEFAULT]\nnodes = n1 n2\ndrpnodes = n3\n"
-        "[ip#0]\ndev = eth0\nipname@n1 = 10.0.0.1\nipname@n2 = 10.0.0.2\nipname@drpnodes = 10.9.0.1\n"
+        "[ip#0]\ndev = eth0\nipname@n1 = 10.0.0.1\nipname@n2 = 10.0.0.2\n"
+        "ipname@drpnodes = 10.9.0.1\n"
     )
     names = [resource(compile_ok(text, n), "ip#0") for n in ("n1", "n2", "n3")]
     assert [getattr(r, "ipname", None) for r in names] == ["10.0.0.1", "10.0.0.2", "10.9.0.1"]
