@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from omc.runtime.log import ActionLog
 from omc.runtime.model import ObjectModel, ResourceModel
 from omc.runtime.plan import Op, Plan, Step
+from omc.runtime.triggers import TriggerError, triggers
+from omc.runtime.triggers import run as run_trigger
 
 if TYPE_CHECKING:
     from omc.runtime.systemd import Systemd
@@ -78,6 +80,9 @@ class Applier:
         for step in plan.steps:
             if step.op is Op.SKIP:
                 self._log_skip(step)
+        if failed := self._guarded(plan.jobs, "pre"):
+            self.log.error(f"{plan.action} aborted: {failed}")
+            return [failed]
         keep = any(s.reason == "standby" for s in plan.steps)
         if plan.action.starts or not (plan.selected or keep):
             return self._run_batch(plan)
@@ -138,7 +143,9 @@ class Applier:
         if ok:
             self._log_done(step, res)
             self.changed.append(step)
-            return ""
+            if failed := self._guarded((step,), "post"):
+                self.log.error(failed, rid=res.rid)
+            return failed
         if result == "dependency":
             self.log.info(f"not {step.op}ed: a dependency failed", rid=res.rid)
             return ""
@@ -168,6 +175,25 @@ class Applier:
         elif res.group in ("app", "container", "task"):
             for line in lines:
                 log.info(f"run: {self._command(res, exec_display(line))}")
+
+    def _guarded(self, steps: tuple[Step, ...], when: str) -> str:
+        """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""
+        try:
+            for step in steps:
+                self._triggers(step, when)
+        except TriggerError as exc:
+            return str(exc)
+        return ""
+
+    def _triggers(self, step: Step, when: str) -> None:
+        """Run the resource's pre/post triggers of this step; blocking failures raise."""
+        res = self.model.resource(step.rid)
+        action = "start" if step.op in (Op.START, Op.RESTART) else "stop"
+        env = {"OPENSVC_RID": res.rid, "OPENSVC_PATH": self.model.display,
+               "OPENSVC_ID": self.model.id, "OPENSVC_SID": self.log.sid,
+               "OPENSVC_ACTION": action}  # fmt: skip
+        for trigger in triggers(res.rid, res.config, when, action):
+            run_trigger(trigger, self.log, env)
 
     def _command(self, res: ResourceModel, command: str) -> str:
         """The command as OpenSVC logs it: ``<om> exec --pg <cgroup> -- <cmd>``.

@@ -306,3 +306,36 @@ def test_unknown_object_exits_2(n1: Node) -> None:
     proc = om(n1, "nosuchsvc", "instance", "start")
     assert proc.returncode == 2
     assert "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+TRIGGERS = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0105
+
+[fs#1]
+type = flag
+post_start = /bin/echo hello from post
+
+[fs#2]
+type = flag
+blocking_pre_start = /bin/sh -c 'exit {env.code}'
+
+[env]
+code = 0
+"""
+
+
+def test_triggers_run_and_blocking_pre_failure_aborts(n1: Node) -> None:
+    """Triggers are logged with their output; a failing blocking pre trigger aborts the start."""
+    with created(n1, "trig", TRIGGERS) as path:
+        proc = om(n1, path, "instance", "start")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        lines = console(proc)
+        assert "INF trig: fs#1: trigger non-blocking post start: /bin/echo hello from post" in lines
+        assert "INF trig: fs#1: hello from post" in lines
+        assert om(n1, path, "instance", "stop").returncode == 0
+        n1.write_file(f"/root/{path}.conf", TRIGGERS.replace("code = 0", "code = 3"))
+        assert om(n1, path, "create", "--config", f"/root/{path}.conf").returncode == 0
+        failed = om(n1, path, "instance", "start")
+        assert failed.returncode == 1
+        assert status(n1, path) == {"avail": "down", "fs#1": "down", "fs#2": "down"}
