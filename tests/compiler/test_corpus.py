@@ -25,23 +25,56 @@ NODE = "n1"
 CLUSTER = {"clustername": "corpus"}
 UPDATE = os.environ.get("OMC_UPDATE_GOLDEN") == "1"
 
-# Diagnostic codes that mean "valid OpenSVC, but not something omc can honour".
-# A corpus file may be rejected only with these (never for a bug of ours).
+# Diagnostic codes that mean "valid OpenSVC, but not something omc can honour"
+# (v1/v2-only sections, drivers and keywords, om3 drivers omc does not run).
 UNSUPPORTED_CODES = frozenset(
-    {
-        "unsupported-driver",
-        "unsupported-keyword",
-        "unsupported-section",
-        "legacy-section",
-        "legacy-driver",
-        "legacy-keyword",
-        "removed-keyword",
-        "unsupported-type",
-        "unsupported-reference",
-        "unsupported-value",
-        "v2-only",
-    }
+    {"unsupported-driver", "legacy-driver", "legacy-section", "legacy-keyword", "v2-only"}
 )
+
+# Files rejected for another reason than an unsupported construct: the file is not a
+# complete valid config for om3 either. file -> (error codes, why), checked exactly.
+NOT_VALID_FOR_OM3: dict[str, tuple[frozenset[str], str]] = {
+    "docs-app-full-section-limits.conf": (
+        frozenset({"invalid-value"}),
+        "om3 rejects it too: `limit_cpu`/`limit_core = 1-4` is neither a duration nor a size",
+    ),
+    "docs-pool-virtual-template-md-raid1-vg.conf": (
+        frozenset({"unknown-reference"}),
+        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
+    ),
+    "docs-pool-virtual-template-vg-ext4.conf": (
+        frozenset({"unknown-reference"}),
+        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
+    ),
+    "docs-pool-virtual-template-zpool-mirror.conf": (
+        frozenset({"unknown-reference"}),
+        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
+    ),
+    "docs-references-env-devs.conf": (
+        frozenset({"missing-type"}),
+        "documentation fragment: `[disk#0]` has no `type`, which om3 requires",
+    ),
+    "docs-scoping-fs-type-drpnodes.conf": (
+        frozenset({"missing-keyword"}),
+        "documentation fragment: `[fs#1]` has no `mnt`, which om3 requires",
+    ),
+    "docs-scoping-precedence-share.conf": (
+        frozenset({"missing-type"}),
+        "documentation fragment: `[share#1]` has no `type`, which om3 requires",
+    ),
+    "om3-imon-orchestrate-invalid-started-fs-flag.conf": (
+        frozenset({"invalid-value"}),
+        "om3 test fixture of an invalid value (`orchestrate = started`)",
+    ),
+}
+
+# Files that fail because of a known omc gap (reported; strict xfail): file -> reason.
+KNOWN_GAPS: dict[str, str] = {
+    "tpl-sozu-flag-shm-app-forking-task.conf": (
+        "emitter: `{volume#scripts.mnt}` (a deferred volume reference) in an app command "
+        "ends as emit-error instead of being resolved or flagged unsupported by the front end"
+    ),
+}
 
 
 def corpus_dir() -> Path:
@@ -90,13 +123,19 @@ def entry(file: Path) -> Entry:
     warnings = sum(1 for d in result.diagnostics if d.severity is Severity.WARNING)
     if not result.ok:
         reason = summarize(result.diagnostics, Severity.ERROR)
+        if file.name in NOT_VALID_FOR_OM3:
+            reason = f"{NOT_VALID_FOR_OM3[file.name][1]}. {reason}"
+        elif file.name in KNOWN_GAPS:
+            reason = f"**omc gap**: {reason}"
+        else:
+            reason = f"unsupported: {reason}"
         return Entry(file=file.name, outcome="rejected", reason=reason)
     if not result.units:
         outcome = f"no units ({result.path.kind})"
     else:
-        outcome = f"compiled: {len(result.units)} units"
+        outcome = "compiled"
     if warnings:
-        outcome += f", {warnings} warning{'s' * (warnings > 1)}"
+        outcome += f" ({warnings} warning{'s' * (warnings > 1)})"
     return Entry(
         file=file.name, outcome=outcome, reason=summarize(result.diagnostics, Severity.WARNING)
     )
@@ -111,6 +150,9 @@ def render(entries: list[Entry]) -> str:
     compiled = sum(e.outcome.startswith("compiled") for e in entries)
     no_units = sum(e.outcome.startswith("no units") for e in entries)
     rejected = sum(e.outcome == "rejected" for e in entries)
+    unsupported = sum(e.reason.startswith("unsupported:") for e in entries)
+    gaps = sum(e.reason.startswith("**omc gap**") for e in entries)
+    invalid = rejected - unsupported - gaps
     lines = [
         "# Compatibility with the OpenSVC corpus",
         "",
@@ -119,10 +161,12 @@ def render(entries: list[Entry]) -> str:
         f"rewrites it). Every file is compiled for node `{NODE}`. The corpus and the origin of",
         "each file: `shared/corpus/opensvc/SOURCES.md`.",
         "",
-        f"**{len(entries)} files: {compiled} compiled, {no_units} without units "
-        f"(cfg/sec/usr objects: parsed and validated), {rejected} rejected.** A rejected file is",
-        "refused only for constructs omc does not support (v1/v2-only sections, drivers or",
-        "keywords); each reason is the compiler's own diagnostic, with its line.",
+        f"**{len(entries)} files: {compiled} compiled, {no_units} without units (cfg/sec/usr",
+        f"objects: parsed and validated), {rejected} rejected**: {unsupported} for constructs omc",
+        "does not support (v1/v2-only sections, drivers or keywords; om3 drivers omc does not",
+        f"run), {invalid} that om3 rejects as well (invalid values, documentation fragments,",
+        f"pool templates that need `--env`), {gaps} because of a known omc gap. Each reason is",
+        "the compiler's own diagnostic, with its line.",
         "",
         "| File | Outcome | Reason (errors, or warnings when compiled) |",
         "|---|---|---|",
@@ -131,13 +175,23 @@ def render(entries: list[Entry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("file", CORPUS, ids=[f.stem for f in CORPUS])
+def _corpus_param(file: Path) -> object:
+    gap = KNOWN_GAPS.get(file.name)
+    marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
+    return pytest.param(file, marks=marks, id=file.stem)
+
+
+@pytest.mark.parametrize("file", [_corpus_param(f) for f in CORPUS])
 def test_corpus_file_compiles_or_is_rejected_for_unsupported_constructs_only(file: Path) -> None:
-    """No exception; when rejected, every error has a span and an 'unsupported' code."""
+    """No exception; a rejection has spans and only 'unsupported' codes (or a listed reason)."""
     result = compile_corpus_file(file)
     errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    codes = {d.code for d in errors}
     assert all(d.span is not None for d in errors), errors
-    assert {d.code for d in errors} <= UNSUPPORTED_CODES, [(d.code, d.message) for d in errors]
+    if file.name in NOT_VALID_FOR_OM3:
+        assert codes == NOT_VALID_FOR_OM3[file.name][0], [(d.code, d.message) for d in errors]
+    else:
+        assert codes <= UNSUPPORTED_CODES, [(d.code, d.message) for d in errors]
     if result.ok and result.path.kind in ("svc", "vol"):
         assert result.units, "a valid service produces units"
 
