@@ -93,13 +93,21 @@ def environment(res: ResourceView, action: str) -> dict[str, str]:
 
 
 def _timeout(res: ResourceView, action: str, default: float | None) -> float | None:
-    value = settings.text(res, f"{action}_timeout", "timeout")
-    if value is None:
-        return default
-    try:
-        return float(value.removesuffix("s"))
-    except ValueError:
-        raise DriverError(f"{res.rid}: {action}_timeout expects seconds, got {value!r}") from None
+    return settings.seconds(res, f"{action}_timeout", "timeout", default=default)
+
+
+def retcodes(res: ResourceView) -> dict[int, Status]:
+    """The ``retcodes`` table: compiled ``[[0, "up"], …]`` pairs, or ``0:up 1:down`` text."""
+    value = res.config.get("retcodes")
+    if isinstance(value, list | tuple):
+        return parse_retcodes(" ".join(_pair(item) for item in value))
+    return parse_retcodes(str(value) if value else DEFAULT_RETCODES)
+
+
+def _pair(item: object) -> str:
+    if isinstance(item, list | tuple) and len(item) == 2:
+        return f"{item[0]}:{item[1]}"
+    raise DriverError(f"retcodes: {item!r} is not a (code, status) pair")
 
 
 class AppCommands:
@@ -135,7 +143,7 @@ class AppCommands:
         argv = command(res, "check")
         if not argv:
             return None
-        table = parse_retcodes(settings.text(res, "retcodes") or DEFAULT_RETCODES)
+        table = retcodes(res)
         try:
             done = self._exec(res, argv, "status", _timeout(res, "check", STATUS_TIMEOUT))
         except DriverError as exc:

@@ -138,7 +138,7 @@ class _Container:
             return
         if state == "stopped":
             run(self._cli("rm", container_name(res)), log=log, runner=self.runner)
-        timeout = settings.integer(res, "start_timeout", default=0) or None
+        timeout = settings.seconds(res, "start_timeout", default=None)
         run(run_argv(res, engine=self.engine), log=log, runner=self.runner, timeout=timeout)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
@@ -148,7 +148,7 @@ class _Container:
             log.info(f"already down: container {name} is not running")
             return
         if state == "running":
-            grace = str(settings.integer(res, "stop_timeout", default=10))
+            grace = str(round(settings.seconds(res, "stop_timeout", default=10.0) or 0))
             run(self._cli("stop", "--time", grace, name), log=log, runner=self.runner)
         if settings.boolean(res, "rm", default=False):
             run(self._cli("rm", "--force", name), log=log, runner=self.runner)

@@ -240,7 +240,7 @@ class Raw:
         kind = stat.S_IFMT(st.st_mode)
         if settings.boolean(res, "create_char_devices", default=False):
             kind = stat.S_IFCHR
-        perm = int(settings.text(res, "perm") or "600", 8)
+        perm = settings.mode(res, "perm") or 0o600
         log.info(f"create device node {dst} ({os.major(st.st_rdev)}:{os.minor(st.st_rdev)})")
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         os.mknod(dst, kind | perm, st.st_rdev)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,15 +78,6 @@ def _gid(group: str | None) -> int:
         raise DriverError(f"unknown group {group!r}") from None
 
 
-def _mode(perm: str | None) -> int | None:
-    if not perm:
-        return None
-    try:
-        return int(perm, 8)
-    except ValueError:
-        raise DriverError(f"perm expects an octal mode like 0755, got {perm!r}") from None
-
-
 class Directory:
     """A directory owned by the service: created on start, left in place on stop."""
 
@@ -96,7 +88,7 @@ class Directory:
         path = Path(settings.required(res, "path"))
         uid = _uid(settings.text(res, "user"))
         gid = _gid(settings.text(res, "group"))
-        mode = _mode(settings.text(res, "perm", "dirperm"))
+        mode = settings.mode(res, "perm", "dirperm")
         if not path.is_dir():
             log.info(f"create directory {path}")
             path.mkdir(parents=True, exist_ok=True)
@@ -191,6 +183,33 @@ def _mount_of(mnt: str, table: tuple[MountEntry, ...]) -> MountEntry | None:
     return found[-1] if found else None  # the last mount on a path is the visible one
 
 
+_EXPOSED = re.compile(r"^\{(?P<rid>disk#[^.{}]+)\.exposed_devs\[(?P<index>\d+)\]\}$")
+
+
+def resolve_dev(res: ResourceView) -> str:
+    """``dev``, with a ``{disk#x.exposed_devs[i]}`` reference resolved at run time.
+
+    The compiler cannot know which loop device a disk will get, so such a
+    reference reaches us as is. A disk.loop resolves to its image file (mount
+    takes it with ``-o loop``, the probe matches loop backing files); other
+    disks to their ``exposed_devs``.
+    """
+    dev = settings.text(res, "dev", "device") or "none"
+    found = _EXPOSED.match(dev)
+    if found is None:
+        return dev
+    from . import get, unitfile  # noqa: PLC0415 - only for referenced disks
+
+    disk = unitfile.load(res.path, found["rid"])
+    if disk.driver == "disk.loop":
+        return settings.required(disk, "file")
+    devs = list(getattr(get(disk.driver), "exposed_devs", lambda _: [])(disk))
+    index = int(found["index"])
+    if index >= len(devs):
+        raise DriverError(f"{dev}: {found['rid']} exposes {len(devs)} device(s)")
+    return str(devs[index])
+
+
 class Mount:
     """A mountable filesystem (``fs.ext4``, ``fs.xfs``, ``fs.tmpfs`` …)."""
 
@@ -208,15 +227,18 @@ class Mount:
         entry = _mount_of(mnt, mounts())
         if entry is None:
             return Probe(status=Status.DOWN)
-        dev = settings.text(res, "dev", "device") or ""
+        try:
+            dev = resolve_dev(res)
+        except DriverError as exc:
+            return Probe(status=Status.WARN, warnings=(str(exc),))
         if not device_matches(dev, entry):
-            return Probe(status=Status.WARN, messages=(f"{mnt} is mounted from {entry.source}",))
+            return Probe(status=Status.WARN, warnings=(f"{mnt} is mounted from {entry.source}",))
         return Probe(status=Status.UP)
 
     def mount_argv(self, res: ResourceView) -> tuple[str, ...]:
         """``mount -t <type> [-o <opts>] <dev> <mnt>``; an image file gets ``loop``."""
         mnt = settings.required(res, "mnt", "mount_point")
-        dev = settings.text(res, "dev", "device") or "none"
+        dev = resolve_dev(res)
         fstype = res.driver.partition(".")[2]
         opts = [o for o in (settings.text(res, "mnt_opt") or "").split(",") if o]
         if Path(dev).is_file() and "loop" not in opts:

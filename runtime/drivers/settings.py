@@ -15,6 +15,7 @@ from .base import DriverError, ResourceView
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0", ""})
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -93,6 +94,45 @@ def argv(res: ResourceView, *names: str) -> tuple[str, ...]:
         return tuple(shlex.split(str(value)))
     except ValueError as exc:
         raise DriverError(f"{res.rid}: keyword {names[0]!r}: {exc}: {value!r}") from None
+
+
+def seconds(res: ResourceView, *names: str, default: float | None) -> float | None:
+    """A duration keyword in seconds: the compiler's float, or text like ``90``, ``5s``, ``2m``."""
+    value = _lookup(res.config, names)
+    if value is None:
+        return default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(str(value), what=f"{res.rid}: keyword {names[0]!r}")
+
+
+def parse_duration(text: str, *, what: str) -> float:
+    """``1h30m`` → 5400.0; a bare number is seconds."""
+    total, number = 0.0, ""
+    for char in text.strip():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _DURATION_UNITS and number:
+            total += float(number) * _DURATION_UNITS[char]
+            number = ""
+        else:
+            raise DriverError(f"{what} expects a duration like 30s or 1h30m, got {text!r}")
+    return total + (float(number) if number else 0.0)
+
+
+def mode(res: ResourceView, *names: str) -> int | None:
+    """A permission keyword: the compiler's integer, or octal text like ``0750``."""
+    value = _lookup(res.config, names)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise DriverError(
+            f"{res.rid}: keyword {names[0]!r} expects an octal mode like 0755, got {value!r}"
+        ) from None
 
 
 def size(res: ResourceView, *names: str) -> int | None:

@@ -28,21 +28,11 @@ DEFAULT_OPTIONS = ("-HAXpogDtrlvx", "--stats", "--delete", "--force")
 DEFAULT_MAX_DELAY = 24 * 3600.0  # seconds: om3's default max_delay is 1d
 TARGETS = ("nodes", "drpnodes", "local")
 UP_GROUPS = ("ip", "disk", "fs", "share", "container")
-_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def duration(text: str) -> float:
     """``30m``, ``1d``, ``2h30m``, ``90`` (seconds) → seconds."""
-    total, number = 0.0, ""
-    for char in text.strip():
-        if char.isdigit() or char == ".":
-            number += char
-        elif char in _DURATION and number:
-            total += float(number) * _DURATION[char]
-            number = ""
-        else:
-            raise DriverError(f"invalid duration {text!r}")
-    return total + (float(number) if number else 0.0)
+    return settings.parse_duration(text, what="duration")
 
 
 def rsync_options(res: ResourceView) -> list[str]:

@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 
 from . import settings
-from .app import AppCommands, command, parse_retcodes, status_of
+from .app import AppCommands, command, retcodes, status_of
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, run, subprocess_runner
-
-DEFAULT_RETCODES = "0:up 1:down"
 
 
 def _var_dir(res: ResourceView) -> Path:
@@ -113,7 +111,7 @@ class HostTask:
         if check == "last_run_warn":
             warnings = (f"last run failed with code {code}",) if code else ()
             return Probe(status=Status.NA, warnings=warnings)
-        table = parse_retcodes(settings.text(res, "retcodes") or DEFAULT_RETCODES)
+        table = retcodes(res)
         return Probe(status=status_of(code, table))
 
     def run(self, res: ResourceView, log: ActionLog, *, confirm: bool = False) -> None:

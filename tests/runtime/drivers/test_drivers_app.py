@@ -35,6 +35,13 @@ def test_parse_retcodes_rejects(text: str) -> None:
         app.parse_retcodes(text)
 
 
+def test_compiled_retcodes_pairs() -> None:
+    """The compiler's [[code, status], …] form reads like the text form."""
+    res = view("app.forking", {"retcodes": [[0, "up"], [2, "down"]]})
+    assert app.retcodes(res) == {0: Status.UP, 2: Status.DOWN}
+    assert app.retcodes(view("app.forking", {})) == {0: Status.UP, 1: Status.DOWN}
+
+
 def test_unlisted_code_is_warn() -> None:
     """Exit codes absent from retcodes mean warn."""
     assert app.status_of(7, {0: Status.UP}) is Status.WARN

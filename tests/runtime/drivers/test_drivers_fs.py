@@ -70,7 +70,7 @@ def test_flag_drift_is_seen(flag_dir: Path) -> None:
 def test_directory_created_with_mode(tmp_path: Path) -> None:
     """fs.directory creates the path with perm, and stop leaves it in place."""
     target = tmp_path / "a" / "b"
-    res = view("fs.directory", {"path": str(target), "perm": "0750", "user": "root"})
+    res = view("fs.directory", {"path": str(target), "perm": 0o750, "user": "root"})
     drv, log = drivers.get("fs.directory"), RecordingLog()
     assert drv.status(res).status is Status.DOWN
     drv.start(res, log)

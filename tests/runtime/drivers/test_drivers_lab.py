@@ -124,7 +124,8 @@ def test_loop_backed_ext4_mount_probe(lab: Lab, obj: str, cleanup: list) -> None
     cleanup.append((n1, ["rm", "-f", str(image)]))
     n1.run(["mkfs.ext4", "-q", str(image)])
     mnt = f"/run/{obj}/data"
-    write_unit(n1, obj, "fs#0", "fs.ext4", {"dev": str(image), "mnt": mnt})
+    write_unit(n1, obj, "disk#0", "disk.loop", {"file": str(image)})
+    write_unit(n1, obj, "fs#0", "fs.ext4", {"dev": "{disk#0.exposed_devs[0]}", "mnt": mnt})
     cleanup.append((n1, [OM, obj, "driver", "stop", "--rid", "fs#0"]))
     assert om(n1, obj, "start", "fs#0") == 0
     assert n1.run([OM, obj, "driver", "status", "--rid", "fs#0"]).stdout == "up\n"
