@@ -29,6 +29,7 @@ from omc.runtime.selection import Selector, select
 from omc.runtime.status import aggregate
 
 if TYPE_CHECKING:
+    from omc.runtime.collector import CollectorSink
     from omc.runtime.systemd import Systemd
 
 STOP_END_STATES = frozenset({Status.DOWN, Status.STDBY_UP, Status.STDBY_DOWN, Status.NA})
@@ -117,14 +118,41 @@ def _run(sd: Systemd, path: ObjectPath, verb: str, opts: Options, console: Sink 
     selection = select((r.selectable for r in model.resources), opts.selector)
     if model.disabled and verb != "shutdown":
         raise ActionError(f"{path}: object instance is disabled")
+    collector = _collector()
+    extra = (collector,) if collector is not None else ()
+    log = action_log(str(path), action=verb, console=console, origin=opts.origin,
+                     extra_sinks=extra)  # fmt: skip
+    try:
+        return _run_logged(sd, model, selection, verb, opts=opts, log=log)
+    finally:
+        if collector is not None:
+            collector.close()
+
+
+def _collector() -> CollectorSink | None:
+    if not os.environ.get("OMC_COLLECTOR"):
+        return None
+    from omc.runtime.collector import from_environment  # noqa: PLC0415 - off by default
+
+    return from_environment()
+
+
+def _run_logged(
+    sd: Systemd,
+    model: model_mod.ObjectModel,
+    selection: frozenset[str] | None,
+    verb: str,
+    *,
+    opts: Options,
+    log: ActionLog,
+) -> Plan:
     argv = "om " + " ".join(opts.argv)
-    log = action_log(str(path), action=verb, console=console, origin=opts.origin)
     started = time.monotonic()
     last: Plan | None = None
     if not opts.dry_run:
         log.info(f">>> do {verb} [{argv}] (origin {opts.origin}, sid {log.sid})", argv=argv)
     try:
-        with ActionRelay(str(path), log.sid, log.emit) as relay:
+        with ActionRelay(model.display, log.sid, log.emit) as relay:
             for action in _plans(verb):
                 states = observe(model, sd=sd)
                 last = plan(model, observed_map(states), action, selection=selection,
