@@ -18,7 +18,6 @@ Import of this module is cheap; pydbus and gi are imported on first connection
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +128,7 @@ class Systemd:
         self._removed: dict[str, str] = {}
         self._watching = False
         self._sub_id: int | None = None
+        self._paths: dict[str, str] = {}
 
     @classmethod
     def system(cls, address: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Systemd:
@@ -193,22 +193,32 @@ class Systemd:
         self._removed[job] = result
 
     def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
-        """Pump the main context until every job path has been removed."""
+        """Block in the main context until every job path has been removed; a GLib
+        timeout source wakes the loop at the deadline."""
         pending = set(jobs)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while pending - self._removed.keys():
-            if time.monotonic() > deadline:
-                late = sorted(pending - self._removed.keys())
-                raise SystemdError(f"timed out waiting for jobs {late}")
-            if not self._ctx.iteration(False):
-                time.sleep(0.0005)
+        seconds = self.timeout if timeout is None else timeout
+        expired: list[bool] = []
+        glib = _glib()
+        source = glib.timeout_add(max(1, int(seconds * 1000)), lambda: expired.append(True))
+        try:
+            while pending - self._removed.keys():
+                if expired:
+                    late = sorted(pending - self._removed.keys())
+                    raise SystemdError(f"timed out after {seconds:g}s waiting for jobs {late}")
+                self._ctx.iteration(True)
+        finally:
+            if not expired:
+                glib.source_remove(source)
         return {job: self._removed.pop(job) for job in pending}
 
     # -- unit state --------------------------------------------------------------------
 
     def unit_path(self, unit: str) -> str:
-        """The object path of a unit, loading it if needed."""
-        return str(self.manager("LoadUnit", "s", unit)[0])
+        """The object path of a unit, loading it if needed (cached: systemd derives the
+        path from the name, so it never changes)."""
+        if unit not in self._paths:
+            self._paths[unit] = str(self.manager("LoadUnit", "s", unit)[0])
+        return self._paths[unit]
 
     def _get_all(self, path: str, iface: str) -> dict[str, Any]:
         return dict(self._call(path, PROPS_IFACE, "GetAll", "s", (iface,))[0])

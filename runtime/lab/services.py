@@ -26,7 +26,8 @@ from .state import LabState, NodeInfo, node_dir
 
 TARGET = "omc-lab.target"
 ETCD_UNIT = "omc-lab-etcd.service"
-RSYNCD_UNIT = "omc-lab-rsyncd.service"
+RSYNCD_UNIT = "omc-lab-rsyncd.socket"
+RSYNCD_SERVICE = "omc-lab-rsyncd@.service"
 SSHD_UNIT = "omc-lab-sshd.service"
 RSYNC_MODULE = "root"
 
@@ -109,11 +110,21 @@ def rsyncd_conf(state: LabState) -> str:
     )
 
 
-def rsyncd_unit(state: LabState) -> str:
+def rsyncd_socket() -> str:
+    """rsync's daemon, socket-activated inetd-style: nothing runs until a client connects,
+    and no daemon has to be stopped at poweroff (a long-lived one takes 0.6 s)."""
+    return (
+        "[Unit]\nDescription=omc lab rsync daemon socket\n\n"
+        "[Socket]\nListenStream=873\nAccept=yes\n"
+    )
+
+
+def rsyncd_service(state: LabState) -> str:
     conf = f"{state.dir}/rsyncd.conf"
     return (
-        "[Unit]\nDescription=omc lab rsync daemon\n\n[Service]\n"
-        f"ExecStart=/usr/bin/rsync --daemon --no-detach --config={conf}\n"
+        "[Unit]\nDescription=omc lab rsync daemon connection\n\n[Service]\n"
+        f"ExecStart=/usr/bin/rsync --daemon --config={conf}\nStandardInput=socket\n"
+        "StandardOutput=socket\nStandardError=journal\n"
     )
 
 
@@ -189,7 +200,11 @@ def _without_localhost(hosts: str) -> str:
 
 
 def node_units(state: LabState, node: NodeInfo) -> dict[str, str]:
-    units = {TARGET: target_unit(state), RSYNCD_UNIT: rsyncd_unit(state)}
+    units = {
+        TARGET: target_unit(state),
+        RSYNCD_UNIT: rsyncd_socket(),
+        RSYNCD_SERVICE: rsyncd_service(state),
+    }
     if state.etcd and not node.drp:
         units[ETCD_UNIT] = etcd_unit(state, node)
     if state.ssh:

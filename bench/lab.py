@@ -1,0 +1,145 @@
+"""Lab speed: boot to `running` (1 and 3 nodes), teardown, and a StartUnit round trip.
+
+Measures (medians): `Lab.up` of 1 node and of 3 nodes (without etcd, and 3 with etcd)
+until every node reports `running`; `lab.down()` (clean poweroff, then cleanup); and
+from the host, StartUnit of a oneshot `/bin/true` through the D-Bus adapter, waiting
+for its job and reading ActiveState (median of 200), against the baseline in the same
+run: `nsenter -t PID -m -p systemctl start` of the same unit (median of 50).
+Targets: 3 nodes <= 2 s, teardown <= 1 s.
+Prints a markdown table and rewrites the Lab section of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / ".dev"))
+
+from omc.runtime.lab.api import Lab  # noqa: E402
+
+BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
+BEGIN, END = "<!-- lab:begin -->", "<!-- lab:end -->"
+BOOTS = 5
+STARTS = 200
+BASELINE_STARTS = 50
+UNIT = "omcbench-true.service"
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def boot_cycle(name: str, nodes: int, *, etcd: bool) -> tuple[float, float]:
+    """(boot, teardown) in ms of one lab."""
+    start = time.perf_counter()
+    lab = Lab.up(name, nodes=nodes, etcd=etcd)
+    booted = time.perf_counter()
+    lab.down()
+    return _ms(booted - start), _ms(time.perf_counter() - booted)
+
+
+def boots(nodes: int, *, etcd: bool) -> tuple[list[float], list[float]]:
+    up, down = [], []
+    for _ in range(BOOTS):
+        u, d = boot_cycle(f"b{os.getpid()}", nodes, etcd=etcd)
+        up.append(u)
+        down.append(d)
+    return up, down
+
+
+def timed(fn: Callable[[], object], rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(_ms(time.perf_counter() - start))
+    return times
+
+
+def start_unit_round_trips() -> tuple[list[float], list[float], float]:
+    """D-Bus StartUnit+job wait+state read, vs nsenter systemctl start; and connect time."""
+    lab = Lab.up(f"s{os.getpid()}", nodes=1, etcd=False)
+    try:
+        node = lab.node("n1")
+        node.write_file(
+            f"/run/systemd/system/{UNIT}", "[Service]\nType=oneshot\nExecStart=/bin/true\n"
+        )
+        node.run(["systemctl", "daemon-reload"])
+        t0 = time.perf_counter()
+        sd = node.systemd()
+        sd.state(UNIT)
+        connect = _ms(time.perf_counter() - t0)
+
+        def dbus_start() -> None:
+            outcome = sd.start([UNIT])[UNIT]
+            assert outcome.result == "done" and outcome.state.active_state == "inactive"
+
+        dbus = timed(dbus_start, STARTS)
+        sd.close()
+        argv = ["nsenter", "-t", str(node.pid), "-m", "-p", "systemctl", "start", UNIT]
+        baseline = timed(lambda: subprocess.run(argv, check=True), BASELINE_STARTS)
+    finally:
+        lab.down()
+    return dbus, baseline, connect
+
+
+def row(
+    label: str, values: list[float], target: str = "", baseline: str = "", digits: int = 0
+) -> str:
+    """One markdown table row: median, min, max, count, target, baseline."""
+    stats = " | ".join(
+        f"{v:.{digits}f}" for v in (statistics.median(values), min(values), max(values))
+    )
+    return f"| {label} | {stats} | {len(values)} | {target} | {baseline} |"
+
+
+def main() -> int:
+    up1, down1 = boots(1, etcd=False)
+    up3, down3 = boots(3, etcd=False)
+    up3e, down3e = boots(3, etcd=True)
+    dbus, baseline, connect = start_unit_round_trips()
+    ok = statistics.median(up3) <= 2000 and statistics.median(down3) <= 1000
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = Path("/proc/loadavg").read_text().split()[0]
+    lines = [
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, kernel {platform.release()}, "
+        f"Python {platform.python_version()}; {when}; load average {load} at the end.",
+        "",
+        "| measure (ms) | median | min | max | n | target | baseline (same run) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        row("boot 1 node to `running`", up1),
+        row("boot 3 nodes to `running` (no etcd)", up3, "<= 2000"),
+        row("boot 3 nodes + 3-member etcd to `running`", up3e),
+        row("teardown 1 node", down1),
+        row("teardown 3 nodes", down3, "<= 1000"),
+        row("teardown 3 nodes + etcd", down3e),
+        row(
+            "StartUnit oneshot via D-Bus adapter (job wait + ActiveState)",
+            dbus,
+            baseline=f"`nsenter … systemctl start`: {statistics.median(baseline):.2f}",
+            digits=2,
+        ),
+        row("`nsenter -m -p systemctl start` (baseline)", baseline, digits=2),
+        f"| D-Bus connect + first state read | {connect:.1f} |  |  | 1 |  |  |",
+        "",
+        f"Targets met: {'yes' if ok else 'NO'}.",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    text = BENCH_MD.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    BENCH_MD.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
