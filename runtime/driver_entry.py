@@ -5,7 +5,8 @@ on the hot path of every start: it imports only the driver protocol, the unit
 reader, the logger and the one driver family it needs, never the compiler or
 D-Bus. Settings come from the resource's own unit file (``X-OpenSVC-Config=``).
 
-``run`` (tasks) takes ``--confirm``; ``update``/``full`` (syncs) take ``--target``.
+``run`` (tasks) takes ``--confirm``; ``update``/``full`` (syncs) take ``--target``;
+``abort`` prints the start veto (``abort! <reason>``) and exits 1, or exits 0.
 Exit codes: 0 done (including "already up/down"), 1 the driver failed,
 2 bad usage or no such resource unit. ``status`` prints
 ``<status>`` and the probe messages, one per line, and exits 0.
@@ -21,10 +22,10 @@ from omc.runtime import drivers
 from omc.runtime.drivers import unitfile
 
 USAGE = (
-    "usage: om <path> driver start|stop|status|run|update|full --rid <rid>"
+    "usage: om <path> driver start|stop|status|abort|run|update|full --rid <rid>"
     " [--unit <unit name>] [--target nodes|drpnodes|local] [--confirm]"
 )
-ACTIONS = ("start", "stop", "status", "run", "update", "full")
+ACTIONS = ("start", "stop", "status", "abort", "run", "update", "full")
 _VALUED = ("--rid", "--unit", "--target")
 _FLAGS = ("--confirm",)
 
@@ -84,6 +85,11 @@ def main(path: str, argv: list[str]) -> int:
     except drivers.DriverError as exc:
         print(f"om: error: {exc}", file=sys.stderr)
         return 2
+    if request.action == "abort":
+        reason = drivers.veto(res)
+        if reason:
+            print(f"abort! {reason}")
+        return 1 if reason else 0
     if request.action == "status":
         probe = drivers.evaluate(res)
         print(

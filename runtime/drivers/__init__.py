@@ -31,6 +31,7 @@ __all__ = [
     "evaluate",
     "get",
     "known",
+    "veto",
 ]
 
 # driver name -> (family module, class). "fs.<anything else>" is a mountable fs.
@@ -108,3 +109,21 @@ def evaluate(res: ResourceView) -> Probe:
         standby = Status.STDBY_UP if probe.status is Status.UP else Status.STDBY_DOWN
         return Probe(status=standby, messages=probe.messages, warnings=probe.warnings)
     return probe
+
+
+def veto(res: ResourceView) -> str | None:
+    """The abort-phase veto of one resource, or None (disabled/noaction never veto).
+
+    Call it for each resource that is not already up, before starting anything;
+    a veto aborts the start ("abort start").
+    """
+    if "disable" in res.flags or "noaction" in res.tags:
+        return None
+    abort = getattr(get(res.driver), "abort", None)
+    if abort is None:
+        return None
+    try:
+        reason = abort(res)
+    except DriverError as exc:
+        return str(exc)
+    return str(reason) if reason else None

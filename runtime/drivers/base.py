@@ -124,3 +124,14 @@ class Driver(Protocol):
 
     def label(self, res: ResourceView) -> str:
         """The short description shown beside the rid, e.g. ``10.0.0.10@eth0``."""
+
+
+class Vetoing(Protocol):
+    """Optional driver method for the start abort phase (opensvc.md §4.2 step 4).
+
+    ``abort(res)`` returns the reason to refuse the whole start before anything
+    runs ("10.0.0.10 is alive", "already up on peer n2"), or None. Drivers
+    without it never veto; :func:`omc.runtime.drivers.veto` hides the difference.
+    """
+
+    def abort(self, res: ResourceView) -> str | None: ...

@@ -12,6 +12,7 @@ import grp
 import os
 import pwd
 import re
+import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,44 @@ class Flag:
 
     def status(self, res: ResourceView) -> Probe:
         return Probe(status=Status.UP if flag_file(res).exists() else Status.DOWN)
+
+    def abort(self, res: ResourceView) -> str | None:
+        """A failover object with peers: refuse when the flag is up on one of them (ssh)."""
+        if flag_file(res).exists():
+            return None
+        peer = flag_peer(res)
+        return f"already up on peer {peer}" if peer else None
+
+
+def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | None:
+    """The first peer holding the flag file, asked over ssh (BatchMode, 2 s connect timeout).
+
+    Only for failover objects with more than one node (flex instances run
+    everywhere). A peer that cannot be reached is not counted: like OpenSVC,
+    the veto only protects against a visible double start.
+    """
+    from . import unitfile  # noqa: PLC0415 - only failover objects with peers get here
+    from .command import probe  # noqa: PLC0415
+
+    try:
+        service = unitfile.service_config(res.path)
+    except DriverError:
+        return None
+    peers = settings.as_words(service.get("nodes"))
+    if service.get("topology", "failover") != "failover" or len(peers) < 2:
+        return None
+    local = os.environ.get("OMC_NODE") or socket.gethostname()
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "StrictHostKeyChecking=no"]
+    key = os.environ.get("OMC_SSH_KEY")
+    if key:
+        ssh += ["-i", key]
+    for peer in peers:
+        if (
+            peer != local
+            and probe((*ssh, peer, "test", "-f", str(flag_file(res))), runner=runner).ok
+        ):
+            return peer
+    return None
 
 
 def _uid(user: str | None) -> int:

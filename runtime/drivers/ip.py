@@ -206,6 +206,25 @@ class HostIp:
         done = probe(("ping", "-6", "-c", "1", "-W", "1", "-q", tgt.address), runner=self.runner)
         return done.ok
 
+    def abort(self, res: ResourceView) -> str | None:
+        """Veto a start when the link has no carrier or the address answers elsewhere."""
+        from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415
+
+        try:
+            with netns(self._netns(res)) as nl:
+                dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
+                if not nl.link_exists(dev):
+                    return f"no link {dev}"
+                present = nl.addresses(dev)
+                tgt = target(res, existing=present)
+                if any(a.address == tgt.address for a in present):
+                    return None
+                if settings.boolean(res, "check_carrier", default=True) and not nl.carrier(dev):
+                    return f"{dev} has no carrier"
+        except NetlinkError as exc:
+            return str(exc)
+        return f"{tgt.address} is alive" if self._alive(tgt, None) else None
+
     def status(self, res: ResourceView) -> Probe:
         from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415 - pyroute2 is heavy
 
@@ -292,6 +311,10 @@ class NetnsIp(HostIp):
     def label(self, res: ResourceView) -> str:
         name = settings.text(res, "name", "ipname") or "?"
         return f"{name}@{self._nsdev(res)}@{settings.text(res, 'netns') or '?'}"
+
+    def abort(self, res: ResourceView) -> str | None:
+        """No veto: the container holding the netns is not started yet at abort time."""
+        return None
 
     def _nsdev(self, res: ResourceView) -> str:
         return settings.text(res, "nsdev") or "eth0"

@@ -73,6 +73,15 @@ def integer(res: ResourceView, *names: str, default: int) -> int:
         ) from None
 
 
+def as_words(value: object) -> list[str]:
+    """A list value from any JSON shape: list, whitespace-separated text, scalar or None."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return str(value).split()
+
+
 def words(res: ResourceView, *names: str) -> tuple[str, ...]:
     """A list keyword: a JSON list, or whitespace-separated text."""
     value = _lookup(res.config, names)

@@ -95,13 +95,14 @@ def target_nodes(res: ResourceView, want: str | None, *, local: str) -> list[str
             found.append(None)
             continue
         value = service.get(kind) or []
-        peers = value.split() if isinstance(value, str) else _strings(value)
+        peers = settings.as_words(value)
         found += [p for p in peers if p != local and p not in found]
     return found
 
 
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+def _local_node() -> str:
+    """This node's name, as the runtime sees it (``OMC_NODE`` overrides the hostname)."""
+    return os.environ.get("OMC_NODE") or socket.gethostname()
 
 
 def stamp_file(res: ResourceView, node: str | None) -> Path:
@@ -128,7 +129,7 @@ class Rsync:
 
     def status(self, res: ResourceView) -> Probe:
         try:
-            peers = target_nodes(res, None, local=socket.gethostname())
+            peers = target_nodes(res, None, local=_local_node())
             max_delay = duration(settings.text(res, "max_delay", "sync_max_delay") or "1d")
         except DriverError as exc:
             return Probe(status=Status.UNDEF, warnings=(str(exc),))
@@ -151,7 +152,7 @@ class Rsync:
         if not_up:
             log.info(f"no-op: the local instance is not up ({', '.join(not_up)})")
             return
-        peers = target_nodes(res, target, local=socket.gethostname())
+        peers = target_nodes(res, target, local=_local_node())
         if not peers:
             log.info("no-op: no target node")
             return

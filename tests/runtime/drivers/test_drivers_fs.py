@@ -9,7 +9,7 @@ import pytest
 from omc.runtime import drivers
 from omc.runtime.drivers import Status, fs
 
-from .helpers import FakeRunner, RecordingLog, view
+from .helpers import FakeRunner, RecordingLog, answer, view
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +150,44 @@ def test_device_matches_block_device_by_number() -> None:
     assert not fs.device_matches(
         str(dev), fs.MountEntry(devno="999:999", target="/x", fstype="ext4", source="/dev/other")
     )
+
+
+@pytest.fixture
+def failover_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An object target declaring two nodes, failover, in a private unit dir."""
+    units = tmp_path / "units"
+    units.mkdir()
+    monkeypatch.setenv("OMC_UNIT_DIR", str(units))
+    monkeypatch.setenv("OMC_NODE", "n1")
+    (units / "opensvc-svc.svc0.target").write_text(
+        '[Unit]\nX-OpenSVC-Path=svc0\nX-OpenSVC-Config={"nodes":["n1","n2"],"topology":"failover"}\n'
+    )
+    return units
+
+
+def test_flag_peer_found_over_ssh(failover_units: Path) -> None:
+    """FAKE ssh: the peer whose `test -f <flag>` exits 0 holds the flag; we never ask ourselves."""
+    runner = FakeRunner([answer(("ssh",), rc=0)])
+    res = view("fs.flag", {}, rid="fs#1")
+    assert fs.flag_peer(res, runner=runner) == "n2"
+    (call,) = runner.calls
+    assert call[-4:] == ("n2", "test", "-f", str(fs.flag_file(res)))
+
+
+def test_flag_peer_unreachable_is_no_veto(failover_units: Path) -> None:
+    """FAKE ssh: an unreachable peer (255) does not veto."""
+    runner = FakeRunner([answer(("ssh",), rc=255)])
+    assert fs.flag_peer(view("fs.flag", {}, rid="fs#1"), runner=runner) is None
+
+
+def test_flag_veto_skipped_when_flag_is_local(failover_units: Path) -> None:
+    """A flag already installed here never vetoes (the start is a no-op anyway)."""
+    res = view("fs.flag", {}, rid="fs#1")
+    drivers.get("fs.flag").start(res, RecordingLog())
+    assert drivers.veto(res) is None
+
+
+def test_veto_ignores_disabled_resources() -> None:
+    """Disabled resources never veto."""
+    res = view("fs.flag", {}, rid="fs#1", flags=frozenset({"disable"}))
+    assert drivers.veto(res) is None

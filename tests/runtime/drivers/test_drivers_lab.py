@@ -83,6 +83,9 @@ def test_ip_host_add_refuse_alive_and_remove(lab: Lab, obj: str, cleanup: list) 
     with n1.netlink() as nl:
         assert (address, 24) in [(a.address, a.prefixlen) for a in nl.addresses("eth0")]
     assert n1.run([OM, obj, "driver", "status", "--rid", "ip#0"]).stdout == "up\n"
+    veto = n2.run([OM, obj, "driver", "abort", "--rid", "ip#0"], check=False)
+    assert (veto.returncode, veto.stdout) == (1, f"abort! {address} is alive\n")
+    assert n1.run([OM, obj, "driver", "abort", "--rid", "ip#0"]).stdout == ""
     assert om(n2, obj, "start", "ip#0") == 1
     assert journal(n2, obj, "ip#0") == [f"abort! {address} is alive"]
     assert om(n1, obj, "stop", "ip#0") == 0
