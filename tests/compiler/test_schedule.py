@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import subprocess
 from typing import Any
@@ -147,3 +148,38 @@ def test_systemd_fires_when_opensvc_would(raw: str, expected: list[str]) -> None
     spec = to_timer(to_schedule(raw))
     assert spec.notes == ()
     assert _next_runs(spec.on_calendar, base="2026-01-05 00:00:00 UTC", count=3) == expected
+
+
+def _random_rule(rng: random.Random) -> ScheduleRule:
+    begin = rng.randrange(0, 86400, 60)
+    end = rng.choice(
+        [begin, min(86400, begin + rng.randrange(60, 6 * H, 60)), rng.randrange(0, 86400, 60)]
+    )
+    interval = rng.choice([None, 60.0, 600.0, 1800.0, 3600.0, 7260.0, 86400.0, 37.0])
+    days = tuple(
+        DaySpec(weekday=rng.randint(1, 7), nth=rng.choice([None, None, 1, 5, -1, -3]))
+        for _ in range(rng.randint(0, 3))
+    )
+    months = tuple(sorted(rng.sample(range(1, 13), rng.randint(0, 4))))
+    return ScheduleRule(
+        timeranges=(TimeRange(begin=begin, end=end, interval=interval, random=rng.random() < 0.3),),
+        days=days,
+        months=months,
+    )
+
+
+def test_random_schedules_give_calendars_systemd_accepts() -> None:
+    """Every OnCalendar= produced for 300 random rules parses in systemd's calendar engine."""
+    rng = random.Random(11)
+    exprs: set[str] = set()
+    for _ in range(300):
+        exprs.update(to_timer(Schedule(raw="r", rules=(_random_rule(rng),))).on_calendar)
+    proc = subprocess.run(
+        ["systemd-analyze", "calendar", *sorted(exprs)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Normalized form:") == len(exprs)
