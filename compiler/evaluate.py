@@ -66,6 +66,7 @@ _SCOPE_DEPENDS = {
     "flex_primary": ("flex_primary", "nodes"),
     "drp_flex_primary": ("drp_flex_primary", "drpnodes"),
 }
+_SCOPE_KEYS = frozenset(k for deps in _SCOPE_DEPENDS.values() for k in deps)
 _DEFERRED_KEYS = frozenset(("exposed_devs", "sub_devs", "base_devs"))
 _DEFERRED_NAMES = frozenset(
     ("dns", "dnsuxsock", "dnsuxsockd", "collector_api", "dns_janitor_major")
@@ -114,6 +115,13 @@ class Evaluator:
         self._cache: dict[tuple[str, str], Value | None] = {}
         self._stack: list[tuple[str, str]] = []
         self._known = self._static_references()
+        self._index: dict[str, dict[str, list[Entry]]] = {}
+        for section in document.sections:
+            by_key = self._index.setdefault(section.name, {})
+            for entry in section.entries:
+                by_key.setdefault(entry.key, []).append(entry)
+        self._scope_cache: list[str | None] | None = None
+        self._types: dict[str, str] = {}
 
     # --- public ------------------------------------------------------------------
 
@@ -122,10 +130,15 @@ class Evaluator:
 
     def driver_type(self, rid: str) -> str:
         """The canonical driver type of a resource section (default when unset)."""
+        known = self._types.get(rid)
+        if known is not None:
+            return known
         group = rid.split("#", 1)[0]
         value = self.get(rid, "type")
         raw = value.text if value else ""
-        return canonical_type(group, raw.strip().lower() if raw else DEFAULT_TYPES.get(group, ""))
+        found = canonical_type(group, raw.strip().lower() if raw else DEFAULT_TYPES.get(group, ""))
+        self._types[rid] = found
+        return found
 
     def keyword(self, section: str, name: str) -> Keyword | None:
         """The table entry for ``name`` in a section (driver type considered)."""
@@ -167,20 +180,32 @@ class Evaluator:
 
     def descope(self, section: str, names: tuple[str, ...], *, scopable: bool) -> Entry | None:
         """The entry that applies to this node, by om3 precedence (module doc)."""
-        sec = self._sections.get(section)
-        if sec is None:
+        by_key = self._index.get(section)
+        if by_key is None:
             return None
-        levels: list[str | None] = [*(self._scopes() if scopable else ()), None]
-        for level in levels:
-            for name in names:
-                found = [e for e in sec.entries if e.key == name and _scope_is(e, level)]
-                if found:
-                    return found[-1]
+        candidates = [(n, by_key[n]) for n in names if n in by_key]
+        if not candidates:
+            return None
+        if scopable and any(e.scope is not None for _, es in candidates for e in es):
+            for level in self._scopes():
+                for _, entries in candidates:
+                    found = [e for e in entries if _scope_is(e, level)]
+                    if found:
+                        return found[-1]
+        for _, entries in candidates:
+            found = [e for e in entries if e.scope is None]
+            if found:
+                return found[-1]
         return None
 
     def _scopes(self) -> list[str | None]:
+        """The scopes that apply to this node, most specific first (cached once stable)."""
+        if self._scope_cache is not None:
+            return self._scope_cache
         out: list[str | None] = [self.node]
         out.extend(s for s in _SPECIAL_SCOPES if self._member(s))
+        if not any(key[0] == DEFAULT and key[1] in _SCOPE_KEYS for key in self._stack):
+            self._scope_cache = out
         return out
 
     def _member(self, scope: str) -> bool:

@@ -243,6 +243,7 @@ def _index() -> dict[str, tuple[Keyword, ...]]:
     return {section: tuple(kws) for section, kws in by_section.items()}
 
 
+@cache
 def section_keywords(section: str, driver_type: str | None = None) -> tuple[Keyword, ...]:
     """Keywords of a section kind, restricted to a driver type when given."""
     return tuple(k for k in _index().get(section, ()) if k.applies_to(driver_type))

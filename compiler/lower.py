@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from . import ir
@@ -216,21 +217,29 @@ def _unknown_keyword(
 def _keywords_of(section: str, kind: str, driver_type: str | None, ev: Evaluator) -> list[Keyword]:
     """Keywords worth evaluating: present, inherited from DEFAULT, or with a default."""
     found = ev.section(section)
-    present = {e.key for e in found.entries} if found else set()
+    present = found.keys() if found else frozenset()
     head = ev.section(DEFAULT)
-    head_keys = head.keys() if head else frozenset()
-    out = []
-    for k in section_keywords(kind, driver_type):
-        if k.status is Status.LEGACY:
-            continue
-        if (
-            present.intersection(k.names)
-            or k.default is not None
-            or k.default_option
-            or (section != DEFAULT and k.name in head_keys)
-        ):
-            out.append(k)
-    return out
+    head_keys = head.keys() if section != DEFAULT and head else frozenset()
+    return [
+        k
+        for k in section_keywords(kind, driver_type)
+        if k.status is not Status.LEGACY
+        and (
+            k.name in _defaulted(kind, driver_type)
+            or not present.isdisjoint(k.names)
+            or k.name in head_keys
+        )
+    ]
+
+
+@cache
+def _defaulted(kind: str, driver_type: str | None) -> frozenset[str]:
+    """Keywords that have a value even when unset (a default or a DEFAULT option)."""
+    return frozenset(
+        k.name
+        for k in section_keywords(kind, driver_type)
+        if k.default is not None or k.default_option
+    )
 
 
 def evaluate_keywords(
