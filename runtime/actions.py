@@ -182,6 +182,8 @@ def _apply(
         raise ActionError(f"{p.action} aborted: requirements not met")
     applier = Applier(sd=sd, model=model, log=log, drain=relay.drain, om=store.om_executable())
     errors = applier.run(p)
+    if not errors and p.action in (Action.START, Action.STARTSTANDBY):
+        errors = applier.verify()
     _flags(model.path, p, ok=not errors)
     if not errors:
         if p.freeze:

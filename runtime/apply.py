@@ -206,6 +206,21 @@ class Applier:
             return command
         return f"{self.om} exec --pg {cgroups[-1]} -- {command}"
 
+    def verify(self) -> list[str]:
+        """After a start: units that started but are no longer active (a Type=simple app
+        whose process exited right after its job completed) are failures too."""
+        errors = []
+        for step in self.changed:
+            res = self.model.resource(step.rid)
+            if step.op is Op.STOP or res.optional:
+                continue
+            state = self.sd.state(step.unit)
+            if not state.is_active:
+                message = f"{step.op} failed: {step.unit} is {state.active_state}/{state.sub_state}"
+                self.log.error(message, rid=res.rid)
+                errors.append(f"{res.rid}: {message}")
+        return errors
+
     def rollback(self) -> list[str]:
         """Stop what this action started, in reverse order; returns error lines."""
         started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]

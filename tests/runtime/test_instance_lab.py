@@ -339,3 +339,81 @@ def test_triggers_run_and_blocking_pre_failure_aborts(n1: Node) -> None:
         failed = om(n1, path, "instance", "start")
         assert failed.returncode == 1
         assert status(n1, path) == {"avail": "down", "fs#1": "down", "fs#2": "down"}
+
+
+WEB = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0106
+orchestrate = ha
+
+[ip#0]
+ipname = 10.99.7.10
+netmask = 24
+dev = eth0
+
+[fs#0]
+type = ext4
+dev = /var/lib/webfo/disk0.img
+mnt = /srv/webfo
+
+[app#web]
+type = simple
+start = {env.server}
+
+[env]
+server = /usr/bin/python3 -m http.server --directory /srv/webfo 8080
+"""
+
+
+def _addresses(node: Node) -> str:
+    return node.run(["ip", "-br", "addr", "show", "eth0"]).stdout
+
+
+def _mounted(node: Node) -> bool:
+    return node.run(["findmnt", "/srv/webfo"], check=False).returncode == 0
+
+
+@pytest.fixture
+def webfo(lab: Lab) -> Iterator[tuple[Node, str]]:
+    node = lab.node("n2")
+    node.run(["mkdir", "-p", "/var/lib/webfo"])
+    node.run(["truncate", "-s", "64M", "/var/lib/webfo/disk0.img"])
+    node.run(["mkfs.ext4", "-q", "-F", "/var/lib/webfo/disk0.img"])
+    with created(node, "webfo", WEB) as path:
+        yield node, path
+
+
+def test_failover_web_service_start_stop_and_drift(webfo: tuple[Node, str]) -> None:
+    """The address appears and goes away, the loop-backed ext4 mounts and unmounts."""
+    node, path = webfo
+    assert om(node, path, "instance", "start").returncode == 0
+    assert "10.99.7.10/24" in _addresses(node)
+    assert _mounted(node)
+    assert status(node, path) == {"avail": "up", "ip#0": "up", "fs#0": "up", "app#web": "up"}
+    node.run(["ip", "addr", "del", "10.99.7.10/24", "dev", "eth0"])
+    assert status(node, path)["ip#0"] == "down"
+    assert om(node, path, "instance", "start").returncode == 0
+    assert "10.99.7.10/24" in _addresses(node)
+    stop = om(node, path, "instance", "stop")
+    assert stop.returncode == 0
+    assert "INF webfo: instance frozen" in console(stop)
+    assert "10.99.7.10/24" not in _addresses(node)
+    assert not _mounted(node)
+    assert om(node, path, "instance", "unfreeze").returncode == 0
+
+
+@pytest.mark.parametrize(("flags", "left_up"), [((), False), (("--disable-rollback",), True)])
+def test_failing_app_rolls_back_ip_and_fs(
+    webfo: tuple[Node, str], flags: tuple[str, ...], left_up: bool
+) -> None:
+    """A failing app fails the start; rollback removes the address and unmounts, unless disabled."""
+    node, path = webfo
+    node.write_file(f"/root/{path}.conf", WEB.replace("server = /usr", "server = /bin/false /usr"))
+    assert om(node, path, "create", "--config", f"/root/{path}.conf").returncode == 0
+    proc = om(node, path, "instance", "start", *flags)
+    assert proc.returncode == 1
+    assert ("10.99.7.10/24" in _addresses(node)) is left_up
+    assert _mounted(node) is left_up
+    expected = "up" if left_up else "down"
+    assert status(node, path) == {"avail": "warn" if left_up else "down", "ip#0": expected,
+                                  "fs#0": expected, "app#web": "down"}  # fmt: skip
