@@ -163,6 +163,21 @@ def to_shlex(raw: str) -> tuple[str, ...]:
         raise ConvertError(f"cannot split command: {exc}", "check the quotes") from None
 
 
+_SHELL_OPERATORS = ("|", "&&", ";")
+
+
+def to_command(raw: str) -> tuple[str, ...]:
+    """A command as om3 runs it (``CmdArgsFromString``).
+
+    A string holding ``|``, ``&&`` or ``;`` runs as ``/bin/sh -c <string>``;
+    anything else is shlex-split and executed directly.
+    """
+    text = raw.strip()
+    if any(op in text for op in _SHELL_OPERATORS):
+        return ("/bin/sh", "-c", text)
+    return to_shlex(text)
+
+
 def to_nodes(raw: str) -> tuple[str, ...]:
     """Node selector words, lowercased: names, globs, ``label=value``."""
     words = to_list_lower(raw)
@@ -231,7 +246,7 @@ def to_appcmd(raw: str) -> bool | int | tuple[str, ...]:
         return text in _TRUE
     if _INT.fullmatch(text):
         return int(text)
-    return to_shlex(raw)
+    return to_command(raw)
 
 
 def to_string(raw: str) -> str:
@@ -471,6 +486,7 @@ _SIMPLE: dict[Conv, Callable[[str], object]] = {
     Conv.LISTLOWER: to_list_lower,
     Conv.SET: to_set,
     Conv.SHLEX: to_shlex,
+    Conv.COMMAND: to_command,
     Conv.NODES: to_nodes,
     Conv.UMASK: to_umask,
     Conv.SCHEDULE: to_schedule,

@@ -47,6 +47,7 @@ class Conv(StrEnum):
     LISTLOWER = "listlowercase"
     SET = "set"
     SHLEX = "shlex"
+    COMMAND = "command"  # om3 CmdArgsFromString: "/bin/sh -c" when | && or ; appear
     NODES = "nodes"
     UMASK = "umask"
     SCHEDULE = "schedule"

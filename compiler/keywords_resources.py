@@ -77,7 +77,7 @@ def _triggers(group: str) -> tuple[Keyword, ...]:
         for when in ("pre", "post"):
             for blocking in ("", "blocking_"):
                 doc = f"{'blocking ' if blocking else ''}{when}-{action} trigger command"
-                out.append(kw(group, f"{blocking}{when}_{action}", Conv.SHLEX, doc))
+                out.append(kw(group, f"{blocking}{when}_{action}", Conv.COMMAND, doc))
     for action in V2_TRIGGER_ACTIONS:
         for when in ("pre", "post"):
             for blocking in ("", "blocking_"):
@@ -595,8 +595,9 @@ def _sync() -> tuple[Keyword, ...]:
 def _task() -> tuple[Keyword, ...]:
     g = "task"
     return (
-        kw(g, "command", Conv.SHLEX, "command run on 'run'"),
-        kw(g, "stop", Conv.SHLEX, "command run on stop", types=("host",)),
+        kw(g, "command", Conv.COMMAND, "command run on 'run'", types=("host",)),
+        kw(g, "command", Conv.SHLEX, "container command (image default when unset)", types=OCI),
+        kw(g, "stop", Conv.COMMAND, "command run on stop", types=("host",)),
         kw(g, "schedule", Conv.SCHEDULE, "when to run", default_option="run_schedule"),
         kw(g, "confirmation", Conv.BOOL, "ask before running", default="false"),
         kw(
@@ -606,7 +607,7 @@ def _task() -> tuple[Keyword, ...]:
             "last_run or last_run_warn",
             candidates=("last_run", "last_run_warn"),
         ),
-        kw(g, "on_error", Conv.SHLEX, "command run when command fails"),
+        kw(g, "on_error", Conv.COMMAND, "command run when command fails"),
         kw(g, "log", Conv.BOOL, "log the outputs", default="true"),
         kw(g, "max_parallel", Conv.INT, "concurrent runs allowed", default="1"),
         kw(g, "snooze", Conv.DURATION, "snooze applied before running"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
+from .convert import ConvertError, to_command
 from .diagnostics import Collector, Span
 
 LIMITS = {
@@ -199,7 +200,11 @@ def _app_command(kws: Keywords, name: str, script: str | None) -> tuple[str, ...
             "set 'script = <path>' or give a command",
         )
         return None
-    return (script, APP_ACTIONS[name])
+    try:  # om3 runs "<script> <action>" through CmdArgsFromString
+        return to_command(f"{script} {APP_ACTIONS[name]}")
+    except ConvertError as exc:
+        kws.error("script", f"invalid script in [{kws.rid}]: {exc.message}", exc.hint)
+        return None
 
 
 def _app(kws: Keywords, base: dict[str, Any]) -> ir.Resource:

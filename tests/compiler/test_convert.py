@@ -12,6 +12,7 @@ from omc.compiler.convert import (
     ConvertError,
     convert,
     to_appcmd,
+    to_command,
     to_bool,
     to_duration,
     to_nodes,
@@ -140,6 +141,21 @@ def test_shlex_unclosed_quote_is_an_error() -> None:
     """An unbalanced quote cannot be split."""
     with pytest.raises(ConvertError, match="split"):
         to_shlex("sh -c 'oops")
+
+
+@pytest.mark.parametrize(
+    ("raw", "argv"),
+    [
+        ("/bin/start --now", ("/bin/start", "--now")),
+        ("ulimit -n && ulimit -l", ("/bin/sh", "-c", "ulimit -n && ulimit -l")),
+        ("ps | grep x", ("/bin/sh", "-c", "ps | grep x")),
+        ("echo a; echo b", ("/bin/sh", "-c", "echo a; echo b")),
+        ("bash -c 'true'", ("bash", "-c", "true")),
+    ],
+)
+def test_command_runs_shell_operators_through_sh(raw: str, argv: tuple[str, ...]) -> None:
+    """om3 CmdArgsFromString: | && ; mean /bin/sh -c, else a shlex split."""
+    assert to_command(raw) == argv
 
 
 def test_set_deduplicates_in_order() -> None:

@@ -103,6 +103,18 @@ def test_typed_fields_per_family() -> None:
     assert isinstance(volume, ir.VolumeResource) and volume.volume_name == "svc1-vol-0"
 
 
+def test_app_script_with_arguments_is_split_like_om3() -> None:
+    """``script = /bin/echo {rid}`` with ``start = 10`` runs ``/bin/echo app#1 start``."""
+    service = compile_ok("[app#1]\nscript = /bin/echo {rid}\nstart = 10\nstop = true\n")
+    app = resource(service, "app#1")
+    assert isinstance(app, ir.AppResource)
+    assert (app.start, app.stop, app.sequence) == (
+        ("/bin/echo", "app#1", "start"),
+        ("/bin/echo", "app#1", "stop"),
+        10,
+    )
+
+
 def test_resource_config_holds_evaluated_keywords_and_defaults() -> None:
     """``config`` is the JSON-friendly keyword map the runtime drivers read."""
     service = compile_ok("[ip#0]\nname = 1.2.3.4\ndev = {env.nic}\n[env]\nnic = br0\n")
