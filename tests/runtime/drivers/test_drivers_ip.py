@@ -7,9 +7,10 @@ ip tests never touch this host's addresses.
 from __future__ import annotations
 
 import socket
+import struct
 
 import pytest
-from omc.runtime.drivers import DriverError, ip
+from omc.runtime.drivers import DriverError, Status, ip
 from omc.runtime.netlink import Address
 
 from .helpers import view
@@ -175,3 +176,43 @@ def test_netns_unknown_mode_is_an_error() -> None:
     res = view("ip.netns", {"dev": "br0", "mode": "ovs", "netns": "container#0"})
     with pytest.raises(DriverError, match="not supported"):
         ip.NetnsIp().plumb_argv(res, 1)
+
+
+def test_parse_ifconf_records() -> None:
+    """SIOCGIFCONF records give labels and IPv4 addresses (secondary ones share the label)."""
+
+    def record(label: str, address: str) -> bytes:
+        sockaddr = struct.pack("H2x4s8x", socket.AF_INET, socket.inet_aton(address))
+        return label.encode().ljust(16, b"\0") + sockaddr + b"\0" * 8
+
+    buf = record("eth0", "10.0.0.2") + record("eth0", "10.0.0.10") + record("eth0:1", "10.0.0.11")
+    assert ip.parse_ifconf(buf) == [
+        ("eth0", "10.0.0.2"),
+        ("eth0", "10.0.0.10"),
+        ("eth0:1", "10.0.0.11"),
+    ]
+
+
+def test_parse_if_inet6() -> None:
+    """/proc/net/if_inet6 lines give devices and IPv6 addresses."""
+    text = (
+        "fe800000000000000000000000000001 02 40 20 80     eth0\n"
+        "00000000000000000000000000000001 01 80 10 80       lo\n"
+    )
+    assert ip.parse_if_inet6(text) == [("eth0", "fe80::1"), ("lo", "::1")]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"name": "127.0.0.1", "dev": "lo"}, Status.UP),
+        ({"name": "127.0.0.199", "dev": "lo"}, Status.DOWN),
+        ({"name": "::1", "dev": "lo"}, Status.UP),
+        ({"name": "127.0.0.1", "dev": "no-such-link0"}, Status.DOWN),
+    ],
+)
+def test_fast_status_reads_this_host_without_changing_it(
+    config: dict[str, object], expected: Status
+) -> None:
+    """Read-only, on this host's loopback: the ioctl/proc status path (no pyroute2)."""
+    assert ip.HostIp().status(view("ip.host", config)).status is expected
