@@ -12,9 +12,11 @@ every broken line and the rest of the file still compiles.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Collector, Severity, Span
@@ -114,6 +116,7 @@ def _parser() -> Lark:
     from lark import Lark  # noqa: PLC0415 - lark is only needed once a file is parsed
 
     grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
+    cache = _cache_file()
     return Lark(
         grammar,
         parser="lalr",
@@ -122,7 +125,27 @@ def _parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         strict=_strict_available(),
+        cache=str(cache) if cache else False,
     )
+
+
+def _cache_file() -> Path | None:
+    """Where lark keeps the analysed grammar (building it costs ~1 s, loading ~10 ms).
+
+    A private directory of the user's cache, never the shared ``/tmp`` (lark
+    pickles the parser: a file another user could plant must not be loaded).
+    lark checks the grammar hash stored inside and rebuilds on mismatch.
+    None (no cache) when the directory cannot be made private.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omc"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = base.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return base / "opensvc-grammar.lark-cache"
 
 
 def _strict_available() -> bool:
