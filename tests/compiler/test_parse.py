@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from omc.compiler.diagnostics import Collector, Severity
 from omc.compiler.parse import Document, parse
@@ -141,3 +143,27 @@ def test_empty_text_gives_an_empty_document() -> None:
     """Nothing to parse is not an error."""
     doc, diags = parse_ok("")
     assert doc.sections == () and diags.items == []
+
+
+def test_grammar_has_no_conflicts_or_terminal_collisions() -> None:
+    """The grammar builds as LALR in lark's strict mode (needs lark[interegular])."""
+    pytest.importorskip("interegular", reason="dependency request: lark[interegular]")
+    from importlib import resources
+
+    from lark import Lark
+
+    grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
+    Lark(grammar, parser="lalr", lexer="contextual", start="document", strict=True)
+
+
+def test_parser_cache_is_refused_in_a_shared_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lark's pickle cache is only used in a private directory of the user."""
+    from omc.compiler.parse import _cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    private = _cache_file()
+    assert private is not None and private.parent == tmp_path / "omc"
+    (tmp_path / "omc").chmod(0o777)
+    assert _cache_file() is None
