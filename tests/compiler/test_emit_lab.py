@@ -7,6 +7,7 @@ at the first failing resource, and leave a standby resource up.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -62,6 +63,18 @@ def install(lab: Lab) -> Iterator[list[Installed]]:
         item.remove()
 
 
+def _wait_stopped(node: Node, units: list[str]) -> None:
+    """`systemctl stop <target>` returns when the target's own job is done; the resources'
+    stop jobs (PartOf) run after it (reverse order), so wait for them to finish."""
+    for _ in range(300):
+        listing = node.run(["systemctl", "list-jobs", "--no-legend"], check=False).stdout
+        jobs = [line for line in listing.splitlines() if any(u in line for u in units)]
+        if not jobs:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"stop jobs still queued: {jobs}")
+
+
 def _log_lines(node: Node, log: str) -> list[str]:
     path = node.path(log)
     return path.read_text().splitlines() if path.exists() else []
@@ -95,6 +108,7 @@ def test_start_and_stop_follow_opensvc_order(
     assert sorted(started[2:4]) == ["start app#p1", "start app#p2"]
     assert started[4:] == ["start app#z"]
     node.run(["systemctl", "stop", item.target])
+    _wait_stopped(node, list(item.units))
     stopped = _log_lines(node, log)[5:]
     assert stopped[0] == "stop app#z"
     assert sorted(stopped[1:3]) == ["stop app#p1", "stop app#p2"]
