@@ -66,13 +66,36 @@ def _in_final_stage(pid: int) -> bool:
         return True
 
 
-def _belongs(pid: int, lab: str, node: str) -> bool:
-    """True when ``pid`` is (still) a process of this lab node: guards against PID reuse."""
+def _netns_inode(path: str) -> int | None:
+    try:
+        return Path(path).stat().st_ino
+    except OSError:
+        return None
+
+
+def _belongs(pid: int, lab: str, node: NodeInfo) -> bool:
+    """True when ``pid`` is (still) a process of this lab node: in its cgroup subtree, or
+    (before its init joined that) in its network namespace. Guards against PID reuse."""
     try:
         text = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return False
-    return f"/{cgroups.SUBTREE}/{lab}/{node}" in text
+    if f"/{cgroups.SUBTREE}/{lab}/{node.name}" in text:
+        return True
+    ns = _netns_inode(f"/run/netns/{node.netns}")
+    return ns is not None and ns == _netns_inode(f"/proc/{pid}/ns/net")
+
+
+def _pids_in_netns(netns: str) -> set[int]:
+    """Every process whose network namespace is the named one (what a crash leaves)."""
+    target = _netns_inode(f"/run/netns/{netns}")
+    if target is None:
+        return set()
+    return {
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _netns_inode(f"/proc/{p.name}/ns/net") == target
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,7 +211,7 @@ class Node:
         return (
             self.pid > 0
             and not _proc_gone(self.pid)
-            and _belongs(self.pid, self._lab.name, self.name)
+            and _belongs(self.pid, self._lab.name, self.info)
         )
 
     def system_state(self) -> str:
@@ -390,7 +413,8 @@ class Lab:
             with suppress(ProcessLookupError):
                 os.kill(node.pid, signal.SIGKILL)
         dirs = [d for info in self.state.nodes for d in info.cgroups]
-        for pid in cgroups.pids_in(dirs):
+        strays = {p for n in self.state.nodes for p in _pids_in_netns(n.netns)}
+        for pid in cgroups.pids_in(dirs) | strays:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         left = [f"{n.name} pid {n.pid}" for n in self._wait_gone(live, KILL_DEADLINE)]

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omc.runtime.lab import cgroups
 from omc.runtime.lab.api import Lab
-from omc.runtime.lab.state import ROOT
+from omc.runtime.lab.state import ROOT, LabError, names, plan
 
 OM = str(Path(sys.executable).parent / "om")
 
@@ -147,3 +148,14 @@ def test_up_refuses_an_existing_name(lab: Lab) -> None:
     proc = om("up", "--nodes", "1", "--name", lab.name, check=False)
     assert proc.returncode == 1 and "already exists" in proc.stderr
     assert lab.node("n1").system_state() == "running"
+
+
+def test_failed_boot_removes_everything() -> None:
+    """A boot that misses its deadline raises LabError and leaves nothing behind."""
+    before = snapshot()
+    name = f"f{os.getpid()}"
+    with pytest.raises(LabError, match="not running after"):
+        Lab.up(name, nodes=1, etcd=False, timeout=0.01)
+    attempt = Lab(plan(name, 0, nodes=1, drp=0, etcd=False, ssh=False, tls=False))
+    assert leaks(before, snapshot(), [attempt]) == {}
+    assert name not in names()

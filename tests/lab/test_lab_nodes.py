@@ -203,3 +203,15 @@ def test_loop_ext4_mount_unit(lab: Lab, unit_name: str) -> None:
     assert n1.run(["findmnt", where], check=False).returncode != 0
     assert n1.run(["losetup", "-j", img]).stdout.strip() == ""
     n1.run(["rm", "-f", img, f"/run/systemd/system/{unit}"])
+
+
+def test_netlink_routes_and_links_in_a_node(lab: Lab) -> None:
+    """From the host, netlink lists n2's links and adds then removes a route there."""
+    node = lab.node("n2")
+    with node.netlink() as nl:
+        assert nl.links() == ["eth0", "lo"]
+        assert nl.link_exists("eth0") and not nl.link_exists("omct0")
+        nl.route_add("10.232.0.0/16", gateway=lab.node("n1").address)
+        assert "10.232.0.0/16 via" in node.run(["ip", "route"]).stdout
+        nl.route_del("10.232.0.0/16", gateway=lab.node("n1").address)
+        assert "10.232.0.0/16" not in node.run(["ip", "route"]).stdout
