@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".dev"))
 
-from omc.compiler.api import compile_text  # noqa: E402
-from omc.compiler.emit import emit  # noqa: E402
+from omc.compiler.build import build  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- compile:begin -->", "<!-- compile:end -->"
@@ -55,10 +54,10 @@ def p95(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.95 + 0.5) - 1)]
 
 
-def compile_and_emit(text: str, name: str) -> None:
-    result = compile_text(text, filename=name, node="n1", cluster={"clustername": "bench"})
-    if result.service is not None:
-        emit(result.service, om=OM)
+def compile_and_emit(text: str, name: str) -> int:
+    """Compile and emit one config (the whole pipeline); the number of units."""
+    result = build(text, filename=name, node="n1", om=OM, cluster={"clustername": "bench"})
+    return len(result.units)
 
 
 def bench_corpus() -> tuple[float, float, float, int]:
@@ -94,9 +93,7 @@ def big_service(resources: int = 200) -> str:
 
 def bench_big() -> tuple[float, int]:
     text = big_service()
-    compile_and_emit(text, "big.conf")
-    result = compile_text(text, filename="big.conf", node="n1")
-    units = len(emit(result.service, om=OM)) if result.service else 0
+    units = compile_and_emit(text, "big.conf")
     return statistics.median(timed(lambda: compile_and_emit(text, "big.conf"), 10)), units
 
 
@@ -138,8 +135,7 @@ def bench_generator(services: int = 500) -> tuple[float, float]:
     templates = [p.read_text() for p in sorted((ROOT / "examples").glob("*.conf"))]
     good = []
     for text in templates:
-        result = compile_text(text, filename="x.conf", node="n1", cluster={"clustername": "b"})
-        if result.ok:
+        if build(text, filename="x.conf", node="n1", om=OM).ok:
             good.append(text)
     with tempfile.TemporaryDirectory() as tmp:
         etc, lkg = Path(tmp, "etc"), Path(tmp, "lkg")

@@ -34,7 +34,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
@@ -45,7 +45,7 @@ from .exitcodes import ExitStatus
 DEFAULT_LKG = Path("/var/lib/omc/lkg")
 NOT_OBJECTS = frozenset(("cluster.conf", "node.conf", "namespace.conf"))
 KINDS = {k.value: k for k in ir.Kind}
-META = "omc-lkg.json"
+PARALLEL_THRESHOLD = 32  # below this many compiles, forking costs more than it saves
 
 
 class Outcome(StrEnum):
@@ -106,56 +106,124 @@ def compiler_fingerprint() -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What every compile of one run shares (picklable: workers get a copy)."""
+
+    node: str
+    om: str
+    cluster: tuple[tuple[str, str], ...]
+    fingerprint: str
+
+    def key(self, text: str, path: ir.ObjectPath) -> str:
+        """The cache key: anything that changes the units changes it."""
+        parts = (self.fingerprint, self.node, self.om, repr(self.cluster), str(path), text)
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    file: Path
+    path: ir.ObjectPath
+    text: str
+    key: str
+    cached: tuple[str, dict[str, str]] | None  # (key, units) of the last good compile
+
+
+def compile_job(settings: Settings, job: Job) -> tuple[dict[str, str] | None, list[str]]:
+    """Compile one config: its units (None on errors) and log lines ``<level>message``."""
+    from .build import build  # noqa: PLC0415
+    from .diagnostics import Severity, render_text  # noqa: PLC0415
+
+    try:
+        result = build(
+            job.text,
+            filename=str(job.file),
+            node=settings.node,
+            om=settings.om,
+            path=job.path,
+            cluster=dict(settings.cluster),
+        )
+    except Exception as exc:  # a compiler bug must not cost the other configs their units
+        return None, [f"<3>{job.file}: internal error: {type(exc).__name__}: {exc}"]
+    lines = [
+        f"<{3 if d.severity is Severity.ERROR else 4}>"
+        + render_text([d], job.text).rstrip("\n").replace("\n", "\n  ")
+        for d in result.diagnostics
+    ]
+    return (dict(result.units) if result.ok else None), lines
+
+
+def _compile_all(
+    settings: Settings, jobs: list[Job]
+) -> list[tuple[dict[str, str] | None, list[str]]]:
+    """Compile in a forked pool when there is enough work for it to pay (boot with many
+    changed configs); in-process otherwise."""
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
+        return [compile_job(settings, job) for job in jobs]
+    import functools  # noqa: PLC0415
+    import multiprocessing  # noqa: PLC0415
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(functools.partial(compile_job, settings), jobs, chunksize=8)
+
+
 @dataclass(slots=True)
 class Generator:
-    """One generator run: settings, the log sink, and the per-config step."""
+    """One generator run: read configs, reuse cache hits, compile the rest, write."""
 
     normal: Path
     lkg: Path
-    node: str
-    om: str
-    cluster: dict[str, str]
+    settings: Settings
     log: TextIO
-    fingerprint: str
+    items: list[Item] = field(default_factory=list)
 
-    def one(self, file: Path, path: ir.ObjectPath) -> Item:
-        """Compile one config (or reuse its cache) and write its units into ``normal``."""
+    def prepare(self, file: Path, path: ir.ObjectPath) -> Job | None:
+        """A cache hit is written at once (None); anything else becomes a compile job."""
+        text = file.read_bytes().decode("utf-8", errors="replace")
+        key = self.settings.key(text, path)
+        cached = _read_cache(self._cache(path))
+        if cached is not None and cached[0] == key:
+            self._write(cached[1])
+            self.items.append(
+                Item(file=file, path=path, outcome=Outcome.CACHED, units=len(cached[1]))
+            )
+            return None
+        return Job(file=file, path=path, text=text, key=key, cached=cached)
+
+    def finish(self, job: Job, units: dict[str, str] | None, lines: list[str]) -> None:
+        """Write a compiled job's units (and cache them), or fall back to its last good ones."""
+        for line in lines:
+            self.log_line(int(line[1]), line[3:])
+        file, path = job.file, job.path
+        if units is not None:
+            self._write(units)
+            self._save_cache(self._cache(path), job.key, units)
+            self.items.append(
+                Item(file=file, path=path, outcome=Outcome.COMPILED, units=len(units))
+            )
+        elif job.cached is None:
+            self.log_line(3, f"{file}: no previous good units; {path} has no units")
+            self.items.append(Item(file=file, path=path, outcome=Outcome.FAILED, units=0))
+        else:
+            self.log_line(4, f"{file}: keeping the last good units of {path}")
+            self._write(job.cached[1])
+            self.items.append(
+                Item(file=file, path=path, outcome=Outcome.KEPT, units=len(job.cached[1]))
+            )
+
+    def fail(self, file: Path, path: ir.ObjectPath, message: str) -> None:
+        self.log_line(3, f"{file}: {message}")
+        self.items.append(Item(file=file, path=path, outcome=Outcome.FAILED, units=0))
+
+    def _cache(self, path: ir.ObjectPath) -> Path:
+        return self.lkg / f"{path.namespace}.{path.kind}.{path.name}.json"
+
+    def _write(self, units: Mapping[str, str]) -> None:
         from .install import write_units  # noqa: PLC0415
 
-        text = file.read_bytes().decode("utf-8", errors="replace")
-        key = self._key(text, path)
-        cache = self.lkg / f"{path.namespace}.{path.kind}.{path.name}"
-        cached = _read_cache(cache)
-        if cached is not None and cached[0] == key:
-            write_units(self.normal, cached[1])
-            return Item(file=file, path=path, outcome=Outcome.CACHED, units=len(cached[1]))
-        units = self._compile(text, file=file, path=path)
-        if units is None:
-            if cached is None:
-                self.log_line(3, f"{file}: no previous good units; {path} has no units")
-                return Item(file=file, path=path, outcome=Outcome.FAILED, units=0)
-            self.log_line(4, f"{file}: keeping the last good units of {path}")
-            write_units(self.normal, cached[1])
-            return Item(file=file, path=path, outcome=Outcome.KEPT, units=len(cached[1]))
         write_units(self.normal, units)
-        self._save_cache(cache, key, units)
-        return Item(file=file, path=path, outcome=Outcome.COMPILED, units=len(units))
-
-    def _compile(self, text: str, *, file: Path, path: ir.ObjectPath) -> dict[str, str] | None:
-        from .build import build  # noqa: PLC0415
-        from .diagnostics import Severity, render_text  # noqa: PLC0415
-
-        result = build(
-            text, filename=str(file), node=self.node, om=self.om, path=path, cluster=self.cluster
-        )
-        for diag in result.diagnostics:
-            level = 3 if diag.severity is Severity.ERROR else 4
-            self.log_line(level, render_text([diag], text).rstrip("\n").replace("\n", "\n  "))
-        return dict(result.units) if result.ok else None
-
-    def _key(self, text: str, path: ir.ObjectPath) -> str:
-        parts = (self.fingerprint, self.node, self.om, json.dumps(self.cluster), str(path), text)
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _save_cache(self, cache: Path, key: str, units: Mapping[str, str]) -> None:
         """Best effort: at early boot /var may be read-only; the units are out anyway."""
@@ -180,23 +248,28 @@ def run(
     log: TextIO | None = None,
 ) -> tuple[Item, ...]:
     """Generate units for every config under ``etc`` into ``normal``; one item per config."""
-    gen = Generator(
-        normal=normal,
-        lkg=lkg,
+    settings = Settings(
         node=node,
         om=om,
-        cluster=cluster or {"clustername": "default"},
-        log=log or sys.stderr,
+        cluster=tuple(sorted((cluster or {"clustername": "default"}).items())),
         fingerprint=compiler_fingerprint(),
     )
-    items: list[Item] = []
+    gen = Generator(normal=normal, lkg=lkg, settings=settings, log=log or sys.stderr)
+    jobs: list[Job] = []
     for file, path in discover(etc):
         try:
-            items.append(gen.one(file, path))
+            job = gen.prepare(file, path)
         except OSError as exc:  # one unreadable config must not stop the others
-            gen.log_line(3, f"{file}: {exc.strerror or exc}")
-            items.append(Item(file=file, path=path, outcome=Outcome.FAILED, units=0))
-    return tuple(items)
+            gen.fail(file, path, exc.strerror or str(exc))
+            continue
+        if job is not None:
+            jobs.append(job)
+    for job, (units, lines) in zip(jobs, _compile_all(settings, jobs), strict=True):
+        try:
+            gen.finish(job, units, lines)
+        except OSError as exc:
+            gen.fail(job.file, job.path, exc.strerror or str(exc))
+    return tuple(sorted(gen.items, key=lambda i: str(i.file)))
 
 
 def main(dirs: list[str]) -> ExitStatus:
@@ -240,33 +313,23 @@ def _log_sink() -> Iterator[TextIO]:
 
 
 def _read_cache(cache: Path) -> tuple[str, dict[str, str]] | None:
+    """(key, units) from one object's cache file; None when absent or unreadable."""
     try:
-        meta = json.loads((cache / META).read_text(encoding="utf-8"))
-        units = {name: (cache / name).read_text(encoding="utf-8") for name in meta["units"]}
+        data = json.loads(cache.read_bytes())
+        key, units = data["key"], data["units"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(meta["key"]), units
+    if not isinstance(key, str) or not isinstance(units, dict):
+        return None
+    return key, {str(name): str(text) for name, text in units.items()}
 
 
 def _write_cache(cache: Path, key: str, units: Mapping[str, str]) -> None:
-    """Units first, the index last (atomic rename): a torn cache has no valid index."""
-    import shutil  # noqa: PLC0415
-
-    from .install import check_unit_name  # noqa: PLC0415
-
-    staging = cache.with_name(cache.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name, text in units.items():
-        check_unit_name(name)
-        (staging / name).write_text(text, encoding="utf-8")
-    (staging / META).write_text(json.dumps({"key": key, "units": list(units)}), encoding="utf-8")
-    old = cache.with_name(cache.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if cache.exists():
-        cache.rename(old)
-    staging.rename(cache)
-    shutil.rmtree(old, ignore_errors=True)
+    """One JSON file per object, replaced atomically (a torn write is never read)."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = cache.with_name(f".{cache.name}.{os.getpid()}")
+    staging.write_text(json.dumps({"key": key, "units": dict(units)}), encoding="utf-8")
+    staging.replace(cache)
 
 
 def _confs(folder: Path) -> list[Path]:

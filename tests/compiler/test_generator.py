@@ -224,3 +224,40 @@ def test_path_from_location(rel: str, expected: str | None) -> None:
     """`omc compile` gives a file under the om3 layout the path its location implies."""
     path = generator.path_from_location(Path("/") / rel)
     assert (str(path) if path else None) == expected
+
+
+def test_a_compiler_crash_on_one_config_keeps_its_last_good_units(
+    etc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while compiling one config is logged; its last good units stay out."""
+    layout(etc, {"svc1.conf": GOOD, "svc2.conf": GOOD})
+    gen(etc, tmp_path)
+    good_units = units_of((), tmp_path)
+    layout(etc, {"svc1.conf": GOOD + "\n", "svc2.conf": GOOD + "\n"})
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("omc.compiler.build.build", crash)
+    log = io.StringIO()
+    items = gen(etc, tmp_path, log)
+    assert [i.outcome for i in items] == [Outcome.KEPT, Outcome.KEPT]
+    assert units_of(items, tmp_path) == good_units
+    assert "internal error: RuntimeError: bug" in log.getvalue()
+
+
+def test_many_configs_compile_in_parallel_with_the_same_result(
+    etc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked worker pool (used past a threshold) gives the same units as in-process."""
+    layout(etc, {f"svc{i}.conf": GOOD for i in range(6)} | {"bad.conf": BROKEN})
+    serial = gen(etc, tmp_path)
+    expected = units_of(serial, tmp_path)
+    monkeypatch.setattr(generator, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(generator.os, "cpu_count", lambda: 2)
+    items = generator.run(
+        tmp_path / "par", etc=etc, lkg=tmp_path / "lkg2", node="n1", om="/usr/bin/om",
+        log=io.StringIO(),
+    )  # fmt: skip
+    assert [i.outcome for i in items] == [i.outcome for i in serial]
+    assert {p.name: p.read_text() for p in (tmp_path / "par").iterdir()} == expected
