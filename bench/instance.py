@@ -104,6 +104,17 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
         took = median(functools.partial(start_then_stop, node, name), 3)
         label = "parallel subset" if parallel else "sequential"
         rows.append((f"20 apps `sleep 0.2`, {label}: start", took, None, goal))
+    py = str(Path(sys.executable))
+    breakdown = (
+        ("where it goes: python start-up", [py, "-c", "pass"]),
+        ("where it goes: + om action imports (no D-Bus)",
+         [py, "-c", "import omc.runtime.objcli, omc.runtime.actions, omc.runtime.apply"]),
+        ("where it goes: + pydbus/gi import", [py, "-c", "import pydbus"]),
+        ("where it goes: one driver process (`om svc0 driver status --rid fs#1`)",
+         [OM, "svc0", "driver", "status", "--rid", "fs#1"]),
+    )  # fmt: skip
+    for what, argv in breakdown:
+        rows.append((what, median(functools.partial(run, node, *argv)), None, ""))
     rows.append(("(nsenter into the node, included above)", nsenter, None, ""))
     return rows
 
