@@ -33,6 +33,7 @@ from .views import (
     EmitError,
     Spec,
     graph,
+    object_environment,
     resource_slice_unit,
     resource_units,
     slices,
@@ -104,13 +105,24 @@ def _emit(service: Service, *, om: str) -> dict[str, str]:
     if not om.startswith("/"):
         raise ValueError(f"om must be an absolute path, got {om!r}")
     source = us.plain(service.source, setting="SourcePath")
-    deps, target_deps = graph(service)
+    sets = order.resource_sets(service)
+    deps, target_deps = graph(service, sets)
     ctx = Context(
-        service=service, om=om, source=source, target=names.target(service.path), deps=deps
+        service=service,
+        om=om,
+        source=source,
+        target=names.target(service.path),
+        deps=deps,
+        sets=sets,
+        environment=object_environment(service),
+        meta=(
+            ("X-OpenSVC-Path", us.raw(str(service.path), setting="X-OpenSVC-Path")),
+            ("X-OpenSVC-Id", us.raw(service.id, setting="X-OpenSVC-Id")),
+        ),
     )
     specs = {ctx.target: target_unit(ctx, target_deps)}
     specs.update(slices(ctx))
-    for rset in _all_in_order(service):
+    for rset in _all_in_order(service, sets):
         for res in rset:
             for name, spec in resource_units(ctx, res).items():
                 if name in specs:
@@ -120,9 +132,11 @@ def _emit(service: Service, *, om: str) -> dict[str, str]:
     return {name: _render(spec) for name, spec in specs.items()}
 
 
-def _all_in_order(service: Service) -> list[tuple[Resource, ...]]:
+def _all_in_order(
+    service: Service, sets: tuple[order.ResourceSet, ...]
+) -> list[tuple[Resource, ...]]:
     """Resources in start order, linked ips included (after the ip sets)."""
-    sets = [s.resources for s in order.resource_sets(service)]
-    seen = {r.rid for s in sets for r in s}
+    ordered = [s.resources for s in sets]
+    seen = {r.rid for s in ordered for r in s}
     rest = tuple(sorted((r for r in service.resources if r.rid not in seen), key=lambda r: r.rid))
-    return [*sets, rest] if rest else sets
+    return [*ordered, rest] if rest else ordered

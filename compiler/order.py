@@ -25,6 +25,7 @@ from .ir import AppResource, Group, IpResource, Resource, Service, Subset
 __all__ = ["Edges", "ResourceSet", "active", "edges", "resource_sets"]
 
 _LINKED_IP = frozenset({"ip.cni", "ip.netns", "ip.route"})
+RANK = {group: i for i, group in enumerate(Group)}  # start order of the driver groups
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +72,7 @@ def resource_sets(service: Service) -> tuple[ResourceSet, ...]:
     for res in service.resources:
         if _linked_container(res, rids):
             continue
-        key = (res.group.rank, 0 if res.subset is None else 1, res.subset or "")
+        key = (RANK[res.group], 0 if res.subset is None else 1, res.subset or "")
         buckets.setdefault(key, []).append(res)
     out = []
     for key in sorted(buckets):
@@ -98,7 +99,12 @@ def subset_spec(service: Service, group: Group, name: str) -> Subset | None:
     return None
 
 
-def edges(service: Service, *, startable: frozenset[str] | None = None) -> tuple[Edges, ...]:
+def edges(
+    service: Service,
+    *,
+    startable: frozenset[str] | None = None,
+    sets: tuple[ResourceSet, ...] | None = None,
+) -> tuple[Edges, ...]:
     """For every active, startable resource, the resources it must start after.
 
     ``startable`` restricts the graph to rids that have something to start
@@ -126,7 +132,7 @@ def edges(service: Service, *, startable: frozenset[str] | None = None) -> tuple
         for ip in linked.get(res.rid, ()):
             chain(ip)
 
-    for rset in resource_sets(service):
+    for rset in sets if sets is not None else resource_sets(service):
         if not rset.parallel:
             for res in rset.resources:
                 chain(res)

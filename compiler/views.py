@@ -36,6 +36,7 @@ __all__ = [
     "Spec",
     "UnitView",
     "graph",
+    "object_environment",
     "resource_slice_unit",
     "resource_units",
     "slices",
@@ -83,6 +84,9 @@ class Context:
     source: str
     target: str
     deps: Mapping[str, tuple[tuple[str, str], ...]]
+    sets: tuple[order.ResourceSet, ...]
+    environment: str  # object_environment(service)
+    meta: tuple[tuple[str, str], ...]  # X-OpenSVC-Path and -Id, escaped once
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +175,7 @@ def _main_unit(service: Service, res: Resource) -> str:
 
 
 def graph(
-    service: Service,
+    service: Service, sets: tuple[order.ResourceSet, ...]
 ) -> tuple[dict[str, tuple[tuple[str, str], ...]], list[tuple[str, str]]]:
     """Per rid its dependency lines, and the target's lines."""
     starts = {r.rid: _start_unit(service, r) for r in service.resources}
@@ -180,7 +184,7 @@ def graph(
     deps: dict[str, tuple[tuple[str, str], ...]] = {}
     target_lines: list[tuple[str, str]] = []
     target_after: list[str] = []
-    for edge in order.edges(service, startable=startable):
+    for edge in order.edges(service, startable=startable, sets=sets):
         res = edge.resource
         unit = starts[res.rid]
         assert unit is not None
@@ -203,7 +207,8 @@ def graph(
 # Units
 
 
-def _environment(service: Service, res: Resource) -> str:
+def object_environment(service: Service) -> str:
+    """The OPENSVC_* assignments shared by every unit of an object (computed once)."""
     path = service.path
     return us.environment(
         [
@@ -214,9 +219,12 @@ def _environment(service: Service, res: Resource) -> str:
             ("OPENSVC_SVCNAME", path.name),
             ("OPENSVC_KIND", str(path.kind)),
             ("OPENSVC_NAMESPACE", path.namespace),
-            ("OPENSVC_RID", res.rid),
         ]
     )
+
+
+def _environment(ctx: Context, res: Resource) -> str:
+    return f"{ctx.environment} {us.environment([('OPENSVC_RID', res.rid)])}"
 
 
 def _unit_view(ctx: Context, res: Resource, *, deps: tuple[tuple[str, str], ...]) -> UnitView:
@@ -224,8 +232,7 @@ def _unit_view(ctx: Context, res: Resource, *, deps: tuple[tuple[str, str], ...]
     config = _config_json(res.config)
     flags = _flags(service, res)
     meta = (
-        ("X-OpenSVC-Path", us.raw(str(service.path), setting="X-OpenSVC-Path")),
-        ("X-OpenSVC-Id", _guard(res, us.raw, service.id, setting="X-OpenSVC-Id")),
+        *ctx.meta,
         ("X-OpenSVC-Rid", _guard(res, us.raw, res.rid, setting="X-OpenSVC-Rid")),
         ("X-OpenSVC-Driver", _guard(res, us.raw, res.driver, setting="X-OpenSVC-Driver")),
         ("X-OpenSVC-Tags", _guard(res, us.raw, " ".join(sorted(res.tags)), setting="X-Tags")),
@@ -291,7 +298,7 @@ def _driver_unit(ctx: Context, res: Resource) -> Spec:
         "driver.service.j2",
         unit=_unit_view(ctx, res, deps=ctx.deps.get(res.rid, ())),
         slice=_slice(ctx, res),
-        environment=_environment(ctx.service, res),
+        environment=_environment(ctx, res),
         exec_start=_om(ctx, res, "start"),
         exec_stop=_om(ctx, res, "stop"),
         settings=_timeouts(ctx.service, res, keys=("TimeoutStartSec", "TimeoutStopSec")),
@@ -322,7 +329,7 @@ def _app_unit(ctx: Context, res: AppResource) -> Spec:
     env_lines = []
     if res.environment:
         env_lines.append(_guard(res, us.environment, res.environment))
-    env_lines.append(_environment(ctx.service, res))
+    env_lines.append(_environment(ctx, res))
     env_files = []
     if res.configs_environment or res.secrets_environment:
         unit = names.resource_unit(ctx.service.path, res.rid, "service")
@@ -395,7 +402,7 @@ def _job_units(ctx: Context, res: TaskResource | SyncResource) -> dict[str, Spec
             "job.service.j2",
             unit=_unit_view(ctx, res, deps=()),
             slice=_slice(ctx, res),
-            environment=_environment(ctx.service, res),
+            environment=_environment(ctx, res),
             exec_start=_om(ctx, res, verb),
             settings=settings,
         )
@@ -479,7 +486,7 @@ def slices(ctx: Context) -> dict[str, Spec]:
     }
     declared = {(s.group, s.name): s for s in service.subsets}
     used = {(r.group, r.subset) for r in service.resources if r.subset}
-    for group, name in sorted(set(declared) | used, key=lambda k: (k[0].rank, k[1])):
+    for group, name in sorted(set(declared) | used, key=lambda k: (order.RANK[k[0]], k[1])):
         sub = declared.get((group, name))
         sname = names.subset_slice(service.path, name)
         if sname not in out:
@@ -498,7 +505,7 @@ def target_unit(ctx: Context, target_deps: list[tuple[str, str]]) -> Spec:
             "parallel": s.parallel,
             "rids": [r.rid for r in s.resources],
         }
-        for s in order.resource_sets(service)
+        for s in ctx.sets
     ]
     set_json = us.json_value(sets)
     meta = (
