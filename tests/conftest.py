@@ -6,8 +6,8 @@ never clash), and is removed at the end of the session even after failures. Test
 that change a node's state use ``unit_name`` for unit names nobody else uses, and
 clean up what they start.
 
-Labs left by a pytest process that was killed (``t<pid>`` with that PID gone) are
-removed when the next session starts.
+Labs left by a pytest process that was killed (named ``<letter><pid>`` by the process
+that owns them, with that PID gone) are removed when the next session starts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from omc.runtime.lab.api import Lab
 from omc.runtime.lab.state import LabError, names
 
-_TEST_LAB = re.compile(r"^t(\d+)$")
+_TEST_LAB = re.compile(r"^[a-z](\d{2,})$")  # tests and benches name labs <letter><pid>
 _counter = itertools.count(1)
 
 
@@ -32,7 +32,11 @@ def _reap_stale_test_labs() -> None:
         match = _TEST_LAB.match(name)
         if match is None or int(match.group(1)) == os.getpid():
             continue
-        if not Path(f"/proc/{match.group(1)}").exists():
+        try:
+            owner = Lab.attach(name).state.owner_pid
+        except LabError:
+            continue
+        if owner == int(match.group(1)) and not Path(f"/proc/{owner}").exists():
             try:
                 Lab.attach(name).down(force=True)
             except LabError as exc:

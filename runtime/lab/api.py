@@ -207,6 +207,14 @@ class Node:
     def read_file(self, path: str) -> str:
         return self.path(path).read_text()
 
+    def join_cgroups(self) -> None:
+        """Move the calling process into the node's root cgroup in every hierarchy, so
+        that after ``nsenter -a`` its cgroup paths are the node's ``/`` rather than
+        ``/../..`` (what ``om lab exec`` does before exec'ing nsenter). Best effort."""
+        for directory in self.info.cgroups:
+            with suppress(OSError):
+                Path(directory, "cgroup.procs").write_text("0\n")
+
     def alive(self) -> bool:
         return (
             self.pid > 0

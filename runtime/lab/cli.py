@@ -112,6 +112,8 @@ def _enter(args: argparse.Namespace) -> NoReturn:
         argv = node.argv(["systemd-run", "--wait", io, "--quiet", "--collect", "--", *cmd])
     else:
         argv = node.argv(cmd)
+    if args.verb == "exec":
+        node.join_cgroups()
     env = {**NODE_ENV, "TERM": os.environ.get("TERM", "dumb")}
     os.execvpe(argv[0], argv, env)
 

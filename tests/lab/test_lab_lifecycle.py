@@ -115,6 +115,8 @@ def test_cli_up_status_exec_run_logs_down(lab: Lab) -> None:
         assert [n["state"] for n in status["nodes"]] == ["running"] * 3
         assert status["subnet"] != lab.state.subnet
         assert om("exec", "--name", name, "n2", "--", "hostname").stdout.strip() == "n2"
+        inside = om("exec", "--name", name, "n2", "--", "cat", "/proc/self/cgroup").stdout
+        assert "0::/\n" in inside and "/.." not in inside
         cgroup = om("run", "--name", name, "n1", "--", "cat", "/proc/self/cgroup").stdout
         assert "0::/system.slice/run-" in cgroup
         logs = om("logs", "--name", name, "n1", "-u", "omc-lab.target").stdout
