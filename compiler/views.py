@@ -10,6 +10,7 @@ module holds the mapping itself (see the summary in :mod:`emit` and
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -105,10 +106,13 @@ def _seconds(value: float) -> str:
 
 
 def _jsonable(value: object) -> object:
+    """JSON-friendly form: enums by value, sets sorted, non-finite floats as text."""
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, (frozenset, set)):
-        return sorted(_jsonable(v) for v in value)  # type: ignore[type-var]
+        return sorted((_jsonable(v) for v in value), key=str)
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

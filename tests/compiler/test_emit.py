@@ -426,3 +426,10 @@ def test_timeouts_fall_back_like_om3(
     svc = service(flag(start_timeout=res_timeout), start_timeout=object_timeout, config=config)
     text = emit(svc, om=OM)["opensvc-svc.svc0-fs.1.service"]
     assert lines(text, "TimeoutStartSec") == [expected]
+
+
+def test_config_json_is_total() -> None:
+    """Any config value becomes JSON: sets sorted, enums by value, infinities as text."""
+    res = flag(config=(("a", frozenset({"b", "a"})), ("k", ir.Group.FS), ("t", float("inf"))))
+    text = emit(service(res), om=OM)["opensvc-svc.svc0-fs.1.service"]
+    assert lines(text, "X-OpenSVC-Config") == ['{"a":["a","b"],"k":"fs","t":"inf"}']
