@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omc.runtime.drivers.base import ResourceView, Status
 from omc.runtime.paths import ObjectPath
@@ -132,6 +133,11 @@ class ResourceModel:
         return "disable" in self.flags
 
     @property
+    def subset_key(self) -> str | None:
+        """``<group>:<name>`` as subsets are named (``subset#app:workers``)."""
+        return f"{self.group}:{self.subset}" if self.subset else None
+
+    @property
     def selectable(self) -> Selectable:
         return Selectable(rid=self.rid, tags=self.tags, subset=self.subset)
 
@@ -159,6 +165,7 @@ class ObjectModel:
     config: Mapping[str, object]
     resources: tuple[ResourceModel, ...]
     units: tuple[str, ...]
+    parallel: frozenset[str] = frozenset()  # subsets ("<group>:<name>") run in parallel
 
     @property
     def display(self) -> str:
@@ -241,9 +248,16 @@ def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
     if not targets:
         raise ModelError(f"{path}: installed units have no target")
     target = targets[0]
+    order = _order(target)
+    position = {rid: i for i, rid in enumerate(r for s in order for r in s.get("rids", ()))}
     resources = sorted(
         (_resource(u) for u in units if u.get("X-OpenSVC-Rid") and not u.name.endswith(".timer")),
-        key=_sort_key,
+        key=lambda r: (position.get(r.rid, len(position)), *_sort_key(r)),
+    )
+    parallel = frozenset(
+        f"{s.get('group')}:{s.get('subset')}"
+        for s in order
+        if s.get("parallel") and s.get("subset")
     )
     return ObjectModel(
         path=path,
@@ -253,4 +267,14 @@ def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
         config=decode_config(target.get("X-OpenSVC-Config"), where=target.name),
         resources=tuple(resources),
         units=tuple(u.name for u in units),
+        parallel=parallel,
     )
+
+
+def _order(target: UnitFile) -> list[dict[str, Any]]:
+    """The compiler's resource sets in start order (``X-OpenSVC-Order``), if present."""
+    try:
+        data = json.loads(target.get("X-OpenSVC-Order") or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []

@@ -21,6 +21,7 @@ class ResourceRow:
     status: Status
     label: str
     messages: tuple[str, ...] = ()
+    subset: str | None = None  # "<group>:<name>" when the resource is in a subset
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,7 @@ class InstanceView:
     overall: Status
     frozen: bool
     resources: tuple[ResourceRow, ...]
+    parallel: frozenset[str] = frozenset()  # subsets ("<group>:<name>") marked parallel
     extra: Mapping[str, object] | None = None
 
     @property
@@ -77,11 +79,44 @@ def _message_line(msg: str) -> str:
     return msg if msg.startswith(("info:", "warn:", "error:")) else f"info: {msg}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Line:
+    """One line of the resources part: tree prefix, optional row, continuation prefix."""
+
+    left: str
+    cont: str  # the prefix of the status-log lines under it
+    row: ResourceRow | None = None
+
+
+def _resource_lines(view: InstanceView) -> list[_Line]:
+    """Resources in order, members of a subset grouped under a ``subset#…`` node."""
+    groups: list[tuple[str | None, list[ResourceRow]]] = []
+    for row in view.resources:
+        if row.subset and groups and groups[-1][0] == row.subset:
+            groups[-1][1].append(row)
+        else:
+            groups.append((row.subset, [row]))
+    lines: list[_Line] = []
+    for gi, (subset, rows) in enumerate(groups):
+        last_group = gi == len(groups) - 1
+        branch, pipe = ("└", " ") if last_group else ("├", "│")
+        if subset is None:
+            (row,) = rows
+            lines.append(_Line(left=f"      {branch} {row.rid}", cont=f"      {pipe}", row=row))
+            continue
+        mark = " //" if subset in view.parallel else ""
+        lines.append(_Line(left=f"      {branch} subset#{subset}{mark}", cont=""))
+        for ri, row in enumerate(rows):
+            inner, inner_pipe = ("└", " ") if ri == len(rows) - 1 else ("├", "│")
+            lines.append(_Line(left=f"      {pipe} {inner} {row.rid}",
+                               cont=f"      {pipe} {inner_pipe}", row=row))  # fmt: skip
+    return lines
+
+
 def render_tree(view: InstanceView) -> str:
     """The text tree, with the status column aligned on every line."""
-    res_left = [f"      {'└' if i == len(view.resources) - 1 else '├'} {r.rid}"
-                for i, r in enumerate(view.resources)]  # fmt: skip
-    name_w = max((len(s) for s in res_left), default=0) + 2
+    body = _resource_lines(view)
+    name_w = max((len(ln.left) for ln in body if ln.row), default=0) + 2
     status_x = max(name_w + 10, len(view.path) + 2, len(view.node) + 6)
     status_w = max([len(str(r.status)) for r in view.resources] + [len(str(view.avail))]) + 2
     lines = [
@@ -92,10 +127,15 @@ def render_tree(view: InstanceView) -> str:
         "    └ resources",
     ]
     label_x = status_x + status_w
-    for i, (left, row) in enumerate(zip(res_left, view.resources, strict=True)):
-        lines.append(f"{left:<{status_x - 10}}{row.flags}  {row.status!s:<{status_w}}{row.label}")
-        cont = "      │" if i < len(view.resources) - 1 else ""
-        lines.extend(f"{cont:<{label_x}}{_message_line(m)}" for m in row.messages)
+    for ln in body:
+        row = ln.row
+        if row is None:
+            lines.append(ln.left)
+            continue
+        lines.append(
+            f"{ln.left:<{status_x - 10}}{row.flags}  {row.status!s:<{status_w}}{row.label}"
+        )
+        lines.extend(f"{ln.cont.rstrip():<{label_x}}{_message_line(m)}" for m in row.messages)
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 

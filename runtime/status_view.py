@@ -35,6 +35,7 @@ def _row(model: model_mod.ObjectModel, st: ResourceState) -> ResourceRow:
         status=st.status,
         label=label(model, res),
         messages=st.probe.messages,
+        subset=res.subset_key,
     )
 
 
@@ -52,6 +53,7 @@ def view(path: ObjectPath) -> InstanceView:
         overall=agg.overall,
         frozen=frozen_flag(path).exists(),
         resources=tuple(_row(model, states[r.rid]) for r in model.resources),
+        parallel=model.parallel,
         extra={"units": {st.res.unit: st.unit_state for st in states.values()}},
     )
 

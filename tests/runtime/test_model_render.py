@@ -177,3 +177,35 @@ def test_tree_layout() -> None:
         "      │                      warn: x\n"
         "      └ app#0  ........  up  forking\n"
     )
+
+
+def test_tree_groups_subsets() -> None:
+    """Members of a subset are listed under a subset#<group>:<name> node, // when parallel."""
+    row = ResourceRow(rid="ip#0", flags="........", status=Status.UP, label="host")
+    members = tuple(
+        ResourceRow(rid=f"app#w{i}", flags="........", status=Status.UP, label="forking",
+                    subset="app:workers")
+        for i in (1, 2)
+    )  # fmt: skip
+    view = InstanceView(path="s", node="n1", avail=Status.UP, overall=Status.UP, frozen=False,
+                        resources=(row, *members), parallel=frozenset({"app:workers"}))  # fmt: skip
+    assert render_tree(view).splitlines()[4:] == [
+        "      ├ ip#0      ........  up  host",
+        "      └ subset#app:workers //",
+        "        ├ app#w1  ........  up  forking",
+        "        └ app#w2  ........  up  forking",
+    ]
+
+
+def test_model_follows_compiler_order() -> None:
+    """X-OpenSVC-Order gives the start order and the parallel subsets."""
+    order = ('X-OpenSVC-Order=[{"group":"app","subset":"w","parallel":true,'
+             '"rids":["app#b","app#a"]}]\n')  # fmt: skip
+    units = {"t.target": TARGET + order,
+             "a.service": APP.replace("X-OpenSVC-Subset=", "X-OpenSVC-Subset=w"),
+             "b.service": APP.replace("app#0", "app#b").replace("X-OpenSVC-Subset=",
+                                                                "X-OpenSVC-Subset=w")}  # fmt: skip
+    units["a.service"] = units["a.service"].replace("app#0", "app#a")
+    model = build(ObjectPath(name="svc0"), units)
+    assert [r.rid for r in model.resources] == ["app#b", "app#a"]
+    assert model.parallel == frozenset({"app:w"})
