@@ -30,6 +30,14 @@ class Completed:
         return self.returncode == 0
 
 
+class CommandError(DriverError):
+    """A command exited non-zero; ``returncode`` keeps its code (tasks record it)."""
+
+    def __init__(self, message: str, *, returncode: int) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
 Runner = Callable[..., Completed]
 """``runner(argv, *, input=None, env=None, timeout=None) -> Completed``."""
 
@@ -86,7 +94,9 @@ def run(
     done = runner(argv, input=input, env=env, timeout=timeout)
     log_outputs(log, done)
     if check and not done.ok:
-        raise DriverError(f"{shlex.join(argv)} exited with code {done.returncode}")
+        raise CommandError(
+            f"{shlex.join(argv)} exited with code {done.returncode}", returncode=done.returncode
+        )
     return done
 
 

@@ -127,6 +127,27 @@ def parse_if_inet6(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def next_label(dev: str, labels: list[str]) -> str:
+    """The first ``dev:n`` (n from 0) not in use (pure, tested)."""
+    n = 0
+    while f"{dev}:{n}" in labels:
+        n += 1
+    return f"{dev}:{n}"
+
+
+def ipv4_labels() -> list[tuple[str, str]]:
+    """(label, IPv4 address) of every address in our netns (SIOCGIFCONF)."""
+    size = IFREQ_SIZE * 64
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            req = struct.pack("iL", size, ctypes.addressof(buf))
+            used = struct.unpack("iL", fcntl.ioctl(sock.fileno(), SIOCGIFCONF, req))[0]
+            if used < size:
+                return parse_ifconf(buf.raw[:used])
+            size *= 2
+
+
 def local_addresses(dev: str) -> list[str]:
     """Addresses on ``dev`` in our own netns, without netlink (fast path for status).
 
@@ -135,16 +156,7 @@ def local_addresses(dev: str) -> list[str]:
     ``dev:n``); IPv6 from /proc/net/if_inet6. Importing pyroute2 costs several
     hundred milliseconds, too much for ``print status``.
     """
-    size = IFREQ_SIZE * 64
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        while True:
-            buf = ctypes.create_string_buffer(size)
-            req = struct.pack("iL", size, ctypes.addressof(buf))
-            used = struct.unpack("iL", fcntl.ioctl(sock.fileno(), SIOCGIFCONF, req))[0]
-            if used < size:
-                break
-            size *= 2
-    found = [a for label, a in parse_ifconf(buf.raw[:used]) if label.split(":")[0] == dev]
+    found = [a for label, a in ipv4_labels() if label.split(":")[0] == dev]
     with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:  # noqa: PTH123
         found += [a for name, a in parse_if_inet6(f.read()) if name == dev]
     return found
@@ -255,6 +267,16 @@ class HostIp:
         """Where the address lives: the node's own namespace for ip.host."""
         return None
 
+    def _label(self, res: ResourceView, tgt: Target, netns_path: str | None) -> str | None:
+        """``dev:n`` given, or the next free ``dev:n`` when ``alias = false`` (IPv4, own netns)."""
+        if tgt.version != 4 or netns_path is not None:
+            return None
+        if tgt.label:
+            return tgt.label
+        if settings.boolean(res, "alias", default=True):
+            return None
+        return next_label(tgt.dev, [label for label, _ in ipv4_labels()])
+
     def _alive(self, tgt: Target, netns_path: str | None) -> bool:
         if tgt.version == 4:
             try:
@@ -343,8 +365,16 @@ class HostIp:
             raise DriverError(f"abort! {dev} has no carrier")
         if self._alive(tgt, netns_path):
             raise DriverError(f"abort! {tgt.address} is alive")
-        log.info(f"add {tgt.address}/{tgt.prefixlen} to {dev}")
-        nl.add_address(dev, tgt.address, tgt.prefixlen)
+        label = self._label(res, tgt, netns_path)
+        if label:
+            # netlink.py takes no label: the ip command sets it (IPv4 only, as in the kernel).
+            cidr = f"{tgt.address}/{tgt.prefixlen}"
+            run(
+                ("ip", "addr", "add", cidr, "dev", dev, "label", label), log=log, runner=self.runner
+            )
+        else:
+            log.info(f"add {tgt.address}/{tgt.prefixlen} to {dev}")
+            nl.add_address(dev, tgt.address, tgt.prefixlen)
         if tgt.version == 4:
             try:
                 in_netns(netns_path, lambda: gratuitous_arp(dev, tgt.address))

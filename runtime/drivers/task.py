@@ -19,7 +19,7 @@ from pathlib import Path
 from . import settings
 from .app import AppCommands, command, retcodes, status_of
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
-from .command import Runner, run, subprocess_runner
+from .command import CommandError, Runner, run, subprocess_runner
 
 
 def _var_dir(res: ResourceView) -> Path:
@@ -127,6 +127,9 @@ class HostTask:
         code = 0
         try:
             self.execute(res, log)
+        except CommandError as exc:
+            code = exc.returncode
+            raise
         except DriverError:
             code = 1
             raise

@@ -216,3 +216,12 @@ def test_fast_status_reads_this_host_without_changing_it(
 ) -> None:
     """Read-only, on this host's loopback: the ioctl/proc status path (no pyroute2)."""
     assert ip.HostIp().status(view("ip.host", config)).status is expected
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [([], "eth0:0"), (["eth0", "eth0:0"], "eth0:1"), (["eth0:0", "eth0:2"], "eth0:1")],
+)
+def test_next_label(labels: list[str], expected: str) -> None:
+    """alias=false stacks the address under the first free dev:n label."""
+    assert ip.next_label("eth0", labels) == expected

@@ -101,6 +101,23 @@ def test_ip_host_add_refuse_alive_and_remove(lab: Lab, obj: str, cleanup: list) 
     ]
 
 
+def test_ip_host_labelled_when_alias_is_false(lab: Lab, obj: str, cleanup: list) -> None:
+    """alias=false puts the address under the first free dev:n label, and stop removes it."""
+    n3 = lab.node("n3")
+    address = str(ipaddress.ip_address(free_address(n3)) + 1)
+    config = {"name": address, "dev": "eth0", "netmask": "24", "alias": False}
+    unit = write_unit(n3, obj, "ip#0", "ip.host", config)
+    cleanup.append((n3, ["rm", "-f", f"{UNIT_DIR}/{unit}"]))
+    cleanup.append((n3, [OM, obj, "driver", "stop", "--rid", "ip#0"]))
+    assert om(n3, obj, "start", "ip#0") == 0
+    shown = n3.run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
+    assert f"{address}/24" in shown
+    assert "eth0:0" in shown
+    assert n3.run([OM, obj, "driver", "status", "--rid", "ip#0"]).stdout == "up\n"
+    assert om(n3, obj, "stop", "ip#0") == 0
+    assert address not in n3.run(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
+
+
 def test_flag_through_a_real_oneshot_unit(lab: Lab, obj: str, cleanup: list) -> None:
     """systemd runs the entry point as ExecStart/ExecStop; it finds its unit by its cgroup."""
     n1 = lab.node("n1")
@@ -178,6 +195,15 @@ def test_podman_container_and_ip_netns(lab: Lab, obj: str, cleanup: list) -> Non
     assert n1.run(["ip", "link", "show", f"om{pid}1"[:15]], check=False).returncode != 0
     assert om(n1, obj, "stop", "container#0") == 0
     assert n1.run([OM, obj, "driver", "status", "--rid", "container#0"]).stdout == "down\n"
+    task = {"image": str(rootfs), "command": "/bin/sh -c 'exit 3'", "check": "last_run",
+            "run_args": "--network=none"}  # fmt: skip
+    write_unit(n1, obj, "task#0", "task.podman", task)
+    assert om(n1, obj, "run", "task#0", f"OMC_VAR=/var/lib/{obj}") == 1
+    cleanup.append((n1, ["rm", "-rf", f"/var/lib/{obj}"]))
+    status = n1.run(
+        ["env", f"OMC_VAR=/var/lib/{obj}", OM, obj, "driver", "status", "--rid", "task#0"]
+    )
+    assert status.stdout == "warn\n"
 
 
 def test_rsync_update_between_nodes(lab: Lab, obj: str, cleanup: list) -> None:

@@ -26,7 +26,8 @@ def test_last_run_file_location(var_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "expected"), [("true", Status.UP), ("sh -c 'exit 1'", Status.DOWN)]
+    ("command", "expected"),
+    [("true", Status.UP), ("sh -c 'exit 1'", Status.DOWN), ("sh -c 'exit 3'", Status.WARN)],
 )
 def test_check_last_run_follows_the_result(command: str, expected: Status) -> None:
     """check=last_run: n/a before any run, then the last exit code through retcodes."""
