@@ -35,17 +35,7 @@ SHELL_BUILTINS = frozenset({"ulimit", "cd", "export", "source", ".", "exit", "se
 NOT_EXECUTABLE = re.compile(r"Command (.+) is not executable: No such file or directory")
 
 # Files whose units systemd rejects because of a known omc gap: label -> reason.
-KNOWN_FAILURES: dict[str, str] = {
-    "corpus/om3-svcapp1-mixed-app-types.conf": (
-        "front end: `script = /bin/echo {rid}` with `start = 10` must run `<script> <action>` "
-        "shlex-split as om3 does (getCmdStringFromBoolRule + CmdArgsFromString); omc emits "
-        'the quoted single word "/bin/echo app#rid1" as the program'
-    ),
-    "corpus/om3-svcappforking-limits.conf": (
-        "front end: om3 runs a command containing `|`, `&&` or `;` as `/bin/sh -c <cmd>` "
-        "(util/command CmdArgsFromString); omc execs `ulimit` directly"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 Outputs = dict[str, dict[str, str]]  # label -> {unit name: text}
 
