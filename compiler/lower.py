@@ -451,17 +451,18 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         "stop_requires": kws.tuple_of("stop_requires"),
         "provision": bool(kws.get("provision", True)),
         "unprovision": bool(kws.get("unprovision", True)),
-        "triggers": _triggers(kws.values),
+        "triggers": _triggers(kws),
         "config": jsonable_config(kws.values),
     }
 
 
-def _triggers(values: Mapping[str, Any]) -> tuple[ir.Trigger, ...]:
+def _triggers(kws: Keywords) -> tuple[ir.Trigger, ...]:
     out = []
     for action in TRIGGER_ACTIONS:
         for when in ("pre", "post"):
             for blocking in (True, False):
-                argv = values.get(f"{'blocking_' if blocking else ''}{when}_{action}")
+                name = f"{'blocking_' if blocking else ''}{when}_{action}"
+                argv = kws.program(name, kws.argv(name))
                 if argv:
                     out.append(ir.Trigger(when=when, action=action, blocking=blocking, argv=argv))
     return tuple(out)

@@ -15,6 +15,7 @@ from typing import Any
 from . import ir
 from .convert import ConvertError, to_command
 from .diagnostics import Collector, Span
+from .evaluate import REFERENCE
 
 LIMITS = {
     "limit_as": "LimitAS",
@@ -64,9 +65,23 @@ class Keywords:
         value = self.values.get(name)
         return value if isinstance(value, tuple) and value else None
 
-    def error(self, name: str, message: str, hint: str | None = None) -> None:
+    def error(
+        self, name: str, message: str, hint: str | None = None, code: str = "invalid-value"
+    ) -> None:
         span = self.spans.get(name) or self.section_span
-        self.diags.error(span, message, code="invalid-value", hint=hint)
+        self.diags.error(span, message, code=code, hint=hint)
+
+    def program(self, name: str, argv: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """``argv`` unless its program is only known at run time (then an error)."""
+        if argv and "{" in argv[0] and REFERENCE.search(argv[0]):
+            self.error(
+                name,
+                f"the program of '{name}' in [{self.rid}] is known only at run time: {argv[0]}",
+                "use an absolute path, or '/bin/sh -c \"...\"' to let a shell find it",
+                code="unsupported-reference",
+            )
+            return None
+        return argv
 
     def warning(self, name: str, message: str, hint: str | None = None) -> None:
         span = self.spans.get(name) or self.section_span
@@ -191,7 +206,9 @@ def _app_command(kws: Keywords, name: str, script: str | None) -> tuple[str, ...
     if value is None or value is False:
         return None
     if isinstance(value, tuple):
-        return value or None
+        return kws.program(name, value) if value else None
+    if script == "":
+        return None  # a script known only at run time, reported once by _app
     if script is None:
         kws.warning(
             name,
@@ -209,12 +226,14 @@ def _app_command(kws: Keywords, name: str, script: str | None) -> tuple[str, ...
 
 def _app(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
     script = kws.opt_str("script")
+    if script is not None and kws.program("script", (script,)) is None:
+        script = ""
     start = kws.values.get("start")
     sequence = start if isinstance(start, int) and not isinstance(start, bool) else None
     return ir.AppResource(
         **base,
         kind=ir.AppKind.SIMPLE if base["driver"] == "app.simple" else ir.AppKind.FORKING,
-        script=script,
+        script=script or None,
         start=_app_command(kws, "start", script),
         stop=_app_command(kws, "stop", script),
         check=_app_command(kws, "check", script),
@@ -266,9 +285,11 @@ def _sync(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
 def _task(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
     return ir.TaskResource(
         **base,
-        command=kws.argv("command"),
-        stop_command=kws.argv("stop"),
-        on_error=kws.argv("on_error"),
+        command=kws.program("command", kws.argv("command"))
+        if base["driver"] == "task.host"
+        else kws.argv("command"),
+        stop_command=kws.program("stop", kws.argv("stop")),
+        on_error=kws.program("on_error", kws.argv("on_error")),
         schedule=kws.get("schedule"),
         confirmation=bool(kws.get("confirmation", False)),
         max_parallel=int(kws.get("max_parallel", 1)),

@@ -229,6 +229,16 @@ def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
         ("[wat]\nx = 1\n", Severity.ERROR, "unknown-section"),
         ("[ip#]\nname = x\n", Severity.ERROR, "bad-section"),
         ("[app#1]\nenvironment = NOEQUALS\n", Severity.ERROR, "invalid-value"),
+        (
+            "[app#1]\nscript = {volume#v.mnt}/run\nstart = true\n[volume#v]\npool = p\n",
+            Severity.ERROR,
+            "unsupported-reference",
+        ),
+        (
+            "[app#1]\npre_start = {volume#v.mnt}/x\n[volume#v]\npool = p\n",
+            Severity.ERROR,
+            "unsupported-reference",
+        ),
     ],
 )
 def test_policy_table(text: str, severity: Severity, code: str) -> None:
