@@ -25,6 +25,7 @@ duplicate key / section                                warning   last wins
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -565,7 +566,8 @@ def _service(
     values, spans = evaluate_keywords(DEFAULT, DEFAULT, None, ev, ev.diags)
     if path.kind in (ir.Kind.CFG, ir.Kind.SEC, ir.Kind.USR) and not ev.entries(DEFAULT, "nodes"):
         values["nodes"] = ("*",)
-    nodes = tuple(values.get("nodes", ()))
+    cluster_nodes = tuple(ev.ctx.cluster.get("clusternodes", "").lower().split())
+    nodes = expand_nodes(tuple(values.get("nodes", ())), cluster_nodes)
     topology = ir.Topology(values.get("topology") or "failover")
     flex_min = int(values.get("flex_min", 1))
     return ir.Service(
@@ -574,7 +576,7 @@ def _service(
         source=source,
         node=ev.node,
         nodes=nodes,
-        drpnodes=tuple(values.get("drpnodes", ())),
+        drpnodes=expand_nodes(tuple(values.get("drpnodes", ())), cluster_nodes),
         encapnodes=tuple(values.get("encapnodes", ())),
         topology=topology,
         orchestrate=ir.Orchestrate(values.get("orchestrate") or "no"),
@@ -598,6 +600,21 @@ def _service(
         config=jsonable_config(values),
         data=_data(ev),
     )
+
+
+def expand_nodes(selector: tuple[str, ...], cluster_nodes: tuple[str, ...]) -> tuple[str, ...]:
+    """Globs (``*``, ``n[23]``) matched against the cluster nodes, in cluster order.
+
+    Without known cluster nodes, and for ``label=value`` selectors (node labels
+    are not known at compile time), words are kept as written.
+    """
+    out: dict[str, None] = {}
+    for word in selector:
+        if cluster_nodes and any(c in word for c in "*?[") and "=" not in word:
+            out.update(dict.fromkeys(n for n in cluster_nodes if fnmatch.fnmatchcase(n, word)))
+        else:
+            out[word] = None
+    return tuple(out)
 
 
 def _env(ev: Evaluator) -> tuple[tuple[str, str], ...]:

@@ -327,3 +327,21 @@ def test_service_level_values() -> None:
         60.0,
     )
     assert service.env == (("a", "1"),) and dict(service.config)["timeout"] == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("nodes", "cluster", "expected"),
+    [
+        ("n1 n2", "", ("n1", "n2")),
+        ("*", "n1 n2 n3", ("n1", "n2", "n3")),
+        ("n[23] n1", "n1 n2 n3", ("n2", "n3", "n1")),
+        ("az=fr1", "n1", ("az=fr1",)),
+        ("*", "", ("*",)),
+    ],
+)
+def test_node_selectors_expand_against_cluster_nodes(
+    nodes: str, cluster: str, expected: tuple[str, ...]
+) -> None:
+    """Globs expand over the cluster's nodes when they are known."""
+    service = compile_ok(f"[DEFAULT]\nnodes = {nodes}\n", cluster={"clusternodes": cluster})
+    assert service.nodes == expected
