@@ -26,7 +26,6 @@ duplicate key / section                                warning   last wins
 from __future__ import annotations
 
 import fnmatch
-import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -51,6 +50,7 @@ from .keywords import (
 )
 from .lower_resources import BUILDERS, Keywords
 from .parse import DEFAULT, Document, Section
+from .values import jsonable_config, process_group
 
 RESOURCE_GROUPS = frozenset(g.value for g in ir.Group)
 TRIGGER_ACTIONS = ("start", "stop", "run", "provision", "unprovision")
@@ -469,60 +469,6 @@ def _triggers(kws: Keywords) -> tuple[ir.Trigger, ...]:
     return tuple(out)
 
 
-# --- process groups --------------------------------------------------------------
-
-
-def process_group(
-    values: Mapping[str, Any], diags: Collector, spans: Mapping[str, Span | None]
-) -> ir.ProcessGroup:
-    """pg_* keywords → systemd slice values (systemd's own v1 → v2 weight conversions)."""
-    shares = values.get("pg_cpu_shares")
-    blkio = values.get("pg_blkio_weight")
-    mem = values.get("pg_mem_limit")
-    vmem = values.get("pg_vmem_limit")
-    for name in ("pg_mem_oom_control", "pg_mem_swappiness"):
-        if values.get(name) is not None:
-            diags.warning(
-                spans.get(name), f"'{name}' has no cgroup v2 equivalent; ignored", code="pg-ignored"
-            )
-    return ir.ProcessGroup(
-        cpu_quota=_cpu_quota(values.get("pg_cpu_quota"), diags, spans.get("pg_cpu_quota")),
-        cpu_weight=_clamp(1 + (shares - 2) * 9999 // 262142, 1, 10000) if shares else None,
-        allowed_cpus=values.get("pg_cpus") or None,
-        allowed_mems=values.get("pg_mems") or None,
-        memory_max=mem if isinstance(mem, int) else None,
-        memory_swap_max=max(vmem - mem, 0)
-        if isinstance(vmem, int) and isinstance(mem, int)
-        else None,
-        io_weight=_clamp(blkio * 100 // 500, 1, 10000) if blkio else None,
-    )
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
-
-
-def _cpu_quota(raw: str | None, diags: Collector, span: Span | None) -> str | None:
-    """``50%`` / ``50%@1`` → 50%; ``50%@all`` → 50% of every cpu; ``-1`` → unlimited."""
-    if raw is None or not raw.strip() or raw.strip() == "-1":
-        return None
-    text = raw.strip()
-    percent, _, scope = text.partition("@")
-    number = percent.rstrip("%")
-    try:
-        value = float(number)
-    except ValueError:
-        diags.error(
-            span,
-            f"invalid pg_cpu_quota {text!r}",
-            code="invalid-value",
-            hint="use <n>%[@all|@<ncpu>], e.g. 50%@all",
-        )
-        return None
-    cpus = (os.cpu_count() or 1) if scope == "all" else int(scope) if scope.isdigit() else 1
-    return f"{value * cpus:g}%"
-
-
 # --- subsets and service ---------------------------------------------------------
 
 
@@ -635,18 +581,3 @@ def _data(ev: Evaluator) -> tuple[tuple[str, str], ...]:
     if section is None:
         return ()
     return tuple({e.raw_key: e.value for e in section.entries}.items())
-
-
-def jsonable(value: Any) -> Any:
-    """IR values → JSON-friendly ones (tuples stay tuples: json.dumps writes lists)."""
-    if isinstance(value, ir.Schedule):
-        return value.raw
-    if isinstance(value, ir.Requirement):
-        return f"{value.rid}({','.join(value.states)})"
-    if isinstance(value, tuple):
-        return tuple(jsonable(v) for v in value)
-    return value
-
-
-def jsonable_config(values: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
-    return tuple((k, jsonable(v)) for k, v in sorted(values.items()))
