@@ -105,15 +105,22 @@ def _check_line(setting: str, value: str) -> None:
 
 
 def _c_escape_char(c: str) -> str:
-    """One character inside a double-quoted word, as systemd's cunescape reads it."""
+    """One character inside a double-quoted word, as systemd's cunescape reads it.
+
+    Non-printable characters are escaped, so no line separator of any reader
+    (systemd splits on ``\\n``; Python's ``splitlines`` also on ``\\x1c-\\x1e``,
+    ``\\x85``, ``\\u2028``…) survives into the file.
+    """
     if c in _C_ESCAPES:
         return _C_ESCAPES[c]
+    if c.isprintable():
+        return c
     code = ord(c)
-    if code < 0x20 or code == 0x7F:
+    if code < 0x80:
         return f"\\x{code:02x}"
-    if 0x80 <= code < 0xA0 or c in "\u2028\u2029\ufeff":
+    if code <= 0xFFFF:
         return f"\\u{code:04x}"
-    return c
+    return f"\\U{code:08x}"
 
 
 def quote_word(word: str, *, setting: str = "ExecStart", exec_vars: bool = True) -> str:
@@ -183,8 +190,8 @@ def plain(value: str, *, setting: str, specifiers: bool = True) -> str:
         raise UnitSyntaxError(setting, value, "leading or trailing whitespace would be lost")
     if value.endswith("\\"):
         raise UnitSyntaxError(setting, value, "a trailing backslash continues the line")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise UnitSyntaxError(setting, value, "contains a control character")
+    if not value.isprintable():
+        raise UnitSyntaxError(setting, value, "contains a non-printable character")
     return _specifiers(value) if specifiers else value
 
 
@@ -192,7 +199,7 @@ def text(value: str) -> str:
     """Free text for ``Description=``: never fails, control characters become spaces."""
     if value.isascii() and _PRINTABLE.fullmatch(value) and "\\" not in value:
         return _specifiers(" ".join(value.split()))
-    cleaned = "".join(" " if (ord(c) < 0x20 or ord(c) == 0x7F) else c for c in value)
+    cleaned = "".join(c if c.isprintable() else " " for c in value)
     cleaned = " ".join(cleaned.split())
     trailing = len(cleaned) - len(cleaned.rstrip("\\"))
     if trailing % 2:
@@ -203,6 +210,8 @@ def text(value: str) -> str:
 def raw(value: str, *, setting: str) -> str:
     """An ``X-`` key value: systemd ignores it, our readers take the line as is."""
     _check_line(setting, value)
+    if not value.isprintable():
+        raise UnitSyntaxError(setting, value, "contains a non-printable character")
     if value != value.strip():
         raise UnitSyntaxError(setting, value, "leading or trailing whitespace would be lost")
     if value.endswith("\\"):
