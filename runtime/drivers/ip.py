@@ -6,35 +6,24 @@ uses the ``ip`` command, which the netlink wrapper does not offer.
 
 Before adding an address, start refuses when the link has no carrier
 (``check_carrier``) and when the address already answers: for IPv4 an ARP
-probe (RFC 5227: sender 0.0.0.0, two probes, 0.5 s) on ``dev``; for IPv6 a
-ping. After adding it, a gratuitous ARP (request with sender = target = the
-address) is broadcast through a raw AF_PACKET socket (no arping needed).
+probe on ``dev`` (``arp.py``); for IPv6 a ping. After adding it, a gratuitous
+ARP is broadcast. The status probe reads the own netns without netlink
+(``ifaddrs.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import ipaddress
-import os
-import select
 import socket
-import struct
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from . import settings
+from .arp import arp_alive, gratuitous_arp, in_netns
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, probe, run, subprocess_runner
-
-ETH_P_ARP = 0x0806
-SIOCGIFHWADDR = 0x8927
-BROADCAST = b"\xff" * 6
-PROBE_TIMEOUT = 0.5
-CLONE_NEWNET = 0x40000000
+from .ifaddrs import IFF_RUNNING, IFF_UP, ipv4_labels, link_flags, local_addresses, next_label
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,157 +89,6 @@ def target(res: ResourceView, *, existing: list[Any] | None = None) -> Target:
             raise DriverError(f"no netmask set and no IPv{version} address on {dev} to copy")
         plen = int(same[0].prefixlen)
     return Target(address=address, prefixlen=plen, dev=dev, label=label)
-
-
-SIOCGIFCONF = 0x8912
-SIOCGIFFLAGS = 0x8913
-IFF_UP, IFF_RUNNING = 0x1, 0x40
-IFREQ_SIZE = 40  # sizeof(struct ifreq) on 64-bit Linux
-
-
-def parse_ifconf(buf: bytes) -> list[tuple[str, str]]:
-    """SIOCGIFCONF records → (label, IPv4 address) pairs (pure, tested)."""
-    pairs = []
-    for off in range(0, len(buf) - IFREQ_SIZE + 1, IFREQ_SIZE):
-        label = buf[off : off + 16].split(b"\0", 1)[0].decode()
-        pairs.append((label, socket.inet_ntoa(buf[off + 20 : off + 24])))
-    return pairs
-
-
-def parse_if_inet6(text: str) -> list[tuple[str, str]]:
-    """/proc/net/if_inet6 lines → (device, IPv6 address) pairs (pure, tested)."""
-    pairs = []
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) == 6:
-            pairs.append((words[5], str(ipaddress.IPv6Address(bytes.fromhex(words[0])))))
-    return pairs
-
-
-def next_label(dev: str, labels: list[str]) -> str:
-    """The first ``dev:n`` (n from 0) not in use (pure, tested)."""
-    n = 0
-    while f"{dev}:{n}" in labels:
-        n += 1
-    return f"{dev}:{n}"
-
-
-def ipv4_labels() -> list[tuple[str, str]]:
-    """(label, IPv4 address) of every address in our netns (SIOCGIFCONF)."""
-    size = IFREQ_SIZE * 64
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        while True:
-            buf = ctypes.create_string_buffer(size)
-            req = struct.pack("iL", size, ctypes.addressof(buf))
-            used = struct.unpack("iL", fcntl.ioctl(sock.fileno(), SIOCGIFCONF, req))[0]
-            if used < size:
-                return parse_ifconf(buf.raw[:used])
-            size *= 2
-
-
-def local_addresses(dev: str) -> list[str]:
-    """Addresses on ``dev`` in our own netns, without netlink (fast path for status).
-
-    IPv4 from the SIOCGIFCONF ioctl, which lists every address of every link,
-    secondary ones included, under its label (the link name unless labelled
-    ``dev:n``); IPv6 from /proc/net/if_inet6. Importing pyroute2 costs several
-    hundred milliseconds, too much for ``print status``.
-    """
-    found = [a for label, a in ipv4_labels() if label.split(":")[0] == dev]
-    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:  # noqa: PTH123
-        found += [a for name, a in parse_if_inet6(f.read()) if name == dev]
-    return found
-
-
-def link_flags(dev: str) -> int | None:
-    """IFF_* flags of a link in our netns, or None when there is no such link."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            res = fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", dev.encode(), 0))
-        except OSError:
-            return None
-    return int(struct.unpack("16sH22x", res)[1])
-
-
-def _mac(sock: socket.socket, dev: str) -> bytes:
-    ifreq = struct.pack("256s", dev.encode()[:15])
-    return fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, ifreq)[18:24]
-
-
-def arp_frame(*, op: int, mac: bytes, sender_ip: str, target_ip: str) -> bytes:
-    """An Ethernet broadcast ARP frame (pure, tested)."""
-    eth = BROADCAST + mac + struct.pack("!H", ETH_P_ARP)
-    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, op)
-    arp += mac + socket.inet_aton(sender_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
-    return eth + arp
-
-
-def arp_claims(frame: bytes, address: str, own_mac: bytes) -> bool:
-    """Does this received frame show another host using ``address`` (reply or claim)?"""
-    if len(frame) < 42 or frame[12:14] != struct.pack("!H", ETH_P_ARP):
-        return False
-    sender_mac, sender_ip = frame[22:28], frame[28:32]
-    return sender_ip == socket.inet_aton(address) and sender_mac != own_mac
-
-
-@contextlib.contextmanager
-def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
-    try:
-        sock.bind((dev, ETH_P_ARP))
-        yield sock, _mac(sock, dev)
-    finally:
-        sock.close()
-
-
-def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?"""
-    with _arp_socket(dev) as (sock, mac):
-        frame = arp_frame(op=1, mac=mac, sender_ip="0.0.0.0", target_ip=address)
-        deadline = time.monotonic() + timeout
-        sock.send(frame)
-        resent = False
-        while (left := deadline - time.monotonic()) > 0:
-            if not resent and left < timeout / 2:
-                sock.send(frame)
-                resent = True
-            ready, _, _ = select.select([sock], [], [], min(left, timeout / 2))
-            if ready and arp_claims(sock.recv(128), address, mac):
-                return True
-    return False
-
-
-def gratuitous_arp(dev: str, address: str) -> bool:
-    """Announce ``address`` on ``dev`` so neighbours update their caches."""
-    with _arp_socket(dev) as (sock, mac):
-        sock.send(arp_frame(op=1, mac=mac, sender_ip=address, target_ip=address))
-    return True
-
-
-def in_netns(path: str | None, probe_fn: Callable[[], bool]) -> bool:
-    """Run ``probe_fn`` inside the network namespace at ``path`` (None: here).
-
-    Raw sockets belong to the namespace they are created in, so the ARP work
-    for a container's address runs in a forked child that ``setns()``es into
-    it (Python 3.11 has no ``os.setns``: libc through ctypes); the answer
-    comes back as the exit code.
-    """
-    if path is None:
-        return probe_fn()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child, seen through its exit code
-        code = 2
-        try:
-            fd = os.open(path, os.O_RDONLY)
-            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) == 0:
-                code = 1 if probe_fn() else 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(child, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise DriverError(f"arp in network namespace {path} failed")
-    return code == 1
 
 
 class HostIp:
@@ -460,52 +298,23 @@ class NetnsIp(HostIp):
         """The ``ip`` commands creating ``nsdev`` inside the container (pure, tested)."""
         mode = settings.text(res, "mode") or "bridge"
         dev = settings.required(res, "dev", "ipdev")
-        nsdev = self._nsdev(res)
+        nsdev, ns = self._nsdev(res), str(pid)
         if mode == "bridge":
             host = host_ifname(pid, res.rid)
+            veth = ("type", "veth", "peer", "name", nsdev, "netns", ns)
             return [
-                (
-                    "ip",
-                    "link",
-                    "add",
-                    host,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    nsdev,
-                    "netns",
-                    str(pid),
-                ),
+                ("ip", "link", "add", host, *veth),
                 ("ip", "link", "set", host, "master", dev, "up"),
             ]
         if mode == "macvlan" or mode.startswith("ipvlan-"):
             kind, _, sub = mode.partition("-")
-            extra = ("mode", "bridge") if kind == "macvlan" else ("mode", sub)
-            return [
-                (
-                    "ip",
-                    "link",
-                    "add",
-                    "link",
-                    dev,
-                    "name",
-                    nsdev,
-                    "netns",
-                    str(pid),
-                    "type",
-                    kind,
-                    *extra,
-                )
-            ]
+            child = ("link", dev, "name", nsdev, "netns", ns, "type", kind, "mode", sub or "bridge")
+            return [("ip", "link", "add", *child)]
         if mode == "dedicated":
-            return [
-                ("ip", "link", "set", dev, "netns", str(pid)),
-                ("nsenter", "-t", str(pid), "-n", "ip", "link", "set", dev, "name", nsdev),
-            ]
-        raise DriverError(
-            f"ip.netns mode {mode!r} is not supported (bridge, macvlan, ipvlan-*, dedicated)"
-        )
+            rename = ("nsenter", "-t", ns, "-n", "ip", "link", "set", dev, "name", nsdev)
+            return [("ip", "link", "set", dev, "netns", ns), rename]
+        supported = "bridge, macvlan, ipvlan-l2, ipvlan-l3, ipvlan-l3s, dedicated"
+        raise DriverError(f"ip.netns mode {mode!r} is not supported ({supported})")
 
     def start(self, res: ResourceView, log: ActionLog) -> None:
         from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415

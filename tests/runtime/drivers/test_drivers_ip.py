@@ -10,7 +10,7 @@ import socket
 import struct
 
 import pytest
-from omc.runtime.drivers import DriverError, Status, ip
+from omc.runtime.drivers import DriverError, Status, arp, ifaddrs, ip
 from omc.runtime.netlink import Address
 
 from .helpers import view
@@ -74,7 +74,7 @@ MAC = bytes.fromhex("020000000001")
 
 def test_gratuitous_arp_frame_layout() -> None:
     """A broadcast ARP request whose sender and target IP are both the address."""
-    frame = ip.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
+    frame = arp.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
     assert len(frame) == 42
     assert frame[:6] == b"\xff" * 6
     assert frame[6:12] == MAC
@@ -85,16 +85,16 @@ def test_gratuitous_arp_frame_layout() -> None:
 
 def test_arp_claims_detects_other_hosts_only() -> None:
     """A frame from another MAC with our address as sender is a claim; our own is not."""
-    other = ip.arp_frame(
+    other = arp.arp_frame(
         op=2, mac=bytes.fromhex("020000000002"), sender_ip="10.0.0.10", target_ip="0.0.0.0"
     )
-    mine = ip.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
-    probe = ip.arp_frame(
+    mine = arp.arp_frame(op=1, mac=MAC, sender_ip="10.0.0.10", target_ip="10.0.0.10")
+    probe = arp.arp_frame(
         op=1, mac=bytes.fromhex("020000000002"), sender_ip="0.0.0.0", target_ip="10.0.0.10"
     )
-    assert ip.arp_claims(other, "10.0.0.10", MAC)
-    assert not ip.arp_claims(mine, "10.0.0.10", MAC)
-    assert not ip.arp_claims(probe, "10.0.0.10", MAC)
+    assert arp.arp_claims(other, "10.0.0.10", MAC)
+    assert not arp.arp_claims(mine, "10.0.0.10", MAC)
+    assert not arp.arp_claims(probe, "10.0.0.10", MAC)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_parse_ifconf_records() -> None:
         return label.encode().ljust(16, b"\0") + sockaddr + b"\0" * 8
 
     buf = record("eth0", "10.0.0.2") + record("eth0", "10.0.0.10") + record("eth0:1", "10.0.0.11")
-    assert ip.parse_ifconf(buf) == [
+    assert ifaddrs.parse_ifconf(buf) == [
         ("eth0", "10.0.0.2"),
         ("eth0", "10.0.0.10"),
         ("eth0:1", "10.0.0.11"),
@@ -199,7 +199,7 @@ def test_parse_if_inet6() -> None:
         "fe800000000000000000000000000001 02 40 20 80     eth0\n"
         "00000000000000000000000000000001 01 80 10 80       lo\n"
     )
-    assert ip.parse_if_inet6(text) == [("eth0", "fe80::1"), ("lo", "::1")]
+    assert ifaddrs.parse_if_inet6(text) == [("eth0", "fe80::1"), ("lo", "::1")]
 
 
 @pytest.mark.parametrize(
@@ -224,4 +224,4 @@ def test_fast_status_reads_this_host_without_changing_it(
 )
 def test_next_label(labels: list[str], expected: str) -> None:
     """alias=false stacks the address under the first free dev:n label."""
-    assert ip.next_label("eth0", labels) == expected
+    assert ifaddrs.next_label("eth0", labels) == expected
