@@ -52,7 +52,7 @@ def services(draw: st.DrawFn) -> ir.Service:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(services())
 def test_emit_gives_units_or_an_emit_error(service: ir.Service) -> None:
     """Arbitrary values give well-formed one-line settings, or an EmitError; nothing else."""
