@@ -130,10 +130,7 @@ def entry(file: Path) -> Entry:
         else:
             reason = f"unsupported: {reason}"
         return Entry(file=file.name, outcome="rejected", reason=reason)
-    if not result.units:
-        outcome = f"no units ({result.path.kind})"
-    else:
-        outcome = "compiled"
+    outcome = "compiled" if result.units else f"no units ({result.path.kind})"
     if warnings:
         outcome += f" ({warnings} warning{'s' * (warnings > 1)})"
     return Entry(
