@@ -118,7 +118,12 @@ def _gid(group: str | None) -> int:
 
 
 class Directory:
-    """A directory owned by the service: created on start, left in place on stop."""
+    """A directory owned by the service: created on start, left in place on stop.
+
+    As in om3, its status is ``n/a`` when the directory exists as configured
+    (it is not something that runs), ``warn`` when owner or mode drifted,
+    ``down`` when it is missing.
+    """
 
     def label(self, res: ResourceView) -> str:
         return settings.text(res, "path") or ""
@@ -132,11 +137,14 @@ class Directory:
             log.info(f"create directory {path}")
             path.mkdir(parents=True, exist_ok=True)
         st = path.stat()
+        if uid not in (-1, st.st_uid):
+            log.info(f"set {path} user to {uid} ({settings.text(res, 'user')})")
+        if gid not in (-1, st.st_gid):
+            log.info(f"set {path} group to {gid} ({settings.text(res, 'group')})")
         if uid not in (-1, st.st_uid) or gid not in (-1, st.st_gid):
-            log.info(f"chown {uid}:{gid} {path}")
             os.chown(path, uid, gid)
         if mode is not None and stat.S_IMODE(st.st_mode) != mode:
-            log.info(f"chmod {mode:04o} {path}")
+            log.info(f"set {path} mode to {mode:04o}")
             path.chmod(mode)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
@@ -145,8 +153,30 @@ class Directory:
     def status(self, res: ResourceView) -> Probe:
         path = settings.text(res, "path")
         if not path:
-            return Probe(status=Status.UNDEF, messages=("path is not set",))
-        return Probe(status=Status.UP if Path(path).is_dir() else Status.DOWN)
+            return Probe(status=Status.UNDEF, warnings=("path is not defined",))
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return Probe(status=Status.DOWN)
+        if not stat.S_ISDIR(st.st_mode):
+            return Probe(status=Status.DOWN, warnings=(f"{path} is not a directory",))
+        drift = _drift(res, st)
+        return Probe(status=Status.WARN if drift else Status.NA, warnings=drift)
+
+
+def _drift(res: ResourceView, st: os.stat_result) -> tuple[str, ...]:
+    """Owner and mode differences from the configuration, as status warnings."""
+    found = []
+    uid = _uid(settings.text(res, "user"))
+    gid = _gid(settings.text(res, "group"))
+    mode = settings.mode(res, "perm", "dirperm")
+    if uid not in (-1, st.st_uid):
+        found.append(f"user should be {uid} but is {st.st_uid}")
+    if gid not in (-1, st.st_gid):
+        found.append(f"group should be {gid} but is {st.st_gid}")
+    if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+        found.append(f"mode should be {mode:04o} but is {stat.S_IMODE(st.st_mode):04o}")
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -68,7 +68,7 @@ def test_flag_drift_is_seen(flag_dir: Path) -> None:
 
 
 def test_directory_created_with_mode(tmp_path: Path) -> None:
-    """fs.directory creates the path with perm, and stop leaves it in place."""
+    """fs.directory creates the path with perm; it is n/a when as configured, and stop keeps it."""
     target = tmp_path / "a" / "b"
     res = view("fs.directory", {"path": str(target), "perm": 0o750, "user": "root"})
     drv, log = drivers.get("fs.directory"), RecordingLog()
@@ -77,8 +77,16 @@ def test_directory_created_with_mode(tmp_path: Path) -> None:
     assert target.is_dir()
     assert oct(target.stat().st_mode & 0o7777) == "0o750"
     drv.stop(res, log)
-    assert drv.status(res).status is Status.UP
-    assert log.messages == [f"create directory {target}", f"chmod 0750 {target}"]
+    assert drv.status(res) == drivers.Probe(status=Status.NA)
+    assert log.messages == [f"create directory {target}", f"set {target} mode to 0750"]
+
+
+def test_directory_mode_drift_is_warn(tmp_path: Path) -> None:
+    """A mode changed by hand is warn, with the expected and actual modes."""
+    res = view("fs.directory", {"path": str(tmp_path), "perm": "0700"})
+    tmp_path.chmod(0o755)
+    probe = drivers.get("fs.directory").status(res)
+    assert (probe.status, probe.warnings) == (Status.WARN, ("mode should be 0700 but is 0755",))
 
 
 def test_directory_unknown_user_is_a_clear_error(tmp_path: Path) -> None:
