@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import ir
 from .keywords import Conv
@@ -59,8 +60,13 @@ class Converted:
     warning: str | None = None
 
 
+@lru_cache(maxsize=8192)
 def convert(conv: Conv, raw: str) -> Converted:
-    """Dispatch on the converter; raises :class:`ConvertError`."""
+    """Dispatch on the converter; raises :class:`ConvertError`.
+
+    Cached: converted values are immutable (tuples, frozen IR), and the same
+    defaults and values recur across resources and files.
+    """
     if conv is Conv.BOOL:
         value, legacy = to_bool_compat(raw)
         warning = f"'{raw.strip()}' is a v2 boolean; om3 expects true or false" if legacy else None
