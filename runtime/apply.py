@@ -140,7 +140,8 @@ class Applier:
         self.drain()
         active = self._active(step.unit)[step.unit] in ACTIVE
         starting = step.op in (Op.START, Op.RESTART)
-        ok = result == "done" and active is starting
+        # A task is a oneshot that ends inactive: its job result is the outcome.
+        ok = result == "done" and (active is starting or res.group == "task")
         if ok:
             self._log_done(step, res)
             self.changed.append(step)
@@ -174,9 +175,10 @@ class Applier:
         if res.unit.endswith(".mount"):
             verb = "mount" if starting else "umount"
             log.info(f"{verb} {res.what} {res.where}".rstrip())
-        elif res.group in ("app", "container", "task"):
+        elif res.group in ("app", "container"):
             for line in lines:
-                log.info(f"run: {self._command(res, exec_display(line))}")
+                if " driver " not in line:  # driver units log for themselves
+                    log.info(f"run: {self._command(res, exec_display(line))}")
 
     def _guarded(self, steps: tuple[Step, ...], when: str) -> str:
         """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""

@@ -417,3 +417,24 @@ def test_failing_app_rolls_back_ip_and_fs(
     expected = "up" if left_up else "down"
     assert status(node, path) == {"avail": "warn" if left_up else "down", "ip#0": expected,
                                   "fs#0": expected, "app#web": "down"}  # fmt: skip
+
+
+TASKS = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0107
+
+[task#hello]
+command = /bin/echo hello task
+
+[task#bad]
+command = /bin/false
+"""
+
+
+def test_run_executes_tasks_and_reports_failures(n1: Node) -> None:
+    """instance run runs the selected task (its output is logged); a failing task exits 1."""
+    with created(n1, "tsk", TASKS) as path:
+        ok = om(n1, path, "instance", "run", "--rid", "task#hello")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "INF tsk: task#hello: hello task" in console(ok)
+        assert om(n1, path, "instance", "run", "--rid", "task#bad").returncode == 1
