@@ -239,7 +239,10 @@ def _unit_view(ctx: Context, res: Resource, *, deps: tuple[tuple[str, str], ...]
         *ctx.meta,
         ("X-OpenSVC-Rid", _guard(res, us.raw, res.rid, setting="X-OpenSVC-Rid")),
         ("X-OpenSVC-Driver", _guard(res, us.raw, res.driver, setting="X-OpenSVC-Driver")),
-        ("X-OpenSVC-Tags", _guard(res, us.raw, " ".join(sorted(res.tags)), setting="X-Tags")),
+        (
+            "X-OpenSVC-Tags",
+            _guard(res, us.raw, " ".join(sorted(res.tags)), setting="X-OpenSVC-Tags"),
+        ),
         ("X-OpenSVC-Subset", _guard(res, us.raw, res.subset or "", setting="X-OpenSVC-Subset")),
         ("X-OpenSVC-Flags", flags),
         ("X-OpenSVC-Hash", _hash(res.driver, flags, res.subset or "", config)),
