@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import ir
 from .api import Result, compile_text
 from .diagnostics import Diagnostic, Severity, Span
+
+KINDS = {k.value: k for k in ir.Kind}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,3 +64,14 @@ def build(
         )
         return Build(path=result.path, diagnostics=(*result.diagnostics, diag), result=result)
     return Build(path=result.path, units=units, diagnostics=result.diagnostics, result=result)
+
+
+def path_from_location(file: Path) -> ir.ObjectPath | None:
+    """The path an om3 layout location implies (``…/namespaces/<ns>/<kind>/<name>.conf``,
+    ``…/<kind>/<name>.conf``), or None when the location says nothing."""
+    parts = file.absolute().parts
+    if len(parts) >= 4 and parts[-4] == "namespaces" and parts[-2] in KINDS:
+        return ir.ObjectPath(namespace=parts[-3], kind=KINDS[parts[-2]], name=file.stem)
+    if len(parts) >= 2 and parts[-2] in KINDS:
+        return ir.ObjectPath(kind=KINDS[parts[-2]], name=file.stem)
+    return None

@@ -56,9 +56,11 @@ def default_om() -> str:
 
 def cluster_settings(etc: Path) -> dict[str, str]:
     """``{clustername}``-style reference values from ``<etc>/cluster.conf`` (om3 defaults)."""
+    settings = {"clustername": "default"}
+    if not (etc / "cluster.conf").is_file():
+        return settings
     import configparser  # noqa: PLC0415
 
-    settings = {"clustername": "default"}
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read(etc / "cluster.conf", encoding="utf-8")
@@ -120,8 +122,7 @@ class Run:
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .build import build  # noqa: PLC0415
-        from .generator import path_from_location  # noqa: PLC0415
+        from .build import build, path_from_location  # noqa: PLC0415
 
         try:
             text = file.read_bytes().decode("utf-8", errors="replace")
@@ -185,18 +186,20 @@ def cmd_check(args: argparse.Namespace) -> ExitStatus:
 def cmd_compile(args: argparse.Namespace) -> ExitStatus:
     if args.dry_run and args.format == "json":
         raise UsageError("--dry-run prints units as text; drop --format json")
-    from .install import InstallError, install, scan  # noqa: PLC0415
-
     run = _make_run(args)
     results = [(file, run.compile(file)) for file in args.files]
+    if args.dry_run:
+        for _, result in results:
+            if result is not None and result.ok:
+                _print_units(result.units, run.stdout)
+        return run.finish()
+    from .install import InstallError, install, scan  # noqa: PLC0415
+
     owned: dict[str, dict[str, str]] | None = None
     for file, result in results:
         if result is None or not result.ok:
             continue  # nothing written: the last good units stay in place
         units = result.units
-        if args.dry_run:
-            _print_units(units, run.stdout)
-            continue
         try:
             owned = scan(args.output) if owned is None else owned
             report = install(

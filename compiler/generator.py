@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import TextIO
 
 from . import ir
+from .build import KINDS
 from .exitcodes import ExitStatus
 
 DEFAULT_LKG = Path("/var/lib/omc/lkg")
 NOT_OBJECTS = frozenset(("cluster.conf", "node.conf", "namespace.conf"))
-KINDS = {k.value: k for k in ir.Kind}
 PARALLEL_THRESHOLD = 32  # below this many compiles, forking costs more than it saves
 
 
@@ -82,17 +82,6 @@ def discover(etc: Path) -> Iterator[tuple[Path, ir.ObjectPath]]:
                     for f in _confs(kind_dir)
                 ]
     return iter(found)
-
-
-def path_from_location(file: Path) -> ir.ObjectPath | None:
-    """The path an om3 layout location implies (``…/namespaces/<ns>/<kind>/<name>.conf``,
-    ``…/<kind>/<name>.conf``), or None when the location says nothing."""
-    parts = file.absolute().parts
-    if len(parts) >= 4 and parts[-4] == "namespaces" and parts[-2] in KINDS:
-        return ir.ObjectPath(namespace=parts[-3], kind=KINDS[parts[-2]], name=file.stem)
-    if len(parts) >= 2 and parts[-2] in KINDS:
-        return ir.ObjectPath(kind=KINDS[parts[-2]], name=file.stem)
-    return None
 
 
 def compiler_fingerprint() -> str:

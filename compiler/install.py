@@ -22,10 +22,7 @@ deletes the unit on a typo; we keep it).
 
 from __future__ import annotations
 
-import difflib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -159,6 +156,8 @@ def write_units(directory: Path, units: Mapping[str, str]) -> None:
 
 def unit_diff(units: Mapping[str, str], installed: Mapping[str, str], *, directory: Path) -> str:
     """A unified diff, unit by unit, from what is installed to what would be installed."""
+    import difflib  # noqa: PLC0415 - only `omc diff` needs it
+
     chunks: list[str] = []
     for name in sorted(set(units) | set(installed)):
         old, new = installed.get(name), units.get(name)
@@ -185,6 +184,9 @@ def check_unit_name(name: str) -> None:
 
 def _apply(directory: Path, writes: Mapping[str, str], removals: Iterable[str]) -> None:
     """Stage, fsync, rename, remove, fsync the directory: the atomic part."""
+    import shutil  # noqa: PLC0415 - lazy: `omc compile --dry-run` never writes
+    import tempfile  # noqa: PLC0415
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".omc-", dir=directory))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from omc.compiler import cli, generator
+from omc.compiler.build import path_from_location
 from omc.compiler.generator import Outcome, discover
 from omc.compiler.ir import Kind, ObjectPath
 
@@ -222,7 +223,7 @@ def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path
 )
 def test_path_from_location(rel: str, expected: str | None) -> None:
     """`omc compile` gives a file under the om3 layout the path its location implies."""
-    path = generator.path_from_location(Path("/") / rel)
+    path = path_from_location(Path("/") / rel)
     assert (str(path) if path else None) == expected
 
 
