@@ -25,6 +25,7 @@ duplicate key / section                                warning   last wins
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Mapping
 from functools import cache
@@ -181,6 +182,29 @@ def _validate_keywords(section: Section, ev: Evaluator, diags: Collector) -> Non
                 f"'{keyword.name}' is not scopable; '{entry.raw_key}' is ignored",
                 code="not-scopable",
             )
+        elif entry.scope is not None:
+            _check_scope(entry.scope, entry.span, ev, diags)
+
+
+SPECIAL_SCOPES = ("nodes", "drpnodes", "encapnodes", "flex_primary", "drp_flex_primary")
+
+
+def _check_scope(scope: str, span: Span, ev: Evaluator, diags: Collector) -> None:
+    """Warn about a scope that can never apply: not special, not a declared node."""
+    if scope.lower() in SPECIAL_SCOPES:
+        return
+    declared: list[str] = []
+    for name in ("nodes", "drpnodes", "encapnodes"):
+        declared.extend(w.lower() for e in ev.entries(DEFAULT, name) for w in e.value.split())
+    if not declared or any(fnmatch.fnmatchcase(scope.lower(), w) for w in declared):
+        return
+    close = difflib.get_close_matches(scope.lower(), [*SPECIAL_SCOPES, *declared], n=1)
+    diags.warning(
+        span,
+        f"scope '@{scope}' is not a node of nodes, drpnodes or encapnodes",
+        code="unknown-scope",
+        hint=f"did you mean '@{close[0]}'?" if close else None,
+    )
 
 
 def _unknown_keyword(

@@ -222,6 +222,11 @@ def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
         ("[DEFAULT]\ndocker_data_dir = /x\n", Severity.WARNING, "legacy-keyword"),
         ("[DEFAULT]\nrollback = no\n", Severity.WARNING, "legacy-boolean"),
         ("[DEFAULT]\nid@n1 = x\n", Severity.WARNING, "not-scopable"),
+        (
+            "[DEFAULT]\nnodes = n1\n[fs#1]\ntype = flag\ntags@node = x\n",
+            Severity.WARNING,
+            "unknown-scope",
+        ),
         ("[DEFAULT]\norchestrate = started\n", Severity.ERROR, "invalid-value"),
         ("[DEFAULT]\npriority = high\n", Severity.ERROR, "invalid-value"),
         ("[fs#1]\ntype = flag\nmnt = /x\n", Severity.WARNING, "keyword-not-for-driver"),
