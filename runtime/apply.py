@@ -81,6 +81,10 @@ class Applier:
         for step in plan.steps:
             if step.op is Op.SKIP:
                 self._log_skip(step)
+        if plan.action.value == "start" and (vetoes := self._vetoes(plan)):
+            for veto in vetoes:
+                self.log.error(f"abort start: {veto}")
+            return vetoes
         if failed := self._guarded(plan.jobs, "pre"):
             self.log.error(f"{plan.action} aborted: {failed}")
             return [failed]
@@ -179,6 +183,21 @@ class Applier:
             for line in lines:
                 if " driver " not in line:  # driver units log for themselves
                     log.info(f"run: {self._command(res, exec_display(line))}")
+
+    def _vetoes(self, plan: Plan) -> list[str]:
+        """The abort phase (§4.2): ask each resource about to start whether it vetoes."""
+        from omc.runtime import drivers  # noqa: PLC0415 - families load lazily
+
+        found = []
+        for step in plan.jobs:
+            res = self.model.resource(step.rid)
+            try:
+                reason = drivers.veto(res.view(self.model.display, self.model.id))
+            except LookupError:
+                reason = None
+            if reason:
+                found.append(f"{res.rid}: {reason}")
+        return found
 
     def _guarded(self, steps: tuple[Step, ...], when: str) -> str:
         """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""

@@ -76,9 +76,18 @@ def _standby(status: Status) -> Status:
     return {Status.UP: Status.STDBY_UP, Status.DOWN: Status.STDBY_DOWN}.get(status, status)
 
 
+def _normalized(found: Probe) -> Probe:
+    """Messages as status-log lines: ``info: …`` for messages, ``warn: …`` for warnings."""
+    lines = tuple(
+        m if m.startswith(("info:", "warn:", "error:")) else f"info: {m}" for m in found.messages
+    )
+    warnings = tuple(f"warn: {w}" for w in getattr(found, "warnings", ()))
+    return Probe(status=found.status, messages=lines + warnings)
+
+
 def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
     """The resource's status: the driver's probe, or the unit state when there is none."""
-    if res.disabled:
+    if res.disabled or "nostatus" in res.tags:
         return Probe(status=Status.NA)
     active = unit_state in ACTIVE
     found: Probe | None = None
@@ -90,6 +99,8 @@ def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
         found = None
     except Exception as exc:  # a broken probe must not break status
         found = Probe(status=Status.UNDEF, messages=(f"error: probe failed: {exc}",))
+    if found is not None:
+        found = _normalized(found)
     if found is None or (found.status is Status.NA and res.group == "app"):
         # No driver, or an app without a check command: systemd tracks the process.
         found = Probe(status=Status.UP if active else Status.DOWN)

@@ -438,3 +438,18 @@ def test_run_executes_tasks_and_reports_failures(n1: Node) -> None:
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "INF tsk: task#hello: hello task" in console(ok)
         assert om(n1, path, "instance", "run", "--rid", "task#bad").returncode == 1
+
+
+def test_address_alive_elsewhere_vetoes_the_start(lab: Lab, webfo: tuple[Node, str]) -> None:
+    """Abort phase: the service address answering on another node aborts before anything starts."""
+    node, path = webfo
+    other = lab.node("n1")
+    other.run(["ip", "addr", "add", "10.99.7.10/24", "dev", "eth0"])
+    try:
+        proc = om(node, path, "instance", "start")
+    finally:
+        other.run(["ip", "addr", "del", "10.99.7.10/24", "dev", "eth0"])
+    assert proc.returncode == 1
+    assert "ERR webfo: abort start: ip#0: 10.99.7.10 is alive" in console(proc)
+    assert not _mounted(node)
+    assert status(node, path)["avail"] == "down"
