@@ -120,7 +120,7 @@ class Resource:
 
     rid: str  # "app#web"
     group: Group
-    driver: str  # "<group>.<type>" with the canonical type: "fs.flag", "app.forking", "fs.ext4"
+    driver: str  # "<group>.<type>", canonical type: "fs.flag", "app.forking"; just "volume"
     span: SourceSpan
     tags: frozenset[str] = frozenset()
     subset: str | None = None

@@ -454,7 +454,8 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
     return {
         "rid": section.name,
         "group": group,
-        "driver": f"{group.value}.{driver_type}" if driver_type else group.value,
+        # volume has one generic driver; its `type` names a pool type (VolumeResource.pool_type)
+        "driver": group.value if group is ir.Group.VOLUME else f"{group.value}.{driver_type}",
         "span": ir.SourceSpan(
             file=section.span.file, line=section.span.line, column=section.span.column
         ),
