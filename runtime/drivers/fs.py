@@ -286,7 +286,10 @@ class Mount:
         self.runner = runner
 
     def label(self, res: ResourceView) -> str:
-        dev = settings.text(res, "dev", "device") or "none"
+        try:
+            dev = resolve_dev(res)
+        except DriverError:
+            dev = settings.text(res, "dev", "device") or "none"
         return f"{dev}@{settings.text(res, 'mnt', 'mount_point') or '?'}"
 
     def status(self, res: ResourceView) -> Probe:
