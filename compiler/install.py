@@ -143,13 +143,27 @@ def install(
 
 
 def write_units(directory: Path, units: Mapping[str, str]) -> None:
-    """Write units into a directory known to be fresh (a generator's output dir)."""
+    """Write units into a directory known to be fresh (a generator's output dir).
+
+    Raw ``os`` calls relative to one directory descriptor: the generator writes
+    thousands of small files at boot, and per-file ``pathlib`` overhead showed.
+    """
     for name in units:
         check_unit_name(name)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for name, text in units.items():
-            (directory / name).write_text(text, encoding="utf-8")
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name, text in units.items():
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+                try:
+                    data = memoryview(text.encode("utf-8"))
+                    while data:
+                        data = data[os.write(fd, data) :]
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(dir_fd)
     except OSError as exc:
         raise InstallError(f"cannot write units into {directory}: {exc.strerror}") from exc
 
@@ -178,7 +192,7 @@ def check_unit_name(name: str) -> None:
     """Refuse names that would escape the directory or hide from systemd."""
     if not name or "/" in name or "\0" in name or name.startswith("."):
         raise InstallError(f"refusing to write unit with unsafe name {name!r}")
-    if Path(name).suffix not in UNIT_SUFFIXES:
+    if "." + name.rpartition(".")[2] not in UNIT_SUFFIXES:
         raise InstallError(f"refusing to write {name!r}: not a unit file name")
 
 
