@@ -33,6 +33,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from . import ir
 from .convert import ConvertError, convert
@@ -73,7 +74,9 @@ _DEFERRED_NAMES = frozenset(
 )
 
 
-class Origin:
+class Origin(StrEnum):
+    """Where an evaluated value came from."""
+
     SECTION = "section"
     DEFAULT_SECTION = "DEFAULT"
     KEYWORD_DEFAULT = "default"
@@ -85,7 +88,7 @@ class Value:
 
     text: str
     span: Span | None  # None for a keyword default
-    origin: str
+    origin: Origin
     entry: Entry | None = None
 
 
@@ -275,7 +278,7 @@ class Evaluator:
         text = self.expand(keyword.default, section=section, span=sec.span if sec else None)
         return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
 
-    def _from_entry(self, entry: Entry, section: str, origin: str = Origin.SECTION) -> Value:
+    def _from_entry(self, entry: Entry, section: str, origin: Origin = Origin.SECTION) -> Value:
         text = self.expand(entry.value, section=section, span=entry.value_span)
         return Value(text=text, span=entry.value_span, origin=origin, entry=entry)
 
