@@ -181,7 +181,8 @@ def test_generator_subcommand_never_fails_the_boot_on_bad_configs(
 
 
 def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path: Path) -> None:
-    """systemd's own generator machinery (systemd-analyze --generators=yes) finds our units."""
+    """systemd's own generator machinery (systemd-analyze --generators=yes) finds our units,
+    and still finds them after the config is broken (last known good)."""
     layout(etc, {"svc1.conf": GOOD})
     gens = tmp_path / "generators"
     gens.mkdir()
@@ -208,6 +209,12 @@ def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path
         [*argv, "opensvc-svc.nosuch.target"], env=env, capture_output=True, text=True, check=False
     )
     assert missing.returncode != 0, "the check above would pass for any name"
+    layout(etc, {"svc1.conf": BROKEN})
+    kept = subprocess.run(
+        [*argv, "opensvc-svc.svc1.target"], env=env, capture_output=True, text=True, check=False
+    )
+    assert kept.returncode == 0, "a broken config keeps its last good units under systemd too"
+    assert "unknown keyword 'strat'" in kept.stderr
 
 
 @pytest.mark.parametrize(
