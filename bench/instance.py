@@ -14,6 +14,7 @@ import functools
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from omc.runtime.lab.api import Lab, Node  # noqa: E402
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- runtime:begin -->", "<!-- runtime:end -->"
 OM = str(Path(sys.executable).parent / "om")
+PACKAGES = ("runtime", "compiler", "grammar", "unit_templates")
 ROUNDS = int(os.environ.get("OMC_BENCH_ROUNDS", "20"))
 SVC0 = """\
 [DEFAULT]
@@ -143,6 +145,9 @@ def write_section(text: str) -> None:
 
 
 def main() -> int:
+    # Bytecode caches, as an installed package has them (PYTHONDONTWRITEBYTECODE may be set).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
     lab = Lab.up(f"bi{os.getpid()}", nodes=1, etcd=False)
     try:
         rows = measure(lab.node("n1"))
@@ -152,8 +157,9 @@ def main() -> int:
     cpus = os.cpu_count()
     text = (
         f"Measured {stamp} on {platform.machine()}, {cpus} CPUs, Python "
-        f"{platform.python_version()}, in a one-node lab (times include entering the node "
-        f"with nsenter); medians of {ROUNDS} rounds (3 for the 20-app rows).\n\n" + table(rows)
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (other work ran "
+        f"on the machine), in a one-node lab (times include entering the node with nsenter); "
+        f"medians of {ROUNDS} rounds (3 for the 20-app rows).\n\n" + table(rows)
     )
     print(text)
     write_section(text)

@@ -114,6 +114,9 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         return ExitStatus.ERROR
     if isinstance(exc, actions.ActionError):
         return ExitStatus.ERROR
+    if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
+        _err(str(exc))
+        return ExitStatus.ERROR
     if debug:
         raise exc
     _err(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
