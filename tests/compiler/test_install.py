@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from omc.compiler import install as install_module
 from omc.compiler.install import (
     Change,
     InstallError,
@@ -174,3 +175,25 @@ def test_shared_unowned_unit_is_compared_with_the_file_on_disk(tmp_path: Path) -
     assert [c.change for c in second.changes] == [Change.UNCHANGED]
     assert install({}, directory=tmp_path, object_path="svc0").changes == ()
     assert (tmp_path / "opensvc.slice").is_file()
+
+
+def test_a_failure_while_staging_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every unit is staged before any rename: a write error leaves the old units intact."""
+    old = {"a.service": unit("svc0", "Description=old\n"), "b.service": unit("svc0")}
+    install(old, directory=tmp_path, object_path="svc0")
+    new = {"a.service": unit("svc0", "Description=new\n"), "c.service": unit("svc0")}
+    real = install_module._write_synced
+    calls: list[Path] = []
+
+    def flaky(path: Path, text: str) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(install_module, "_write_synced", flaky)
+    with pytest.raises(InstallError, match="No space left on device"):
+        install(new, directory=tmp_path, object_path="svc0")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == old
