@@ -1,7 +1,8 @@
 """PID 1 of a lab node until it execs systemd: private mounts, own cgroups, masks.
 
 Run by the host as ``nsenter --net=<netns> unshare --pid --fork --mount --uts --ipc
---propagation private --mount-proc python -m omc.runtime.lab.nodeinit <lab dir> <node>``.
+--propagation private --mount-proc python -I -S .../lab/nodeinit.py <lab dir> <node>``
+(by path: it uses only the standard library).
 It reads ``nodes/<node>/init.json`` written by the host, then:
 
 1. moves itself into the node's cgroup directories and unshares the cgroup namespace

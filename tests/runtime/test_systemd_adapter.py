@@ -128,10 +128,11 @@ def test_start_transient_runs_argv(n1: Node, sd: Systemd, unit_name: str) -> Non
     sd.stop([f"{unit_name}.service"])
 
 
-def test_list_units_and_system_state(sd: Systemd) -> None:
-    """The manager lists its loaded units and reports `running`."""
+def test_list_units_and_system_state(n1: Node, sd: Systemd) -> None:
+    """The manager lists its loaded units; its state is what `systemctl` reports."""
     assert "dbus.service" in sd.list_units(["dbus.*"])
-    assert sd.system_state() == "running"
+    assert sd.system_state() == n1.system_state()
+    assert sd.system_state() in {"running", "degraded"}  # others' tests may leave failures
 
 
 def test_connect_to_missing_bus_is_a_clear_error() -> None:
