@@ -109,6 +109,9 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
     if isinstance(exc, InstanceNotFoundError):
         _err(str(exc))
         return ExitStatus.INSTANCE_NOT_FOUND
+    if isinstance(exc, store.ConfigError):
+        print(str(exc), file=sys.stderr)
+        return ExitStatus.ERROR
     if isinstance(exc, store.StoreError | PathError):
         _err(str(exc))
         return ExitStatus.ERROR

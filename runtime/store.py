@@ -44,6 +44,10 @@ class StoreError(Exception):
     """A config cannot be read, written or compiled; the message says which and why."""
 
 
+class ConfigError(StoreError):
+    """The config has errors; the message is the rendered diagnostics (file:line:col …)."""
+
+
 class NotFoundError(StoreError):
     """The selector matched no object (exit code 2)."""
 
@@ -188,7 +192,7 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
             return False
     compiled = compile_config(path, text, filename=str(config_file(path)))
     if not compiled.ok:
-        raise StoreError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
+        raise ConfigError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
     report = install(compiled.units, directory=unit_dir(), object_path=str(path))
     if report.changed:
         reload()

@@ -453,3 +453,16 @@ def test_address_alive_elsewhere_vetoes_the_start(lab: Lab, webfo: tuple[Node, s
     assert "ERR webfo: abort start: ip#0: 10.99.7.10 is alive" in console(proc)
     assert not _mounted(node)
     assert status(node, path)["avail"] == "down"
+
+
+def test_broken_config_keeps_last_good_units(n1: Node, svc0: str) -> None:
+    """An edited config with an error fails the action with the diagnostic; units stay."""
+    n1.write_file("/etc/opensvc/svc0.conf", SVC0 + "\n[fs#2]\ntype = flag\nbogus = 1\n")
+    proc = om(n1, "svc0", "instance", "start")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("/etc/opensvc/svc0.conf:14:1: error: unknown keyword 'bogus'")
+    assert "Traceback" not in proc.stderr
+    assert status(n1, "svc0") == {"avail": "down", "fs#1": "down", "app#0": "down"}
+    n1.write_file("/etc/opensvc/svc0.conf", SVC0 + "\n[fs#2]\ntype = flag\n")
+    assert om(n1, "svc0", "instance", "start").returncode == 0
+    assert status(n1, "svc0") == {"avail": "up", "fs#1": "up", "app#0": "up", "fs#2": "up"}
