@@ -28,6 +28,7 @@ from omc.runtime.lab.api import Lab, Node  # noqa: E402
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- runtime:begin -->", "<!-- runtime:end -->"
 OM = str(Path(sys.executable).parent / "om")
+UNITS = ("opensvc-svc.svc0-app.0.service", "opensvc-svc.svc0-fs.1.service")
 PACKAGES = ("runtime", "compiler", "grammar", "unit_templates")
 ROUNDS = int(os.environ.get("OMC_BENCH_ROUNDS", "20"))
 SVC0 = """\
@@ -90,7 +91,8 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
         starts.append(om_cycle("start"))
         stops.append(om_cycle("stop"))
         sc_starts.append(run(node, "systemctl", "start", target))
-        sc_stops.append(run(node, "systemctl", "stop", target))
+        # All units: `systemctl stop <target>` alone returns before its PartOf= stop jobs end.
+        sc_stops.append(run(node, "systemctl", "stop", target, *UNITS))
     om_cycle("start")
     status = median(lambda: run(node, OM, "svc0", "print", "status"))
     om_cycle("stop")
