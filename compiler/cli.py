@@ -77,32 +77,47 @@ def cluster_settings(etc: Path) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, declared once (also what ``--help`` prints)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser = argparse.ArgumentParser(
-        prog="omc", description="Compile OpenSVC service configs into systemd units."
+        prog="omc",
+        description="Compile OpenSVC service configs into systemd units.",
+        epilog="exit status: 0 ok, 1 config errors, 2 usage, 3 I/O error, 4 diff found "
+        "differences, 70 internal error",
+        parents=[common],
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def files_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("files", nargs="+", type=Path, metavar="CONFIG")
+        cmd = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        cmd.add_argument("files", nargs="+", type=Path, metavar="CONFIG", help="config files")
         cmd.add_argument("--node", default=None, help="evaluate for this node (default: hostname)")
-        cmd.add_argument("--format", choices=("text", "json"), default="text")
+        cmd.add_argument(
+            "--format", choices=("text", "json"), default="text", help="diagnostics format"
+        )
         cmd.add_argument("--cluster-name", default=None, help="value of {clustername}")
         return cmd
 
+    def output_options(cmd: argparse.ArgumentParser, *, required: bool) -> None:
+        cmd.add_argument(
+            "-o", "--output", type=Path, metavar="DIR", required=required,
+            default=None if required else DEFAULT_UNIT_DIR,
+            help="unit directory" + ("" if required else f" (default: {DEFAULT_UNIT_DIR})"),
+        )  # fmt: skip
+        cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
+
     compile_cmd = files_command("compile", "compile configs and install their units")
-    compile_cmd.add_argument("-o", "--output", type=Path, default=DEFAULT_UNIT_DIR, metavar="DIR")
-    compile_cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
+    output_options(compile_cmd, required=False)
     compile_cmd.add_argument("--dry-run", action="store_true", help="print units, write nothing")
     compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
     files_command("check", "validate configs only (exit 1 on errors)")
     diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
-    diff_cmd.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
-    diff_cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
-    keywords_cmd = sub.add_parser("keywords", help="print the keyword documentation")
+    output_options(diff_cmd, required=True)
+    keywords_cmd = sub.add_parser(
+        "keywords", help="print the keyword documentation", parents=[common]
+    )
     keywords_cmd.add_argument("driver", nargs="?", help="a group or driver, e.g. ip or app.forking")
-    gen = sub.add_parser("generator", help="run as a systemd generator")
+    gen = sub.add_parser("generator", help="run as a systemd generator", parents=[common])
     gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
     return parser
 
