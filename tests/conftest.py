@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,27 @@ def lab() -> Iterator[Lab]:
         yield booted
     finally:
         booted.down()
+
+
+@pytest.fixture
+def lab_factory() -> Iterator[Callable[..., Lab]]:
+    """Boot fresh labs for one test (``lab_factory(nodes=1, etcd=False)``); all of them
+    are removed when the test ends, pass or fail. Names are ``f<pid><n>``-style."""
+    booted: list[Lab] = []
+
+    def make(*, nodes: int = 1, drp: int = 0, etcd: bool = False, **kw: bool) -> Lab:
+        name = f"f{os.getpid()}{len(booted)}"[:10]
+        booted.append(Lab.up(name, nodes=nodes, drp=drp, etcd=etcd, **kw))
+        return booted[-1]
+
+    yield make
+    errors = []
+    for fresh in booted:
+        try:
+            fresh.down()
+        except LabError as exc:
+            errors.append(str(exc))
+    assert not errors, errors
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,10 @@ def test_failed_boot_removes_everything() -> None:
     attempt = Lab(plan(name, 0, nodes=1, drp=0, etcd=False, ssh=False, tls=False))
     assert leaks(before, snapshot(), [attempt]) == {}
     assert name not in names()
+
+
+def test_lab_factory_gives_fresh_isolated_labs(lab_factory: Callable[..., Lab]) -> None:
+    """Two fresh labs from the factory are distinct, running, and on different subnets."""
+    first, second = lab_factory(), lab_factory(nodes=2)
+    assert first.name != second.name and first.state.subnet != second.state.subnet
+    assert [n.system_state() for n in (*first.nodes, *second.nodes)] == ["running"] * 3
