@@ -8,6 +8,7 @@ one is :func:`subprocess_runner` (argv lists only, never a shell).
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +68,28 @@ def subprocess_runner(
     return Completed(
         argv=tuple(argv), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr
     )
+
+
+SSH_KEY_ENV = "OMC_SSH_KEY"
+
+
+def ssh_argv(*, connect_timeout: int = 5) -> tuple[str, ...]:
+    """The ssh client used to reach peers: non-interactive, quiet, no known_hosts writes.
+
+    Peers are cluster nodes named in the config; host keys are not recorded
+    (``UserKnownHostsFile=/dev/null``) so a node reinstall never blocks a
+    failover, and ``LogLevel=ERROR`` keeps "Permanently added" notices out of
+    the action log. ``OMC_SSH_KEY`` names the identity file.
+    """
+    argv = [
+        "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR",
+    ]  # fmt: skip
+    key = os.environ.get(SSH_KEY_ENV)
+    if key:
+        argv += ["-i", key]
+    return tuple(argv)
 
 
 def log_outputs(log: ActionLog, done: Completed) -> None:

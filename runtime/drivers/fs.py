@@ -76,7 +76,7 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
     the veto only protects against a visible double start.
     """
     from . import unitfile  # noqa: PLC0415 - only failover objects with peers get here
-    from .command import probe  # noqa: PLC0415
+    from .command import probe, ssh_argv  # noqa: PLC0415
 
     try:
         service = unitfile.service_config(res.path)
@@ -86,10 +86,7 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
     if service.get("topology", "failover") != "failover" or len(peers) < 2:
         return None
     local = os.environ.get("OMC_NODE") or socket.gethostname()
-    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "-o", "StrictHostKeyChecking=no"]
-    key = os.environ.get("OMC_SSH_KEY")
-    if key:
-        ssh += ["-i", key]
+    ssh = ssh_argv(connect_timeout=2)
     for peer in peers:
         if (
             peer != local

@@ -16,13 +16,14 @@ these with ``max_delay``.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import time
 from pathlib import Path
 
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
-from .command import Runner, probe, run, subprocess_runner
+from .command import Runner, probe, run, ssh_argv, subprocess_runner
 
 DEFAULT_OPTIONS = ("-HAXpogDtrlvx", "--stats", "--delete", "--force")
 DEFAULT_MAX_DELAY = 24 * 3600.0  # seconds: om3's default max_delay is 1d
@@ -56,9 +57,7 @@ def destination(node: str, dst: str, *, module: str | None) -> str:
     return f"{node}:{dst}"
 
 
-def rsync_argv(
-    res: ResourceView, node: str | None, *, module: str | None, ssh_key: str | None = None
-) -> tuple[str, ...]:
+def rsync_argv(res: ResourceView, node: str | None, *, module: str | None) -> tuple[str, ...]:
     """The rsync command copying ``src`` to ``dst`` on ``node`` (None: local copy)."""
     src = settings.words(res, "src")
     dst = settings.required(res, "dst")
@@ -66,10 +65,7 @@ def rsync_argv(
         raise DriverError(f"{res.rid}: keyword 'src' is required by sync.rsync")
     argv = ["rsync", *rsync_options(res)]
     if node is not None and not module:
-        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"]
-        if ssh_key:
-            ssh += ["-i", ssh_key]
-        argv += ["-e", " ".join(ssh)]
+        argv += ["-e", shlex.join(ssh_argv())]
     target = dst if node is None else destination(node, dst, module=module)
     return (*argv, *src, target)
 
@@ -159,7 +155,7 @@ class Rsync:
         module = os.environ.get("OMC_RSYNC_MODULE") or None
         for peer in peers:
             self._check_dstfs(res, peer, module=module)
-            argv = rsync_argv(res, peer, module=module, ssh_key=os.environ.get("OMC_SSH_KEY"))
+            argv = rsync_argv(res, peer, module=module)
             run(argv, log=log, runner=self.runner)
             stamp = stamp_file(res, peer)
             stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +170,7 @@ class Rsync:
             return
         argv: tuple[str, ...] = ("mountpoint", "-q", dstfs)
         if peer is not None:
-            argv = ("ssh", "-o", "BatchMode=yes", peer, *argv)
+            argv = (*ssh_argv(), peer, *argv)
         if not probe(argv, runner=self.runner).ok:
             raise DriverError(f"{dstfs} is not mounted on {peer or 'the local node'}")
 

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -244,3 +245,59 @@ def test_exec_pg_places_command_in_the_slice(lab: Lab, obj: str, cleanup: list) 
     lines = out.splitlines()
     assert f"0::{pg}" in lines
     assert any(line.endswith(f":name=systemd:{pg}") for line in lines)
+
+
+SSHD_CONFIG = (
+    "Port 22\nHostKey {keys}/host\nAuthorizedKeysFile {keys}/authorized_keys\n"
+    "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n"
+    "StrictModes no\nPidFile none\n"
+)
+
+
+@pytest.fixture
+def peer_sshd(lab: Lab, obj: str, cleanup: list) -> Path:
+    """sshd on n2 with test keys (the session lab runs none); returns the client key."""
+    keys = lab.dir / f"{obj}-ssh"
+    keys.mkdir(mode=0o700)
+    for name in ("host", "id"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True
+        )
+    shutil.copyfile(keys / "id.pub", keys / "authorized_keys")
+    (keys / "sshd_config").write_text(SSHD_CONFIG.format(keys=keys))
+    n2 = lab.node("n2")
+    unit = f"{obj}-sshd.service"
+    n2.run(["systemd-run", f"--unit={unit}", "-p", "RuntimeDirectory=sshd",
+            "/usr/sbin/sshd", "-D", "-f", str(keys / "sshd_config")])  # fmt: skip
+    cleanup.append((n2, ["systemctl", "stop", unit]))
+    cleanup.append((n2, ["rm", "-rf", str(keys)]))
+    probe = "(echo > /dev/tcp/n2/22) 2>/dev/null"
+    wait = f"for i in $(seq 100); do {probe} && exit 0; sleep 0.05; done; exit 1"
+    lab.node("n1").run(["bash", "-c", wait])
+    return keys / "id"
+
+
+def test_flag_veto_and_rsync_over_real_ssh(
+    lab: Lab, obj: str, cleanup: list, peer_sshd: Path
+) -> None:
+    """Over real ssh: n1's start is vetoed while n2 holds the flag; then rsync -e ssh copies."""
+    n1, n2 = lab.node("n1"), lab.node("n2")
+    key = f"OMC_SSH_KEY={peer_sshd}"
+    base = f"/var/lib/{obj}"
+    n1.write_file(f"{base}/src/f.txt", "over ssh\n")
+    n2.run(["mkdir", "-p", base])
+    cleanup.extend((node, ["rm", "-rf", base]) for node in (n1, n2))
+    for node in (n1, n2):
+        write_target(node, obj, {"nodes": ["n1", "n2"], "topology": "failover"})
+        write_unit(node, obj, "fs#1", "fs.flag", {})
+        cleanup.append((node, [OM, obj, "driver", "stop", "--rid", "fs#1"]))
+    config = {"src": f"{base}/src/", "dst": f"{base}/dst", "target": ["nodes"]}
+    write_unit(n1, obj, "sync#0", "sync.rsync", config)
+    assert om(n2, obj, "start", "fs#1") == 0
+    veto = n1.run(["env", key, OM, obj, "driver", "abort", "--rid", "fs#1"], check=False)
+    assert (veto.returncode, veto.stdout) == (1, "abort! already up on peer n2\n")
+    assert om(n2, obj, "stop", "fs#1") == 0
+    assert n1.run(["env", key, OM, obj, "driver", "abort", "--rid", "fs#1"]).stdout == ""
+    assert om(n1, obj, "start", "fs#1") == 0
+    assert om(n1, obj, "update", "sync#0", key) == 0
+    assert n2.read_file(f"{base}/dst/f.txt") == "over ssh\n"

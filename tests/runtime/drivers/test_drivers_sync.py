@@ -44,16 +44,15 @@ def test_options_merge_and_reset() -> None:
     assert sync.rsync_options(reset) == ["-a"]
 
 
-def test_argv_ssh_and_daemon() -> None:
+def test_argv_ssh_and_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     """ssh transport writes node:dst; the daemon module writes rsync://node/module/dst."""
+    monkeypatch.setenv("OMC_SSH_KEY", "/k")
     res = view("sync.rsync", {"src": "/srv/a/ /srv/b", "dst": "/srv/copy", "reset_options": True})
-    ssh = sync.rsync_argv(res, "n2", module=None, ssh_key="/k")
-    assert ssh[-4:] == (
-        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -i /k",
-        "/srv/a/",
-        "/srv/b",
-        "n2:/srv/copy",
-    )
+    ssh = sync.rsync_argv(res, "n2", module=None)
+    assert ssh[:2] == ("rsync", "-e")
+    assert ssh[2].startswith("ssh -o BatchMode=yes ")
+    assert ssh[2].endswith(" -i /k")
+    assert ssh[3:] == ("/srv/a/", "/srv/b", "n2:/srv/copy")
     daemon = sync.rsync_argv(res, "n2", module="root")
     assert daemon == ("rsync", "/srv/a/", "/srv/b", "rsync://n2/root/srv/copy")
 
