@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -244,7 +245,7 @@ class Simple(_App):
         argv = command(res, "start")
         if not argv:
             raise DriverError(f"{res.rid}: start is not set")
-        log.info(f"run: {' '.join(argv)}")
+        log.info(f"run: {shlex.join(argv)}")
         try:
             child = subprocess.Popen(
                 argv, env=environment(res, "start"), cwd=settings.text(res, "cwd"),

@@ -70,7 +70,10 @@ def _cgroup_unit() -> str | None:
     except OSError:
         return None
     for line in lines:
-        _, controllers, cgroup = line.split(":", 2)
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, cgroup = parts
         if controllers in ("", "name=systemd"):
             last = cgroup.rsplit("/", 1)[-1]
             if last.endswith(".service"):
