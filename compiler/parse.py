@@ -314,7 +314,7 @@ def _entry(node: Any, *, filename: str) -> Entry:
     first = True
     for child in node.children[1:]:
         if getattr(child, "type", None) == "VALUE":
-            values.append(str(child))
+            values.append(unquote(str(child)))
             value_span = _span(filename, child)
         else:  # a continuation line
             if first:
@@ -329,6 +329,19 @@ def _entry(node: Any, *, filename: str) -> Entry:
         span=_span(filename, key_tok),
         value_span=value_span,
     )
+
+
+def unquote(value: str) -> str:
+    """go-ini drops quotes that surround a whole value (and appear nowhere inside).
+
+    ``comment = "a b"`` reads ``a b``; ``cmd = "a" "b"`` and ``cmd = sh -c 'x'``
+    are kept as written.
+    """
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        inner = value[1:-1]
+        if value[0] not in inner:
+            return inner
+    return value
 
 
 def _flag_duplicate_keys(section: str, entries: list[Entry], *, diags: Collector) -> None:

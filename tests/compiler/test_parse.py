@@ -42,10 +42,15 @@ def value_of(text: str, section: str = "s", key: str = "k") -> str:
         ("k = sh -c 'a ; b'", "sh -c 'a ; b'"),
         ('k = sh -c "a # b" ;c', 'sh -c "a # b"'),
         ("k = {env.x} {name}", "{env.x} {name}"),
+        ('k = "quoted value"', "quoted value"),
+        ("k = 'single quoted'", "single quoted"),
+        ('k = "a" "b"', '"a" "b"'),
+        ("k = sh -c 'x'", "sh -c 'x'"),
+        ('k = "', '"'),
     ],
 )
 def test_value_forms(line: str, expected: str) -> None:
-    """Delimiters, blanks and om3 space-before inline comments give the expected value."""
+    """Delimiters, blanks, om3 inline comments and go-ini surrounding quotes."""
     assert value_of(f"[s]\n{line}\n") == expected
 
 
