@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from omc.runtime.systemd import SystemdError
+
 from . import cgroups, network, services
 from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
 
@@ -390,9 +392,15 @@ class Lab:
         if node.name not in conns:
             if not node.path("/run/dbus/system_bus_socket").exists():
                 return False
-            conns[node.name] = node.systemd(timeout=30)
+            try:
+                conns[node.name] = node.systemd(timeout=30)
+            except SystemdError as exc:
+                raise LabError(f"{self.name}/{node.name}: during boot: {exc}") from exc
         sd = conns[node.name]
-        state = sd.system_state()
+        try:
+            state = sd.system_state()
+        except SystemdError as exc:
+            raise LabError(f"{self.name}/{node.name}: during boot: {exc}") from exc
         if state in {"degraded", "maintenance"}:
             failed = sd.manager("ListUnitsFiltered", "as", ["failed"])[0]
             names = ", ".join(str(row[0]) for row in failed)

@@ -181,7 +181,9 @@ def allocate(name: str, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: boo
     check_name(name)
     with _locked():
         if lab_dir(name).exists():
-            raise LabError(f"lab {name!r} already exists ({lab_dir(name)}); om lab down {name}")
+            raise LabError(
+                f"lab {name!r} already exists ({lab_dir(name)}); om lab down --name {name}"
+            )
         used = _used_indices()
         free = [
             i for i in range(1, MAX_INDEX + 1)
