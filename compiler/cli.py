@@ -314,8 +314,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
 
             traceback.print_exc()
         else:
-            sys.stderr.write(f"omc: internal error: {type(exc).__name__}: {exc}\n")
-            sys.stderr.write("omc: run again with --debug for the traceback\n")
+            sys.stderr.write(
+                f"omc: internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)\n"
+            )
         return ExitStatus.INTERNAL
 
 
