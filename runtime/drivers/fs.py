@@ -43,7 +43,7 @@ class Flag:
     def start(self, res: ResourceView, log: ActionLog) -> None:
         path = flag_file(res)
         if path.exists():
-            log.info(f"already up: flag file {path} is installed")
+            log.info(f"flag file {path} is already installed")
             return
         log.info(f"install flag file {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ class Flag:
     def stop(self, res: ResourceView, log: ActionLog) -> None:
         path = flag_file(res)
         if not path.exists():
-            log.info(f"already down: flag file {path} is not installed")
+            log.info(f"flag file {path} is already uninstalled")
             return
         log.info(f"uninstall flag file {path}")
         path.unlink(missing_ok=True)

@@ -197,7 +197,7 @@ class HostIp:
             raise DriverError(f"no link {dev}")
         tgt = target(res, existing=nl.addresses(dev))
         if any(a.address == tgt.address for a in nl.addresses(dev)):
-            log.info(f"already up: {tgt.address} is on {dev}")
+            log.info(f"{tgt.address} is already up on {dev}")
             return
         if settings.boolean(res, "check_carrier", default=True) and not nl.carrier(dev):
             raise DriverError(f"abort! {dev} has no carrier")
@@ -230,7 +230,7 @@ class HostIp:
                 tgt = target(res, existing=present)
                 found = [a for a in present if a.address == tgt.address]
                 if not found:
-                    log.info(f"already down: {tgt.address} is not on {dev}")
+                    log.info(f"{tgt.address} is already down on {dev}")
                     return
                 for a in found:
                     log.info(f"delete {a.address}/{a.prefixlen} from {dev}")

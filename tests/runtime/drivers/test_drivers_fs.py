@@ -53,9 +53,9 @@ def test_flag_start_stop_cycle(flag_dir: Path) -> None:
     assert not flag.exists()
     assert log.messages == [
         f"install flag file {flag}",
-        f"already up: flag file {flag} is installed",
+        f"flag file {flag} is already installed",
         f"uninstall flag file {flag}",
-        f"already down: flag file {flag} is not installed",
+        f"flag file {flag} is already uninstalled",
     ]
 
 

@@ -96,9 +96,9 @@ def test_ip_host_add_refuse_alive_and_remove(lab: Lab, obj: str, cleanup: list) 
     assert journal(n1, obj, "ip#0") == [
         f"add {address}/24 to eth0",
         f"send gratuitous arp for {address} on eth0",
-        f"already up: {address} is on eth0",
+        f"{address} is already up on eth0",
         f"delete {address}/24 from eth0",
-        f"already down: {address} is not on eth0",
+        f"{address} is already down on eth0",
     ]
 
 
