@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import settings
@@ -34,23 +36,55 @@ class Target:
     prefixlen: int
     dev: str
     label: str | None = None
+    note: str | None = None  # set when the address comes from the name cache
 
     @property
     def version(self) -> int:
         return ipaddress.ip_address(self.address).version
 
 
-def resolve(name: str) -> str:
-    """An address as given, or the first address a DNS name resolves to."""
+def resolve(name: str, cache: Path | None = None) -> tuple[str, str | None]:
+    """An address as given, or what a DNS name resolves to, with the cache note.
+
+    As OpenSVC does, a resolved name is kept in ``cache``; when a later lookup
+    fails, the cached address is used and the note says so (a warning).
+    """
     try:
-        return str(ipaddress.ip_address(name))
+        return str(ipaddress.ip_address(name)), None
     except ValueError:
         pass
     try:
-        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        address = str(socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)[0][4][0])
     except OSError as exc:
-        raise DriverError(f"cannot resolve {name!r}: {exc}") from None
-    return str(infos[0][4][0])
+        cached = _read_cache(cache, name)
+        if cached is None:
+            raise DriverError(f"cannot resolve {name!r}: {exc}") from None
+        return cached, f"cannot resolve {name!r} ({exc}): using the cached {cached}"
+    if cache is not None and _read_cache(cache, name) != address:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"name": name, "address": address}))
+    return address, None
+
+
+def _read_cache(cache: Path | None, name: str) -> str | None:
+    if cache is None:
+        return None
+    try:
+        data = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(data["address"]) if isinstance(data, dict) and data.get("name") == name else None
+
+
+def name_cache(res: ResourceView) -> Path | None:
+    """``<var>/<kind>/<name>/<rid>.ipname``: the last address the name resolved to."""
+    from omc.runtime.paths import object_var_dir, parse_path  # noqa: PLC0415 - names only
+
+    try:
+        return object_var_dir(parse_path(res.path)) / f"{res.rid}.ipname"
+    except ValueError:
+        return None
 
 
 def prefixlen(netmask: str, version: int) -> int:
@@ -77,7 +111,8 @@ def split_dev(dev: str) -> tuple[str, str | None]:
 
 def target(res: ResourceView, *, existing: list[Any] | None = None) -> Target:
     """The resource's address, prefix and link; a missing netmask borrows the link's."""
-    address = resolve(settings.required(res, "name", "ipname"))
+    name = settings.required(res, "name", "ipname")
+    address, note = resolve(name, name_cache(res) if _is_name(name) else None)
     dev, label = split_dev(settings.required(res, "dev", "ipdev"))
     version = ipaddress.ip_address(address).version
     mask = settings.text(res, "netmask")
@@ -88,7 +123,15 @@ def target(res: ResourceView, *, existing: list[Any] | None = None) -> Target:
         if not same:
             raise DriverError(f"no netmask set and no IPv{version} address on {dev} to copy")
         plen = int(same[0].prefixlen)
-    return Target(address=address, prefixlen=plen, dev=dev, label=label)
+    return Target(address=address, prefixlen=plen, dev=dev, label=label, note=note)
+
+
+def _is_name(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return True
+    return False
 
 
 class HostIp:
@@ -153,14 +196,18 @@ class HostIp:
         if flags is None:
             return Probe(status=Status.DOWN, warnings=(f"no link {dev}",))
         try:
-            address = resolve(settings.required(res, "name", "ipname"))
+            name = settings.required(res, "name", "ipname")
+            address, note = resolve(name, name_cache(res) if _is_name(name) else None)
         except DriverError as exc:
             return Probe(status=Status.UNDEF, warnings=(str(exc),))
         up = address in local_addresses(dev)
+        notes = (note,) if note else ()
         carrier = flags & IFF_UP and flags & IFF_RUNNING
         if not carrier and settings.boolean(res, "check_carrier", default=True):
-            return Probe(status=Status.WARN if up else Status.DOWN, warnings=(f"{dev} no carrier",))
-        return Probe(status=Status.UP if up else Status.DOWN)
+            return Probe(
+                status=Status.WARN if up else Status.DOWN, warnings=(*notes, f"{dev} no carrier")
+            )
+        return Probe(status=Status.UP if up else Status.DOWN, warnings=notes)
 
     def _netlink_status(self, res: ResourceView) -> Probe:
         from omc.runtime.netlink import NetlinkError, netns  # noqa: PLC0415 - pyroute2 is heavy
@@ -196,6 +243,8 @@ class HostIp:
         if not nl.link_exists(dev):
             raise DriverError(f"no link {dev}")
         tgt = target(res, existing=nl.addresses(dev))
+        if tgt.note:
+            log.warning(tgt.note)
         if any(a.address == tgt.address for a in nl.addresses(dev)):
             log.info(f"{tgt.address} is already up on {dev}")
             return

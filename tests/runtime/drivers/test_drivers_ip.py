@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 from omc.runtime.drivers import DriverError, Status, arp, ifaddrs, ip
@@ -63,10 +64,22 @@ def test_target_without_any_mask_is_an_error() -> None:
 
 def test_resolve_names_and_literals() -> None:
     """Literal addresses pass through; names resolve (localhost is always known)."""
-    assert ip.resolve("10.1.2.3") == "10.1.2.3"
-    assert ip.resolve("localhost") in ("127.0.0.1", "::1")
+    assert ip.resolve("10.1.2.3") == ("10.1.2.3", None)
+    assert ip.resolve("localhost")[0] in ("127.0.0.1", "::1")
     with pytest.raises(DriverError, match="cannot resolve"):
         ip.resolve("no-such-host.invalid")
+
+
+def test_resolved_names_are_cached_for_failed_lookups(tmp_path: Path) -> None:
+    """A name resolved once is served from the cache, with a note, when DNS later fails."""
+    cache = tmp_path / "ip#0.ipname"
+    address, _ = ip.resolve("localhost", cache)
+    cache.write_text(cache.read_text().replace('"localhost"', '"no-such-host.invalid"'))
+    got, note = ip.resolve("no-such-host.invalid", cache)
+    assert got == address
+    assert note is not None
+    assert note.startswith("cannot resolve 'no-such-host.invalid' (")
+    assert note.endswith(f"): using the cached {address}")
 
 
 MAC = bytes.fromhex("020000000001")
