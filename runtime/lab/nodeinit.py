@@ -34,6 +34,7 @@ MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -119,7 +120,19 @@ def mount_private(cfg: dict[str, Any]) -> None:
         )
     mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount_cgroups(cfg)
+    protect_proc_sys()
     mount(f"{node_dir}/console.log", "/dev/console", None, MS_BIND)
+
+
+def protect_proc_sys() -> None:
+    """/proc/sys read-only except /proc/sys/net (per netns): a node must not change the
+    host's kernel-wide settings (pid_max, file-max …), as nspawn does."""
+    mount("/proc/sys", "/proc/sys", None, MS_BIND | MS_REC)
+    mount("/proc/sys/net", "/proc/sys/net", None, MS_BIND | MS_REC)
+    mount("none", "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    if Path("/proc/sysrq-trigger").exists():
+        mount("/proc/sysrq-trigger", "/proc/sysrq-trigger", None, MS_BIND)
+        mount("none", "/proc/sysrq-trigger", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def seed_units(cfg: dict[str, Any]) -> None:

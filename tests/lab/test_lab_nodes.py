@@ -216,3 +216,18 @@ def test_netlink_routes_and_links_in_a_node(lab: Lab) -> None:
         assert "10.232.0.0/16 via" in node.run(["ip", "route"]).stdout
         nl.route_del("10.232.0.0/16", gateway=lab.node("n1").address)
         assert "10.232.0.0/16" not in node.run(["ip", "route"]).stdout
+
+
+def test_kernel_settings_are_read_only_but_net_is_per_node(lab: Lab) -> None:
+    """A node cannot change host-wide sysctls; its own netns sysctls are writable."""
+    n1 = lab.node("n1")
+    pid_max = Path("/proc/sys/kernel/pid_max").read_text()
+    denied = n1.run(["sh", "-c", "echo 40000 > /proc/sys/kernel/pid_max"], check=False)
+    assert denied.returncode != 0 and "Read-only" in denied.stderr
+    assert Path("/proc/sys/kernel/pid_max").read_text() == pid_max
+    host_forward = Path("/proc/sys/net/ipv4/conf/lo/forwarding").read_text()
+    n1.run(["sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=1"])
+    inside = n1.run(["cat", "/proc/sys/net/ipv4/conf/lo/forwarding"]).stdout  # reader's netns
+    assert inside.strip() == "1"
+    assert Path("/proc/sys/net/ipv4/conf/lo/forwarding").read_text() == host_forward
+    n1.run(["sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=0"])
