@@ -1,4 +1,4 @@
-"""``om <path> driver start|stop|status --rid <rid> [--unit NAME]``: what oneshot units run.
+"""``om <path> driver <action> --rid <rid> [--unit NAME]``: what oneshot units run.
 
 systemd runs this for every driver-backed resource (docs/design.md), so it is
 on the hot path of every start: it imports only the driver protocol, the unit
@@ -14,6 +14,7 @@ Exit codes: 0 done (including "already up/down"), 1 the driver failed,
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,14 @@ def _act(res: drivers.ResourceView, request: Request) -> int:
             method(res, log)
     except (drivers.DriverError, drivers.UnknownDriverError) as exc:
         log.error(str(exc))  # noqa: TRY400 - the message is the report; no traceback
+        return 1
+    except OSError as exc:  # permissions, full disks, vanished files: say which
+        log.error(f"{action} failed: {exc}")  # noqa: TRY400
+        return 1
+    except Exception as exc:  # a driver bug: one line in the log, traceback on demand
+        log.error(f"{action} failed: unexpected {type(exc).__name__}: {exc}")  # noqa: TRY400
+        if os.environ.get("OMC_DEBUG"):
+            raise
         return 1
     return 0
 

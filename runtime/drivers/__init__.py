@@ -103,7 +103,7 @@ def evaluate(res: ResourceView) -> Probe:
         return Probe(status=Status.NA)
     try:
         probe = get(res.driver).status(res)
-    except (DriverError, UnknownDriverError) as exc:
+    except (DriverError, UnknownDriverError, OSError) as exc:
         return Probe(status=Status.UNDEF, messages=(str(exc),))
     if res.standby and probe.status in (Status.UP, Status.DOWN):
         standby = Status.STDBY_UP if probe.status is Status.UP else Status.STDBY_DOWN

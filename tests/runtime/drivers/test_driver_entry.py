@@ -118,3 +118,13 @@ def test_real_entry_point_errors(tmp_path: Path) -> None:
     (tmp_path / "units/opensvc-svc.svc0-disk.0.service").write_text(unit)
     assert _om_driver(tmp_path, "svc0", "start", "--rid", "disk#0").returncode == 1
     assert "Traceback" not in missing.stderr
+
+
+def test_real_os_errors_are_one_line(tmp_path: Path) -> None:
+    """An OS error inside a driver (unwritable flag dir) is exit 1 and one logged line."""
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units/opensvc-svc.svc0-fs.1.service").write_text(unit_text("fs#1", "fs.flag", {}))
+    (tmp_path / "shm").write_text("a file where the flag directory should be")
+    done = _om_driver(tmp_path, "svc0", "start", "--rid", "fs#1")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
