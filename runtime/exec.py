@@ -107,11 +107,14 @@ def join(pg: str, *, mountinfo: str | None = None, pid: int | None = None) -> li
 
 
 def main(argv: list[str]) -> int:
-    """Join the cgroup and exec; returns only on error (127: command not found, 2: usage)."""
+    """Join the cgroup and exec; returns only on error (2: usage, 1: cgroup, 126/127: exec)."""
     try:
         pg, command = parse(list(argv))
         if pg:
             join(pg)
+    except OSError as exc:
+        print(f"om exec: error: cannot join the cgroup: {exc}", file=sys.stderr)
+        return 1
     except ExecError as exc:
         print(f"om exec: error: {exc}\n{USAGE}", file=sys.stderr)
         return 2
