@@ -96,4 +96,11 @@ def test_wheel_has_one_import_root(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/", 1)[0] for n in names if not n.startswith("omc-")}
     assert top == {"omc"}
-    assert "omc/grammar/opensvc.lark" in names
+    expected = {
+        f"omc/{p.relative_to(ROOT)}"
+        for tree in PACKAGES
+        for pattern in ("*.py", "*.lark", "*.j2", "*.txt")
+        for p in (ROOT / tree).rglob(pattern)
+        if "__pycache__" not in p.parts
+    }
+    assert expected - set(names) == set()
