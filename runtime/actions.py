@@ -66,7 +66,7 @@ def object_lock(path: ObjectPath) -> Iterator[None]:
 
 
 def connect() -> Systemd:
-    from omc.runtime.systemd import Systemd  # noqa: PLC0415 - D-Bus only for actions
+    from omc.runtime.systemd import Systemd
 
     return Systemd.system()
 
@@ -132,7 +132,7 @@ def _run(sd: Systemd, path: ObjectPath, verb: str, opts: Options, console: Sink 
 def _collector() -> CollectorSink | None:
     if not os.environ.get("OMC_COLLECTOR"):
         return None
-    from omc.runtime.collector import from_environment  # noqa: PLC0415 - off by default
+    from omc.runtime.collector import from_environment
 
     return from_environment()
 
@@ -174,7 +174,7 @@ def _run_logged(
 def _apply(
     sd: Systemd, model: model_mod.ObjectModel, p: Plan, log: ActionLog, relay: ActionRelay
 ) -> None:
-    from omc.runtime.apply import Applier  # noqa: PLC0415 - only actions need it
+    from omc.runtime.apply import Applier
 
     for error in p.errors:
         log.error(error)

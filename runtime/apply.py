@@ -186,7 +186,7 @@ class Applier:
 
     def _vetoes(self, plan: Plan) -> list[str]:
         """The abort phase (§4.2): ask each resource about to start whether it vetoes."""
-        from omc.runtime import drivers  # noqa: PLC0415 - families load lazily
+        from omc.runtime import drivers
 
         found = []
         for step in plan.jobs:

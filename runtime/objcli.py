@@ -79,11 +79,11 @@ def _err(msg: str) -> None:
 def main(argv: list[str]) -> int:
     """Run one ``om`` object command; the only place exit codes are decided."""
     if argv[:1] == ["exec"]:
-        from omc.runtime.exec import main as exec_main  # noqa: PLC0415
+        from omc.runtime.exec import main as exec_main
 
         return exec_main(argv[1:])
     if len(argv) >= 2 and argv[1] == "driver":
-        from omc.runtime.driver_entry import main as driver_main  # noqa: PLC0415
+        from omc.runtime.driver_entry import main as driver_main
 
         return driver_main(argv[0], argv[2:])
     try:
@@ -99,9 +99,9 @@ def main(argv: list[str]) -> int:
 
 
 def _unexpected(exc: Exception, *, debug: bool) -> int:
-    from omc.runtime import actions, store  # noqa: PLC0415
-    from omc.runtime.model import InstanceNotFoundError  # noqa: PLC0415
-    from omc.runtime.paths import PathError  # noqa: PLC0415
+    from omc.runtime import actions, store
+    from omc.runtime.model import InstanceNotFoundError
+    from omc.runtime.paths import PathError
 
     if isinstance(exc, store.NotFoundError):
         _err(str(exc))
@@ -148,10 +148,10 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
 
 
 def _action(cmd: Command, argv: list[str], verb: str) -> int:
-    from omc.runtime import actions  # noqa: PLC0415
-    from omc.runtime.log import ConsoleSink, Level  # noqa: PLC0415
-    from omc.runtime.selection import Selector  # noqa: PLC0415
-    from omc.runtime.store import select_objects  # noqa: PLC0415
+    from omc.runtime import actions
+    from omc.runtime.log import ConsoleSink, Level
+    from omc.runtime.selection import Selector
+    from omc.runtime.store import select_objects
 
     opts = actions.Options(
         selector=Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
@@ -175,8 +175,8 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
 
 
 def _print_status(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import status_view  # noqa: PLC0415
-    from omc.runtime.store import select_objects  # noqa: PLC0415
+    from omc.runtime import status_view
+    from omc.runtime.store import select_objects
 
     as_json = cmd.values.get("format", "text") == "json"
     code = 0
@@ -189,9 +189,9 @@ def _print_status(cmd: Command, argv: list[str]) -> int:
 
 
 def _resource_ls(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime.actions import load_model  # noqa: PLC0415
-    from omc.runtime.render import render_resource_list  # noqa: PLC0415
-    from omc.runtime.store import select_objects  # noqa: PLC0415
+    from omc.runtime.actions import load_model
+    from omc.runtime.render import render_resource_list
+    from omc.runtime.store import select_objects
 
     for path in select_objects(cmd.selector):
         model = load_model(path, None)
@@ -201,7 +201,7 @@ def _resource_ls(cmd: Command, argv: list[str]) -> int:
 
 
 def _ls(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime.store import select_objects  # noqa: PLC0415
+    from omc.runtime.store import select_objects
 
     for path in select_objects(cmd.selector):
         print(path)
@@ -209,15 +209,15 @@ def _ls(cmd: Command, argv: list[str]) -> int:
 
 
 def _reload() -> None:
-    from omc.runtime.systemd import Systemd  # noqa: PLC0415
+    from omc.runtime.systemd import Systemd
 
     with Systemd.system() as sd:
         sd.daemon_reload()
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store  # noqa: PLC0415
-    from omc.runtime.paths import parse_path  # noqa: PLC0415
+    from omc.runtime import store
+    from omc.runtime.paths import parse_path
 
     source = cmd.values.get("config")
     if not source:
@@ -235,7 +235,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
 
 
 def _read(file: Path) -> str:
-    from omc.runtime.store import StoreError  # noqa: PLC0415
+    from omc.runtime.store import StoreError
 
     try:
         return file.read_text(encoding="utf-8")
@@ -244,8 +244,8 @@ def _read(file: Path) -> str:
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store  # noqa: PLC0415
-    from omc.runtime.paths import config_file  # noqa: PLC0415
+    from omc.runtime import store
+    from omc.runtime.paths import config_file
 
     for path in store.select_objects(cmd.selector):
         store.remove_units(path, reload=_reload)
@@ -254,7 +254,7 @@ def _delete(cmd: Command, argv: list[str]) -> int:
 
 
 def _config_show(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store  # noqa: PLC0415
+    from omc.runtime import store
 
     for path in store.select_objects(cmd.selector):
         sys.stdout.write(store.read_config(path))
@@ -262,8 +262,8 @@ def _config_show(cmd: Command, argv: list[str]) -> int:
 
 
 def _config_validate(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store  # noqa: PLC0415
-    from omc.runtime.paths import config_file  # noqa: PLC0415
+    from omc.runtime import store
+    from omc.runtime.paths import config_file
 
     worst = ExitStatus.OK
     for path in store.select_objects(cmd.selector):
@@ -277,8 +277,8 @@ def _config_validate(cmd: Command, argv: list[str]) -> int:
 
 def _config_edit(cmd: Command, argv: list[str]) -> int:
     """Edit a copy; install it only if it compiles (the last good config stays otherwise)."""
-    from omc.runtime import store  # noqa: PLC0415
-    from omc.runtime.paths import config_file, parse_path  # noqa: PLC0415
+    from omc.runtime import store
+    from omc.runtime.paths import config_file, parse_path
 
     path = parse_path(cmd.selector)
     text = store.read_config(path)

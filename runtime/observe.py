@@ -92,7 +92,7 @@ def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
     active = unit_state in ACTIVE
     found: Probe | None = None
     try:
-        from omc.runtime import drivers  # noqa: PLC0415 - registry imports families lazily
+        from omc.runtime import drivers
 
         found = drivers.get(res.driver).status(res.view(model.display, model.id))
     except (LookupError, ImportError, AttributeError):
@@ -133,7 +133,7 @@ def label(model: ObjectModel, res: ResourceModel) -> str:
     """om3's ``<driver type> <driver label>`` (``flag /dev/shm/…``, ``host 10.0.0.10@eth0``)."""
     kind = res.driver.partition(".")[2] or res.driver
     try:
-        from omc.runtime import drivers  # noqa: PLC0415
+        from omc.runtime import drivers
 
         text = drivers.get(res.driver).label(res.view(model.display, model.id))
     except Exception:  # a label is cosmetic: never fail status for it

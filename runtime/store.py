@@ -156,14 +156,13 @@ def om_executable() -> str:
 
 def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
     """Compile a config text for this node into unit texts (never raises on bad input)."""
-    from omc.compiler.api import compile_text  # noqa: PLC0415 - compile only when needed
-    from omc.compiler.diagnostics import render_text  # noqa: PLC0415 - compile only when needed
-    from omc.compiler.emit import emit  # noqa: PLC0415 - compile only when needed
+    from omc.compiler.api import compile_text
+    from omc.compiler.diagnostics import render_text
+    from omc.compiler.emit import emit
+    from omc.compiler.ir import Kind
+    from omc.compiler.ir import ObjectPath as IrPath
 
     node = os.environ.get("OMC_NODE") or socket.gethostname()
-    from omc.compiler.ir import Kind  # noqa: PLC0415
-    from omc.compiler.ir import ObjectPath as IrPath  # noqa: PLC0415
-
     ir_path = IrPath(namespace=path.namespace, kind=Kind(path.kind), name=path.name)
     result = compile_text(text, filename=filename, node=node, path=ir_path)
     rendered = render_text(result.diagnostics, text) if result.diagnostics else ""
@@ -182,7 +181,7 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     Returns whether anything changed. A config with errors raises and leaves
     the last good units in place.
     """
-    from omc.compiler.install import install  # noqa: PLC0415 - compile only when needed
+    from omc.compiler.install import install
 
     text = read_config(path)
     digest = hashlib.sha256(text.encode()).hexdigest() + " " + om_executable()
@@ -203,7 +202,7 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
 
 def remove_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     """Uninstall every unit of the object (``delete``)."""
-    from omc.compiler.install import install  # noqa: PLC0415 - compile only when needed
+    from omc.compiler.install import install
 
     report = install({}, directory=unit_dir(), object_path=str(path))
     with contextlib.suppress(FileNotFoundError):
