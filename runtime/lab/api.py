@@ -28,14 +28,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omc.runtime.systemd import SystemdError
+from omc.runtime.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
 from . import cgroups, network, services
 from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
 
 if TYPE_CHECKING:
     from omc.runtime.netlink import Netlink
-    from omc.runtime.systemd import Systemd
 
 NODE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -189,13 +188,11 @@ class Node:
 
     def systemd(self, *, timeout: float = 90.0) -> Systemd:
         """A D-Bus connection to the node's systemd, through its system bus socket."""
-        from omc.runtime.systemd import Systemd  # noqa: PLC0415 - gi import is slow
-
         return Systemd.system(self.bus_address, timeout=timeout)
 
     def netlink(self) -> AbstractContextManager[Netlink]:
         """A pyroute2 socket inside the node's network namespace (context manager)."""
-        from omc.runtime.netlink import netns  # noqa: PLC0415 - pyroute2 import is slow
+        from omc.runtime.netlink import netns
 
         return netns(self.netns_path)
 
