@@ -88,8 +88,7 @@ class Applier:
         if failed := self._guarded(plan.jobs, "pre"):
             self.log.error(f"{plan.action} aborted: {failed}")
             return [failed]
-        keep = any(s.reason == "standby" for s in plan.steps)
-        if plan.action.starts or not (plan.selected or keep):
+        if plan.action.starts or plan.job_mode != "ignore-dependencies":
             return self._run_batch(plan)
         # Stop exactly these units, in order: a stop must not propagate through
         # Requires= to the standby units (or unselected ones) that stay up.

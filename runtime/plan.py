@@ -81,7 +81,7 @@ class Plan:
         if notes:
             lines.append("  then: " + ", ".join(notes))
         lines.extend(f"  error: {e}" for e in self.errors)
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
 
 UP_STATES = frozenset({Status.UP, Status.STDBY_UP})
@@ -147,6 +147,17 @@ def _requirement_errors(
     return tuple(errors)
 
 
+def _job_mode(action: Action, steps: tuple[Step, ...], *, selected: bool) -> str:
+    """``replace`` for whole-instance actions. A selection starts with
+    ``ignore-requirements`` (deps not pulled in); a stop that must leave units up
+    (a selection, or standby resources) stops unit by unit with
+    ``ignore-dependencies``, so ``Requires=`` cannot propagate the stop."""
+    if action.starts:
+        return "ignore-requirements" if selected else "replace"
+    keep = any(s.reason == "standby" for s in steps)
+    return "ignore-dependencies" if selected or keep else "replace"
+
+
 def plan(
     model: ObjectModel,
     observed: Mapping[str, Observed],
@@ -179,7 +190,7 @@ def plan(
         steps=steps,
         selected=selected,
         target_op=(Op.START if action is Action.START else Op.STOP) if whole else Op.SKIP,
-        job_mode="ignore-requirements" if selected and action.starts else "replace",
+        job_mode=_job_mode(action, steps, selected=selected),
         freeze=(
             action is Action.STOP
             and not selected
