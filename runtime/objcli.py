@@ -9,6 +9,7 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -286,7 +287,7 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     with tempfile.NamedTemporaryFile("w+", suffix=".conf", delete=False) as fh:
         fh.write(text)
     try:
-        subprocess.run([editor, fh.name], check=False)
+        subprocess.run([*shlex.split(editor), fh.name], check=False)
         new = Path(fh.name).read_text(encoding="utf-8")
     finally:
         Path(fh.name).unlink()

@@ -466,3 +466,17 @@ def test_broken_config_keeps_last_good_units(n1: Node, svc0: str) -> None:
     n1.write_file("/etc/opensvc/svc0.conf", SVC0 + "\n[fs#2]\ntype = flag\n")
     assert om(n1, "svc0", "instance", "start").returncode == 0
     assert status(n1, "svc0") == {"avail": "up", "fs#1": "up", "app#0": "up", "fs#2": "up"}
+
+
+def test_config_edit_installs_a_valid_edit(n1: Node, svc0: str) -> None:
+    """config edit runs $EDITOR on a copy; a valid result is saved and its units installed."""
+    editor = "EDITOR=sed -i -e '$a[fs#9]' -e '$atype = flag'"
+    proc = n1.run(["env", editor, OM, "svc0", "config", "edit"], check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "[fs#9]" in n1.read_file("/etc/opensvc/svc0.conf")
+    listed = om(n1, "svc0", "resource", "ls").stdout
+    assert "fs#9   fs.flag      opensvc-svc.svc0-fs.9.service" in listed
+    bad = n1.run(["env", "EDITOR=sed -i -e '$abogus = 1'", OM, "svc0", "config", "edit"],
+                 check=False)  # fmt: skip
+    assert bad.returncode == 1
+    assert "bogus" not in n1.read_file("/etc/opensvc/svc0.conf")
