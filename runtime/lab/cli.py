@@ -29,7 +29,9 @@ class ExitStatus(IntEnum):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="om lab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="om lab", description=__doc__.split("\n")[0].replace("``", "")
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     name = argparse.ArgumentParser(add_help=False)
     name.add_argument("--name", default=DEFAULT_NAME, help="lab name (default: $OMC_LAB or 'lab')")
