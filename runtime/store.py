@@ -97,12 +97,13 @@ def select_objects(expr: str, objects: list[ObjectPath] | None = None) -> list[O
 
     An expression without glob characters is an exact path that must exist.
     """
-    known = list_objects() if objects is None else objects
     if not any(c in expr for c in _GLOB | {",", "+", "!"}):
         wanted = parse_path(expr)
-        if wanted not in known:
+        exists = config_file(wanted).is_file() if objects is None else wanted in objects
+        if not exists:
             raise NotFoundError(f"object {expr} not found (no {config_file(wanted)})")
         return [wanted]
+    known = list_objects() if objects is None else objects
     chosen = [
         p
         for p in known
