@@ -45,6 +45,18 @@ check = test -f /tmp/svc0.root.svc.bench
 """
 
 
+NOTES = """
+
+Where `om`'s overhead over `systemctl` goes (profiled in a node): the D-Bus import is the
+largest fixed cost (pydbus imports gi, whose C module imports asyncio and ssl: ~50-80 ms
+of the pydbus row); then the `om` imports (dataclass creation dominates), the driver
+process of each driver-backed resource (a Python start-up plus the driver family, for
+`fs#1`), the probes run before planning and again for the end-state check (the app
+`check` command is a fork/exec each time), and one D-Bus round trip per job.
+`print status` avoids D-Bus entirely (one `systemctl show`). The job waits themselves
+are systemd's: jobs are all enqueued at once and systemd runs them in graph order."""
+
+
 def apps(parallel: bool) -> str:
     head = "[DEFAULT]\nid = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0ben\n\n"
     if parallel:
@@ -169,7 +181,7 @@ def main() -> int:
         f"Measured {stamp} on {platform.machine()}, {cpus} CPUs, Python "
         f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (other work ran "
         f"on the machine), in a one-node lab (times include entering the node with nsenter); "
-        f"medians of {ROUNDS} rounds (3 for the 20-app rows).\n\n" + table(rows)
+        f"medians of {ROUNDS} rounds (3 for the 20-app rows).\n\n" + table(rows) + NOTES
     )
     print(text)
     write_section(text)
