@@ -189,12 +189,17 @@ class RelaySink:
     """Driver side: sends records as JSON datagrams to the acting ``om``'s relay socket."""
 
     def __init__(self, socket_path: Path) -> None:
-        self.socket_path = str(socket_path)
+        """Connects at once: raises OSError when nobody listens (a stale socket file)."""
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.sock.connect(str(socket_path))
+        except OSError:
+            self.sock.close()
+            raise
 
     def emit(self, record: Record) -> None:
         with contextlib.suppress(OSError):
-            self.sock.sendto(record.to_json().encode(), self.socket_path)
+            self.sock.send(record.to_json().encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,13 +321,14 @@ def driver_log(path: str, rid: str, *, action: str = "") -> ActionLog:
     """
     sock_path, sid_path = relay_files(path)
     sid: str | None = None
+    extra: tuple[Sink, ...] = ()
     with contextlib.suppress(OSError):
         sid = sid_path.read_text().strip() or None
-    extra: tuple[Sink, ...] = ()
-    console: Sink | None = None
-    if sid is not None and sock_path.exists():
         extra = (RelaySink(sock_path),)
-    elif sys.stderr.isatty():
+    if not extra:
+        sid = None  # a sid file without a listener is stale (the acting om is gone)
+    console: Sink | None = None
+    if not extra and sys.stderr.isatty():
         console = ConsoleSink(sys.stderr)
     log = action_log(
         path,

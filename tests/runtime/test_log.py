@@ -115,3 +115,15 @@ def test_driver_records_reach_acting_console(
         ("fs#1", "second", log.sid),
     ]
     assert not (tmp_path / "action" / "root_svc_svc0.sock").exists()
+
+
+def test_stale_sid_file_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sid file left by a crashed om (no listener) neither relays nor lends its sid."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path))
+    (tmp_path / "action").mkdir()
+    (tmp_path / "action" / "root_svc_svc0.sid").write_text("stale-sid\n")
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dead.bind(str(tmp_path / "action" / "root_svc_svc0.sock"))
+    dead.close()
+    log = driver_log("svc0", "fs#1")
+    assert log.sid != "stale-sid"
