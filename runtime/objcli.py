@@ -16,8 +16,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omc.runtime.exitcodes import ExitStatus
+
+if TYPE_CHECKING:
+    from omc.runtime.paths import ObjectPath
 
 USAGE = """\
 usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
@@ -249,9 +253,26 @@ def _delete(cmd: Command, argv: list[str]) -> int:
     from omc.runtime.paths import config_file
 
     for path in store.select_objects(cmd.selector):
+        if "force" not in cmd.switches and _active_units(path):
+            raise store.StoreError(
+                f"{path}: units are active ({', '.join(_active_units(path))}): "
+                "run 'instance shutdown' first, or delete --force"
+            )
         store.remove_units(path, reload=_reload)
         config_file(path).unlink()
     return ExitStatus.OK
+
+
+def _active_units(path: ObjectPath) -> list[str]:
+    """The object's installed units that systemd runs (a delete would orphan them)."""
+    from omc.runtime.model import load
+    from omc.runtime.observe import ACTIVE, states_via_systemctl
+
+    model = load(path)
+    if model is None:
+        return []
+    states = states_via_systemctl([r.unit for r in model.resources])
+    return [unit for unit, state in states.items() if state in ACTIVE]
 
 
 def _config_show(cmd: Command, argv: list[str]) -> int:

@@ -124,6 +124,8 @@ def test_restart_when_up_is_idempotent(n1: Node, svc0: str) -> None:
     assert "INF svc0: fs#1: already up" in lines
     assert "INF svc0: app#0: already up" in lines
     assert not [ln for ln in lines if "run:" in ln or "install flag" in ln]
+    refused = om(n1, "svc0", "delete")
+    assert refused.returncode == 1 and "units are active" in refused.stderr
 
 
 def test_systemctl_start_of_the_target_is_seen_by_print_status(n1: Node, svc0: str) -> None:
