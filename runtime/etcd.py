@@ -70,7 +70,7 @@ class Etcd:
 
     def _client(self, url: str) -> Any:
         if url not in self._clients:
-            import etcd3gw  # noqa: PLC0415 - lazy: its import costs 100+ ms
+            import etcd3gw  # lazy: its import costs 100+ ms
 
             parts = urlsplit(url)
             tls = self._tls
@@ -88,7 +88,7 @@ class Etcd:
 
     def _try(self, op: Callable[[Any], T]) -> T:
         """Run ``op`` on the current endpoint, failing over on connection errors."""
-        from etcd3gw import exceptions  # noqa: PLC0415 - lazy, as above
+        from etcd3gw import exceptions  # lazy, as above
 
         errors: list[str] = []
         for step in range(len(self.endpoints)):

@@ -131,7 +131,7 @@ class Netlink:
 @contextmanager
 def netns(path: str | None = None) -> Iterator[Netlink]:
     """A :class:`Netlink` inside the namespace at ``path`` (``None``: the caller's own)."""
-    from pyroute2 import IPRoute  # noqa: PLC0415 - lazy on the CLI hot path
+    from pyroute2 import IPRoute  # lazy: keeps `om` start-up fast
 
     try:
         ipr = IPRoute() if path is None else IPRoute(netns=path, flags=0)

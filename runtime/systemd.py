@@ -88,7 +88,7 @@ class JobOutcome:
 
 def _glib() -> Any:
     """The ``GLib`` module, imported on first use (``om`` start-up time matters)."""
-    from gi.repository import GLib  # noqa: PLC0415 - lazy on the CLI hot path
+    from gi.repository import GLib  # lazy: gi costs ~60 ms at import
 
     return GLib
 
@@ -135,8 +135,8 @@ class Systemd:
         """Connect to the local system bus (``None``) or to a bus address, e.g. a lab
         node's ``unix:path=/proc/PID/root/run/dbus/system_bus_socket``."""
         try:
-            import pydbus  # noqa: PLC0415 - lazy on the CLI hot path
-            from pydbus.bus import connect  # noqa: PLC0415
+            import pydbus  # lazy, as gi
+            from pydbus.bus import connect
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise SystemdError(f"pydbus is not importable: {exc}") from exc
         try:
@@ -162,16 +162,22 @@ class Systemd:
 
     # -- raw calls -------------------------------------------------------------------
 
-    def _call(
+    def _raw(
         self, path: str, iface: str, method: str, signature: str | None, args: Sequence[Any]
-    ) -> tuple[Any, ...]:
+    ) -> Any:
+        """One method call; the reply as a GLib.Variant (or None)."""
         params = _glib().Variant(f"({signature})", tuple(args)) if signature else None
         try:
-            reply = self._con.call_sync(
+            return self._con.call_sync(
                 SYSTEMD, path, iface, method, params, None, 0, int(self.timeout * 1000), None
             )
         except Exception as exc:
             raise SystemdError(f"{method} failed: {_msg(exc)}") from exc
+
+    def _call(
+        self, path: str, iface: str, method: str, signature: str | None, args: Sequence[Any]
+    ) -> tuple[Any, ...]:
+        reply = self._raw(path, iface, method, signature, args)
         return tuple(reply.unpack()) if reply is not None else ()
 
     def manager(self, method: str, signature: str | None = None, *args: Any) -> tuple[Any, ...]:
@@ -220,17 +226,25 @@ class Systemd:
             self._paths[unit] = str(self.manager("LoadUnit", "s", unit)[0])
         return self._paths[unit]
 
-    def _get_all(self, path: str, iface: str) -> dict[str, Any]:
-        return dict(self._call(path, PROPS_IFACE, "GetAll", "s", (iface,))[0])
+    def _get_all(self, path: str, iface: str, keys: Sequence[str]) -> dict[str, Any]:
+        """Some properties of one interface, from one GetAll round trip. Only the wanted
+        keys are unpacked: unpacking all of a service's ~250 properties costs ~15 ms."""
+        found = self._raw(path, PROPS_IFACE, "GetAll", "s", (iface,)).get_child_value(0)
+        values = {}
+        for key in keys:
+            value = found.lookup_value(key, None)
+            if value is not None:
+                values[key] = value.unpack()
+        return values
 
     def state(self, unit: str) -> UnitState:
         """Load state, active/sub state, result and main PID of one unit."""
         path = self.unit_path(unit)
-        props = self._get_all(path, UNIT_IFACE)
+        props = self._get_all(path, UNIT_IFACE, ("LoadState", "ActiveState", "SubState"))
         typed: dict[str, Any] = {}
         iface = _TYPE_IFACES.get(unit.rsplit(".", 1)[-1])
         if iface is not None and props.get("LoadState") == "loaded":
-            typed = self._get_all(path, iface)
+            typed = self._get_all(path, iface, ("Result", "MainPID"))
         return UnitState(
             name=unit,
             load_state=str(props.get("LoadState", "")),
