@@ -26,18 +26,26 @@ ACTIVE = frozenset({"active", "reloading", "activating", "deactivating"})
 
 
 def states_via_systemctl(units: Sequence[str]) -> dict[str, str]:
-    """``ActiveState`` of units with one ``systemctl show`` (no D-Bus import: fast start-up)."""
+    """``ActiveState`` of units with one ``systemctl list-units`` (no D-Bus import).
+
+    ``list-units`` is one ``ListUnitsByPatterns`` call; ``systemctl show`` would
+    fetch every property of every unit (0.36 s for 20 units, against ~5 ms).
+    Units systemd has not loaded are not listed: they are inactive.
+    """
     if not units:
         return {}
     proc = subprocess.run(
-        ["systemctl", "show", "--property=Id,ActiveState", "--", *units],
+        ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "--", *units],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    states: dict[str, str] = {}
-    for block, unit in zip(proc.stdout.split("\n\n"), units, strict=False):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        states[unit] = props.get("ActiveState", "inactive")
-    return states
+    found: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if words and words[0] == "●":
+            words = words[1:]
+        if len(words) >= 3:
+            found[words[0]] = words[2]
+    return {unit: found.get(unit, "inactive") for unit in units}
 
 
 def states_via_dbus(sd: Systemd, units: Sequence[str]) -> dict[str, str]:
