@@ -98,10 +98,24 @@ def create(dirs: list[str]) -> None:
         path = Path(target)
         missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
         for level in missing:
+            if SUBTREE in level.parent.parts:  # never change a cgroup outside the lab's
+                _delegate(level.parent)
             level.mkdir()
             for knob in ("cpuset.cpus", "cpuset.mems"):
                 if (level / knob).exists() and not (level / knob).read_text().strip():
                     (level / knob).write_text((level.parent / knob).read_text())
+
+
+def _delegate(parent: Path) -> None:
+    """On cgroup v2, enable in ``parent`` every controller it has, so a node's systemd can
+    enforce limits below. Only called inside the ``omc-lab`` subtree, so controllers reach
+    the nodes only if the caller's own cgroup already delegates them. On v1: nothing to do."""
+    available = parent / "cgroup.controllers"
+    if not available.exists():
+        return
+    for controller in available.read_text().split():
+        with suppress(OSError):
+            (parent / "cgroup.subtree_control").write_text(f"+{controller}\n")
 
 
 def _rmdir_tree(top: Path, deadline: float) -> list[str]:
