@@ -132,7 +132,9 @@ def test_systemctl_start_of_the_target_is_seen_by_print_status(n1: Node, svc0: s
     """Starting the target with systemctl directly brings the instance up for om too."""
     n1.run(["systemctl", "start", "opensvc-svc.svc0.target"])
     assert status(n1, "svc0") == {"avail": "up", "fs#1": "up", "app#0": "up"}
-    n1.run(["systemctl", "stop", "opensvc-svc.svc0.target"])
+    # `systemctl stop <target>` returns before the PartOf= stop jobs end: name the units too.
+    units = ["opensvc-svc.svc0-app.0.service", "opensvc-svc.svc0-fs.1.service"]
+    n1.run(["systemctl", "stop", "opensvc-svc.svc0.target", *units])
     assert status(n1, "svc0")["avail"] == "down"
 
 
