@@ -53,7 +53,7 @@ of the pydbus row); then the `om` imports (dataclass creation dominates), the dr
 process of each driver-backed resource (a Python start-up plus the driver family, for
 `fs#1`), the probes run before planning and again for the end-state check (the app
 `check` command is a fork/exec each time), and one D-Bus round trip per job.
-`print status` avoids D-Bus entirely (one `systemctl show`). The job waits themselves
+`print status` avoids D-Bus entirely (one `systemctl list-units`). The job waits themselves
 are systemd's: jobs are all enqueued at once and systemd runs them in graph order."""
 
 

@@ -2,7 +2,7 @@
 
 Two sources, merged per resource: systemd's ``ActiveState`` of its unit (all
 units of the object in ONE round trip: ``ListUnitsByNames`` over D-Bus when a
-connection is open, else one ``systemctl show``) and the driver's ``status()``
+connection is open, else one ``systemctl list-units``) and the driver's ``status()``
 probe, run in-process (drivers are imported lazily, one family at a time).
 The probe sees drift systemd cannot: an address removed by hand, a flag
 file deleted; systemd sees what a probe may not (a killed ``Type=simple`` app).

@@ -1,7 +1,7 @@
 """``print status`` / ``instance status``: observe one object and render it.
 
 Fast path (≤ 0.15 s): units read from files, all ``ActiveState`` in one
-``systemctl show``, probes in-process, no D-Bus import, no compile.
+``systemctl list-units``, probes in-process, no D-Bus import, no compile.
 """
 
 from __future__ import annotations
