@@ -484,3 +484,31 @@ def test_config_edit_installs_a_valid_edit(n1: Node, svc0: str) -> None:
                  check=False)  # fmt: skip
     assert bad.returncode == 1
     assert "bogus" not in n1.read_file("/etc/opensvc/svc0.conf")
+
+
+OPTIONAL = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0108
+
+[fs#1]
+type = flag
+
+[app#opt]
+start = /bin/false
+optional = true
+
+[fs#off]
+type = flag
+disable = true
+"""
+
+
+def test_optional_failure_is_logged_not_fatal_and_disabled_is_skipped(n1: Node) -> None:
+    """An optional resource's failure is a warning; a disabled resource is never started."""
+    with created(n1, "opt", OPTIONAL) as path:
+        proc = om(n1, path, "instance", "start")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [ln for ln in console(proc) if ln.startswith("WRN opt: app#opt: start failed")]
+        got = status(n1, path)
+        assert (got["avail"], got["fs#1"], got["app#opt"], got["fs#off"]) == (
+            "up", "up", "down", "n/a")  # fmt: skip
