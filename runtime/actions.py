@@ -152,7 +152,7 @@ def _run_logged(
     if not opts.dry_run:
         log.info(f">>> do {verb} [{argv}] (origin {opts.origin}, sid {log.sid})", argv=argv)
     try:
-        with ActionRelay(model.display, log.sid, log.emit) as relay:
+        with ActionRelay(model.display, log.sid, log.emit_relayed) as relay:
             for action in _plans(verb):
                 states = observe(model, sd=sd)
                 last = plan(model, observed_map(states), action, selection=selection,

@@ -239,6 +239,12 @@ class ActionLog:
         for sink in self.sinks:
             sink.emit(record)
 
+    def emit_relayed(self, record: Record) -> None:
+        """A driver's record: everywhere but journald, which the driver wrote to itself."""
+        for sink in self.sinks:
+            if not isinstance(sink, JournalSink):
+                sink.emit(record)
+
     def trace(self, msg: str, *, rid: str | None = None, **fields: object) -> None:
         self.log(Level.TRACE, msg, rid=rid, **fields)
 
@@ -404,6 +410,28 @@ class ActionRelay:
                 p.unlink()
         if self.sock is not None:
             self.sock.close()
+
+
+_PRIORITY_LEVEL = {7: Level.DEBUG, 6: Level.INFO, 5: Level.INFO, 4: Level.WARNING}
+
+
+def record_from_journal(line: str) -> Record | None:
+    """A record back from one ``journalctl -o json`` line (None if it is not one of ours)."""
+    try:
+        entry = json.loads(line)
+        path = entry["OBJ_PATH"]
+        stamp = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
+        message = entry["MESSAGE"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(message, str) or not isinstance(path, str):
+        return None
+    rid = entry.get("RID")
+    if isinstance(rid, str) and message.startswith(f"{rid}: "):
+        message = message[len(rid) + 2 :]
+    level = _PRIORITY_LEVEL.get(int(entry.get("PRIORITY", 6)), Level.ERROR)
+    return Record(time=stamp, level=level, path=path, rid=rid if isinstance(rid, str) else None,
+                  message=message)  # fmt: skip
 
 
 def go_duration(seconds: float) -> str:

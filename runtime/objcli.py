@@ -40,7 +40,8 @@ _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset"
            "--config": "config", "--node": "node"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
-             "-r": "refresh", "--refresh": "refresh"}  # fmt: skip
+             "-r": "refresh", "--refresh": "refresh",
+             "-f": "follow", "--follow": "follow"}  # fmt: skip
 
 
 class UsageError(Exception):
@@ -144,6 +145,7 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
         "config show": _config_show,
         "config validate": _config_validate,
         "config edit": _config_edit,
+        "logs": _logs,
     }
     if verb in table:
         return table[verb](cmd, argv)
@@ -202,6 +204,23 @@ def _resource_ls(cmd: Command, argv: list[str]) -> int:
         model = load_model(path, None)
         rows = [(r.rid, r.driver, r.unit) for r in model.resources]
         sys.stdout.write(render_resource_list(rows))
+    return ExitStatus.OK
+
+
+def _logs(cmd: Command, argv: list[str]) -> int:
+    """``om <selector> logs [-f]``: the objects' journald records, in the console format."""
+    from omc.runtime.log import record_from_journal
+    from omc.runtime.store import select_objects
+
+    matches = [f"OBJ_PATH={p}" for p in select_objects(cmd.selector)]
+    follow = ["-f"] if "follow" in cmd.switches else []
+    journal = ["journalctl", "--no-pager", "-o", "json", *follow, *matches]  # same field: OR
+    with subprocess.Popen(journal, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            record = record_from_journal(line)
+            if record is not None:
+                print(record.console_line(), flush=True)
     return ExitStatus.OK
 
 

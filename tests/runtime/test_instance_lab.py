@@ -111,8 +111,10 @@ def test_action_records_reach_journald(n1: Node, svc0: str) -> None:
     assert sid is not None
     n1.run(["journalctl", "--sync"], check=False)
     found = n1.run(["journalctl", "-o", "cat", "OBJ_PATH=svc0", f"SID={sid.group(1)}"]).stdout
-    assert "fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag" in found
+    assert found.count("fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag") == 1
     assert "<<< done start [om svc0 instance start]" in found
+    logs = om(n1, "svc0", "logs").stdout
+    assert "INF svc0: fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag" in logs
 
 
 def test_restart_when_up_is_idempotent(n1: Node, svc0: str) -> None:

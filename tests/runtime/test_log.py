@@ -18,6 +18,7 @@ from omc.runtime.log import (
     driver_log,
     go_duration,
     journal_payload,
+    record_from_journal,
 )
 
 
@@ -127,3 +128,13 @@ def test_stale_sid_file_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     dead.close()
     log = driver_log("svc0", "fs#1")
     assert log.sid != "stale-sid"
+
+
+def test_record_from_journal_round_trip() -> None:
+    """A journald JSON entry of ours reads back as the console line it was."""
+    entry = ('{"OBJ_PATH":"svc0","RID":"fs#1","MESSAGE":"fs#1: install flag file /x",'
+             '"PRIORITY":"6","__REALTIME_TIMESTAMP":"1700000000590000"}')  # fmt: skip
+    rec = record_from_journal(entry)
+    assert rec is not None
+    assert rec.console_line()[12:] == " INF svc0: fs#1: install flag file /x"
+    assert record_from_journal('{"MESSAGE":"not ours"}') is None
