@@ -245,8 +245,9 @@ def test_selection_acts_on_exactly_the_selected(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = status(node, selecting)
     up = {rid for rid, st in got.items() if rid != "avail" and st == "up"}
-    assert om(node, selecting, "instance", "stop").returncode == 0
-    assert up == expected
+    stop = om(node, selecting, "instance", "stop")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert up == expected, proc.stdout
 
 
 STANDBY = """\
