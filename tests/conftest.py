@@ -46,7 +46,7 @@ def _reap_stale_test_labs() -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that boots or uses a lab carries the ``lab`` marker (``-m 'not lab'``)."""
     for item in items:
-        if "lab" in getattr(item, "fixturenames", ()):
+        if {"lab", "lab_factory"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
 
 

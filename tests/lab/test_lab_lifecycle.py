@@ -17,6 +17,8 @@ from omc.runtime.lab.state import ROOT, LabError, names, plan
 
 OM = str(Path(sys.executable).parent / "om")
 
+pytestmark = pytest.mark.lab  # every test here boots labs of its own
+
 
 def om(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(

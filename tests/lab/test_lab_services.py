@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from omc.runtime.lab.api import Lab
 
+pytestmark = pytest.mark.lab  # every test here boots labs of its own
+
 ETCD_OPS = """
 import json
 from omc.runtime.etcd import Etcd, endpoints_from_file
