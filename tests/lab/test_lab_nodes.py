@@ -231,3 +231,12 @@ def test_kernel_settings_are_read_only_but_net_is_per_node(lab: Lab) -> None:
     assert inside.strip() == "1"
     assert Path("/proc/sys/net/ipv4/conf/lo/forwarding").read_text() == host_forward
     n1.run(["sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=0"])
+
+
+def test_project_commands_run_inside_a_node(lab: Lab) -> None:
+    """The repo and its venv are visible in a node: `omc` and the lab's Python run there."""
+    bindir = Path(sys.executable).parent
+    n2 = lab.node("n2")
+    assert "[DEFAULT]" in n2.run([str(bindir / "omc"), "keywords"]).stdout
+    code = "import socket, omc.runtime.systemd; print(socket.gethostname())"
+    assert n2.run([sys.executable, "-c", code]).stdout.strip() == "n2"
