@@ -20,7 +20,9 @@ from omc.runtime.paths import ObjectPath
 from omc.runtime.selection import Selectable
 
 DEFAULT_UNIT_DIR = "/etc/systemd/system"
-SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system")
+# Where units of an object may be, in systemd's precedence order (first found wins);
+# /run/systemd/generator holds the units of `omc` in generator mode (docs/generator.md).
+SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system", "/run/systemd/generator")
 UNIT_SUFFIXES = (".service", ".mount", ".target", ".timer", ".slice")
 # Driver groups in start order (opensvc.md §2.2; omc.compiler.ir.Group, not imported: slow).
 GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")

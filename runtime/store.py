@@ -17,7 +17,6 @@ import contextlib
 import fnmatch
 import hashlib
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -158,14 +157,16 @@ def om_executable() -> str:
 def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
     """Compile a config text for this node into unit texts (never raises on bad input)."""
     from omc.compiler.api import compile_text
+    from omc.compiler.cli import cluster_settings, default_node
     from omc.compiler.diagnostics import render_text
     from omc.compiler.emit import emit
     from omc.compiler.ir import Kind
     from omc.compiler.ir import ObjectPath as IrPath
 
-    node = os.environ.get("OMC_NODE") or socket.gethostname()
+    node = default_node()  # the same node name and cluster references as `omc` uses
     ir_path = IrPath(namespace=path.namespace, kind=Kind(path.kind), name=path.name)
-    result = compile_text(text, filename=filename, node=node, path=ir_path)
+    cluster = cluster_settings(etc_dir())
+    result = compile_text(text, filename=filename, node=node, path=ir_path, cluster=cluster)
     rendered = render_text(result.diagnostics, text) if result.diagnostics else ""
     if not result.ok or result.service is None:
         return Compiled(units={}, diagnostics=rendered, ok=False)
@@ -185,7 +186,10 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     from omc.compiler.install import install
 
     text = read_config(path)
-    digest = hashlib.sha256(text.encode()).hexdigest() + " " + om_executable()
+    cluster_conf = etc_dir() / "cluster.conf"  # {clustername} & co. come from it
+    cluster_text = cluster_conf.read_text() if cluster_conf.is_file() else ""
+    digest = hashlib.sha256((text + "\0" + cluster_text).encode()).hexdigest()
+    digest += " " + om_executable()
     marker = _hash_file(path)
     with contextlib.suppress(OSError):
         if marker.read_text() == digest:
