@@ -9,10 +9,7 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +206,8 @@ def _resource_ls(cmd: Command, argv: list[str]) -> int:
 
 def _logs(cmd: Command, argv: list[str]) -> int:
     """``om <selector> logs [-f]``: the objects' journald records, in the console format."""
+    import subprocess
+
     from omc.runtime.log import record_from_journal
     from omc.runtime.store import select_objects
 
@@ -318,6 +317,10 @@ def _config_validate(cmd: Command, argv: list[str]) -> int:
 
 def _config_edit(cmd: Command, argv: list[str]) -> int:
     """Edit a copy; install it only if it compiles (the last good config stays otherwise)."""
+    import shlex
+    import subprocess
+    import tempfile
+
     from omc.runtime import store
     from omc.runtime.paths import config_file, parse_path
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +126,8 @@ def read_config(path: ObjectPath) -> str:
 
 def write_config(path: ObjectPath, text: str) -> Path:
     """Atomic write (temp file + rename) of an object's config."""
+    import tempfile  # not on the status path
+
     target = config_file(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +183,8 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     Returns whether anything changed. A config with errors raises and leaves
     the last good units in place.
     """
+    import hashlib  # not on the status path
+
     from omc.compiler.install import install
 
     text = read_config(path)
