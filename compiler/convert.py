@@ -279,6 +279,7 @@ _DAYS = {
 }
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+_ALL_WEEKDAYS = tuple(range(1, 8))  # "*:last": any weekday, so the day of month alone
 _NTH = {
     "first": 1,
     "1st": 1,
@@ -419,7 +420,8 @@ def _days(text: str) -> tuple[ir.DaySpec, ...]:
             out.extend(ir.DaySpec(weekday=d) for d in span)
             continue
         day, _, nth = part.partition(":")
-        out.append(ir.DaySpec(weekday=_weekday(day), nth=_nth(nth) if nth else None))
+        weekdays = _ALL_WEEKDAYS if day == "*" else (_weekday(day),)
+        out.extend(ir.DaySpec(weekday=d, nth=_nth(nth) if nth else None) for d in weekdays)
     return tuple(out)
 
 

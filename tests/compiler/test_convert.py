@@ -206,6 +206,7 @@ def test_app_commands(raw: str, value: object) -> None:
 
 
 HOUR = 3600
+WEEK = range(1, 8)  # mon..sun
 
 
 @pytest.mark.parametrize(
@@ -234,6 +235,14 @@ HOUR = 3600
         ("* mon-fri", ir.ScheduleRule(days=tuple(ir.DaySpec(weekday=d) for d in range(1, 6)))),
         ("* * 1-2 %6", ir.ScheduleRule(weeks=(1, 2), months=(6, 12))),
         ("!* sat", ir.ScheduleRule(exclude=True, days=(ir.DaySpec(weekday=6),))),
+        ("* *:last", ir.ScheduleRule(days=tuple(ir.DaySpec(weekday=d, nth=-1) for d in WEEK))),
+        ("* *:5", ir.ScheduleRule(days=tuple(ir.DaySpec(weekday=d, nth=5) for d in WEEK))),
+        (
+            "* *:first,sun",
+            ir.ScheduleRule(
+                days=(*(ir.DaySpec(weekday=d, nth=1) for d in WEEK), ir.DaySpec(weekday=7))
+            ),
+        ),
     ],
 )
 def test_schedule_rules(raw: str, rule: ir.ScheduleRule) -> None:
@@ -254,7 +263,18 @@ def test_schedule_json_list_holds_several_rules() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["25:00-26:00", "04:00-06:00@x", "* funday", "* * 60", "a b c d e", "[1, 2]", "12:61"]
+    "raw",
+    [
+        "25:00-26:00",
+        "04:00-06:00@x",
+        "* funday",
+        "* *:sixth",
+        "* **:last",
+        "* * 60",
+        "a b c d e",
+        "[1, 2]",
+        "12:61",
+    ],
 )
 def test_schedule_rejects(raw: str) -> None:
     """Bad times, intervals, days, weeks or shapes are errors with the syntax as hint."""
