@@ -53,7 +53,7 @@ __all__ = ["EmitError", "emit"]
 @functools.cache
 def _env() -> jinja2.Environment:
     """One Environment per process; templates are compiled once and cached."""
-    import jinja2  # noqa: PLC0415 - lazy: `omc check` and the runtime never render
+    import jinja2  # lazily: `omc check` and the runtime never render
 
     def load(name: str) -> str:
         # The shared [Unit] section is inlined at load time: one render per unit.

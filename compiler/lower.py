@@ -395,7 +395,7 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
 
 
 def _types(group: str) -> list[str]:
-    from .keywords import DRIVERS  # noqa: PLC0415
+    from .keywords import DRIVERS  # lazily: the table is big
 
     return [t for t, s in DRIVERS.get(group, {}).items() if s is Support.EMITTED]
 

@@ -17,18 +17,32 @@ one unit per resource ``<stem>-<group>.<index>.<suffix>`` (not nested in the
 subset: a resource keeps its unit name when it changes subset). Mountable
 filesystems are ``.mount`` units named from the mount point, as systemd
 requires.
+
+A disk publishes each device it exposes under a stable path,
+:func:`exposed_dev_path` (``/run/opensvc/dev/<namespace>/<kind>/<name>/<group>.<index>.<n>``,
+a symlink to ``/dev/loopN`` …): the compiler writes that path in a mount's
+``What=`` for ``{disk#x.exposed_devs[n]}``, the disk driver creates it on start
+and removes it on stop. It is not under ``/dev``, so systemd adds no ``.device``
+dependency that would wait for udev.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from typing import TYPE_CHECKING, Protocol
 
-from .ir import ObjectPath
 from .unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_path
 
+if TYPE_CHECKING:  # the drivers look unit names up: keep this module's import cheap
+    from .ir import ObjectPath
+
 __all__ = [
+    "EXPOSED_DEV_ROOT",
+    "EXPOSING_DRIVERS",
     "ROOT_SLICE",
     "cgroup_path",
+    "exposed_dev_path",
     "mount_unit",
     "object_slice",
     "object_stem",
@@ -40,6 +54,21 @@ __all__ = [
 ]
 
 ROOT_SLICE = "opensvc.slice"
+EXPOSED_DEV_ROOT = "/run/opensvc/dev"
+# disk drivers that publish their exposed devices at exposed_dev_path (runtime/drivers/disk.py)
+EXPOSING_DRIVERS = frozenset(("disk.loop", "disk.md", "disk.raw"))
+_PATH_PART = re.compile(r"[A-Za-z0-9_@+:=-][A-Za-z0-9_.@+:=-]*")
+
+
+class PathLike(Protocol):
+    """An object path: the compiler's ``ObjectPath`` or the runtime's ``ObjectRef``."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 @functools.lru_cache(maxsize=1024)
@@ -111,3 +140,17 @@ def resource_unit(path: ObjectPath, rid: str, suffix: str = "service") -> str:
 def mount_unit(mnt: str) -> str:
     """``srv-data.mount`` for ``/srv/data`` (``systemd-escape --path --suffix=mount``)."""
     return check_unit_name(f"{escape_path(mnt)}.mount")
+
+
+def exposed_dev_path(path: PathLike, rid: str, index: int) -> str:
+    """``/run/opensvc/dev/root/svc/web/disk.0.0``: where ``rid`` publishes device ``index``.
+
+    The compiler and the disk drivers both call this, so the path a mount unit
+    reads is the one the disk writes. Parts that could escape the directory
+    (``/``, a leading dot) or need quoting in a unit file are refused.
+    """
+    group, sep, rindex = rid.partition("#")
+    parts = (path.namespace, str(path.kind), path.name, f"{group}.{rindex}.{index}")
+    if not sep or index < 0 or not all(_PATH_PART.fullmatch(p) for p in parts):
+        raise UnitSyntaxError("exposed device", f"{path.name} {rid} [{index}]", "unsafe path")
+    return "/".join((EXPOSED_DEV_ROOT, *parts))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +21,7 @@ from . import unitsyntax as us
 from .ir import (
     AppKind,
     AppResource,
+    DiskResource,
     FsResource,
     Group,
     ProcessGroup,
@@ -50,6 +52,7 @@ DEFAULT_TIMEOUT = 3600.0  # om3 DEFAULT.timeout: the bound of every state-changi
 RESTART_WINDOW = "10min"  # StartLimitIntervalSec= for resources with restart > 0
 _FLAG_ORDER = ("optional", "standby", "disable", "monitor", "shared", "encap")
 _NO_LOOP_TYPES = frozenset({"bind", "none", "tmpfs", "nfs", "nfs4", "cifs", "smbfs", "9pfs"})
+_EXPOSED_REF = re.compile(r"\{(?P<rid>disk#[^.{}\[\]]+)\.exposed_devs(?:\[(?P<index>[0-9]+)\])?\}")
 
 
 class EmitError(ValueError):
@@ -360,10 +363,9 @@ def _app_unit(ctx: Context, res: AppResource) -> Spec:
     )
 
 
-def _mount_options(res: FsResource) -> str:
+def _mount_options(res: FsResource, dev: str) -> str:
     options = [o for o in (res.mnt_opt or "").split(",") if o]
-    dev = res.dev or ""
-    is_file = dev.startswith("/") and not dev.startswith("/dev/")
+    is_file = dev.startswith("/") and not dev.startswith(("/dev/", f"{names.EXPOSED_DEV_ROOT}/"))
     if res.fs_type == "bind" and "bind" not in options:
         options.insert(0, "bind")
     elif is_file and res.fs_type not in _NO_LOOP_TYPES and "loop" not in options:
@@ -371,15 +373,49 @@ def _mount_options(res: FsResource) -> str:
     return ",".join(options)
 
 
+def _exposed_dev(service: Service, res: FsResource) -> tuple[DiskResource, int] | None:
+    """The disk and device index ``dev = {disk#x.exposed_devs[n]}`` names, if it publishes them.
+
+    ``{disk#x.exposed_devs}`` without an index fits a single value: index 0 when
+    the disk exposes exactly one device. Anything else stays a run-time reference.
+    """
+    found = _EXPOSED_REF.fullmatch((res.dev or "").strip())
+    if found is None:
+        return None
+    disk = next((r for r in service.resources if r.rid == found["rid"]), None)
+    if not isinstance(disk, DiskResource) or disk.driver not in names.EXPOSING_DRIVERS:
+        return None
+    count = len(disk.devs) if disk.driver == "disk.raw" else 1
+    if found["index"] is None:
+        return (disk, 0) if count == 1 else None
+    index = int(found["index"])
+    if index >= count:
+        raise EmitError(res.span, res.rid, f"{res.dev}: {disk.rid} exposes {count} device(s)")
+    return disk, index
+
+
+def _mount_source(ctx: Context, res: FsResource) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``What=``, and the ordering on the disk whose published device it is."""
+    exposed = _exposed_dev(ctx.service, res)
+    if exposed is None:
+        return res.dev or (res.fs_type if res.fs_type in ("tmpfs",) else "none"), ()
+    disk, index = exposed
+    what = _guard(res, names.exposed_dev_path, ctx.service.path, disk.rid, index)
+    unit = _main_unit(ctx.service, disk)
+    return what, (("After", unit), ("Requires", unit))
+
+
 def _mount_unit(ctx: Context, res: FsResource) -> Spec:
     assert res.mnt is not None
     where = "/" + "/".join(p for p in res.mnt.split("/") if p)
+    what, on_disk = _mount_source(ctx, res)
+    chain = ctx.deps.get(res.rid, ())
     deps = (
         ("Conflicts", "umount.target"),
         ("Before", "umount.target"),
-        *ctx.deps.get(res.rid, ()),
+        *chain,
+        *(line for line in on_disk if line not in chain),
     )
-    what = res.dev or (res.fs_type if res.fs_type in ("tmpfs",) else "none")
     start, _stop = _timeouts(ctx.service, res, keys=("TimeoutSec", "-"))
     return _spec(
         "mount.j2",
@@ -389,7 +425,7 @@ def _mount_unit(ctx: Context, res: FsResource) -> Spec:
         type="none"
         if res.fs_type == "bind"
         else _guard(res, us.plain, res.fs_type, setting="Type"),
-        options=_guard(res, us.plain, _mount_options(res), setting="Options"),
+        options=_guard(res, us.plain, _mount_options(res, what), setting="Options"),
         slice=_slice(ctx, res),
         settings=[start],
     )

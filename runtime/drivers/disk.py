@@ -11,11 +11,18 @@
   here: unit-tested with a fake runner).
 * ``disk.raw`` checks the ``devs`` are present and creates the ``<src>:<dst>``
   device nodes (``mknod`` with the source's numbers), removed on stop.
+
+loop, md and raw publish the devices they expose (``exposed_devs``) as
+symlinks at :func:`omc.compiler.names.exposed_dev_path`
+(``/run/opensvc/dev/<namespace>/<kind>/<name>/<group>.<index>.<n>``) on start
+and remove them on stop: the compiler writes that path in the ``What=`` of a
+mount whose ``dev`` is ``{disk#x.exposed_devs[n]}``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,11 +49,58 @@ def loop_devices(file: str, sys_block: Path = SYS_BLOCK) -> list[str]:
     return found
 
 
+def published(res: ResourceView, index: int, root: Path = Path("/")) -> Path:
+    """Where ``res`` publishes its exposed device ``index`` (the rule shared with the compiler)."""
+    from omc.compiler.names import exposed_dev_path  # only on start/stop: keep imports cheap
+
+    try:
+        return root / exposed_dev_path(res.ref, res.rid, index).lstrip("/")
+    except ValueError as exc:
+        raise DriverError(f"cannot publish the devices of {res.rid}: {exc}") from None
+
+
+def _stale_links(res: ResourceView, keep: int, root: Path) -> list[Path]:
+    """Published links of ``res`` with an index ``>= keep``."""
+    first = published(res, 0, root)
+    pattern = re.compile(re.escape(first.name.removesuffix(".0")) + r"\.([0-9]+)")
+    if not first.parent.is_dir():
+        return []
+    return [
+        p
+        for p in sorted(first.parent.iterdir())
+        if (m := pattern.fullmatch(p.name)) and int(m[1]) >= keep and p.is_symlink()
+    ]
+
+
+def publish(res: ResourceView, devs: list[str], log: ActionLog, root: Path = Path("/")) -> None:
+    """Point the stable links at ``devs`` (atomically replaced), dropping extra old ones."""
+    for index, dev in enumerate(devs):
+        link = published(res, index, root)
+        if link.is_symlink() and str(link.readlink()) == dev:
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(dev)
+        tmp.replace(link)
+        log.info(f"publish {dev} as {link}")
+    for link in _stale_links(res, len(devs), root):
+        link.unlink()
+
+
+def unpublish(res: ResourceView, log: ActionLog, root: Path = Path("/")) -> None:
+    """Remove the stable links of ``res``: a mount can no longer find the device."""
+    for link in _stale_links(res, 0, root):
+        log.info(f"unpublish {link}")
+        link.unlink()
+
+
 class Loop:
     """A loop device over a regular file."""
 
-    def __init__(self, runner: Runner = subprocess_runner) -> None:
+    def __init__(self, runner: Runner = subprocess_runner, root: Path = Path("/")) -> None:
         self.runner = runner
+        self.root = root
 
     def label(self, res: ResourceView) -> str:
         return settings.text(res, "file") or ""
@@ -75,13 +129,16 @@ class Loop:
         devs = loop_devices(str(file))
         if devs:
             log.info(f"already up: {file} is attached to {', '.join(devs)}")
-            return
-        if not file.exists():
-            self._provision(res, log, file)
-        run(("losetup", "--find", "--show", str(file)), log=log, runner=self.runner)
+        else:
+            if not file.exists():
+                self._provision(res, log, file)
+            run(("losetup", "--find", "--show", str(file)), log=log, runner=self.runner)
+            devs = loop_devices(str(file))
+        publish(res, devs[:1], log, self.root)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
         file = settings.required(res, "file")
+        unpublish(res, log, self.root)
         devs = loop_devices(file)
         if not devs:
             log.info(f"already down: {file} is not attached")
@@ -159,8 +216,13 @@ def md_arrays(detail_scan: str) -> dict[str, str]:
 class Md:
     """A Linux software RAID array, identified by its uuid."""
 
-    def __init__(self, runner: Runner = subprocess_runner) -> None:
+    def __init__(self, runner: Runner = subprocess_runner, root: Path = Path("/")) -> None:
         self.runner = runner
+        self.root = root
+
+    def exposed_devs(self, res: ResourceView) -> list[str]:
+        dev = self._device(res)
+        return [dev] if dev else []
 
     def label(self, res: ResourceView) -> str:
         return settings.text(res, "uuid") or settings.text(res, "name") or ""
@@ -181,15 +243,17 @@ class Md:
         dev = self._device(res)
         if dev:
             log.info(f"already up: md {uuid} is assembled as {dev}")
-            return
-        argv = ["mdadm", "--assemble", "--scan", f"--uuid={uuid}"]
-        name = settings.text(res, "name")
-        if name:
-            argv.insert(2, f"/dev/md/{name}")
-        run(argv, log=log, runner=self.runner)
+        else:
+            argv = ["mdadm", "--assemble", "--scan", f"--uuid={uuid}"]
+            name = settings.text(res, "name")
+            if name:
+                argv.insert(2, f"/dev/md/{name}")
+            run(argv, log=log, runner=self.runner)
+        publish(res, self.exposed_devs(res), log, self.root)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
         uuid = settings.required(res, "uuid")
+        unpublish(res, log, self.root)
         dev = self._device(res)
         if not dev:
             log.info(f"already down: md {uuid} is not assembled")
@@ -206,6 +270,12 @@ def raw_pairs(res: ResourceView) -> Iterator[tuple[str, str | None]]:
 
 class Raw:
     """Raw devices: present or not; optional device nodes mirroring them."""
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self.root = root
+
+    def exposed_devs(self, res: ResourceView) -> list[str]:
+        return [src for src, _ in raw_pairs(res)]
 
     def label(self, res: ResourceView) -> str:
         return " ".join(settings.words(res, "devs"))
@@ -232,6 +302,7 @@ class Raw:
                 created = True
         if not created:
             log.info("already up: devices present")
+        publish(res, self.exposed_devs(res), log, self.root)
 
     def _mknod(self, res: ResourceView, src: str, dst: str, log: ActionLog) -> None:
         st = Path(src).stat()
@@ -246,6 +317,7 @@ class Raw:
         os.mknod(dst, kind | perm, st.st_rdev)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
+        unpublish(res, log, self.root)
         removed = False
         for _, dst in raw_pairs(res):
             if dst and Path(dst).exists():

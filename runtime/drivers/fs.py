@@ -14,7 +14,7 @@ import pwd
 import re
 import socket
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import settings
@@ -75,8 +75,8 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
     everywhere). A peer that cannot be reached is not counted: like OpenSVC,
     the veto only protects against a visible double start.
     """
-    from . import unitfile  # noqa: PLC0415 - only failover objects with peers get here
-    from .command import probe, ssh_argv  # noqa: PLC0415
+    from . import unitfile  # lazily: only failover objects with peers get here
+    from .command import probe, ssh_argv
 
     try:
         service = unitfile.service_config(res.path)
@@ -256,15 +256,21 @@ def resolve_dev(res: ResourceView) -> str:
     """``dev``, with a ``{disk#x.exposed_devs[i]}`` reference resolved at run time.
 
     The compiler cannot know which loop device a disk will get, so such a
-    reference reaches us as is. A disk.loop resolves to its image file (mount
-    takes it with ``-o loop``, the probe matches loop backing files); other
-    disks to their ``exposed_devs``.
+    reference reaches us as is. The stable link the disk published on start
+    (:func:`disk.published`) comes first; without it a disk.loop resolves to
+    its image file (mount takes it with ``-o loop``, the probe matches loop
+    backing files); other disks to their ``exposed_devs``.
     """
     dev = settings.text(res, "dev", "device") or "none"
     found = _EXPOSED.match(dev)
     if found is None:
         return dev
-    from . import get, unitfile  # noqa: PLC0415 - only for referenced disks
+    from . import get, unitfile  # lazily: only for referenced disks
+    from .disk import published  # lazily: only for referenced disks
+
+    link = published(replace(res, rid=found["rid"]), int(found["index"]))
+    if link.exists():
+        return str(link)
 
     disk = unitfile.load(res.path, found["rid"])
     if disk.driver == "disk.loop":

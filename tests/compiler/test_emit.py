@@ -433,3 +433,61 @@ def test_config_json_is_total() -> None:
     res = flag(config=(("a", frozenset({"b", "a"})), ("k", ir.Group.FS), ("t", float("inf"))))
     text = emit(service(res), om=OM)["opensvc-svc.svc0-fs.1.service"]
     assert lines(text, "X-OpenSVC-Config") == ['{"a":["a","b"],"k":"fs","t":"inf"}']
+
+
+def _disk(rid: str, driver: str, **kw: Any) -> ir.DiskResource:
+    return ir.DiskResource(rid=rid, group=ir.Group.DISK, driver=driver, span=SPAN, **kw)
+
+
+def _ext4_on(dev: str) -> ir.FsResource:
+    return ir.FsResource(
+        rid="fs#0",
+        group=ir.Group.FS,
+        driver="fs.ext4",
+        span=SPAN,
+        fs_type="ext4",
+        is_mountable=True,
+        dev=dev,
+        mnt="/srv/data",
+    )
+
+
+LOOP0 = _disk("disk#0", "disk.loop", file="/srv/img/disk0.img")
+RAW2 = _disk("disk#1", "disk.raw", devs=("/dev/sdb", "/dev/sdc"))
+PUBLISHED = "/run/opensvc/dev/root/svc/svc0"
+
+
+@pytest.mark.parametrize(
+    ("disks", "dev", "what"),
+    [
+        ((LOOP0,), "{disk#0.exposed_devs[0]}", f"{PUBLISHED}/disk.0.0"),
+        ((LOOP0,), "{disk#0.exposed_devs}", f"{PUBLISHED}/disk.0.0"),
+        ((LOOP0, RAW2), "{disk#1.exposed_devs[1]}", f"{PUBLISHED}/disk.1.1"),
+        ((LOOP0, RAW2), "{disk#1.exposed_devs}", "{disk#1.exposed_devs}"),
+        ((_disk("disk#0", "disk.vg", disk_name="vg0"),), "{disk#0.exposed_devs[0]}", None),
+        ((LOOP0,), "{disk#9.exposed_devs[0]}", None),
+    ],
+)
+def test_mount_of_an_exposed_disk_device(
+    disks: tuple[ir.DiskResource, ...], dev: str, what: str | None
+) -> None:
+    """A published disk device becomes its stable path in What=; other references stay."""
+    text = emit(service(*disks, _ext4_on(dev)), om=OM)["srv-data.mount"]
+    assert lines(text, "What") == [what or dev]
+    assert lines(text, "Options") == []
+
+
+def test_mount_of_an_exposed_device_requires_its_disk() -> None:
+    """The mount is ordered after, and requires, the disk that publishes its device."""
+    disk_unit = "opensvc-svc.svc0-disk.0.service"
+    fs = _ext4_on("{disk#0.exposed_devs[0]}")
+    for resources in ((LOOP0, fs), (LOOP0, RAW2, fs)):
+        text = emit(service(*resources), om=OM)["srv-data.mount"]
+        assert lines(text, "After").count(disk_unit) == 1
+        assert lines(text, "Requires").count(disk_unit) == 1
+
+
+def test_mount_of_a_missing_exposed_device_is_an_error() -> None:
+    """An index past the devices a disk exposes is an emit error on the fs."""
+    with pytest.raises(EmitError, match="exposes 1 device"):
+        emit(service(LOOP0, _ext4_on("{disk#0.exposed_devs[1]}")), om=OM)

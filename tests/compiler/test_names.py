@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from omc.compiler import names
 from omc.compiler.ir import Kind, ObjectPath
@@ -113,3 +116,34 @@ def test_slice_path_lists_ancestors() -> None:
         "opensvc-svc.my\\x2dsvc.slice",
         "opensvc-svc.my\\x2dsvc-app.0.slice",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "rid", "index", "expected"),
+    [
+        (SVC0, "disk#0", 0, "/run/opensvc/dev/root/svc/svc0/disk.0.0"),
+        (NS_WEB, "disk#data", 2, "/run/opensvc/dev/ns1/svc/web/disk.data.2"),
+        (MY_SVC, "disk#1", 0, "/run/opensvc/dev/root/svc/my-svc/disk.1.0"),
+        (VOL, "disk#0", 0, "/run/opensvc/dev/root/vol/v1/disk.0.0"),
+    ],
+)
+def test_exposed_dev_path(path: ObjectPath, rid: str, index: int, expected: str) -> None:
+    """A disk publishes device n of rid under /run/opensvc/dev/<ns>/<kind>/<name>/."""
+    assert names.exposed_dev_path(path, rid, index) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "rid", "index"),
+    [("svc0", "disk0", 0), ("svc0", "disk#a/b", 0), ("svc0", "disk#0", -1), ("..", "disk#0", 0),
+     ("svc0", "disk#a%b", 0), ("svc0", "disk#a b", 0)],
+)  # fmt: skip
+def test_exposed_dev_path_refuses_unsafe_parts(name: str, rid: str, index: int) -> None:
+    """No part can leave the directory, need quoting in What=, or lack a rid index."""
+    with pytest.raises(ValueError, match="unsafe path"):
+        names.exposed_dev_path(ObjectPath(name=name), rid, index)
+
+
+def test_names_does_not_import_the_ir() -> None:
+    """The drivers import names for unit names: the IR stays out (import cost)."""
+    code = "import sys, omc.compiler.names; assert 'omc.compiler.ir' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

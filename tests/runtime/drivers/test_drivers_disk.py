@@ -17,10 +17,11 @@ from .helpers import FakeRunner, RecordingLog, answer, view
 
 
 def test_loop_real_cycle(tmp_path: Path) -> None:
-    """start creates the file of `size`, attaches it; again is already up; stop detaches."""
+    """start creates the file of `size`, attaches it, publishes it; stop unpublishes, detaches."""
     image = tmp_path / "disk.img"
     res = view("disk.loop", {"file": str(image), "size": "8m"}, rid="disk#0")
-    drv, log = drivers.get("disk.loop"), RecordingLog()
+    drv, log = disk.Loop(root=tmp_path), RecordingLog()
+    link = tmp_path / "run/opensvc/dev/root/svc/svc0/disk.0.0"
     assert drv.status(res).status is Status.DOWN
     drv.start(res, log)
     try:
@@ -29,14 +30,21 @@ def test_loop_real_cycle(tmp_path: Path) -> None:
         assert probe.status is Status.UP
         (dev,) = probe.messages
         assert Path(dev).is_block_device()
-        drv.start(res, log)
+        assert str(link.readlink()) == dev
+        assert link.is_block_device()
+        link.unlink()
+        drv.start(res, log)  # already up: publishes again
+        assert str(link.readlink()) == dev
     finally:
         drv.stop(res, log)
+    assert not link.is_symlink()
     drv.stop(res, log)
     assert drv.status(res).status is Status.DOWN
     assert log.messages[0] == f"create file {image} of {8 << 20} bytes"
     assert log.messages[1] == f"run: losetup --find --show {image}"
     assert f"already up: {image} is attached to {dev}" in log.messages
+    assert log.messages.count(f"publish {dev} as {link}") == 2
+    assert f"unpublish {link}" in log.messages
     assert f"run: losetup --detach {dev}" in log.messages
     assert log.messages[-1] == f"already down: {image} is not attached"
 
@@ -82,20 +90,15 @@ def test_md_arrays_parse() -> None:
     assert disk.md_arrays(SCAN) == {"1c2d:aa:bb:cc": "/dev/md/data"}
 
 
-def test_md_start_stop_argv() -> None:
+def test_md_start_stop_argv(tmp_path: Path) -> None:
     """FAKE runner: assemble by uuid when absent; stop the device when present."""
     absent = FakeRunner([answer(("mdadm", "--detail"), out="")])
     res = view("disk.md", {"uuid": "1c2d:aa:bb:cc", "name": "data"})
-    disk.Md(runner=absent).start(res, RecordingLog())
-    assert absent.calls[-1] == (
-        "mdadm",
-        "--assemble",
-        "/dev/md/data",
-        "--scan",
-        "--uuid=1c2d:aa:bb:cc",
-    )
+    disk.Md(runner=absent, root=tmp_path).start(res, RecordingLog())
+    assemble = ("mdadm", "--assemble", "/dev/md/data", "--scan", "--uuid=1c2d:aa:bb:cc")
+    assert absent.calls[1] == assemble
     present = FakeRunner([answer(("mdadm", "--detail"), out=SCAN)])
-    disk.Md(runner=present).stop(res, RecordingLog())
+    disk.Md(runner=present, root=tmp_path).stop(res, RecordingLog())
     assert present.calls[-1] == ("mdadm", "--stop", "/dev/md/data")
 
 
@@ -119,3 +122,30 @@ def test_raw_missing_source_is_down() -> None:
     assert drivers.get("disk.raw").status(res).status is Status.DOWN
     with pytest.raises(drivers.DriverError, match="missing devices"):
         drivers.get("disk.raw").start(res, RecordingLog())
+
+
+def test_raw_publishes_each_device_and_drops_stale_links(tmp_path: Path) -> None:
+    """disk.raw publishes devs in order; fewer devs drop the extra links; stop removes all."""
+    drv, log = disk.Raw(root=tmp_path), RecordingLog()
+    base = tmp_path / "run/opensvc/dev/ns1/svc/web"
+    two = view("disk.raw", {"devs": "/dev/null /dev/zero"}, rid="disk#1", path="ns1/svc/web")
+    drv.start(two, log)
+    assert [str((base / f"disk.1.{i}").readlink()) for i in (0, 1)] == ["/dev/null", "/dev/zero"]
+    drv.start(view("disk.raw", {"devs": "/dev/zero"}, rid="disk#1", path="ns1/svc/web"), log)
+    assert sorted(p.name for p in base.iterdir()) == ["disk.1.0"]
+    assert str((base / "disk.1.0").readlink()) == "/dev/zero"
+    other = view("disk.raw", {"devs": "/dev/null"}, rid="disk#1.5", path="ns1/svc/web")
+    drv.start(other, log)
+    drv.stop(two, log)
+    assert sorted(p.name for p in base.iterdir()) == ["disk.1.5.0"]
+
+
+def test_md_publishes_the_assembled_array(tmp_path: Path) -> None:
+    """FAKE runner: an assembled md array is published as device 0."""
+    present = FakeRunner([answer(("mdadm", "--detail"), out=SCAN)])
+    res = view("disk.md", {"uuid": "1c2d:aa:bb:cc"}, rid="disk#0")
+    disk.Md(runner=present, root=tmp_path).start(res, RecordingLog())
+    link = tmp_path / "run/opensvc/dev/root/svc/svc0/disk.0.0"
+    assert str(link.readlink()) == "/dev/md/data"
+    disk.Md(runner=present, root=tmp_path).stop(res, RecordingLog())
+    assert not link.is_symlink()
