@@ -38,8 +38,13 @@ def states_via_systemctl(units: Sequence[str]) -> dict[str, str]:
         ["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "--", *units],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
+    return parse_list_units(proc.stdout, units)
+
+
+def parse_list_units(text: str, units: Sequence[str]) -> dict[str, str]:
+    """``UNIT LOAD ACTIVE SUB DESCRIPTION`` lines (a ``●`` marks failed units) → states."""
     found: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
+    for line in text.splitlines():
         words = line.split()
         if words and words[0] == "●":
             words = words[1:]

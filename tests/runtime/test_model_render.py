@@ -9,6 +9,7 @@ from omc.runtime.apply import exec_display, slice_cgroups
 from omc.runtime.drivers.base import Status
 from omc.runtime.model import build, parse_unit
 from omc.runtime.objcli import UsageError, parse
+from omc.runtime.observe import parse_list_units
 from omc.runtime.paths import ObjectPath, PathError, config_file, parse_path
 from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree
 from omc.runtime.store import NotFoundError, list_objects, select_objects
@@ -209,3 +210,13 @@ def test_model_follows_compiler_order() -> None:
     model = build(ObjectPath(name="svc0"), units)
     assert [r.rid for r in model.resources] == ["app#b", "app#a"]
     assert model.parallel == frozenset({"app:w"})
+
+
+def test_parse_list_units() -> None:
+    """list-units lines give each unit's ActiveState; unlisted units are inactive."""
+    text = (
+        "a.service loaded active exited OpenSVC a\n"
+        "● b\\x2dc.service loaded failed failed OpenSVC b-c\n"
+    )
+    got = parse_list_units(text, ["a.service", "b\\x2dc.service", "gone.service"])
+    assert got == {"a.service": "active", "b\\x2dc.service": "failed", "gone.service": "inactive"}
