@@ -37,7 +37,11 @@ START_END_STATES = frozenset({Status.UP, Status.NA})
 
 
 class ActionError(Exception):
-    """The action failed; already logged on the console (exit code 1)."""
+    """The action failed (exit code 1); ``logged`` when the action log already said why."""
+
+    def __init__(self, message: str, *, logged: bool = True) -> None:
+        super().__init__(message)
+        self.logged = logged
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +121,7 @@ def _run(sd: Systemd, path: ObjectPath, verb: str, opts: Options, console: Sink 
     model = load_model(path, sd)
     selection = select((r.selectable for r in model.resources), opts.selector)
     if model.disabled and verb != "shutdown":
-        raise ActionError(f"{path}: object instance is disabled")
+        raise ActionError(f"{path}: object instance is disabled", logged=False)
     collector = _collector()
     extra = (collector,) if collector is not None else ()
     log = action_log(str(path), action=verb, console=console, origin=opts.origin,

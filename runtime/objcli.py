@@ -172,7 +172,7 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         try:
             actions.run(path, verb, opts, console=console)
         except actions.ActionError as exc:
-            if console is None or "failed" not in str(exc):
+            if console is None or not exc.logged:
                 _err(str(exc))
             worst = ExitStatus.ERROR
     return worst
