@@ -22,6 +22,7 @@ from omc.runtime.log import ActionLog
 from omc.runtime.model import ObjectModel, ResourceModel
 from omc.runtime.observe import ACTIVE, states_via_dbus
 from omc.runtime.plan import Op, Plan, Step
+from omc.runtime.systemd import SystemdError  # cheap: pydbus is imported on connect
 from omc.runtime.triggers import TriggerError, triggers
 from omc.runtime.triggers import run as run_trigger
 
@@ -112,13 +113,13 @@ class Applier:
             try:
                 job = self._enqueue(_METHODS[step.op], step.unit, plan.job_mode)
                 queued.append((step, job, ""))
-            except Exception as exc:  # SystemdError: the transaction was refused
+            except SystemdError as exc:  # the transaction was refused
                 queued.append((step, None, str(exc)))
         target_job = None
         if plan.target_op is not Op.SKIP:
             try:
                 target_job = self._enqueue(_METHODS[plan.target_op], self.model.target, "replace")
-            except Exception as exc:  # a refused target job is reported, not fatal
+            except SystemdError as exc:  # a refused target job is reported, not fatal
                 self.log.warning(f"{self.model.target}: {exc}")
         errors = [e for step, job, err in queued if (e := self._finish(step, job, err))]
         if target_job is not None:
@@ -130,7 +131,7 @@ class Applier:
         for step in steps:
             try:
                 job, err = self._enqueue(_METHODS[step.op], step.unit, mode), ""
-            except Exception as exc:  # SystemdError
+            except SystemdError as exc:
                 job, err = None, str(exc)
             if error := self._finish(step, job, err):
                 errors.append(error)
