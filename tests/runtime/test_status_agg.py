@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from omc.runtime.drivers.base import Status
 from omc.runtime.exitcodes import avail_code
 from omc.runtime.status import ResourceStatus, aggregate, merge
@@ -71,3 +75,17 @@ def test_no_resources_is_na() -> None:
 def test_avail_exit_codes(avail: Status, code: int) -> None:
     """instance status exits with v2's avail encoding."""
     assert avail_code(avail) == code
+
+
+@given(st.lists(st.sampled_from(list(Status)), max_size=8), st.randoms())
+def test_merge_is_order_independent(statuses: list[Status], rnd: random.Random) -> None:
+    """The aggregate does not depend on the order resources are listed in."""
+    shuffled = list(statuses)
+    rnd.shuffle(shuffled)
+    assert merge(shuffled) == merge(statuses)
+
+
+@given(st.lists(st.sampled_from(list(Status)), max_size=8))
+def test_na_and_undef_are_neutral(statuses: list[Status]) -> None:
+    """Adding n/a or undef resources never changes the aggregate."""
+    assert merge([*statuses, NA, UD]) == merge(statuses)
