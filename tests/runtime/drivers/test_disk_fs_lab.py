@@ -78,8 +78,11 @@ def test_ext4_mount_on_a_published_loop_device(installed: tuple) -> None:
     assert node.path(link).is_symlink()
     assert _source(node, mnt) == loop
     assert node.run(["losetup", "-n", "-O", "BACK-FILE", loop]).stdout.strip() == str(image)
+    status = [OM, path.name, "driver", "status", "--rid"]
+    assert node.run([*status, "disk#0"]).stdout.split() == ["up", loop]
     node.run(["systemctl", "stop", disk], timeout=120)
     assert node.run(["systemctl", "is-active", mount], check=False).stdout.strip() == "inactive"
     assert _source(node, mnt) == ""
     assert node.run(["losetup", "-n", "-j", str(image)]).stdout == ""
     assert not node.path(link).is_symlink()
+    assert node.run([*status, "disk#0"]).stdout.split() == ["down"]

@@ -106,7 +106,7 @@ def test_raw_real_device_nodes(tmp_path: Path) -> None:
     """disk.raw mirrors /dev/null as a node under tmp, removes it on stop."""
     dst = tmp_path / "raw" / "null0"
     res = view("disk.raw", {"devs": f"/dev/null:{dst}", "perm": "0640"})
-    drv, log = drivers.get("disk.raw"), RecordingLog()
+    drv, log = disk.Raw(root=tmp_path), RecordingLog()
     assert drv.status(res).status is Status.DOWN
     drv.start(res, log)
     assert dst.stat().st_rdev == Path("/dev/null").stat().st_rdev

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from omc.runtime import drivers
-from omc.runtime.drivers import Status, fs
+from omc.runtime.drivers import ResourceView, Status, disk, fs
 
 from .helpers import FakeRunner, RecordingLog, answer, view
 
@@ -199,3 +199,21 @@ def test_veto_ignores_disabled_resources() -> None:
     """Disabled resources never veto."""
     res = view("fs.flag", {}, rid="fs#1", flags=frozenset({"disable"}))
     assert drivers.veto(res) is None
+
+
+def test_resolve_dev_prefers_the_published_disk_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """{disk#x.exposed_devs[n]} resolves to the link the disk published, when it exists."""
+    link = tmp_path / "disk.0.1"
+    link.symlink_to("/dev/null")
+    asked: list[tuple[str, int]] = []
+
+    def published(res: ResourceView, index: int, root: Path = Path("/")) -> Path:
+        asked.append((res.rid, index))
+        return link
+
+    monkeypatch.setattr(disk, "published", published)
+    res = view("fs.ext4", {"dev": "{disk#0.exposed_devs[1]}", "mnt": "/srv/x"}, rid="fs#0")
+    assert fs.resolve_dev(res) == str(link)
+    assert asked == [("disk#0", 1)]
