@@ -67,7 +67,7 @@ def compile_text(
     ``cluster`` provides ``{clustername}``-style references (``clustername``,
     ``clusterid``, ``clusternodes``, ``dns``).
     """
-    from .lower import lower  # noqa: PLC0415 - keeps `import omc.compiler.api` cheap
+    from .lower import lower
 
     diags = Collector(file=filename)
     document = parse(text, filename=filename, diags=diags)

@@ -230,8 +230,8 @@ def is_mountable(fs_type: str) -> bool:
 @cache
 def table() -> tuple[Keyword, ...]:
     """Every keyword (built lazily: the data modules are only imported when needed)."""
-    from .keywords_default import DEFAULT_KEYWORDS  # noqa: PLC0415
-    from .keywords_resources import RESOURCE_KEYWORDS  # noqa: PLC0415
+    from .keywords_default import DEFAULT_KEYWORDS
+    from .keywords_resources import RESOURCE_KEYWORDS
 
     return (*DEFAULT_KEYWORDS, *RESOURCE_KEYWORDS)
 

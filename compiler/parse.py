@@ -113,7 +113,7 @@ _HINTS = {
 @cache
 def _parser() -> Lark:
     """The LALR parser, built once per process (grammar read from package data)."""
-    from lark import Lark  # noqa: PLC0415 - lark is only needed once a file is parsed
+    from lark import Lark
 
     grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
     cache = _cache_file()
@@ -150,7 +150,7 @@ def _cache_file() -> Path | None:
 
 def _strict_available() -> bool:
     """lark's strict mode needs ``interegular`` (``lark[interegular]``)."""
-    from importlib.util import find_spec  # noqa: PLC0415
+    from importlib.util import find_spec
 
     return find_spec("interegular") is not None
 
@@ -175,7 +175,7 @@ def parse(text: str, *, filename: str, diags: Collector) -> Document:
 
 
 def _parse_recovering(source: str, *, filename: str, diags: Collector) -> Tree[Token] | None:
-    from lark.exceptions import UnexpectedInput  # noqa: PLC0415
+    from lark.exceptions import UnexpectedInput
 
     parser = _parser()
     lines = source.split("\n")

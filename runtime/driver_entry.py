@@ -101,7 +101,7 @@ def main(path: str, argv: list[str]) -> int:
 
 
 def _act(res: drivers.ResourceView, request: Request) -> int:
-    from omc.runtime.log import driver_log  # noqa: PLC0415 - only actions need it
+    from omc.runtime.log import driver_log
 
     action = request.action
     log = driver_log(res.path, res.rid, action=action)
@@ -117,13 +117,13 @@ def _act(res: drivers.ResourceView, request: Request) -> int:
         else:
             method(res, log)
     except (drivers.DriverError, drivers.UnknownDriverError) as exc:
-        log.error(str(exc))  # noqa: TRY400 - the message is the report; no traceback
+        log.error(str(exc))
         return 1
     except OSError as exc:  # permissions, full disks, vanished files: say which
-        log.error(f"{action} failed: {exc}")  # noqa: TRY400
+        log.error(f"{action} failed: {exc}")
         return 1
     except Exception as exc:  # a driver bug: one line in the log, traceback on demand
-        log.error(f"{action} failed: unexpected {type(exc).__name__}: {exc}")  # noqa: TRY400
+        log.error(f"{action} failed: unexpected {type(exc).__name__}: {exc}")
         if os.environ.get("OMC_DEBUG"):
             raise
         return 1

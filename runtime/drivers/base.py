@@ -55,7 +55,7 @@ class ObjectRef:
 
     def to_ir(self) -> Any:
         """The compiler's ``ObjectPath`` (for ``omc.compiler.names``); imports the IR lazily."""
-        from omc.compiler.ir import Kind, ObjectPath  # noqa: PLC0415 - ~60 ms, rarely needed
+        from omc.compiler.ir import Kind, ObjectPath
 
         try:
             return ObjectPath(namespace=self.namespace, kind=Kind(self.kind), name=self.name)

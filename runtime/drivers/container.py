@@ -30,7 +30,7 @@ def container_name(res: ResourceView) -> str:
 
 def _slice(res: ResourceView) -> str | None:
     """The resource's systemd slice (the compiler's naming rule), for --cgroup-parent."""
-    from omc.compiler.names import resource_slice  # noqa: PLC0415 - only on start
+    from omc.compiler.names import resource_slice
 
     try:
         return resource_slice(res.ref.to_ir(), res.rid, res.subset)
@@ -42,7 +42,7 @@ def _netns(res: ResourceView, value: str) -> str:
     """``container#x`` → ``container:<its name>``; ``host`` and others pass through."""
     if not value.startswith("container#"):
         return value
-    from .unitfile import load  # noqa: PLC0415 - only to name a sibling container
+    from .unitfile import load
 
     try:
         other = load(res.path, value)

@@ -72,7 +72,7 @@ def local_addresses(dev: str) -> list[str]:
     hundred milliseconds, too much for ``print status``.
     """
     found = [a for label, a in ipv4_labels() if label.split(":")[0] == dev]
-    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:  # noqa: PTH123
+    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:
         found += [a for name, a in parse_if_inet6(f.read()) if name == dev]
     return found
 

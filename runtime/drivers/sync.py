@@ -72,7 +72,7 @@ def rsync_argv(res: ResourceView, node: str | None, *, module: str | None) -> tu
 
 def _service_config(res: ResourceView) -> dict[str, object]:
     """The object-level keywords (nodes, drpnodes) from the target unit's X-OpenSVC-Config."""
-    from . import unitfile  # noqa: PLC0415 - only sync needs the object's target unit
+    from . import unitfile
 
     return unitfile.service_config(res.path)
 
@@ -102,7 +102,7 @@ def _local_node() -> str:
 
 
 def stamp_file(res: ResourceView, node: str | None) -> Path:
-    from omc.runtime.paths import object_var_dir, parse_path  # noqa: PLC0415
+    from omc.runtime.paths import object_var_dir, parse_path
 
     return object_var_dir(parse_path(res.path)) / f"{res.rid}.last_sync.{node or 'local'}"
 
@@ -177,7 +177,7 @@ class Rsync:
 
 def instance_not_up(res: ResourceView) -> list[str]:
     """The local ip/disk/fs/share/container resources that are neither up nor standby up."""
-    from . import evaluate, unitfile  # noqa: PLC0415
+    from . import evaluate, unitfile
 
     bad = []
     for other in unitfile.object_views(res.path):

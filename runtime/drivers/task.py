@@ -23,7 +23,7 @@ from .command import CommandError, Runner, run, subprocess_runner
 
 
 def _var_dir(res: ResourceView) -> Path:
-    from omc.runtime.paths import object_var_dir, parse_path  # noqa: PLC0415 - light, lazy
+    from omc.runtime.paths import object_var_dir, parse_path
 
     try:
         return object_var_dir(parse_path(res.path))
@@ -167,7 +167,7 @@ class PodmanTask(HostTask):
         return settings.text(res, "image", "run_image") or ""
 
     def execute(self, res: ResourceView, log: ActionLog) -> None:
-        from .container import run_argv  # noqa: PLC0415 - only container tasks need it
+        from .container import run_argv
 
         argv = run_argv(res, engine=self.engine, detach=False)
         run(argv, log=log, runner=self.commands.runner or subprocess_runner)
