@@ -16,6 +16,7 @@ import fcntl
 import ipaddress
 import socket
 import struct
+from pathlib import Path
 
 SIOCGIFCONF = 0x8912
 SIOCGIFFLAGS = 0x8913
@@ -72,7 +73,7 @@ def local_addresses(dev: str) -> list[str]:
     hundred milliseconds, too much for ``print status``.
     """
     found = [a for label, a in ipv4_labels() if label.split(":")[0] == dev]
-    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as f:
+    with contextlib.suppress(OSError), Path("/proc/net/if_inet6").open() as f:
         found += [a for name, a in parse_if_inet6(f.read()) if name == dev]
     return found
 
