@@ -50,7 +50,7 @@ def build(
     result = compile_text(text, filename=filename, node=node, path=path, env=env, cluster=cluster)
     if not result.ok or result.service is None:
         return Build(path=result.path, diagnostics=result.diagnostics, result=result)
-    from .emit import EmitError, emit  # noqa: PLC0415 - jinja2 only when there is output
+    from .emit import EmitError, emit
 
     try:
         units = emit(result.service, om=om)

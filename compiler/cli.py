@@ -44,7 +44,7 @@ class UsageError(Exception):
 
 def default_node() -> str:
     """The local node name as om3 computes it: the lowercased OS hostname."""
-    import socket  # noqa: PLC0415 - lazy: hot CLI path
+    import socket
 
     return os.environ.get("OMC_NODE") or socket.gethostname().lower()
 
@@ -59,7 +59,7 @@ def cluster_settings(etc: Path) -> dict[str, str]:
     settings = {"clustername": "default"}
     if not (etc / "cluster.conf").is_file():
         return settings
-    import configparser  # noqa: PLC0415
+    import configparser
 
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
@@ -137,7 +137,7 @@ class Run:
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .build import build, path_from_location  # noqa: PLC0415
+        from .build import build, path_from_location
 
         try:
             text = file.read_bytes().decode("utf-8", errors="replace")
@@ -161,7 +161,7 @@ class Run:
         if self.fmt == "json":
             self.diagnostics.extend(diags)
         elif diags:
-            from .diagnostics import render_text  # noqa: PLC0415
+            from .diagnostics import render_text
 
             self.stderr.write(render_text(diags, source))
 
@@ -172,9 +172,9 @@ class Run:
     def finish(self) -> ExitStatus:
         """Flush JSON diagnostics; the worst status of all files."""
         if self.fmt == "json":
-            import json  # noqa: PLC0415
+            import json
 
-            from .diagnostics import to_json  # noqa: PLC0415
+            from .diagnostics import to_json
 
             json.dump(to_json(self.diagnostics), self.stdout, indent=2)
             self.stdout.write("\n")
@@ -208,7 +208,7 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
             if result is not None and result.ok:
                 _print_units(result.units, run.stdout)
         return run.finish()
-    from .install import InstallError, install, scan  # noqa: PLC0415
+    from .install import InstallError, install, scan
 
     owned: dict[str, dict[str, str]] | None = None
     for file, result in results:
@@ -234,7 +234,7 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_diff(args: argparse.Namespace) -> ExitStatus:
-    from .install import InstallError, scan, unit_diff, with_unowned  # noqa: PLC0415
+    from .install import InstallError, scan, unit_diff, with_unowned
 
     run = _make_run(args)
     try:
@@ -255,7 +255,7 @@ def cmd_diff(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_keywords(args: argparse.Namespace) -> ExitStatus:
-    from .keywords import keyword_doc  # noqa: PLC0415
+    from .keywords import keyword_doc
 
     try:
         text = keyword_doc(args.driver)
@@ -268,7 +268,7 @@ def cmd_keywords(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_generator(args: argparse.Namespace) -> ExitStatus:
-    from .generator import main as generator_main  # noqa: PLC0415
+    from .generator import main as generator_main
 
     return generator_main([str(d) for d in args.dirs])
 
@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return ExitStatus.OK  # `omc compile --dry-run … | head` is fine
     except Exception as exc:
         if debug:
-            import traceback  # noqa: PLC0415
+            import traceback
 
             traceback.print_exc()
         else:

@@ -121,8 +121,8 @@ class Job:
 
 def compile_job(settings: Settings, job: Job) -> tuple[dict[str, str] | None, list[str]]:
     """Compile one config: its units (None on errors) and log lines ``<level>message``."""
-    from .build import build  # noqa: PLC0415
-    from .diagnostics import Severity, render_text  # noqa: PLC0415
+    from .build import build
+    from .diagnostics import Severity, render_text
 
     try:
         result = build(
@@ -151,8 +151,8 @@ def _compile_all(
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < PARALLEL_THRESHOLD or workers < 2:
         return [compile_job(settings, job) for job in jobs]
-    import functools  # noqa: PLC0415
-    import multiprocessing  # noqa: PLC0415
+    import functools
+    import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         return pool.map(functools.partial(compile_job, settings), jobs, chunksize=8)
@@ -210,7 +210,7 @@ class Generator:
         return self.lkg / f"{path.namespace}.{path.kind}.{path.name}.json"
 
     def _write(self, units: Mapping[str, str]) -> None:
-        from .install import write_units  # noqa: PLC0415
+        from .install import write_units
 
         write_units(self.normal, units)
 
@@ -263,7 +263,7 @@ def run(
 
 def main(dirs: list[str]) -> ExitStatus:
     """``omc-generator NORMAL [EARLY LATE]``: never fails the boot for a bad config."""
-    from .cli import cluster_settings, default_node, default_om  # noqa: PLC0415
+    from .cli import cluster_settings, default_node, default_om
 
     if not dirs or len(dirs) > 3:
         sys.stderr.write("omc-generator: usage: omc-generator NORMAL_DIR [EARLY_DIR LATE_DIR]\n")
@@ -287,9 +287,15 @@ def main(dirs: list[str]) -> ExitStatus:
 
 @contextmanager
 def _log_sink() -> Iterator[TextIO]:
-    """``/dev/kmsg`` when systemd runs us (it sets ``$SYSTEMD_SCOPE``), else stderr."""
+    """``/dev/kmsg`` when systemd runs us (it sets ``$SYSTEMD_SCOPE``) on a host, else stderr
+    (which PID 1 passes on to its own log)."""
     kmsg: TextIO | None = None
-    if os.environ.get("SYSTEMD_SCOPE") and os.environ.get("OMC_LOG") != "stderr":
+    in_container = Path("/run/systemd/container").exists()  # its /dev/kmsg is the host's
+    if (
+        os.environ.get("SYSTEMD_SCOPE")
+        and os.environ.get("OMC_LOG") != "stderr"
+        and not in_container
+    ):
         try:
             kmsg = Path("/dev/kmsg").open("w", encoding="utf-8")  # noqa: SIM115
         except OSError:

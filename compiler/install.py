@@ -170,7 +170,7 @@ def write_units(directory: Path, units: Mapping[str, str]) -> None:
 
 def unit_diff(units: Mapping[str, str], installed: Mapping[str, str], *, directory: Path) -> str:
     """A unified diff, unit by unit, from what is installed to what would be installed."""
-    import difflib  # noqa: PLC0415 - only `omc diff` needs it
+    import difflib
 
     chunks: list[str] = []
     for name in sorted(set(units) | set(installed)):
@@ -198,8 +198,8 @@ def check_unit_name(name: str) -> None:
 
 def _apply(directory: Path, writes: Mapping[str, str], removals: Iterable[str]) -> None:
     """Stage, fsync, rename, remove, fsync the directory: the atomic part."""
-    import shutil  # noqa: PLC0415 - lazy: `omc compile --dry-run` never writes
-    import tempfile  # noqa: PLC0415
+    import shutil
+    import tempfile
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
