@@ -83,8 +83,8 @@ def median(fn: Callable[[], float], rounds: int = ROUNDS) -> float:
 
 
 def create(node: Node, name: str, text: str) -> None:
-    node.write_file(f"/root/{name}.conf", text)
-    proc = node.run([OM, name, "create", "--config", f"/root/{name}.conf"], check=False)
+    node.write_file(f"/run/omct/{name}.conf", text)
+    proc = node.run([OM, name, "create", "--config", f"/run/omct/{name}.conf"], check=False)
     if proc.returncode != 0:
         raise SystemExit(f"create {name}: {proc.stderr}")
 

@@ -50,9 +50,11 @@ def n1(lab: Lab) -> Node:
 
 @contextlib.contextmanager
 def created(node: Node, path: str, config: str) -> Iterator[str]:
-    """An object created from ``config`` for the test, shut down and deleted after it."""
-    node.write_file(f"/root/{path}.conf", config)
-    proc = om(node, path, "create", "--config", f"/root/{path}.conf")
+    """An object created from ``config`` for the test, shut down and deleted after it.
+
+    The config file goes to the node's private /run (its /root is the host's)."""
+    node.write_file(f"/run/omct/{path}.conf", config)
+    proc = om(node, path, "create", "--config", f"/run/omct/{path}.conf")
     assert proc.returncode == 0, proc.stderr
     try:
         yield path
@@ -341,8 +343,8 @@ def test_triggers_run_and_blocking_pre_failure_aborts(n1: Node) -> None:
         assert "INF trig: fs#1: trigger non-blocking post start: /bin/echo hello from post" in lines
         assert "INF trig: fs#1: hello from post" in lines
         assert om(n1, path, "instance", "stop").returncode == 0
-        n1.write_file(f"/root/{path}.conf", TRIGGERS.replace("code = 0", "code = 3"))
-        assert om(n1, path, "create", "--config", f"/root/{path}.conf").returncode == 0
+        n1.write_file(f"/run/omct/{path}.conf", TRIGGERS.replace("code = 0", "code = 3"))
+        assert om(n1, path, "create", "--config", f"/run/omct/{path}.conf").returncode == 0
         failed = om(n1, path, "instance", "start")
         assert failed.returncode == 1
         assert status(n1, path) == {"avail": "down", "fs#1": "down", "fs#2": "down"}
@@ -415,8 +417,10 @@ def test_failing_app_rolls_back_ip_and_fs(
 ) -> None:
     """A failing app fails the start; rollback removes the address and unmounts, unless disabled."""
     node, path = webfo
-    node.write_file(f"/root/{path}.conf", WEB.replace("server = /usr", "server = /bin/false /usr"))
-    assert om(node, path, "create", "--config", f"/root/{path}.conf").returncode == 0
+    node.write_file(
+        f"/run/omct/{path}.conf", WEB.replace("server = /usr", "server = /bin/false /usr")
+    )
+    assert om(node, path, "create", "--config", f"/run/omct/{path}.conf").returncode == 0
     proc = om(node, path, "instance", "start", *flags)
     assert proc.returncode == 1
     assert ("10.99.7.10/24" in _addresses(node)) is left_up
