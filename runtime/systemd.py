@@ -18,6 +18,9 @@ Import of this module is cheap; pydbus and gi are imported on first connection
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,9 +89,57 @@ class JobOutcome:
         return self.result in {"done", "skipped"}
 
 
+class _LazyAsyncio(types.ModuleType):
+    """Stands in for ``asyncio`` while gi is imported, so gi does not load it.
+
+    PyGObject >= 3.50's C module imports ``asyncio`` at init (for its experimental
+    awaitable Gio calls) and reads ``InvalidStateError`` and ``_get_running_loop``;
+    ``gi._ossighelper`` imports it too. asyncio (with ssl and concurrent.futures) is
+    ~45 ms of the ~85 ms pydbus import and ``om`` never runs an event loop. This stub
+    answers those two names without loading asyncio (no loop can run while asyncio
+    is not imported) and loads the real module for any other name. It is removed
+    from ``sys.modules`` as soon as gi is imported, so ``import asyncio`` elsewhere
+    gets the real module. Only gi's own awaitable API would see the stub's
+    ``InvalidStateError`` class, and ``om`` does not use it.
+    """
+
+    class InvalidStateError(Exception):
+        """gi raises it from its awaitables (unused by ``om``)."""
+
+    def _get_running_loop(self) -> Any:
+        real = sys.modules.get("asyncio")
+        if real is None or real is self:
+            return None
+        return real._get_running_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get("asyncio") is self:
+            del sys.modules["asyncio"]
+        return getattr(importlib.import_module("asyncio"), name)
+
+
+def import_gi() -> Any:
+    """Import pydbus and gi, keeping asyncio out (see :class:`_LazyAsyncio`);
+    returns ``pydbus``."""
+    if "gi._gi" in sys.modules or "asyncio" in sys.modules:
+        import pydbus
+
+        return pydbus
+    stub = _LazyAsyncio("asyncio")
+    sys.modules["asyncio"] = stub
+    try:
+        import pydbus
+        from gi.repository import GLib  # noqa: F401 - imported under the stub
+    finally:
+        if sys.modules.get("asyncio") is stub:
+            del sys.modules["asyncio"]
+    return pydbus
+
+
 def _glib() -> Any:
     """The ``GLib`` module, imported on first use (``om`` start-up time matters)."""
-    from gi.repository import GLib  # lazy: gi costs ~60 ms at import
+    import_gi()
+    from gi.repository import GLib
 
     return GLib
 
@@ -135,7 +186,7 @@ class Systemd:
         """Connect to the local system bus (``None``) or to a bus address, e.g. a lab
         node's ``unix:path=/proc/PID/root/run/dbus/system_bus_socket``."""
         try:
-            import pydbus  # lazy, as gi
+            pydbus = import_gi()
             from pydbus.bus import connect
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise SystemdError(f"pydbus is not importable: {exc}") from exc
