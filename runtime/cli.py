@@ -1,4 +1,8 @@
-"""``om``: the command-line entry point. Dispatches, imports lazily (hot path)."""
+"""``om``: the command-line entry point. Dispatches, imports lazily (hot path).
+
+``om <path> driver …`` is what every driver-backed unit runs, once per resource
+per action: it is routed here, before the object CLI (and its imports) loads.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Route ``om lab …`` to the lab CLI and everything else to the object CLI."""
+    """Route ``om lab …`` to the lab CLI, ``om <path> driver …`` to the driver entry
+    point, and everything else to the object CLI."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 2 and args[1] == "driver":
+        from omc.runtime.driver_entry import main as driver_main
+
+        return driver_main(args[0], args[2:])
     if args[:1] == ["lab"]:
         from omc.runtime.lab.cli import main as lab_main
 
