@@ -185,8 +185,6 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     """
     import hashlib  # not on the status path
 
-    from omc.compiler.install import install
-
     text = read_config(path)
     cluster_conf = etc_dir() / "cluster.conf"  # {clustername} & co. come from it
     cluster_text = cluster_conf.read_text() if cluster_conf.is_file() else ""
@@ -196,6 +194,8 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     with contextlib.suppress(OSError):
         if marker.read_text() == digest:
             return False
+    from omc.compiler.install import install  # only when the config changed
+
     compiled = compile_config(path, text, filename=str(config_file(path)))
     if not compiled.ok:
         raise ConfigError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
