@@ -96,8 +96,10 @@ class _LazyAsyncio(types.ModuleType):
     awaitable Gio calls) and reads ``InvalidStateError`` and ``_get_running_loop``;
     ``gi._ossighelper`` imports it too. asyncio (with ssl and concurrent.futures) is
     ~45 ms of the ~85 ms pydbus import and ``om`` never runs an event loop. This stub
-    answers those two names without loading asyncio (no loop can run while asyncio
-    is not imported) and loads the real module for any other name. It is removed
+    answers those names, and ``get_event_loop_policy`` that gi's
+    ``MainContext.iteration()`` calls, without loading asyncio (no loop can run and
+    no policy can be set while asyncio is not imported); any other name loads the
+    real module. It is removed
     from ``sys.modules`` as soon as gi is imported, so ``import asyncio`` elsewhere
     gets the real module. Only gi's own awaitable API would see the stub's
     ``InvalidStateError`` class, and ``om`` does not use it.
@@ -111,6 +113,15 @@ class _LazyAsyncio(types.ModuleType):
         if real is None or real is self:
             return None
         return real._get_running_loop()
+
+    def get_event_loop_policy(self) -> Any:
+        """gi's ``MainContext.iteration()`` asks the policy for a GLib-aware loop on
+        every call; before asyncio is imported no such policy can have been set, and
+        the default policy has no ``get_event_loop_for_context`` either."""
+        real = sys.modules.get("asyncio")
+        if real is None or real is self:
+            return object()
+        return real.get_event_loop_policy()
 
     def __getattr__(self, name: str) -> Any:
         if sys.modules.get("asyncio") is self:
