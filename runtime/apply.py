@@ -14,7 +14,7 @@ not drag down a resource that was up before the action).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,6 +69,9 @@ class Applier:
     om: str = "om"
     pg_logged: set[str] = field(default_factory=set)
     changed: list[Step] = field(default_factory=list)
+    # ActiveState of units whose job was already removed, read in one call with the
+    # state of the step being finished (parallel starts end together: one round trip).
+    _after_job: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def _enqueue(self, method: str, unit: str, mode: str) -> str:
         self.sd._watch()  # subscribe before enqueuing (adapter has no public hook yet)
@@ -121,7 +124,13 @@ class Applier:
                 target_job = self._enqueue(_METHODS[plan.target_op], self.model.target, "replace")
             except SystemdError as exc:  # a refused target job is reported, not fatal
                 self.log.warning(f"{self.model.target}: {exc}")
-        errors = [e for step, job, err in queued if (e := self._finish(step, job, err))]
+        errors = []
+        for i, (queued_step, queued_job, err) in enumerate(queued):
+            done = [
+                s.unit for s, j, _ in queued[i + 1 :] if j is not None and self.sd.job_removed(j)
+            ]
+            if error := self._finish(queued_step, queued_job, err, done=done):
+                errors.append(error)
         if target_job is not None:
             self._wait(target_job)
         return errors
@@ -137,12 +146,20 @@ class Applier:
                 errors.append(error)
         return errors
 
-    def _finish(self, step: Step, job: str | None, enqueue_error: str) -> str:
-        """Wait for one job, log the resource's lines; return an error line or ''."""
+    def _finish(
+        self, step: Step, job: str | None, enqueue_error: str, *, done: Sequence[str] = ()
+    ) -> str:
+        """Wait for one job, log the resource's lines; return an error line or ''.
+
+        ``done``: units of later steps whose job is already removed; their state is
+        read in the same call and used when their turn comes.
+        """
         res = self.model.resource(step.rid)
         result = self._wait(job) if job is not None else "refused"
         self.drain()
-        active = self._active(step.unit)[step.unit] in ACTIVE
+        if step.unit not in self._after_job:
+            self._after_job.update(self._active(step.unit, *done))
+        active = self._after_job.pop(step.unit) in ACTIVE
         starting = step.op in (Op.START, Op.RESTART)
         # A task is a oneshot that ends inactive: its job result is the outcome.
         ok = result == "done" and (active is starting or res.group == "task")

@@ -260,6 +260,10 @@ class Systemd:
         _id, job, _unit, result = args[5].unpack()
         self._removed[job] = result
 
+    def job_removed(self, job: str) -> bool:
+        """Whether ``JobRemoved`` was already seen for ``job`` (not yet waited for)."""
+        return job in self._removed
+
     def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
         """Block in the main context until every job path has been removed; a GLib
         timeout source wakes the loop at the deadline."""
