@@ -261,7 +261,10 @@ class Systemd:
         self._removed[job] = result
 
     def job_removed(self, job: str) -> bool:
-        """Whether ``JobRemoved`` was already seen for ``job`` (not yet waited for)."""
+        """Whether ``JobRemoved`` was already seen for ``job`` (not yet waited for);
+        signals already received are dispatched first, without blocking."""
+        while job not in self._removed and self._ctx.pending():
+            self._ctx.iteration(False)
         return job in self._removed
 
     def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
