@@ -41,6 +41,9 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 CLONE_NEWCGROUP = 0x02000000
 SYSTEMD = "/lib/systemd/systemd"
+# Host trees a node sees copy-on-write: its writes land in the node directory.
+# /root is among them because root's home is where tools write caches and keys.
+OVERLAID = ("etc", "var", "root")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -109,11 +112,11 @@ def mount_run(cfg: dict[str, Any]) -> None:
 
 
 def mount_private(cfg: dict[str, Any]) -> None:
-    """tmpfs /tmp and /dev/shm, overlays on /etc and /var, read-only sysfs, cgroups."""
+    """tmpfs /tmp and /dev/shm, overlays on /etc, /var and /root, read-only sysfs, cgroups."""
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     node_dir = cfg["node_dir"]
-    for top in ("etc", "var"):
+    for top in OVERLAID:
         upper, work = f"{node_dir}/ov/{top}/upper", f"{node_dir}/ov/{top}/work"
         mount(
             "overlay", f"/{top}", "overlay", 0, f"lowerdir=/{top},upperdir={upper},workdir={work}"

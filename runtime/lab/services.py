@@ -22,6 +22,7 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
+from .nodeinit import OVERLAID
 from .state import LabState, NodeInfo, node_dir
 
 TARGET = "omc-lab.target"
@@ -224,7 +225,7 @@ def prepare(state: LabState) -> None:
 def prepare_node(state: LabState, node: NodeInfo) -> Path:
     """The node's directory: overlay layers with /etc seeded, units, console file."""
     base = node_dir(state.name, node.name)
-    for sub in ("ov/etc/upper", "ov/etc/work", "ov/var/upper", "ov/var/work", "units"):
+    for sub in (*(f"ov/{top}/{layer}" for top in OVERLAID for layer in ("upper", "work")), "units"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     for rel, text in etc_files(state, node).items():
         path = base / "ov/etc/upper" / rel

@@ -72,8 +72,17 @@ def test_private_tmp_run_etc(lab: Lab) -> None:
     assert not Path("/etc/omct-etc").exists()
     for mnt in ("/tmp", "/run", "/dev/shm"):
         assert _top_fstype(n1, mnt) == "tmpfs"
-    assert _top_fstype(n1, "/etc") == "overlay"
+    for tree in ("/etc", "/var", "/root"):
+        assert _top_fstype(n1, tree) == "overlay"
     assert "/run/netns" not in n1.read_file("/proc/1/mountinfo")
+
+
+def test_root_home_writes_stay_in_the_node(lab: Lab) -> None:
+    """Tools writing under root's home (caches, keys) never reach the host's /root."""
+    n1 = lab.node("n1")
+    n1.run(["sh", "-c", "mkdir -p /root/.cache/omct && echo n1 > /root/.cache/omct/x"])
+    assert n1.read_file("/root/.cache/omct/x") == "n1\n"
+    assert not Path("/root/.cache/omct").exists()
 
 
 def _top_fstype(node: Node, mountpoint: str) -> str:
