@@ -153,6 +153,7 @@ def _run_logged(
     argv = "om " + " ".join(opts.argv)
     started = time.monotonic()
     last: Plan | None = None
+    end_states: dict[str, str] | None = None
     if not opts.dry_run:
         log.info(f">>> do {verb} [{argv}] (origin {opts.origin}, sid {log.sid})", argv=argv)
     try:
@@ -164,20 +165,23 @@ def _run_logged(
                 if opts.dry_run:
                     print(last.render())
                     continue
-                _apply(sd, model, last, log, relay)
+                end_states = _apply(sd, model, last, log, relay)
     except ActionError:
         if last is not None and not opts.dry_run:
             _conclude(sd, model, last, log, verb=verb, argv=argv, started=started, failed=True)
         raise
     assert last is not None
     if not opts.dry_run:
-        _conclude(sd, model, last, log, verb=verb, argv=argv, started=started, failed=False)
+        _conclude(sd, model, last, log, verb=verb, argv=argv, started=started, failed=False,
+                  unit_states=end_states)  # fmt: skip
     return last
 
 
 def _apply(
     sd: Systemd, model: model_mod.ObjectModel, p: Plan, log: ActionLog, relay: ActionRelay
-) -> None:
+) -> dict[str, str] | None:
+    """Run one plan; returns the units' ActiveStates when verify() read them all last
+    (a successful start: nothing changes them before the end-state check)."""
     from omc.runtime.apply import Applier
 
     for error in p.errors:
@@ -192,7 +196,7 @@ def _apply(
     if not errors:
         if p.freeze:
             freeze(model.path, log, on=True)
-        return
+        return applier.final_states
     if p.rollback and applier.changed:
         log.info("rollback")
         applier.rollback()
@@ -225,8 +229,10 @@ def _conclude(
     argv: str,
     started: float,
     failed: bool,
+    unit_states: dict[str, str] | None = None,
 ) -> None:
-    avail = aggregate(s.summary() for s in observe(model, sd=sd).values()).avail
+    observed = observe(model, sd=sd, unit_states=unit_states)
+    avail = aggregate(s.summary() for s in observed.values()).avail
     duration = go_duration(time.monotonic() - started)
     if failed:
         log.error(f"<<< failed {verb} [{argv}] in {duration}, instance status is now {avail}")

@@ -72,6 +72,8 @@ class Applier:
     # ActiveState of units whose job was already removed, read in one call with the
     # state of the step being finished (parallel starts end together: one round trip).
     _after_job: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # ActiveState of every unit read by verify(), for the end-state check.
+    final_states: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def _enqueue(self, method: str, unit: str, mode: str) -> str:
         self.sd._watch()  # subscribe before enqueuing (adapter has no public hook yet)
@@ -251,7 +253,10 @@ class Applier:
         whose process exited right after its job completed) are failures too."""
         errors = []
         started = [s for s in self.changed if s.op is not Op.STOP]
-        states = self._active(*(s.unit for s in started))
+        # Every unit of the object in the same call: the end-state check reuses them.
+        states = self._active(*(r.unit for r in self.model.resources))
+        states.update(self._active(*(s.unit for s in started if s.unit not in states)))
+        self.final_states = states
         for step in started:
             res = self.model.resource(step.rid)
             if states[step.unit] not in ACTIVE and not res.optional:

@@ -125,12 +125,18 @@ def probe(model: ObjectModel, res: ResourceModel, unit_state: str) -> Probe:
 
 
 def observe(
-    model: ObjectModel, *, sd: Systemd | None = None, rids: frozenset[str] | None = None
+    model: ObjectModel,
+    *,
+    sd: Systemd | None = None,
+    rids: frozenset[str] | None = None,
+    unit_states: Mapping[str, str] | None = None,
 ) -> dict[str, ResourceState]:
-    """Observe every resource (or only ``rids``) of an object."""
+    """Observe every resource (or only ``rids``) of an object; ``unit_states`` are
+    ActiveStates the caller has just read (no systemd call then)."""
     chosen = [r for r in model.resources if rids is None or r.rid in rids]
     units = [r.unit for r in chosen]
-    unit_states = states_via_dbus(sd, units) if sd is not None else states_via_systemctl(units)
+    if unit_states is None:
+        unit_states = states_via_dbus(sd, units) if sd is not None else states_via_systemctl(units)
     return {
         r.rid: ResourceState(res=r, unit_state=unit_states.get(r.unit, "inactive"),
                              probe=probe(model, r, unit_states.get(r.unit, "inactive")))
