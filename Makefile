@@ -22,9 +22,9 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy -p omc
 
-# Rewrite tests/golden/ from the current compiler output.
+# Rewrite tests/golden/ and docs/compat.md from the current compiler output.
 golden: setup
-	OMC_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/compiler/test_golden.py
+	OMC_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/compiler/test_golden.py tests/compiler/test_corpus.py
 
 clean:
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

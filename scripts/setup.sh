@@ -48,7 +48,7 @@ for pkg in grammar compiler runtime unit_templates; do
 done
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$ROOT/.dev" > "$site/omc-dev.pth"
-for cmd in om:omc.runtime.cli omc:omc.compiler.cli; do
+for cmd in om:omc.runtime.cli omc:omc.compiler.cli omc-generator:omc.compiler.cli; do
     name=${cmd%%:*}; mod=${cmd#*:}
     cat > "$VENV/bin/$name" <<SH
 #!$VENV/bin/python
