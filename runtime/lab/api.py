@@ -36,8 +36,11 @@ from .state import LabError, LabState, NodeInfo, allocate, check_name, load, nod
 if TYPE_CHECKING:
     from omc.runtime.netlink import Netlink
 
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Commands run in a node find the project's own `om`/`omc` first: the same venv as the
+# host side (the node shares /, so the path is valid inside).
 NODE_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}",
     "LANG": "C.UTF-8",
     "HOME": "/root",
     "SYSTEMD_PAGER": "",

@@ -243,9 +243,11 @@ def test_kernel_settings_are_read_only_but_net_is_per_node(lab: Lab) -> None:
 
 
 def test_project_commands_run_inside_a_node(lab: Lab) -> None:
-    """The repo and its venv are visible in a node: `omc` and the lab's Python run there."""
-    bindir = Path(sys.executable).parent
+    """The repo and its venv are visible in a node: `omc`, `om` and the lab's Python run there."""
     n2 = lab.node("n2")
-    assert "[DEFAULT]" in n2.run([str(bindir / "omc"), "keywords"]).stdout
+    assert "[DEFAULT]" in n2.run(["omc", "keywords"]).stdout  # found on the node's PATH
+    assert n2.run(["sh", "-c", "command -v om"]).stdout.strip() == str(
+        Path(sys.executable).parent / "om"
+    )
     code = "import socket, omc.runtime.systemd; print(socket.gethostname())"
     assert n2.run([sys.executable, "-c", code]).stdout.strip() == "n2"
