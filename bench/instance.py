@@ -47,14 +47,27 @@ check = test -f /tmp/svc0.root.svc.bench
 
 NOTES = """
 
-Where `om`'s overhead over `systemctl` goes (profiled in a node): the D-Bus import is the
-largest fixed cost (pydbus imports gi, whose C module imports asyncio and ssl: ~50-80 ms
-of the pydbus row); then the `om` imports (dataclass creation dominates), the driver
-process of each driver-backed resource (a Python start-up plus the driver family, for
-`fs#1`), the probes run before planning and again for the end-state check (the app
-`check` command is a fork/exec each time), and one D-Bus round trip per job.
-`print status` avoids D-Bus entirely (one `systemctl list-units`). The job waits themselves
-are systemd's: jobs are all enqueued at once and systemd runs them in graph order."""
+Where `om`'s overhead over `systemctl` goes (profiled in a node with cProfile and
+`-X importtime`; the "where it goes" rows give this run's sizes): each `om` action is a
+Python start-up, `om`'s own modules (imports row minus start-up: `dataclasses` with
+`inspect`, ~25 frozen dataclasses created at import, about half of it), pydbus/gi (the
+`import_gi()` row minus start-up and `dataclasses`; gi's C module would also import
+asyncio and ssl, ~45 ms more, which `omc.runtime.systemd.import_gi` keeps out with a
+stub, see its docstring), the config check and model load (~10 ms), the driver probes
+(the app `check` is a fork/exec, run before planning and again for the end-state check)
+and ~3 ms per D-Bus call (systemd loads the unit for `ListUnitsByNames`/`StartUnit`;
+8 calls for svc0's start). The job waits are systemd's and `systemctl` pays them too:
+most of them is the `om svc0 driver start|stop --rid fs#1` process that the fs#1 unit
+runs (the driver-process row: a Python start-up plus `dataclasses`, pathlib, socket and
+the fs driver family, all needed by the driver), which is why the stop target (150 ms)
+is below what `systemctl stop` of the same units takes here. With 20 parallel apps,
+each `StartUnit` costs ~4 ms while systemd forks the others, and the jobs end staggered
+by as much, so each resource's state read after its job mostly stays one call. Tried and
+dropped: importing pydbus in a background thread while `om`'s modules import (slower:
+both are GIL-bound bytecode), refusing gi's optional pycairo (no measurable gain).
+`print status` avoids D-Bus entirely (one `systemctl list-units`, run while the driver
+probes run). On this VM the same imports take up to ~40% longer from one run to the
+next (CPU time varies with the other work): compare rows of one run, not across runs."""
 
 
 def apps(parallel: bool) -> str:
@@ -124,9 +137,10 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     py = str(Path(sys.executable))
     breakdown = (
         ("where it goes: python start-up", [py, "-c", "pass"]),
-        ("where it goes: + om action imports (no D-Bus)",
+        ("where it goes: python + om action imports (no D-Bus)",
          [py, "-c", "import omc.runtime.objcli, omc.runtime.actions, omc.runtime.apply"]),
-        ("where it goes: + pydbus/gi import", [py, "-c", "import pydbus"]),
+        ("where it goes: python + `systemd.import_gi()` (pydbus, gi, dataclasses)",
+         [py, "-c", "from omc.runtime.systemd import import_gi; import_gi()"]),
         ("where it goes: one driver process (`om svc0 driver status --rid fs#1`)",
          [OM, "svc0", "driver", "status", "--rid", "fs#1"]),
     )  # fmt: skip
