@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 
 from . import ir
 from .convert import ConvertError, convert
@@ -259,8 +260,7 @@ class Evaluator:
         here = self.descope(section, keyword.names, scopable=keyword.scopable)
         at_default = None
         if section != DEFAULT and keyword.inherit in (Inherit.LEAF2HEAD, Inherit.HEAD2LEAF):
-            head = lookup(DEFAULT, keyword.default_option or keyword.name)
-            names = head.names if head else (keyword.default_option or keyword.name,)
+            names = _head_names(keyword.default_option or keyword.name)
             at_default = self.descope(DEFAULT, names, scopable=True)
         if keyword.inherit is Inherit.HEAD2LEAF and at_default is not None:
             return self._from_entry(at_default, DEFAULT, origin=Origin.DEFAULT_SECTION)
@@ -416,6 +416,14 @@ class Evaluator:
         return known
 
 
+@cache
+def _head_names(name: str) -> tuple[str, ...]:
+    """The names (aliases included) under which DEFAULT holds ``name``."""
+    head = lookup(DEFAULT, name)
+    return head.names if head else (name,)
+
+
+@cache  # called for every keyword evaluated: section names repeat
 def section_kind(section: str) -> str:
     """``ip#0`` → ``ip``; ``subset#app:x`` → ``subset``; ``DEFAULT`` and free-form as is."""
     if section.startswith("subset#"):

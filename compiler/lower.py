@@ -247,23 +247,21 @@ def _keywords_of(section: str, kind: str, driver_type: str | None, ev: Evaluator
     head_keys = head.keys() if section != DEFAULT and head else frozenset()
     return [
         k
-        for k in section_keywords(kind, driver_type)
-        if k.status is not Status.LEGACY
-        and (
-            k.name in _defaulted(kind, driver_type)
-            or not present.isdisjoint(k.names)
-            or k.name in head_keys
-        )
+        for k, names, defaulted in _candidates(kind, driver_type)
+        if defaulted or not present.isdisjoint(names) or k.name in head_keys
     ]
 
 
 @cache
-def _defaulted(kind: str, driver_type: str | None) -> frozenset[str]:
-    """Keywords that have a value even when unset (a default or a DEFAULT option)."""
-    return frozenset(
-        k.name
+def _candidates(
+    kind: str, driver_type: str | None
+) -> tuple[tuple[Keyword, tuple[str, ...], bool], ...]:
+    """The non-legacy keywords of a section, with their names and whether they have a
+    value even when unset (a default or a DEFAULT option): computed once per driver."""
+    return tuple(
+        (k, k.names, k.default is not None or bool(k.default_option))
         for k in section_keywords(kind, driver_type)
-        if k.default is not None or k.default_option
+        if k.status is not Status.LEGACY
     )
 
 
