@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from . import names, order
 from . import unitsyntax as us
+from .cachedir import private_cache_dir
 from .ir import Resource, Service
 from .views import (
     Context,
@@ -61,8 +62,12 @@ def _env() -> jinja2.Environment:
         text = files.joinpath(name).read_text()
         return text.replace('{% include "_unit.j2" %}\n', files.joinpath("_unit.j2").read_text())
 
+    cache_dir = private_cache_dir()
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
+        # Compiling the templates is most of a cold `omc compile`'s emission time;
+        # jinja2 reuses the code only while the template source's checksum matches.
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(cache_dir)) if cache_dir else None,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,

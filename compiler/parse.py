@@ -12,13 +12,13 @@ every broken line and the rest of the file still compiles.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cachedir import private_cache_dir
 from .diagnostics import Collector, Severity, Span
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _parser() -> Lark:
         parser="lalr",
         lexer="contextual",
         start="document",
-        propagate_positions=True,
+        propagate_positions=False,  # spans come from the tokens; tree meta is unused
         maybe_placeholders=False,
         strict=_strict_available(),
         cache=str(cache) if cache else False,
@@ -132,20 +132,11 @@ def _parser() -> Lark:
 def _cache_file() -> Path | None:
     """Where lark keeps the analysed grammar (building it costs ~1 s, loading ~10 ms).
 
-    A private directory of the user's cache, never the shared ``/tmp`` (lark
-    pickles the parser: a file another user could plant must not be loaded).
+    lark pickles the parser, so only a private directory will do (:mod:`.cachedir`);
     lark checks the grammar hash stored inside and rebuilds on mismatch.
-    None (no cache) when the directory cannot be made private.
     """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omc"
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = base.stat()
-    except OSError:
-        return None
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None
-    return base / "opensvc-grammar.lark-cache"
+    base = private_cache_dir()
+    return base / "opensvc-grammar.lark-cache" if base else None
 
 
 def _strict_available() -> bool:
