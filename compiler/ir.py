@@ -12,8 +12,49 @@ back end (emission). Driver-specific classes extend :class:`Resource`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
+
+
+class _Record:
+    """Field-wise ``==`` and ``hash()``, written once for every IR class.
+
+    The classes are declared ``eq=False`` so that ``dataclass`` does not generate
+    and compile an ``__eq__`` and a ``__hash__`` per class: that was half the import
+    time of this module, which every cold ``omc`` pays. These behave as the generated
+    ones did: equal only to an instance of the very same class with equal fields,
+    hashed as the tuple of the fields.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            values = _values(self.__class__)
+            return values(self) == values(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_values(self.__class__)(self))
+
+
+_VALUES: dict[type, Callable[[object], tuple[object, ...]]] = {}
+
+
+def _values(cls: type) -> Callable[[object], tuple[object, ...]]:
+    """The function giving an instance's field values as a tuple (built once per class)."""
+    found = _VALUES.get(cls)
+    if found is None:
+        names = [f.name for f in fields(cls)]
+        if len(names) == 1:
+            one = attrgetter(names[0])
+            found = lambda obj: (one(obj),)  # noqa: E731
+        else:
+            found = attrgetter(*names)
+        _VALUES[cls] = found
+    return found
 
 
 class Kind(StrEnum):
@@ -56,8 +97,8 @@ class Orchestrate(StrEnum):
     START = "start"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ObjectPath:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ObjectPath(_Record):
     """``<namespace>/<kind>/<name>``, shown as om3 does: ``svc0``, ``cfg/c1``, ``ns1/svc/web``."""
 
     namespace: str = "root"
@@ -70,8 +111,8 @@ class ObjectPath:
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SourceSpan:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class SourceSpan(_Record):
     """Where a section or keyword was written, for diagnostics and ``SourcePath=``."""
 
     file: str
@@ -79,8 +120,8 @@ class SourceSpan:
     column: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessGroup:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ProcessGroup(_Record):
     """``pg_*`` caps, already converted to systemd slice property values (None = unset)."""
 
     cpu_quota: str | None = None  # CPUQuota=, e.g. "50%"
@@ -96,16 +137,16 @@ class ProcessGroup:
         return all(getattr(self, f) is None for f in self.__slots__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Requirement:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Requirement(_Record):
     """``start_requires = ip#0(up,stdby up)``: a rid and the states that satisfy it."""
 
     rid: str
     states: tuple[str, ...] = ("up", "stdby up")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Trigger:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Trigger(_Record):
     """A ``[blocking_](pre|post)_<action>`` command (argv, already shlex-split)."""
 
     when: str  # "pre" | "post"
@@ -114,8 +155,8 @@ class Trigger:
     argv: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resource:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Resource(_Record):
     """Keywords common to every driver (opensvc.md §2.1)."""
 
     rid: str  # "app#web"
@@ -170,8 +211,8 @@ class Resource:
 # compiler/schedule.py and used by the runtime for "next run" displays.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TimeRange:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class TimeRange(_Record):
     """``[~]HH:MM[-HH:MM][@interval]``: a window, times as seconds since midnight."""
 
     begin: int = 0
@@ -180,16 +221,16 @@ class TimeRange:
     random: bool = False  # "~": spread the run randomly inside the window
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DaySpec:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class DaySpec(_Record):
     """``<weekday>[:<nth>]``: weekday 1=mon..7=sun; nth 1..5, -1 = last, None = every."""
 
     weekday: int
     nth: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScheduleRule:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class ScheduleRule(_Record):
     """One ``[!]<timeranges> [<days> [<weeks> [<months>]]]`` definition.
 
     Empty ``days``/``weeks``/``months`` mean "all".
@@ -202,8 +243,8 @@ class ScheduleRule:
     months: tuple[int, ...] = ()  # 1..12
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Schedule:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Schedule(_Record):
     """A parsed OpenSVC schedule string; ``rules == ()`` means never."""
 
     raw: str
@@ -219,7 +260,7 @@ class Schedule:
 # other evaluated keyword stays in ``Resource.config``.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class IpResource(Resource):
     """ip.host, ip.netns, ip.cni, ip.route."""
 
@@ -237,7 +278,7 @@ class IpResource(Resource):
     expose: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class DiskResource(Resource):
     """disk.loop, disk.vg, disk.lv, disk.md, disk.raw, disk.drbd, disk.zpool ..."""
 
@@ -251,7 +292,7 @@ class DiskResource(Resource):
     res: str | None = None  # disk.drbd resource
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class FsResource(Resource):
     """fs.<fstype> (mountable), fs.flag, fs.directory, fs.zfs."""
 
@@ -269,7 +310,7 @@ class FsResource(Resource):
     perm: int | None = None  # octal mode as int (0o755)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ShareResource(Resource):
     """share.nfs: ``exportfs -o <opts> <client>:<path>``."""
 
@@ -277,7 +318,7 @@ class ShareResource(Resource):
     opts: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class ContainerResource(Resource):
     """container.podman/docker/oci (image based) and lxc/kvm/vbox (name based)."""
 
@@ -313,7 +354,7 @@ class AppKind(StrEnum):
     SIMPLE = "simple"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class AppResource(Resource):
     """app.forking / app.simple.
 
@@ -352,7 +393,7 @@ class SyncTarget(StrEnum):
     LOCAL = "local"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class SyncResource(Resource):
     """sync.rsync (and the parsed-only sync.zfs/zfssnap)."""
 
@@ -368,7 +409,7 @@ class SyncResource(Resource):
     max_delay: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class TaskResource(Resource):
     """task.host (command) and task.podman/docker/oci (image + command)."""
 
@@ -394,7 +435,7 @@ class TaskResource(Resource):
     run_requires: tuple[Requirement, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class VolumeResource(Resource):
     """volume: a ``vol`` object allocated from a pool, started with the service."""
 
@@ -409,8 +450,8 @@ class VolumeResource(Resource):
     directories: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Subset:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Subset(_Record):
     """``[subset#app:workers]``: a named resource set of one group."""
 
     group: Group
@@ -419,8 +460,8 @@ class Subset:
     pg: ProcessGroup = field(default_factory=ProcessGroup)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Service:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Service(_Record):
     """One object evaluated for one node: the root of the IR."""
 
     path: ObjectPath
