@@ -259,7 +259,7 @@ class Evaluator:
     def _inherited(self, section: str, keyword: Keyword) -> Value | None:
         here = self.descope(section, keyword.names, scopable=keyword.scopable)
         at_default = None
-        if section != DEFAULT and keyword.inherit in (Inherit.LEAF2HEAD, Inherit.HEAD2LEAF):
+        if section != DEFAULT and keyword.inherit in _FROM_DEFAULT:
             names = _head_names(keyword.default_option or keyword.name)
             at_default = self.descope(DEFAULT, names, scopable=True)
         if keyword.inherit is Inherit.HEAD2LEAF and at_default is not None:
@@ -274,6 +274,8 @@ class Evaluator:
                 return head_value
         if keyword.default is None:
             return None
+        if "{" not in keyword.default:
+            return _plain_default(keyword.default)
         sec = self._sections.get(section)
         text = self.expand(keyword.default, section=section, span=sec.span if sec else None)
         return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
@@ -414,6 +416,15 @@ class Evaluator:
         if "dns" in cluster:  # else deferred: the runtime knows the cluster dns
             known["dns"] = cluster["dns"]
         return known
+
+
+_FROM_DEFAULT = frozenset((Inherit.LEAF2HEAD, Inherit.HEAD2LEAF))
+
+
+@cache
+def _plain_default(text: str) -> Value:
+    """A keyword default without references: one shared (immutable) value per text."""
+    return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
 
 
 @cache

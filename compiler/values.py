@@ -61,8 +61,13 @@ def _cpu_quota(raw: str | None, diags: Collector, span: Span | None) -> str | No
     return f"{value * cpus:g}%"
 
 
+_PLAIN = frozenset((str, int, bool, float, type(None)))
+
+
 def jsonable(value: Any) -> Any:
     """IR values → JSON-friendly ones (tuples stay tuples: json.dumps writes lists)."""
+    if value.__class__ in _PLAIN:  # the common case, exact types only
+        return value
     if isinstance(value, ir.Schedule):
         return value.raw
     if isinstance(value, ir.Requirement):

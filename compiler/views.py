@@ -108,8 +108,13 @@ def _seconds(value: float) -> str:
     return f"{round(value * 1000)}ms"
 
 
+_PLAIN = frozenset((str, int, bool))
+
+
 def _jsonable(value: object) -> object:
     """JSON-friendly form: enums by value, sets sorted, non-finite floats as text."""
+    if value is None or value.__class__ in _PLAIN:  # the common case, exact types only
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, float) and not math.isfinite(value):
