@@ -17,6 +17,7 @@ stop = /bin/rm -f /tmp/gensvc.started
 """
 BROKEN = CONFIG.replace("start =", "strat =")
 TARGET = "opensvc-svc.gensvc.target"
+APP = "opensvc-svc.gensvc-app.0.service"
 
 
 def show(node: Node, prop: str) -> str:
@@ -44,6 +45,8 @@ def test_node_systemd_runs_the_generator_starts_its_units_and_keeps_them_when_br
     node.run(["systemctl", "daemon-reload"])
     assert show(node, "LoadState") == "loaded"
     assert show(node, "ActiveState") == "active"
-    assert node.path("/run/systemd/generator/opensvc-svc.gensvc-app.0.service").is_file()
-    node.run(["systemctl", "stop", TARGET])
+    assert node.path(f"/run/systemd/generator/{APP}").is_file()
+    # The target stops first (it is ordered after its resources), so `systemctl stop`
+    # of the target alone returns before PartOf= has stopped the app: name both.
+    node.run(["systemctl", "stop", TARGET, APP])
     assert not node.path("/tmp/gensvc.started").exists()
