@@ -47,6 +47,7 @@ from .keywords import (
     Keyword,
     canonical_type,
     lookup,
+    section_keywords,
 )
 from .parse import DEFAULT, Document, Entry, Section
 
@@ -168,6 +169,24 @@ class Evaluator:
             self._stack.pop()
         self._cache[key] = value
         return value
+
+    def get_keyword(self, section: str, keyword: Keyword) -> Value | None:
+        """``get(section, keyword.name)``, short-cut for the common unset keyword.
+
+        Most keywords of a resource are written nowhere: neither in its section
+        nor in DEFAULT (under any name or scope). Their value is their plain
+        default (no reference in it), which needs none of the rules of :meth:`get`.
+        """
+        kind = section_kind(section)
+        if section != DEFAULT and kind not in _NOT_FAST:
+            fast = _plain_defaults(kind, self.driver_type(section)).get(keyword.name)
+            if fast is not None:
+                names, head_names, value = fast
+                here = self._index.get(section, {})
+                head = self._index.get(DEFAULT, {})
+                if not any(n in here for n in names) and not any(n in head for n in head_names):
+                    return self._cache.setdefault((section, keyword.name), value)
+        return self.get(section, keyword.name)
 
     def expand(self, text: str, *, section: str, span: Span | None) -> str:
         """Replace every ``{...}`` reference in ``text``."""
@@ -425,6 +444,27 @@ _FROM_DEFAULT = frozenset((Inherit.LEAF2HEAD, Inherit.HEAD2LEAF))
 def _plain_default(text: str) -> Value:
     """A keyword default without references: one shared (immutable) value per text."""
     return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
+
+
+_NOT_FAST = frozenset((*FREEFORM_SECTIONS, DEFAULT, "subset"))
+
+
+@cache
+def _plain_defaults(
+    kind: str, driver_type: str | None
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]]:
+    """Keywords whose unset value is a plain default, by name: (their names, the DEFAULT
+    names they inherit from, the value). Only keywords :meth:`Evaluator.keyword` resolves
+    to themselves, so the shortcut and :meth:`Evaluator.get` see the same keyword."""
+    found: dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]] = {}
+    for k in section_keywords(kind, driver_type):
+        if k.default is None or "{" in k.default or k.name == "type" or k.name in found:
+            continue
+        if (lookup(kind, k.name, driver_type) or lookup(kind, k.name, None)) is not k:
+            continue
+        heads = _head_names(k.default_option or k.name) if k.inherit in _FROM_DEFAULT else ()
+        found[k.name] = (k.names, heads, _plain_default(k.default))
+    return found
 
 
 @cache

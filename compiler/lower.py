@@ -276,7 +276,7 @@ def evaluate_keywords(
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
-        value = ev.get(section, keyword.name)
+        value = ev.get_keyword(section, keyword)
         if value is None:
             continue
         if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
