@@ -26,7 +26,6 @@ spelling, still honoured: warning); ``legacy`` (v1/v2 only, ignored: warning).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -267,6 +266,8 @@ def lookup_any_type(section: str, name: str) -> Keyword | None:
 def suggest(section: str, name: str, driver_type: str | None = None) -> str | None:
     """The closest known keyword name ("did you mean"), or None."""
     names = [n for k in section_keywords(section, driver_type) for n in k.names]
+    import difflib  # lazily: only for a typo's hint, not on the cold path
+
     found = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
     return found[0] if found else None
 

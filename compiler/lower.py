@@ -25,7 +25,6 @@ duplicate key / section                                warning   last wins
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Mapping
 from functools import cache
@@ -198,6 +197,8 @@ def _check_scope(scope: str, span: Span, ev: Evaluator, diags: Collector) -> Non
         declared.extend(w.lower() for e in ev.entries(DEFAULT, name) for w in e.value.split())
     if not declared or any(fnmatch.fnmatchcase(scope.lower(), w) for w in declared):
         return
+    import difflib  # lazily: only for a typo's hint, not on the cold path
+
     close = difflib.get_close_matches(scope.lower(), [*SPECIAL_SCOPES, *declared], n=1)
     diags.warning(
         span,
