@@ -56,6 +56,11 @@ class ConvertError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Converted:
+    """A converted value and the warning it deserves, if any.
+
+    (A docstring also spares ``dataclass`` building one from ``inspect.signature``.)
+    """
+
     value: object
     warning: str | None = None
 
