@@ -90,6 +90,18 @@ def bench_corpus() -> tuple[Sample, Sample, int]:
     )
 
 
+def bench_corpus_min(rounds: int = 12) -> tuple[float, float]:
+    """Noise-robust companion figure: each file's minimum CPU time over ``rounds``
+    round-robin passes (a slow phase of a shared host then hits every file alike,
+    not a few files' five consecutive runs); median and p95 over the corpus."""
+    texts = [(f.read_text(errors="replace"), f.name) for f in sorted(corpus_dir().glob("*.conf"))]
+    best = [float("inf")] * len(texts)
+    for _ in range(rounds):
+        for i, (text, name) in enumerate(texts):
+            best[i] = min(best[i], timed(lambda t=text, n=name: compile_and_emit(t, n))[1])
+    return statistics.median(best), p95(best)
+
+
 def big_service(resources: int = 200) -> str:
     """A service with ``resources`` resources across groups, subsets and references."""
     lines = ["[DEFAULT]", "id = 00000000-0000-4000-8000-000000000200", "nodes = n1 n2", ""]
@@ -202,6 +214,7 @@ def row(measure: str, sample: Sample, target: float | None, *, digits: int = 0) 
 def main() -> int:
     load_before = load()
     corpus_median, corpus_p95, files = bench_corpus()
+    min_median, min_p95 = bench_corpus_min()
     big, big_units = bench_big()
     cold, bare, imports = bench_cold()
     gen_cold, gen_warm = bench_generator()
@@ -210,6 +223,8 @@ def main() -> int:
         "|---|---|---|---|---|",
         row(f"corpus config, compile+emit, median of {files} files", corpus_median, 5, digits=2),
         row("corpus config, compile+emit, p95", corpus_p95, 5, digits=2),
+        f"| same, per-file minimum CPU of 12 round-robin passes: median {min_median:.2f} ms, "
+        f"p95 {min_p95:.2f} ms (noise-robust companion, not the target's measure) | | | | |",
         row(f"200-resource service ({big_units} units), compile+emit", big, None, digits=1),
         row("cold `omc compile --dry-run examples/svc0.conf`, median of 10", cold, 300),
         row("baseline: bare `python -c pass`, median of 10", bare, None),
