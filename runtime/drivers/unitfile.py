@@ -99,12 +99,14 @@ def _find(name: str) -> Path | None:
 
 
 def _scan(path: str, rid: str) -> Iterator[Path]:
-    """Last resort: every unit file declaring this path and rid."""
+    """Last resort: every unit file declaring this path and rid (a mountable fs is a
+    ``.mount`` named from its mount point, so only a scan finds it by rid)."""
     want = (f"X-OpenSVC-Path={path}", f"X-OpenSVC-Rid={rid}")
     for directory in search_path():
         if not directory.is_dir():
             continue
-        for candidate in sorted(directory.glob("*.service")):
+        found = [*directory.glob("*.service"), *directory.glob("*.mount")]
+        for candidate in sorted(found):
             try:
                 text = candidate.read_text()
             except OSError:

@@ -128,3 +128,13 @@ def test_real_os_errors_are_one_line(tmp_path: Path) -> None:
     done = _om_driver(tmp_path, "svc0", "start", "--rid", "fs#1")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
+
+
+def test_real_entry_point_finds_a_mount_unit_by_rid(tmp_path: Path) -> None:
+    """A mountable fs is a .mount named from its mount point: status still finds it by rid."""
+    units = tmp_path / "units"
+    units.mkdir()
+    config = {"dev": str(tmp_path / "disk.img"), "mnt": str(tmp_path / "mnt"), "type": "ext4"}
+    (units / "srv-data.mount").write_text(unit_text("fs#0", "fs.ext4", config))
+    status = _om_driver(tmp_path, "svc0", "status", "--rid", "fs#0")
+    assert (status.returncode, status.stdout) == (0, "stdby down\n"), status.stderr
