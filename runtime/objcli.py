@@ -26,6 +26,7 @@ usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|fre
        om <path> create --config FILE | delete | config show|edit|validate
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
+       om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
        -q/--quiet --debug --format json|text"""
 
@@ -55,7 +56,7 @@ class Command:
 
 def parse(argv: list[str]) -> Command:
     """Split ``argv`` into selector, verb words, valued flags and switches."""
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
         raise UsageError("missing object selector")
     cmd = Command(selector=argv[0], words=[])
     rest = list(argv[1:])
@@ -85,6 +86,9 @@ def main(argv: list[str]) -> int:
         from omc.runtime.exec import main as exec_main
 
         return exec_main(argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE.rstrip())  # asked for: usage on stdout, success
+        return ExitStatus.OK
     if len(argv) >= 2 and argv[1] == "driver":
         from omc.runtime.driver_entry import main as driver_main
 

@@ -8,7 +8,7 @@ import pytest
 from omc.runtime.apply import exec_display, slice_cgroups
 from omc.runtime.drivers.base import Status
 from omc.runtime.model import build, parse_unit
-from omc.runtime.objcli import UsageError, parse
+from omc.runtime.objcli import UsageError, main, parse
 from omc.runtime.observe import parse_list_units
 from omc.runtime.paths import ObjectPath, PathError, config_file, parse_path
 from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree
@@ -142,6 +142,19 @@ def test_cli_parse() -> None:
     assert cmd.switches == {"force"}
     with pytest.raises(UsageError):
         parse(["svc0", "start", "--bogus"])
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_prints_usage_and_succeeds(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`om --help` is a request, not a mistake: usage on stdout, exit 0."""
+    assert main([flag]) == 0
+    assert capsys.readouterr().out.startswith("usage: om <selector>")
+
+
+def test_no_arguments_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bare `om` names what is missing on stderr and exits with the usage code."""
+    assert main([]) == 64
+    assert "missing object selector" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
