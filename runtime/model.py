@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from omc.runtime.drivers.base import ResourceView, Status
+from omc.runtime.drivers.unitfile import unit_sections
 from omc.runtime.paths import ObjectPath
 from omc.runtime.selection import Selectable
 
@@ -67,19 +68,12 @@ class UnitFile:
 
 
 def parse_unit(name: str, text: str) -> UnitFile:
-    """A minimal unit-file reader: ``Key=Value`` lines with backslash continuations."""
+    """The keys of all sections of a unit file, values in order (section names dropped:
+    the keys the runtime reads are distinct across sections)."""
     keys: dict[str, list[str]] = {}
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw.strip()
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        if not line or line[0] in "#;[" or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        keys.setdefault(key.strip(), []).append(value.strip())
+    for entries in unit_sections(text).values():
+        for key, values in entries.items():
+            keys.setdefault(key, []).extend(values)
     return UnitFile(name=name, keys={k: tuple(v) for k, v in keys.items()})
 
 

@@ -31,10 +31,12 @@ def search_path() -> tuple[Path, ...]:
     return tuple(Path(d) for d in (*dirs, *SEARCH_PATH))
 
 
-def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
-    """The ``key=value`` pairs of one section, with systemd's line continuations joined."""
-    keys: dict[str, str] = {}
-    current = ""
+def unit_sections(text: str) -> dict[str, dict[str, list[str]]]:
+    """Every ``key=value`` of a unit file by section, repeated keys kept in order (list
+    settings like ``After=`` repeat), backslash continuations joined. The one unit-file
+    reader of the runtime: the model and the driver entry point both read through it."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = sections.setdefault("", {})
     pending = ""
     for raw in text.splitlines():
         line = pending + raw.strip() if pending else raw.strip()
@@ -45,11 +47,16 @@ def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
         if not line or line[0] in "#;":
             continue
         if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1]
-        elif current == section and "=" in line:
+            current = sections.setdefault(line[1:-1], {})
+        elif "=" in line:
             key, _, value = line.partition("=")
-            keys[key.strip()] = value.strip()
-    return keys
+            current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
+    """The ``key=value`` pairs of one section (last value wins, as systemd reads them)."""
+    return {k: v[-1] for k, v in unit_sections(text).get(section, {}).items()}
 
 
 def decode_config(value: str, *, unit: str) -> dict[str, object]:

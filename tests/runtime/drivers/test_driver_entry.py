@@ -74,6 +74,16 @@ def test_bad_units_are_clear_errors(text: str, message: str) -> None:
         unitfile.view_from_text(text, unit="u.service")
 
 
+def test_unit_sections_keep_repeated_keys_in_order() -> None:
+    """List settings repeat: every value is kept, per section, in file order."""
+    text = "# c\n[Unit]\nAfter=a\nAfter=b\n; x\n[Service]\nExecStart=/bin/a \\\n  b\n"
+    assert unitfile.unit_sections(text) == {
+        "": {},
+        "Unit": {"After": ["a", "b"]},
+        "Service": {"ExecStart": ["/bin/a  b"]},
+    }
+
+
 def test_unit_keys_join_continuations() -> None:
     """systemd joins a line ending in a backslash with the next one."""
     assert unitfile.unit_keys("[Unit]\nA=1 \\\n 2\n[Service]\nA=3\n") == {"A": "1  2"}
