@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omc.runtime.drivers.base import ResourceView, Status
-from omc.runtime.drivers.unitfile import unit_sections
+from omc.runtime.drivers import unitfile
+from omc.runtime.drivers.base import DriverError, ResourceView, Status
 from omc.runtime.paths import ObjectPath
 from omc.runtime.selection import Selectable
 
@@ -71,24 +71,18 @@ def parse_unit(name: str, text: str) -> UnitFile:
     """The keys of all sections of a unit file, values in order (section names dropped:
     the keys the runtime reads are distinct across sections)."""
     keys: dict[str, list[str]] = {}
-    for entries in unit_sections(text).values():
+    for entries in unitfile.unit_sections(text).values():
         for key, values in entries.items():
             keys.setdefault(key, []).extend(values)
     return UnitFile(name=name, keys={k: tuple(v) for k, v in keys.items()})
 
 
 def decode_config(value: str, *, where: str) -> dict[str, object]:
-    """``X-OpenSVC-Config=`` one-line JSON (``%%`` tolerated, as written for specifiers)."""
-    if not value:
-        return {}
-    for candidate in (value, value.replace("%%", "%")):
-        try:
-            data = json.loads(candidate)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict):
-            return data
-    raise ModelError(f"{where}: X-OpenSVC-Config is not a JSON object")
+    """``X-OpenSVC-Config=`` one-line JSON, decoded as the driver entry point does."""
+    try:
+        return unitfile.decode_config(value, unit=where)
+    except DriverError as exc:
+        raise ModelError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
