@@ -31,18 +31,7 @@ OM = str(Path(sys.executable).parent / "om")
 UNITS = ("opensvc-svc.svc0-app.0.service", "opensvc-svc.svc0-fs.1.service")
 PACKAGES = ("runtime", "compiler", "grammar", "unit_templates")
 ROUNDS = int(os.environ.get("OMC_BENCH_ROUNDS", "20"))
-SVC0 = """\
-[DEFAULT]
-id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0001
-
-[fs#1]
-type = flag
-
-[app#0]
-start = touch /tmp/svc0.root.svc.bench
-stop = rm -f /tmp/svc0.root.svc.bench
-check = test -f /tmp/svc0.root.svc.bench
-"""
+SVC0 = (ROOT / "examples" / "svc0.conf").read_text()  # the seed's svc0
 
 
 NOTES = """

@@ -63,18 +63,8 @@ def created(node: Node, path: str, config: str) -> Iterator[str]:
         om(node, path, "delete")
 
 
-SVC0 = """\
-[DEFAULT]
-id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0001
-
-[fs#1]
-type = flag
-
-[app#0]
-start = touch /tmp/svc0.root.svc.lab
-stop = rm -f /tmp/svc0.root.svc.lab
-check = test -f /tmp/svc0.root.svc.lab
-"""
+# The seed's svc0, as shipped in examples/ (the demo runs the same file).
+SVC0 = (Path(__file__).resolve().parents[2] / "examples" / "svc0.conf").read_text()
 
 
 @pytest.fixture
@@ -93,14 +83,14 @@ def test_seed_start_and_stop_reproduce_line_for_line(n1: Node, svc0: str) -> Non
         "INF svc0: fs#1: install flag file /dev/shm/opensvc/svc/svc0/fs#1.flag",
         "INF svc0: app#0: applied pg /opensvc.slice/opensvc-svc.svc0.slice",
         f"INF svc0: app#0: applied pg {pg}",
-        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- touch /tmp/svc0.root.svc.lab",
+        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- touch /tmp/svc0.root.svc.default",
         "INF svc0: <<< done start [om svc0 instance start] in <DUR>, instance status is now up",
     ]
     stop = om(n1, "svc0", "instance", "stop")
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert console(stop) == [
         "INF svc0: >>> do stop [om svc0 instance stop] (origin user, sid <SID>)",
-        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- rm -f /tmp/svc0.root.svc.lab",
+        f"INF svc0: app#0: run: <OM> exec --pg {pg} -- rm -f /tmp/svc0.root.svc.default",
         "INF svc0: fs#1: uninstall flag file /dev/shm/opensvc/svc/svc0/fs#1.flag",
         "INF svc0: <<< done stop [om svc0 instance stop] in <DUR>, instance status is now down",
     ]
@@ -471,7 +461,9 @@ def test_broken_config_keeps_last_good_units(n1: Node, svc0: str) -> None:
     n1.write_file("/etc/opensvc/svc0.conf", SVC0 + "\n[fs#2]\ntype = flag\nbogus = 1\n")
     proc = om(n1, "svc0", "instance", "start")
     assert proc.returncode == 1
-    assert proc.stderr.startswith("/etc/opensvc/svc0.conf:14:1: error: unknown keyword 'bogus'")
+    line = SVC0.count("\n") + 4  # the appended blank line, [fs#2], type, then bogus
+    expected = f"/etc/opensvc/svc0.conf:{line}:1: error: unknown keyword 'bogus' in [fs#2]"
+    assert proc.stderr.startswith(expected)
     assert "Traceback" not in proc.stderr
     assert status(n1, "svc0") == {"avail": "down", "fs#1": "down", "app#0": "down"}
     n1.write_file("/etc/opensvc/svc0.conf", SVC0 + "\n[fs#2]\ntype = flag\n")
