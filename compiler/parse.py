@@ -1,7 +1,8 @@
 """Text → :class:`Document`: sections and ``key[@scope] = value`` entries with spans.
 
-The only lark importer. The grammar (``grammar/opensvc.lark``) is data; this
-module builds plain structure from the tree and attaches meaning to nothing:
+The only user of the parser generated from ``grammar/opensvc.lark`` by lark
+(``_lark_parser.py``, see :mod:`.regen_parser`). This module builds plain
+structure from the tree and attaches meaning to nothing:
 keyword knowledge lives in ``keywords.py`` and ``lower.py``.
 
 Syntax errors never stop the parse. Each one becomes a diagnostic whose
@@ -14,16 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cachedir import private_cache_dir
 from .diagnostics import Collector, Severity, Span
 
 if TYPE_CHECKING:
-    from lark import Lark, Token, Tree
-    from lark.exceptions import UnexpectedInput
+    from ._lark_parser import Lark, Token, Tree, UnexpectedInput
 
 DEFAULT = "DEFAULT"
 SCOPE_SEPARATOR = "@"
@@ -112,38 +109,15 @@ _HINTS = {
 
 @cache
 def _parser() -> Lark:
-    """The LALR parser, built once per process (grammar read from package data)."""
-    from lark import Lark
+    """The LALR parser, built once per process from the checked-in tables.
 
-    grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
-    cache = _cache_file()
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        start="document",
-        propagate_positions=False,  # spans come from the tokens; tree meta is unused
-        maybe_placeholders=False,
-        strict=_strict_available(),
-        cache=str(cache) if cache else False,
-    )
-
-
-def _cache_file() -> Path | None:
-    """Where lark keeps the analysed grammar (building it costs ~1 s, loading ~10 ms).
-
-    lark pickles the parser, so only a private directory will do (:mod:`.cachedir`);
-    lark checks the grammar hash stored inside and rebuilds on mismatch.
+    ``_lark_parser`` is lark's stand-alone parser of ``grammar/opensvc.lark``
+    (``python -m omc.compiler.regen_parser`` rewrites it): loading it costs
+    ~10 ms where importing lark and its analysed grammar cost ~60 ms.
     """
-    base = private_cache_dir()
-    return base / "opensvc-grammar.lark-cache" if base else None
+    from ._lark_parser import Lark_StandAlone
 
-
-def _strict_available() -> bool:
-    """lark's strict mode needs ``interegular`` (``lark[interegular]``)."""
-    from importlib.util import find_spec
-
-    return find_spec("interegular") is not None
+    return Lark_StandAlone()
 
 
 def prepare(text: str) -> str:
@@ -166,16 +140,18 @@ def parse(text: str, *, filename: str, diags: Collector) -> Document:
 
 
 def _parse_recovering(source: str, *, filename: str, diags: Collector) -> Tree[Token] | None:
-    from lark.exceptions import UnexpectedInput
+    from ._lark_parser import UnexpectedInput
 
     parser = _parser()
     lines = source.split("\n")
     for _ in range(MAX_SYNTAX_ERRORS):
         try:
-            return parser.parse("\n".join(lines))
+            tree: Tree[Token] = parser.parse("\n".join(lines))  # lark's ParseTree
         except UnexpectedInput as exc:
             line = _report(exc, lines, filename=filename, diags=diags)
             lines[line - 1] = _blank(lines[line - 1])
+        else:
+            return tree
     diags.error(None, f"too many syntax errors (more than {MAX_SYNTAX_ERRORS})", code="syntax")
     return None
 

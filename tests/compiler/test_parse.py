@@ -161,14 +161,11 @@ def test_grammar_has_no_conflicts_or_terminal_collisions() -> None:
     Lark(grammar, parser="lalr", lexer="contextual", start="document", strict=True)
 
 
-def test_parser_cache_is_refused_in_a_shared_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """lark's pickle cache is only used in a private directory of the user."""
-    from omc.compiler.parse import _cache_file
+def test_cache_dir_is_refused_when_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiler's cache (jinja2 bytecode) is only used in a private directory of the user."""
+    from omc.compiler.cachedir import private_cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    private = _cache_file()
-    assert private is not None and private.parent == tmp_path / "omc"
+    assert private_cache_dir() == tmp_path / "omc"
     (tmp_path / "omc").chmod(0o777)
-    assert _cache_file() is None
+    assert private_cache_dir() is None
