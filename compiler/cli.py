@@ -43,10 +43,12 @@ class UsageError(Exception):
 
 
 def default_node() -> str:
-    """The local node name as om3 computes it: the lowercased OS hostname."""
-    import socket
+    """The local node name as om3 computes it: the lowercased OS hostname.
 
-    return os.environ.get("OMC_NODE") or socket.gethostname().lower()
+    ``os.uname().nodename`` is what ``socket.gethostname()`` returns on Linux
+    (both read uname(2)) without importing :mod:`socket` (~3 ms of a cold run).
+    """
+    return os.environ.get("OMC_NODE") or os.uname().nodename.lower()
 
 
 def default_om() -> str:

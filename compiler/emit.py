@@ -22,7 +22,7 @@ The output is deterministic: same IR, same bytes.
 from __future__ import annotations
 
 import functools
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import names, order
@@ -56,11 +56,16 @@ def _env() -> jinja2.Environment:
     """One Environment per process; templates are compiled once and cached."""
     import jinja2  # lazily: `omc check` and the runtime never render
 
+    # The package's directory, not importlib.resources: that import costs a cold
+    # `omc` ~5 ms, and the templates are always plain files beside the package.
+    from .. import unit_templates
+
+    files = Path(unit_templates.__file__).parent
+
     def load(name: str) -> str:
         # The shared [Unit] section is inlined at load time: one render per unit.
-        files = resources.files("omc.unit_templates")
-        text = files.joinpath(name).read_text()
-        return text.replace('{% include "_unit.j2" %}\n', files.joinpath("_unit.j2").read_text())
+        text = (files / name).read_text()
+        return text.replace('{% include "_unit.j2" %}\n', (files / "_unit.j2").read_text())
 
     cache_dir = private_cache_dir()
     return jinja2.Environment(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -236,8 +237,17 @@ def test_default_om_is_beside_the_interpreter(monkeypatch: pytest.MonkeyPatch) -
 def test_default_node_is_the_lowercased_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without `--node`, configs are evaluated for this host, as om3 names it."""
     monkeypatch.delenv("OMC_NODE", raising=False)
-    monkeypatch.setattr("socket.gethostname", lambda: "Node-A.Example")
+    fake = os.uname_result(("Linux", "Node-A.Example", "6.1", "#1", "x86_64"))
+    monkeypatch.setattr("os.uname", lambda: fake)
     assert cli.default_node() == "node-a.example"
+
+
+def test_default_node_matches_socket_gethostname(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The uname(2) node name read without importing socket is what socket reports."""
+    import socket
+
+    monkeypatch.delenv("OMC_NODE", raising=False)
+    assert cli.default_node() == socket.gethostname().lower()
 
 
 def test_cluster_name_is_read_from_cluster_conf(tmp_path: Path) -> None:
