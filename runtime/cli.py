@@ -10,9 +10,22 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Route ``om lab …`` to the lab CLI, ``om <path> driver …`` to the driver entry
-    point, and everything else to the object CLI."""
+    """Hand the command to the node agent when one serves (its modules are already
+    imported, see :mod:`omc.runtime.agent`), else run it here."""
     args = sys.argv[1:] if argv is None else argv
+    from omc.runtime.agentclient import delegate
+
+    code = delegate(args)
+    return dispatch(args) if code is None else code
+
+
+def dispatch(args: list[str]) -> int:
+    """Route ``om lab …`` to the lab CLI, ``om daemon …`` to the agent, ``om <path>
+    driver …`` to the driver entry point, and everything else to the object CLI."""
+    if args[:1] == ["daemon"]:
+        from omc.runtime.agent import main as agent_main
+
+        return agent_main(args[1:])
     if len(args) >= 2 and args[1] == "driver":
         from omc.runtime.driver_entry import main as driver_main
 

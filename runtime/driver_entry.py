@@ -104,7 +104,7 @@ def _act(res: drivers.ResourceView, request: Request) -> int:
     from omc.runtime.log import driver_log
 
     action = request.action
-    log = driver_log(res.path, res.rid, action=action)
+    log = driver_log(res.path, res.rid, action=action, unit=res.unit)
     if "noaction" in res.tags:
         log.info(f"skip {action}: tagged noaction")
         return 0

@@ -106,6 +106,54 @@ def join(pg: str, *, mountinfo: str | None = None, pid: int | None = None) -> li
     return joined
 
 
+def _mounts(mountinfo: str) -> dict[Path, tuple[str, frozenset[str]]]:
+    """Visible cgroup mounts: mountpoint → (root, options); ``cgroup2`` has none.
+    A later line over-mounts an earlier one at the same place (a lab node's own
+    cgroupfs over its host's)."""
+    mounts: dict[Path, tuple[str, frozenset[str]]] = {}
+    for line in mountinfo.splitlines():
+        head, _, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if len(fields) >= 5 and len(rest) >= 3 and rest[0] in ("cgroup", "cgroup2"):
+            options = frozenset(rest[2].split(",")) if rest[0] == "cgroup" else frozenset()
+            mounts[Path(fields[4])] = (fields[3], options)
+    return mounts
+
+
+def cgroup_moves(peer: str, own: str, mountinfo: str) -> list[Path]:
+    """The cgroup directory a process in cgroups ``own`` joins to be tracked by
+    systemd with another process, ``peer`` (both ``/proc/<pid>/cgroup`` texts):
+    in the unified (v2) hierarchy, which systemd tracks processes with in unified
+    and hybrid layouts, else (legacy v1) in the named ``systemd`` one. Not the v1
+    controllers of a hybrid layout: each migration costs a kernel RCU grace period
+    (~5 ms on a small VM), and what runs there is short. Nothing when the two
+    agree or the peer's cgroup is outside this cgroup namespace (pure, tested)."""
+    mine = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in own.splitlines() if line}
+    theirs = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in peer.splitlines() if line}
+    controllers = "" if "" in theirs else "name=systemd"
+    path = theirs.get(controllers)
+    if path is None or mine.get(controllers) == path or path.startswith("/.."):
+        return []
+    wanted = frozenset() if not controllers else frozenset({controllers})
+    moves = []
+    for mountpoint, (root, options) in _mounts(mountinfo).items():
+        if options != wanted and not (wanted and wanted <= options):
+            continue
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            moves.append(mountpoint / path[len(root.rstrip("/")) :].lstrip("/"))
+    return moves
+
+
+def join_cgroups_of(peer_pid: int, pid: int) -> None:
+    """Move ``pid`` into the cgroups of ``peer_pid``, in every hierarchy that differs."""
+    for directory in cgroup_moves(
+        Path(f"/proc/{peer_pid}/cgroup").read_text(),
+        Path(f"/proc/{pid}/cgroup").read_text(),
+        Path("/proc/self/mountinfo").read_text(),
+    ):
+        _join(directory, pid)
+
+
 def main(argv: list[str]) -> int:
     """Join the cgroup and exec; returns only on error (2: usage, 1: cgroup, 126/127: exec)."""
     try:

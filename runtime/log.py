@@ -317,13 +317,15 @@ def relay_files(path: str) -> tuple[Path, Path]:
     return base / f"{name}.sock", base / f"{name}.sid"
 
 
-def driver_log(path: str, rid: str, *, action: str = "") -> ActionLog:
+def driver_log(path: str, rid: str, *, action: str = "", unit: str = "") -> ActionLog:
     """The logger of a driver process started by systemd on behalf of an ``om`` action.
 
     Records always go to journald (with the acting command's sid when one is
     running) and, when an acting ``om`` listens, to its relay socket, so they
     appear on its console in arrival order. Run by hand on a terminal (no
-    relay), they also go to the console.
+    relay), they also go to the console. ``OBJECT_SYSTEMD_UNIT=<unit>`` makes
+    ``journalctl -u <unit>`` find them even when a node agent's worker, outside
+    the unit's cgroup, ran the driver (journald honours it from root).
     """
     sock_path, sid_path = relay_files(path)
     sid: str | None = None
@@ -343,6 +345,8 @@ def driver_log(path: str, rid: str, *, action: str = "") -> ActionLog:
         console=console,
         extra_sinks=extra,
     )
+    if unit:
+        log = replace(log, fields={**log.fields, "OBJECT_SYSTEMD_UNIT": unit})
     return log.bind(rid=rid)
 
 

@@ -1,0 +1,337 @@
+"""The node agent: ``om daemon run``, a warm executor for ``om`` commands.
+
+An ``om`` command spends ~100 ms importing Python modules (om's own, pydbus
+and gi, pyroute2, the compiler) before a few milliseconds of real work, and
+systemd runs one such command per driver-backed resource per action. The agent
+imports all of it once, then serves :mod:`omc.runtime.agentclient` requests on
+a unix socket by forking: the worker inherits the imported modules (the
+zygote pattern of Android and of nailgun), takes over the client's stdin,
+stdout and stderr, environment and working directory, and runs the command.
+The client forwards its signals (a unit's stop or timeout reaches the worker),
+the worker ends when its client vanishes, driver records carry
+``OBJECT_SYSTEMD_UNIT`` (``journalctl -u`` finds them), and the driver
+actions that run user commands (tasks, syncs) first join the client's cgroup,
+so the resource's slice caps them and its unit's stop kills them (see
+:func:`joins_cgroups` for why not every command). The worker, not the agent,
+reports the exit code and watches the client, so restarting the agent never
+touches commands in flight.
+
+The agent refuses (the client then runs the command itself) clients that are
+not root, live in other namespaces, or arrive after om's source changed on
+disk (it then re-executes itself to load the new code). It holds no state and
+opens no D-Bus connection itself: a worker's first D-Bus call connects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from omc.runtime import agentclient
+
+UNIT = "omc-agent.service"
+Request = tuple[str, list[str], dict[str, str]]  # cwd, argv, environment
+NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
+# What the commands run by units and users import; the lab and etcd stay out.
+PRELOAD = (
+    "omc.runtime.cli", "omc.runtime.objcli", "omc.runtime.driver_entry",
+    "omc.runtime.actions", "omc.runtime.apply", "omc.runtime.plan", "omc.runtime.observe",
+    "omc.runtime.status", "omc.runtime.status_view", "omc.runtime.render",
+    "omc.runtime.selection", "omc.runtime.store", "omc.runtime.model", "omc.runtime.log",
+    "omc.runtime.triggers", "omc.runtime.collector", "omc.runtime.netlink",
+    "omc.runtime.drivers.app", "omc.runtime.drivers.container", "omc.runtime.drivers.disk",
+    "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
+    "omc.runtime.drivers.sync", "omc.runtime.drivers.task", "omc.compiler.api",
+)  # fmt: skip
+
+
+def preload() -> dict[str, int]:
+    """Import what commands need; returns om's source files with their mtimes."""
+    from omc.runtime.systemd import import_gi
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    import_gi()
+    return _sources()
+
+
+def _sources() -> dict[str, int]:
+    sources: dict[str, int] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and getattr(module, "__name__", "").startswith("omc."):
+            with contextlib.suppress(OSError):
+                sources[path] = Path(path).stat().st_mtime_ns
+    return sources
+
+
+def stale(sources: dict[str, int]) -> bool:
+    """True when a loaded module's source changed since the agent loaded it."""
+    for path, mtime in sources.items():
+        try:
+            if Path(path).stat().st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def refusal(pid: int, uid: int) -> str:
+    """Why a client may not be served here, or ``""``."""
+    if uid != 0 or pid <= 0:
+        return "not a root client of this pid namespace"
+    try:
+        for ns in NAMESPACES:
+            if Path(f"/proc/{pid}/ns/{ns}").readlink() != Path(f"/proc/self/ns/{ns}").readlink():
+                return f"client in another {ns} namespace"
+        mine, theirs = Path("/").stat(), Path(f"/proc/{pid}/root/").stat()
+    except OSError as exc:
+        return f"cannot inspect the client: {exc.strerror}"
+    if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+        return "client in another root directory"
+    return ""
+
+
+def listen(path: str) -> socket.socket:
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path(path).unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    server.bind(path)
+    Path(path).chmod(0o600)
+    server.listen(64)
+    return server
+
+
+def notify(state: str) -> None:
+    """sd_notify(3) without libsystemd: one datagram to ``$NOTIFY_SOCKET``."""
+    target = os.environ.get("NOTIFY_SOCKET", "")
+    if not target:
+        return
+    address = "\0" + target[1:] if target.startswith("@") else target
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.sendto(state.encode(), address)
+
+
+def serve(path: str) -> int:
+    """Accept requests until SIGTERM; re-execute when om's code changed."""
+    sources = preload()
+    gc.collect()
+    gc.freeze()  # workers then share the imported modules' pages instead of copying them
+    server = listen(path)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    notify(f"READY=1\nSTATUS=serving {path}")
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            if stale(sources):
+                conn.send(b"fallback stale")
+                server.close()
+                notify("RELOADING=1")
+                os.execv(sys.executable, [sys.executable, *sys.argv])
+            handle(conn, server)
+
+
+def joins_cgroups(argv: list[str]) -> bool:
+    """Whether the worker moves into its client's cgroup (pure).
+
+    Only for the driver actions that run user commands, possibly for long,
+    that the resource's slice caps and its unit's stop must kill: task ``run``,
+    sync ``update``/``full``. A cgroup migration costs the kernel an RCU grace
+    period (~15 ms on a small VM), more than the whole of a short driver
+    action; the others stay in the agent's cgroup, their signals forwarded by
+    the client and their journal records tagged ``OBJECT_SYSTEMD_UNIT``.
+    """
+    return len(argv) >= 3 and argv[1] == "driver" and argv[2] in ("run", "update", "full")
+
+
+def handle(conn: socket.socket, server: socket.socket) -> None:
+    """One request: check the client, then fork its worker (never raises)."""
+    fds: list[int] = []
+    try:
+        conn.settimeout(2.0)
+        payload, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        conn.settimeout(None)
+        pid, uid, _ = struct.unpack(
+            "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        )
+        why = refusal(pid, uid) or ("" if len(fds) == 3 else "expected 3 file descriptors")
+        request = agentclient.decode(payload)
+        if why:
+            conn.send(f"fallback {why}".encode())
+            return
+        if os.fork() == 0:
+            server.close()
+            worker(conn, pid if joins_cgroups(request[1]) else 0, fds, request)  # never returns
+    except (OSError, ValueError) as exc:
+        with contextlib.suppress(OSError):
+            conn.send(f"fallback {exc}".encode())
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -> None:
+    """The forked worker: become the client (joining the cgroups of pid ``client``
+    unless 0), run the command, report its exit code."""
+    cwd, argv, env = request
+    try:
+        _become(client, fds, cwd, env)
+    except BaseException as exc:  # nothing ran: the client runs it itself
+        with contextlib.suppress(OSError):
+            conn.send(f"fallback worker set-up failed: {exc}".encode())
+        os._exit(1)
+    code = 1
+    try:
+        conn.send(f"pid {os.getpid()}".encode())
+        threading.Thread(target=_watch, args=(conn,), daemon=True).start()
+        sys.argv = ["om", *argv]
+        code = _run(argv)
+    except BaseException:  # the worker must always report and exit
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with contextlib.suppress(OSError):
+            conn.send(f"exit {code}".encode())
+        os._exit(code)
+
+
+def _become(client: int, fds: list[int], cwd: str, env: dict[str, str]) -> None:
+    """Take the client's place: its cgroups first when ``client`` is a pid (a failure
+    here changes nothing the client sees), then its standard streams, directory
+    and environment."""
+    from omc.runtime.exec import join_cgroups_of
+
+    if client:
+        join_cgroups_of(client, os.getpid())
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    fds.clear()
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text("om-worker")
+
+
+def _run(argv: list[str]) -> int:
+    from omc.runtime.cli import dispatch
+
+    try:
+        return dispatch(argv)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _watch(conn: socket.socket) -> None:
+    """Forward the client's signals; a vanished client means SIGTERM (as systemd's
+    stop of the unit would have sent to a command running in it)."""
+    while True:
+        try:
+            message = conn.recv(64).decode(errors="replace")
+        except OSError:
+            message = ""
+        word, _, value = message.partition(" ")
+        if word == "sig" and value.isdigit():
+            os.kill(os.getpid(), int(value))
+        elif not message:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+UNIT_TEXT = """\
+[Unit]
+Description=omc node agent: runs om commands with warm imports
+After=dbus.socket
+
+[Service]
+Type=notify
+ExecStart={om} daemon run
+# Workers report to their clients themselves: a restart of the agent never
+# touches commands in flight.
+KillMode=process
+Restart=on-failure
+RestartSec=1s
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def unit_text(om: str) -> str:
+    """The agent's unit; ``om`` is the absolute path of the ``om`` command."""
+    return UNIT_TEXT.format(om=om)
+
+
+def answering(path: str) -> bool:
+    """Whether an agent accepts connections on ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def install(om: str, unit_dir: Path) -> int:
+    """Write the unit, reload systemd, enable and start the agent."""
+    import subprocess
+
+    (unit_dir / UNIT).write_text(unit_text(om))
+    for argv in (["daemon-reload"], ["enable", "--now", UNIT]):
+        if subprocess.run(["systemctl", *argv], check=False).returncode != 0:
+            return 1
+    return 0
+
+
+DAEMON_USAGE = "usage: om daemon run|status|install|start|stop|restart [--socket PATH]"
+
+
+def main(argv: list[str]) -> int:
+    """``om daemon …``: run the agent in the foreground, or manage its unit."""
+    path = os.environ.get("OMC_AGENT_SOCKET", agentclient.SOCKET_PATH)
+    words = list(argv)
+    if "--socket" in words[:-1]:
+        at = words.index("--socket")
+        path = words.pop(at + 1)
+        words.pop(at)
+    if words == ["run"]:
+        return serve(path)
+    if words == ["status"]:
+        up = answering(path)
+        print(f"agent {'running' if up else 'not running'} ({path})")
+        return 0 if up else 3
+    if words == ["install"]:
+        om = str(Path(sys.argv[0]).resolve()) if sys.argv[0] else "om"
+        return install(om, Path(os.environ.get("OMC_UNIT_DIR", "/etc/systemd/system")))
+    if len(words) == 1 and words[0] in ("start", "stop", "restart"):
+        import subprocess
+
+        return subprocess.run(["systemctl", words[0], UNIT], check=False).returncode
+    print(DAEMON_USAGE, file=sys.stderr)
+    return 64

@@ -1,0 +1,168 @@
+"""The node agent's pure parts: wire format, what goes to the agent, cgroup moves, refusals."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from omc.runtime import agent, agentclient
+from omc.runtime.exec import cgroup_moves
+
+_TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
+
+
+@given(
+    cwd=_TEXT,
+    argv=st.lists(_TEXT, max_size=6),
+    env=st.dictionaries(_TEXT.filter(lambda k: "=" not in k and k != ""), _TEXT, max_size=6),
+)
+def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str]) -> None:
+    """decode(encode(x)) is x for any cwd, argv and environment without NUL."""
+    assert agentclient.decode(agentclient.encode(cwd, argv, env)) == (cwd, argv, env)
+
+
+@pytest.mark.parametrize("payload", [b"", b"omc2\0/\0" b"0", b"omc1\0/\0x", b"omc1\0/\x003\0a"])
+def test_bad_requests_are_refused(payload: bytes) -> None:
+    """Anything but a well-formed request raises ValueError (the agent answers fallback)."""
+    with pytest.raises(ValueError):
+        agentclient.decode(payload)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["svc0", "instance", "start"], True),
+        (["svc0", "driver", "start", "--rid", "fs#1"], True),
+        (["svc0", "print", "status"], True),
+        (["lab", "up"], False),
+        (["exec", "--pg", "/x", "--", "true"], False),
+        (["daemon", "run"], False),
+        (["svc0", "config", "edit"], False),
+        (["--help"], False),
+        ([], False),
+    ],
+)
+def test_which_commands_go_to_the_agent(argv: list[str], expected: bool) -> None:
+    """Object and driver commands go; the lab, exec, the agent itself and editors stay."""
+    assert agentclient.wanted(argv) is expected
+
+
+def test_omc_agent_0_keeps_every_command_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OMC_AGENT=0 turns delegation off."""
+    monkeypatch.setenv("OMC_AGENT", "0")
+    assert not agentclient.wanted(["svc0", "instance", "start"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["svc0", "driver", "run", "--rid", "task#1"], True),
+        (["svc0", "driver", "update", "--rid", "sync#1"], True),
+        (["svc0", "driver", "full", "--rid", "sync#1"], True),
+        (["svc0", "driver", "start", "--rid", "fs#1"], False),
+        (["svc0", "instance", "run"], False),
+        (["svc0", "instance", "start"], False),
+    ],
+)
+def test_only_user_command_drivers_join_the_unit_cgroup(argv: list[str], expected: bool) -> None:
+    """Tasks and syncs run user commands in the unit's cgroup; short driver actions do not."""
+    assert agent.joins_cgroups(argv) is expected
+
+
+HYBRID = """\
+81 80 0:51 / /sys/fs/cgroup ro - tmpfs tmpfs ro
+82 81 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+90 81 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+91 81 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup rw
+"""
+LEGACY = "\n".join(HYBRID.splitlines()[:3]) + "\n"
+UNIFIED = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
+AGENT_HYBRID = "9:name=systemd:/system.slice/omc-agent.service\n1:cpu:/\n0::/system.slice/omc-agent.service\n"  # noqa: E501
+UNIT = "/system.slice/x.service"
+
+
+@pytest.mark.parametrize(
+    ("peer", "own", "mountinfo", "expected"),
+    [
+        (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n0::{UNIT}\n", AGENT_HYBRID, HYBRID,
+         [f"/sys/fs/cgroup/unified{UNIT}"]),
+        (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n", "9:name=systemd:/a\n1:cpu:/\n", LEGACY,
+         [f"/sys/fs/cgroup/systemd{UNIT}"]),
+        (f"0::{UNIT}\n", "0::/system.slice/omc-agent.service\n", UNIFIED, [f"/sys/fs/cgroup{UNIT}"]),
+        (f"0::{UNIT}\n", f"0::{UNIT}\n", UNIFIED, []),
+        ("0::/../../..\n", "0::/system.slice/omc-agent.service\n", UNIFIED, []),
+    ],
+    ids=["hybrid-joins-unified-only", "legacy-joins-name-systemd", "unified", "same", "outside"],
+)  # fmt: skip
+def test_cgroup_moves(peer: str, own: str, mountinfo: str, expected: list[str]) -> None:
+    """The worker joins systemd's tracking hierarchy only, and only when it differs."""
+    assert cgroup_moves(peer, own, mountinfo) == [Path(p) for p in expected]
+
+
+def test_a_later_mount_hides_an_earlier_one() -> None:
+    """A lab node's own cgroupfs over its host's: the visible one is used."""
+    mountinfo = "59 49 0:38 /../../.. /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n" + HYBRID
+    assert cgroup_moves(f"0::{UNIT}\n", "0::/\n", mountinfo) == [
+        Path(f"/sys/fs/cgroup/unified{UNIT}")
+    ]
+
+
+def test_refusal_of_clients() -> None:
+    """This very process (same namespaces) is served when root; others are refused."""
+    assert agent.refusal(os.getpid(), 1000) == "not a root client of this pid namespace"
+    assert agent.refusal(0, 0) == "not a root client of this pid namespace"
+    if os.geteuid() == 0:
+        assert agent.refusal(os.getpid(), 0) == ""
+
+
+def test_stale_sees_a_changed_source(tmp_path: Path) -> None:
+    """A loaded module's source changed on disk (an upgrade): the agent must reload."""
+    source = tmp_path / "mod.py"
+    source.write_text("x = 1\n")
+    sources = {str(source): source.stat().st_mtime_ns}
+    assert not agent.stale(sources)
+    os.utime(source, ns=(0, source.stat().st_mtime_ns + 1_000_000))
+    assert agent.stale(sources)
+    source.unlink()
+    assert agent.stale({str(source): 0})
+
+
+def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
+    """Run the client's wait loop against a fake agent that sends ``replies``."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def fake() -> None:
+        for reply in replies:
+            theirs.send(reply)
+            time.sleep(0.01)
+        if close:
+            theirs.close()
+
+    thread = threading.Thread(target=fake)
+    thread.start()
+    try:
+        return agentclient._wait(ours)
+    finally:
+        thread.join()
+        ours.close()
+
+
+@pytest.mark.parametrize(
+    ("replies", "expected"),
+    [
+        ([b"fallback stale"], None),
+        ([], None),  # the agent closed before starting a worker: run it here
+        ([b"pid 42", b"exit 0"], 0),
+        ([b"pid 42", b"exit 3"], 3),
+        ([b"pid 42"], 1),  # the worker vanished: an error, never a second run
+    ],
+)
+def test_client_outcomes(replies: list[bytes], expected: int | None) -> None:
+    """Fallback before a worker starts; the worker's exit code after; 1 if it vanished."""
+    assert _client_against(replies) == expected

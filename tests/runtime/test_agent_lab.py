@@ -1,0 +1,161 @@
+"""The node agent in a lab node: who runs the commands, the fallback, cgroups, signals."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from omc.runtime.lab.api import Lab, Node
+
+from .test_instance_lab import OM, console, created, om
+
+FLAG_APP = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0a01
+
+[fs#1]
+type = flag
+
+[app#0]
+start = touch /run/omct/agtsvc.up
+stop = rm -f /run/omct/agtsvc.up
+"""
+TASKS = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0a02
+
+[task#cg]
+command = /bin/sh -c "cat /proc/self/cgroup > /run/omct/agttask.cgroup"
+
+[task#slow]
+command = /bin/sleep 31.7
+"""
+
+
+@pytest.fixture
+def n1(lab: Lab) -> Node:
+    return lab.node("n1")
+
+
+def records(node: Node, *matches: str) -> list[dict[str, str]]:
+    node.run(["journalctl", "--sync"], check=False)
+    out = node.run(["journalctl", "-o", "json", "--no-pager", *matches]).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def sid_of(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout.split("sid ", 1)[1].split(")", 1)[0]
+
+
+@contextlib.contextmanager
+def agent_stopped(node: Node) -> Iterator[None]:
+    node.run(["systemctl", "stop", "omc-agent.service"])
+    try:
+        yield
+    finally:
+        node.run(["systemctl", "start", "omc-agent.service"])
+
+
+def test_the_agent_runs_on_every_node(n1: Node) -> None:
+    """Lab nodes run omc-agent.service, answering on its socket."""
+    assert n1.run(["systemctl", "is-active", "omc-agent.service"]).stdout.strip() == "active"
+    assert om(n1, "daemon", "status").returncode == 0
+
+
+def test_actions_and_drivers_run_in_agent_workers(n1: Node) -> None:
+    """`om … instance start` and the fs#1 unit's driver both ran in forked agent workers;
+    `journalctl -u <resource unit>` still finds the driver's record."""
+    with created(n1, "agtsvc", FLAG_APP):
+        start = om(n1, "agtsvc", "instance", "start")
+        assert start.returncode == 0, start.stdout + start.stderr
+        found = records(n1, "OBJ_PATH=agtsvc", f"SID={sid_of(start)}")
+        by_message = {r["MESSAGE"]: r for r in found}
+        done = next(r for m, r in by_message.items() if m.startswith("<<< done start"))
+        flag = by_message["fs#1: install flag file /dev/shm/opensvc/svc/agtsvc/fs#1.flag"]
+        assert done["_COMM"] == "om-worker"
+        assert flag["_COMM"] == "om-worker"
+        assert flag["OBJECT_SYSTEMD_UNIT"] == "opensvc-svc.agtsvc-fs.1.service"
+        unit_log = n1.run(["journalctl", "-o", "cat", "-u", "opensvc-svc.agtsvc-fs.1.service"])
+        assert "fs#1: install flag file" in unit_log.stdout
+
+
+def test_without_the_agent_the_same_commands_print_the_same(n1: Node) -> None:
+    """With the agent stopped, `om` and the units run the commands themselves, same output."""
+    with created(n1, "agtsvc", FLAG_APP):
+        served = [console(om(n1, "agtsvc", "instance", verb)) for verb in ("start", "stop")]
+        with agent_stopped(n1):
+            assert om(n1, "daemon", "status").returncode == 3
+            alone = [om(n1, "agtsvc", "instance", verb) for verb in ("start", "stop")]
+            assert [p.returncode for p in alone] == [0, 0], alone[0].stderr + alone[1].stderr
+            assert [console(p) for p in alone] == served
+            found = records(n1, "OBJ_PATH=agtsvc", f"SID={sid_of(alone[0])}")
+            assert found
+            assert all(r["_COMM"] != "om-worker" for r in found)
+
+
+def test_clients_in_another_namespace_run_the_command_themselves(n1: Node) -> None:
+    """A client in another mount namespace is refused by the agent and runs the action
+    itself: its records come from its own process, not a worker."""
+    with created(n1, "agtsvc", FLAG_APP):
+        proc = n1.run(["unshare", "--mount", "--propagation", "unchanged", OM, "agtsvc",
+                       "instance", "start"], check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        found = records(n1, "OBJ_PATH=agtsvc", f"SID={sid_of(proc)}", "_TRANSPORT=journal")
+        done = [r for r in found if r["MESSAGE"].startswith("<<< done start")]
+        assert done
+        assert done[0]["_COMM"] != "om-worker"
+
+
+def test_a_task_runs_in_its_own_unit_cgroup(n1: Node) -> None:
+    """A task's command, run by the agent's worker, sits in the task unit's cgroup."""
+    with created(n1, "agttask", TASKS):
+        n1.run(["systemctl", "start", "opensvc-svc.agttask-task.cg.service"])
+        cgroups = n1.read_file("/run/omct/agttask.cgroup").splitlines()
+        unified = next(line for line in cgroups if line.startswith("0::"))
+        assert unified.endswith("/opensvc-svc.agttask-task.cg.service"), cgroups
+        ran = records(n1, "OBJ_PATH=agttask", "RID=task#cg", "_TRANSPORT=journal")
+        assert ran
+        assert {r["_COMM"] for r in ran} == {"om-worker"}
+
+
+def _wait_for(what: str, probe: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(probe) and probe():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("signal", ["TERM", "KILL"])
+def test_a_killed_client_ends_its_worker(n1: Node, signal: str) -> None:
+    """SIGTERM to the client is forwarded to the worker; a SIGKILLed client's worker sees
+    its socket close and ends too."""
+    with created(n1, "agttask", TASKS):
+        client = subprocess.Popen(n1.argv([OM, "agttask", "driver", "run", "--rid", "task#slow"]),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            sleeper: list[str] = []
+
+            def started() -> bool:
+                sleeper[:] = n1.run(["pgrep", "-f", "^/bin/sleep 31.7"], check=False).stdout.split()
+                return bool(sleeper)
+
+            _wait_for("the task's sleep", started)
+            status = n1.read_file(f"/proc/{sleeper[0]}/status")
+            worker = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:"))
+            assert n1.read_file(f"/proc/{worker}/comm").strip() == "om-worker"
+            found = n1.run(["pgrep", "-f", "--", "driver run --rid task#slow"]).stdout.split()
+            assert len(found) == 1  # the client (the worker's command line is the agent's)
+            n1.run(["kill", f"-{signal}", found[0]])
+            _wait_for("the worker to end", lambda: not n1.path(f"/proc/{worker}").exists())
+            client.wait(timeout=20)
+            if signal == "TERM":
+                assert client.returncode == 143
+        finally:
+            client.kill()
+            n1.run(["pkill", "-f", "^/bin/sleep 31.7"], check=False)
