@@ -2,10 +2,11 @@
 
 systemd's job engine does the ordering and the parallelism from the unit
 graph (``After=``/``Requires=`` written by the compiler): all jobs of a start
-are enqueued at once, then waited for in plan order, so the console shows the
+are enqueued at once (a whole-object action as one transaction, through the
+object's target), then waited for in plan order, so the console shows the
 resources in start order while independent units run concurrently. A job
-``done`` is not "up": the unit's state is re-read before a step is called a
-success (Pacemaker's rule).
+``done`` is not "up": the units' states are re-read, in one call after the
+jobs, before a start is called a success (Pacemaker's rule, :meth:`Applier.verify`).
 
 Rollback undoes exactly what this action started, in reverse order, one unit
 at a time with job mode ``ignore-dependencies`` (so stopping ``ip#0`` does
@@ -14,7 +15,7 @@ not drag down a resource that was up before the action).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -69,15 +70,11 @@ class Applier:
     om: str = "om"
     pg_logged: set[str] = field(default_factory=set)
     changed: list[Step] = field(default_factory=list)
-    # ActiveState of units whose job was already removed, read in one call with the
-    # state of the step being finished (parallel starts end together: one round trip).
-    _after_job: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     # ActiveState of every unit read by verify(), for the end-state check.
     final_states: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def _enqueue(self, method: str, unit: str, mode: str) -> str:
-        self.sd._watch()  # subscribe before enqueuing (adapter has no public hook yet)
-        return str(self.sd.manager(method, "ss", unit, mode)[0])
+        return self.sd.enqueue(method, unit, mode)
 
     def _wait(self, job: str) -> str:
         return self.sd._wait_jobs([job], self.timeout)[job]
@@ -113,29 +110,46 @@ class Applier:
             self.log.debug(f"skip: {step.reason}", rid=res.rid)
 
     def _run_batch(self, plan: Plan) -> list[str]:
+        target_job: str | None = None
+        jobs: dict[str, str] = {}
+        if plan.target_op is not Op.SKIP:
+            target_job, jobs = self._target_jobs(plan)
         queued: list[tuple[Step, str | None, str]] = []
         for step in plan.jobs:
+            if step.unit in jobs:
+                queued.append((step, jobs[step.unit], ""))
+                continue
             try:
                 job = self._enqueue(_METHODS[step.op], step.unit, plan.job_mode)
                 queued.append((step, job, ""))
             except SystemdError as exc:  # the transaction was refused
                 queued.append((step, None, str(exc)))
-        target_job = None
-        if plan.target_op is not Op.SKIP:
-            try:
-                target_job = self._enqueue(_METHODS[plan.target_op], self.model.target, "replace")
-            except SystemdError as exc:  # a refused target job is reported, not fatal
-                self.log.warning(f"{self.model.target}: {exc}")
         errors = []
-        for i, (queued_step, queued_job, err) in enumerate(queued):
-            done = [
-                s.unit for s, j, _ in queued[i + 1 :] if j is not None and self.sd.job_removed(j)
-            ]
-            if error := self._finish(queued_step, queued_job, err, done=done):
+        for queued_step, queued_job, err in queued:
+            if error := self._finish(queued_step, queued_job, err):
                 errors.append(error)
         if target_job is not None:
             self._wait(target_job)
         return errors
+
+    def _target_jobs(self, plan: Plan) -> tuple[str | None, dict[str, str]]:
+        """Enqueue the object's target job, and find the jobs its transaction gave the
+        steps' units, as ``systemctl start|stop <target>`` does: one transaction
+        instead of one per unit, which PID 1 also spends time on while the units run.
+        Whole-object actions only (the target pulls in, or stops through ``PartOf=``,
+        exactly the units such a plan acts on); a step the transaction gave no job
+        (drift: a unit already in the wanted state) is enqueued on its own after."""
+        whole = plan.job_mode == "replace" and not plan.selected
+        op = plan.target_op
+        self.sd.forget(s.unit for s in plan.jobs)
+        try:
+            job = self._enqueue(_METHODS[op], self.model.target, "replace")
+        except SystemdError as exc:  # a refused target job is reported, not fatal
+            self.log.warning(f"{self.model.target}: {exc}")
+            return None, {}
+        if not whole or any(s.op is not op for s in plan.jobs):
+            return job, {}
+        return job, self.sd.jobs_of(s.unit for s in plan.jobs)
 
     def _run_sequential(self, steps: tuple[Step, ...], mode: str) -> list[str]:
         errors = []
@@ -148,24 +162,17 @@ class Applier:
                 errors.append(error)
         return errors
 
-    def _finish(
-        self, step: Step, job: str | None, enqueue_error: str, *, done: Sequence[str] = ()
-    ) -> str:
+    def _finish(self, step: Step, job: str | None, enqueue_error: str) -> str:
         """Wait for one job, log the resource's lines; return an error line or ''.
 
-        ``done``: units of later steps whose job is already removed; their state is
-        read in the same call and used when their turn comes.
+        The job's result decides the step; the unit states are re-read once, after
+        every job (:meth:`verify`): a read per step would be one more D-Bus call
+        that PID 1 serves while it runs the next units.
         """
         res = self.model.resource(step.rid)
         result = self._wait(job) if job is not None else "refused"
         self.drain()
-        if step.unit not in self._after_job:
-            self._after_job.update(self._active(step.unit, *done))
-        active = self._after_job.pop(step.unit) in ACTIVE
-        starting = step.op in (Op.START, Op.RESTART)
-        # A task is a oneshot that ends inactive: its job result is the outcome.
-        ok = result == "done" and (active is starting or res.group == "task")
-        if ok:
+        if result == "done":
             self._log_done(step, res)
             self.changed.append(step)
             if failed := self._guarded((step,), "post"):

@@ -188,6 +188,7 @@ class Systemd:
         self._ctx = _glib().MainContext.default()
         self.timeout = timeout
         self._removed: dict[str, str] = {}
+        self._removed_units: dict[str, str] = {}  # unit → path of its last removed job
         self._watching = False
         self._sub_id: int | None = None
         self._paths: dict[str, str] = {}
@@ -257,8 +258,34 @@ class Systemd:
         self._watching = True
 
     def _on_job_removed(self, *args: Any) -> None:
-        _id, job, _unit, result = args[5].unpack()
+        _id, job, unit, result = args[5].unpack()
         self._removed[job] = result
+        self._removed_units[unit] = job
+
+    def enqueue(self, method: str, unit: str, mode: str) -> str:
+        """Subscribe (once, before any job exists), then enqueue one job; its path."""
+        self._watch()
+        self._removed_units.pop(unit, None)
+        return str(self.manager(method, "ss", unit, mode)[0])
+
+    def jobs_of(self, units: Iterable[str]) -> dict[str, str]:
+        """The job of each of ``units`` that has one since it was last enqueued or
+        forgotten: queued (``ListJobs``) or already removed. One call for all: what a
+        transaction pulled in (a target's start) without enqueuing each unit."""
+        wanted = set(units)
+        rows = self.manager("ListJobs")[0]
+        found = {str(row[1]): str(row[4]) for row in rows if str(row[1]) in wanted}
+        while self._ctx.pending():  # JobRemoved signals that arrived meanwhile
+            self._ctx.iteration(False)
+        for unit in wanted - found.keys():
+            if unit in self._removed_units:
+                found[unit] = self._removed_units[unit]
+        return found
+
+    def forget(self, units: Iterable[str]) -> None:
+        """Drop what is known of the removed jobs of ``units`` (before a new transaction)."""
+        for unit in units:
+            self._removed_units.pop(unit, None)
 
     def job_removed(self, job: str) -> bool:
         """Whether ``JobRemoved`` was already seen for ``job`` (not yet waited for);
