@@ -178,15 +178,27 @@ class Evaluator:
         default (no reference in it), which needs none of the rules of :meth:`get`.
         """
         kind = section_kind(section)
-        if section != DEFAULT and kind not in _NOT_FAST:
-            fast = _plain_defaults(kind, self.driver_type(section)).get(keyword.name)
+        if section != DEFAULT and kind not in NOT_FAST:
+            fast = plain_defaults(kind, self.driver_type(section)).get(keyword.name)
             if fast is not None:
                 names, head_names, value = fast
-                here = self._index.get(section, {})
-                head = self._index.get(DEFAULT, {})
-                if not any(n in here for n in names) and not any(n in head for n in head_names):
-                    return self._cache.setdefault((section, keyword.name), value)
+                if self.unset_default(section, keyword.name, names, head_names, value):
+                    return self._cache[(section, keyword.name)]
         return self.get(section, keyword.name)
+
+    def unset_default(
+        self, section: str, name: str, names: tuple[str, ...], heads: tuple[str, ...], value: Value
+    ) -> bool:
+        """:meth:`get_keyword`'s shortcut, for callers that hold the
+        :func:`plain_defaults` entry of a keyword already: True (and ``value``
+        remembered as ``get(section, name)``) when the keyword is written neither
+        in ``section`` under ``names`` nor in DEFAULT under ``heads``."""
+        here = self._index.get(section, _NO_ENTRIES).keys()
+        head = self._index.get(DEFAULT, _NO_ENTRIES).keys()
+        if here.isdisjoint(names) and head.isdisjoint(heads):
+            self._cache.setdefault((section, name), value)
+            return True
+        return False
 
     def expand(self, text: str, *, section: str, span: Span | None) -> str:
         """Replace every ``{...}`` reference in ``text``."""
@@ -446,11 +458,12 @@ def _plain_default(text: str) -> Value:
     return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
 
 
-_NOT_FAST = frozenset((*FREEFORM_SECTIONS, DEFAULT, "subset"))
+_NO_ENTRIES: dict[str, list[Entry]] = {}
+NOT_FAST = frozenset((*FREEFORM_SECTIONS, DEFAULT, "subset"))  # sections never short-cut
 
 
 @cache
-def _plain_defaults(
+def plain_defaults(
     kind: str, driver_type: str | None
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]]:
     """Keywords whose unset value is a plain default, by name: (their names, the DEFAULT

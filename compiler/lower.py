@@ -27,13 +27,23 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from . import ir
 from .convert import ConvertError, convert
 from .diagnostics import Collector, Span
-from .evaluate import REFERENCE, Context, Evaluator, Origin, section_kind
+from .evaluate import (
+    NOT_FAST,
+    REFERENCE,
+    Context,
+    Evaluator,
+    Origin,
+    Value,
+    plain_defaults,
+    section_kind,
+)
 from .keywords import (
     FREEFORM_SECTIONS,
     LEGACY_GROUPS,
@@ -240,43 +250,110 @@ def _unknown_keyword(
 # --- keyword evaluation ----------------------------------------------------------
 
 
-def _keywords_of(section: str, kind: str, driver_type: str | None, ev: Evaluator) -> list[Keyword]:
-    """Keywords worth evaluating: present, inherited from DEFAULT, or with a default."""
-    found = ev.section(section)
-    present = found.keys() if found else frozenset()
-    head = ev.section(DEFAULT)
-    head_keys = head.keys() if section != DEFAULT and head else frozenset()
-    return [
-        k
-        for k, names, defaulted in _candidates(kind, driver_type)
-        if defaulted or not present.isdisjoint(names) or k.name in head_keys
-    ]
+_NO_SHORTCUT = object()
+_Plain = tuple[
+    tuple[str, ...], tuple[str, ...], Value, Any
+]  # names, DEFAULT names, value, converted
+_Candidate = tuple[Keyword, _Plain | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Candidates:
+    """The non-legacy keywords of one driver (computed once per driver, see
+    :func:`_candidates`), with what finds the ones worth evaluating in a section."""
+
+    keywords: tuple[_Candidate, ...]  # each with its converted plain default, if any
+    always: frozenset[int]  # positions of keywords with a value even when unset
+    by_name: Mapping[str, tuple[int, ...]]  # name or alias -> positions
+    by_own_name: Mapping[str, tuple[int, ...]]  # name (no alias) -> positions
+
+    def relevant(self, present: frozenset[str], head_keys: frozenset[str]) -> list[int]:
+        """Positions, in table order, of the keywords present in the section (under
+        any name), set in DEFAULT (under their own name) or with a default."""
+        found = set(self.always)
+        for key in present:
+            found.update(self.by_name.get(key, ()))
+        for key in head_keys:
+            found.update(self.by_own_name.get(key, ()))
+        return sorted(found)
 
 
 @cache
-def _candidates(
-    kind: str, driver_type: str | None
-) -> tuple[tuple[Keyword, tuple[str, ...], bool], ...]:
-    """The non-legacy keywords of a section, with their names and whether they have a
-    value even when unset (a default or a DEFAULT option): computed once per driver."""
-    return tuple(
-        (k, k.names, k.default is not None or bool(k.default_option))
-        for k in section_keywords(kind, driver_type)
-        if k.status is not Status.LEGACY
+def _candidates(kind: str, driver_type: str | None) -> _Candidates:
+    """The non-legacy keywords of a section kind and driver; each keyword whose unset
+    value is a plain default comes with that value already converted (see
+    :func:`evaluate_keywords`)."""
+    plain = plain_defaults(kind, driver_type) if kind not in NOT_FAST else {}
+    keywords: list[_Candidate] = []
+    always: set[int] = set()
+    by_name: dict[str, list[int]] = {}
+    by_own_name: dict[str, list[int]] = {}
+    for k in section_keywords(kind, driver_type):
+        if k.status is Status.LEGACY:
+            continue
+        fast = plain.get(k.name)
+        shortcut = None
+        if fast is not None:
+            names, heads, value = fast
+            shortcut = (names, heads, value, _quiet_convert(k, value.text))
+        position = len(keywords)
+        keywords.append((k, shortcut))
+        if k.default is not None or k.default_option:
+            always.add(position)
+        for name in k.names:
+            by_name.setdefault(name, []).append(position)
+        by_own_name.setdefault(k.name, []).append(position)
+    return _Candidates(
+        keywords=tuple(keywords),
+        always=frozenset(always),
+        by_name={n: tuple(p) for n, p in by_name.items()},
+        by_own_name={n: tuple(p) for n, p in by_own_name.items()},
     )
+
+
+def _quiet_convert(keyword: Keyword, text: str) -> Any:
+    """A default's converted value when converting it reports nothing, else _NO_SHORTCUT."""
+    scratch = Collector(file="")
+    result = _convert(keyword, text, None, keyword.section, scratch)
+    return _NO_SHORTCUT if scratch.items or result is _BAD else result
 
 
 def evaluate_keywords(
     section: str, kind: str, driver_type: str | None, ev: Evaluator, diags: Collector
 ) -> tuple[dict[str, Any], dict[str, Span | None]]:
-    """Every relevant keyword, evaluated and converted (bad values reported, left out)."""
+    """Every relevant keyword, evaluated and converted (bad values reported, left out).
+
+    Relevant: present, inherited from DEFAULT, or with a default. Most keywords of a
+    resource are written nowhere and take their plain default: for those the value
+    converted once per driver is used (what :meth:`Evaluator.get_keyword` and
+    :func:`_convert` would give, minus the per-keyword calls).
+    """
     values: dict[str, Any] = {}
     spans: dict[str, Span | None] = {}
     seen: set[str] = set()
-    for keyword in _keywords_of(section, kind, driver_type, ev):
+    found = ev.section(section)
+    present = found.keys() if found else frozenset()
+    head = ev.section(DEFAULT)
+    head_keys = head.keys() if section != DEFAULT and head else frozenset()
+    shortcuts = (
+        kind not in NOT_FAST and section != DEFAULT and driver_type == ev.driver_type(section)
+    )
+    candidates = _candidates(kind, driver_type)
+    keywords = candidates.keywords
+    for position in candidates.relevant(present, head_keys):
+        keyword, plain = keywords[position]
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
+        if (
+            shortcuts
+            and plain is not None
+            and plain[3] is not _NO_SHORTCUT
+            and ev.unset_default(section, keyword.name, plain[0], plain[1], plain[2])
+        ):
+            values[keyword.name] = plain[3]
+            spans[keyword.name] = None
+            continue
         value = ev.get_keyword(section, keyword)
         if value is None:
             continue
