@@ -110,10 +110,8 @@ class Applier:
             self.log.debug(f"skip: {step.reason}", rid=res.rid)
 
     def _run_batch(self, plan: Plan) -> list[str]:
-        target_job: str | None = None
-        jobs: dict[str, str] = {}
-        if plan.target_op is not Op.SKIP:
-            target_job, jobs = self._target_jobs(plan)
+        whole = self._one_transaction(plan)
+        target_job, jobs = self._target_transaction(plan) if whole else (None, {})
         queued: list[tuple[Step, str | None, str]] = []
         for step in plan.jobs:
             if step.unit in jobs:
@@ -124,6 +122,10 @@ class Applier:
                 queued.append((step, job, ""))
             except SystemdError as exc:  # the transaction was refused
                 queued.append((step, None, str(exc)))
+        if not whole and plan.target_op is not Op.SKIP:
+            # After the steps: its job then also waits for what they propagate (a
+            # restart of ip#0 restarts the units that require it).
+            target_job = self._enqueue_target(plan.target_op)
         errors = []
         for queued_step, queued_job, err in queued:
             if error := self._finish(queued_step, queued_job, err):
@@ -132,24 +134,32 @@ class Applier:
             self._wait(target_job)
         return errors
 
-    def _target_jobs(self, plan: Plan) -> tuple[str | None, dict[str, str]]:
-        """Enqueue the object's target job, and find the jobs its transaction gave the
-        steps' units, as ``systemctl start|stop <target>`` does: one transaction
-        instead of one per unit, which PID 1 also spends time on while the units run.
-        Whole-object actions only (the target pulls in, or stops through ``PartOf=``,
-        exactly the units such a plan acts on); a step the transaction gave no job
-        (drift: a unit already in the wanted state) is enqueued on its own after."""
-        whole = plan.job_mode == "replace" and not plan.selected
-        op = plan.target_op
+    def _target_transaction(self, plan: Plan) -> tuple[str | None, dict[str, str]]:
+        """For a whole-object start or stop: enqueue the object's target job and find
+        the jobs its transaction gave the steps' units, as ``systemctl start|stop
+        <target>`` does: one transaction instead of one per unit, which PID 1 also
+        spends time on while the units run. The target pulls in, or stops through
+        ``PartOf=``, exactly the units such a plan acts on; a step the transaction
+        gave no job (drift: a unit already in the wanted state) is enqueued on its
+        own after."""
         self.sd.forget(s.unit for s in plan.jobs)
+        job = self._enqueue_target(plan.target_op)
+        return job, (self.sd.jobs_of(s.unit for s in plan.jobs) if job else {})
+
+    @staticmethod
+    def _one_transaction(plan: Plan) -> bool:
+        """A whole-object start or stop where every step does what the target does."""
+        op = plan.target_op
+        if op is Op.SKIP or plan.selected or plan.job_mode != "replace":
+            return False
+        return all(s.op is op for s in plan.jobs)
+
+    def _enqueue_target(self, op: Op) -> str | None:
         try:
-            job = self._enqueue(_METHODS[op], self.model.target, "replace")
+            return self._enqueue(_METHODS[op], self.model.target, "replace")
         except SystemdError as exc:  # a refused target job is reported, not fatal
             self.log.warning(f"{self.model.target}: {exc}")
-            return None, {}
-        if not whole or any(s.op is not op for s in plan.jobs):
-            return job, {}
-        return job, self.sd.jobs_of(s.unit for s in plan.jobs)
+            return None
 
     def _run_sequential(self, steps: tuple[Step, ...], mode: str) -> list[str]:
         errors = []
