@@ -8,6 +8,8 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -235,11 +237,17 @@ def _ls(cmd: Command, argv: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _reload() -> None:
-    from omc.runtime.systemd import Systemd
+def _reload(forget: tuple[str, ...] = ()) -> None:
+    """One daemon-reload; then the failed state of ``forget`` (units just removed) is
+    reset, so a deleted object's units do not linger "not-found failed" and keep
+    the node ``degraded``."""
+    from omc.runtime.systemd import Systemd, SystemdError
 
     with Systemd.system() as sd:
         sd.daemon_reload()
+        for unit in forget:
+            with contextlib.suppress(SystemdError):  # not loaded, or not failed
+                sd.reset_failed(unit)
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
@@ -280,9 +288,17 @@ def _delete(cmd: Command, argv: list[str]) -> int:
                 f"{path}: units are active ({', '.join(_active_units(path))}): "
                 "run 'instance shutdown' first, or delete --force"
             )
-        store.remove_units(path, reload=_reload)
+        store.remove_units(path, reload=functools.partial(_reload, _units(path)))
         config_file(path).unlink()
     return ExitStatus.OK
+
+
+def _units(path: ObjectPath) -> tuple[str, ...]:
+    """The object's installed resource units and target."""
+    from omc.runtime.model import load
+
+    model = load(path)
+    return () if model is None else (*(r.unit for r in model.resources), model.target)
 
 
 def _active_units(path: ObjectPath) -> list[str]:

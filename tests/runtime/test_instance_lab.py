@@ -511,3 +511,13 @@ def test_optional_failure_is_logged_not_fatal_and_disabled_is_skipped(n1: Node) 
         got = status(n1, path)
         assert (got["avail"], got["fs#1"], got["app#opt"], got["fs#off"]) == (
             "up", "up", "down", "n/a")  # fmt: skip
+
+
+def test_delete_leaves_no_failed_unit_behind(n1: Node) -> None:
+    """A deleted object's failed units do not linger "not-found failed" (node degraded)."""
+    with created(n1, "optdel", OPTIONAL.replace("2a0108", "2a0118")) as path:
+        assert om(n1, path, "instance", "start").returncode == 0
+        failed = n1.run(["systemctl", "--failed", "--plain", "--no-legend"]).stdout
+        assert "opensvc-svc.optdel-app.opt.service" in failed
+    failed = n1.run(["systemctl", "--failed", "--plain", "--no-legend"]).stdout
+    assert "optdel" not in failed
