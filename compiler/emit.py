@@ -88,8 +88,14 @@ def _template(name: str) -> jinja2.Template:
 
 
 def _render(spec: Spec) -> str:
-    template, view = spec
-    return _template(template).render(**view)
+    """``Template.render(**view)`` without its per-call copy of the view.
+
+    A shared context reads the view dict in place (views are built per unit and
+    never reused); the templates use no jinja2 globals, so nothing is lost.
+    """
+    name, view = spec
+    template = _template(name)
+    return "".join(template.root_render_func(template.new_context(view, shared=True)))
 
 
 # ---------------------------------------------------------------------------

@@ -560,14 +560,22 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
 
 def _triggers(kws: Keywords) -> tuple[ir.Trigger, ...]:
     out = []
-    for action in TRIGGER_ACTIONS:
-        for when in ("pre", "post"):
-            for blocking in (True, False):
-                name = f"{'blocking_' if blocking else ''}{when}_{action}"
-                argv = kws.program(name, kws.argv(name))
-                if argv:
-                    out.append(ir.Trigger(when=when, action=action, blocking=blocking, argv=argv))
+    for name, when, action, blocking in _TRIGGER_KEYWORDS:
+        if name not in kws.values:
+            continue  # most resources set none of the 20 names
+        argv = kws.program(name, kws.argv(name))
+        if argv:
+            out.append(ir.Trigger(when=when, action=action, blocking=blocking, argv=argv))
     return tuple(out)
+
+
+# (keyword, when, action, blocking), in the order triggers are listed
+_TRIGGER_KEYWORDS = tuple(
+    (f"{'blocking_' if blocking else ''}{when}_{action}", when, action, blocking)
+    for action in TRIGGER_ACTIONS
+    for when in ("pre", "post")
+    for blocking in (True, False)
+)
 
 
 # --- subsets and service ---------------------------------------------------------
