@@ -268,15 +268,15 @@ def _implicit_default(entry: Entry, *, diags: Collector, headers: dict[str, Span
 
 def _entry(node: Any, *, filename: str) -> Entry:
     key_tok = node.children[0]
-    raw_key = str(key_tok).rstrip()
+    # KEY holds the key, the delimiter and the blanks around it (grammar comment).
+    text = str(key_tok)
+    raw_key = text[: _delimiter(text)].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
+    line, column = key_tok.line, key_tok.column
+    end_column = column + len(raw_key)
     values: list[str] = []
     value_span = Span(
-        file=filename,
-        line=key_tok.end_line,
-        column=key_tok.end_column + 1,
-        end_line=key_tok.end_line,
-        end_column=key_tok.end_column + 1,
+        file=filename, line=line, column=end_column + 1, end_line=line, end_column=end_column + 1
     )
     first = True
     for child in node.children[1:]:
@@ -293,9 +293,15 @@ def _entry(node: Any, *, filename: str) -> Entry:
         key=key.strip(),
         scope=scope.strip() if sep else None,
         value="\n".join(values),
-        span=_span(filename, key_tok),
+        span=Span(file=filename, line=line, column=column, end_line=line, end_column=end_column),
         value_span=value_span,
     )
+
+
+def _delimiter(text: str) -> int:
+    """The position of the first ``=`` or ``:`` (a key holds neither)."""
+    equal, colon = text.find("="), text.find(":")
+    return equal if colon < 0 or 0 <= equal < colon else colon
 
 
 def unquote(value: str) -> str:
