@@ -6,6 +6,7 @@ per action: it is routed here, before the object CLI (and its imports) loads.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -16,7 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     from omc.runtime.agentclient import delegate
 
     code = delegate(args)
-    return dispatch(args) if code is None else code
+    if code is None:
+        return dispatch(args)
+    if argv is None:  # the `om` process itself: nothing of its own left to tear down
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def dispatch(args: list[str]) -> int:

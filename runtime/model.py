@@ -202,9 +202,17 @@ def _resource(unit: UnitFile) -> ResourceModel:
     )
 
 
-def object_units(display: str, dirs: tuple[Path, ...] | None = None) -> dict[str, str]:
-    """The text of every unit declaring ``X-OpenSVC-Path=<display>``, first dir wins."""
+def object_units(
+    display: str, dirs: tuple[Path, ...] | None = None, stem: str = ""
+) -> dict[str, str]:
+    """The text of every unit declaring ``X-OpenSVC-Path=<display>``, first dir wins.
+
+    ``stem`` (``opensvc-svc.svc0``, the compiler's prefix of the object's unit names)
+    spares reading other objects' units: only names starting with it, and mount
+    units (named from their mount point), can be the object's; the marker decides.
+    """
     marker = f"X-OpenSVC-Path={display}\n".encode()
+    prefixes = (f"{stem}.", f"{stem}-") if stem else ("",)
     found: dict[str, str] = {}
     for directory in dirs or search_path():
         try:
@@ -212,7 +220,10 @@ def object_units(display: str, dirs: tuple[Path, ...] | None = None) -> dict[str
         except OSError:
             continue
         for entry in entries:
-            if entry.name in found or not entry.name.endswith(UNIT_SUFFIXES):
+            name = entry.name
+            if name in found or not name.endswith(UNIT_SUFFIXES):
+                continue
+            if not name.startswith(prefixes) and not name.endswith(".mount"):
                 continue
             try:
                 data = Path(entry.path).read_bytes()
@@ -225,7 +236,9 @@ def object_units(display: str, dirs: tuple[Path, ...] | None = None) -> dict[str
 
 def load(path: ObjectPath, dirs: tuple[Path, ...] | None = None) -> ObjectModel | None:
     """The model of an object from its installed units; None when nothing is installed."""
-    texts = object_units(str(path), dirs)
+    from omc.compiler.names import object_stem
+
+    texts = object_units(str(path), dirs, stem=object_stem(path))
     if not texts:
         return None
     return build(path, texts)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omc.runtime.apply import exec_display, slice_cgroups
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import build, parse_unit
+from omc.runtime.model import build, load, parse_unit
 from omc.runtime.objcli import UsageError, main, parse
 from omc.runtime.observe import parse_list_units
 from omc.runtime.paths import ObjectPath, PathError, config_file, parse_path
@@ -49,6 +49,21 @@ def test_model_from_units() -> None:
     assert app.config["start"] == "touch /tmp/x"
     assert app.exec_stop == ("-rm -f /tmp/x",)
     assert (model.orchestrate, model.rollback, model.id) == ("ha", False, "abc")
+
+
+def test_load_reads_the_object_units_and_mounts_only(tmp_path: Path) -> None:
+    """load() finds svc0's units by name prefix plus mount units, never svc00's."""
+    other = TARGET.replace("svc0", "svc00")
+    mount = FS.replace("fs.flag", "fs.ext4")
+    files = {"opensvc-svc.svc0.target": TARGET, "opensvc-svc.svc0-app.0.service": APP,
+             "srv-x.mount": mount, "opensvc-svc.svc00.target": other,
+             "unrelated.service": APP.replace("app#0", "app#9")}  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    model = load(ObjectPath(name="svc0"), (tmp_path,))
+    assert model is not None
+    assert sorted(r.unit for r in model.resources) == ["opensvc-svc.svc0-app.0.service",
+                                                       "srv-x.mount"]  # fmt: skip
 
 
 def test_unit_continuation_lines() -> None:
