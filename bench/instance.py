@@ -1,5 +1,8 @@
 """Instance action speed, in a one-node lab: `om` against `systemctl` on the same target.
 
+The node runs the node agent, as an installed node does; the same svc0 cycle is also
+measured with the agent stopped.
+
 Measures (median of ROUNDS): `om svc0 instance start` and `stop` of the seed's svc0,
 `systemctl start/stop` of its target in the same run (the baseline: what systemd
 alone costs), `om svc0 print status`, and 20 apps of `sleep 0.2` started sequentially
@@ -36,27 +39,22 @@ SVC0 = (ROOT / "examples" / "svc0.conf").read_text()  # the seed's svc0
 
 NOTES = """
 
-Where `om`'s overhead over `systemctl` goes (profiled in a node with cProfile and
-`-X importtime`; the "where it goes" rows give this run's sizes): each `om` action is a
-Python start-up, `om`'s own modules (imports row minus start-up: `dataclasses` with
-`inspect`, ~25 frozen dataclasses created at import, about half of it), pydbus/gi (the
-`import_gi()` row minus start-up and `dataclasses`; gi's C module would also import
-asyncio and ssl, ~45 ms more, which `omc.runtime.systemd.import_gi` keeps out with a
-stub, see its docstring), the config check and model load (~10 ms), the driver probes
-(the app `check` is a fork/exec, run before planning and again for the end-state check)
-and ~3 ms per D-Bus call (systemd loads the unit for `ListUnitsByNames`/`StartUnit`;
-8 calls for svc0's start). The job waits are systemd's and `systemctl` pays them too:
-most of them is the `om svc0 driver start|stop --rid fs#1` process that the fs#1 unit
-runs (the driver-process row: a Python start-up plus `dataclasses`, pathlib, socket and
-the fs driver family, all needed by the driver), which is why the stop target (150 ms)
-is below what `systemctl stop` of the same units takes here. With 20 parallel apps,
-each `StartUnit` costs ~4 ms while systemd forks the others, and the jobs end staggered
-by as much, so each resource's state read after its job mostly stays one call. Tried and
-dropped: importing pydbus in a background thread while `om`'s modules import (slower:
-both are GIL-bound bytecode), refusing gi's optional pycairo (no measurable gain).
-`print status` avoids D-Bus entirely (one `systemctl list-units`, run while the driver
-probes run). On this VM the same imports take up to ~40% longer from one run to the
-next (CPU time varies with the other work): compare rows of one run, not across runs."""
+How: every node runs the node agent (`omc-agent.service`, docs/runtime.md), which holds
+om's modules, pydbus/gi and pyroute2 imported and forks a worker per command; `om` and
+the `om <path> driver …` that driver-backed units run are thin clients (a Python
+start-up plus ~3 ms). The "agent stopped" rows run the same actions with the agent
+stopped (every `om` imports its own modules again), the "where it goes" rows give this
+run's sizes of the parts: a Python start-up, a client round trip through the agent, the
+imports the agent saves. What is left over `systemctl` is the Python start-up of `om`
+(and of the unit's driver client), the agent's fork, the config check and model load
+(the units read back, ~5-10 ms), one `ListUnitsByNames` plus the driver probes, and the
+action's logs. A whole-object start or stop is one transaction through the object's
+target, as `systemctl start|stop <target>` is, and the unit states are re-read once
+after the jobs, so PID 1 serves 3-4 calls per action whatever the number of resources.
+The sequential row is mostly systemd's own pace (20 x 0.2 s plus ~20 ms per unit to
+create its slice and fork it). On this 2-core VM the same imports take up to ~40%
+longer from one run to the next when other work runs: compare rows of one run, not
+across runs."""
 
 
 def apps(parallel: bool) -> str:
@@ -117,6 +115,7 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
          "<= 0.15 s"),
         ("`om svc0 print status`", status, None, "<= 0.15 s"),
     ]  # fmt: skip
+    rows += without_agent(node, om_cycle, target)
     for name, parallel, goal in (("seq20", False, "<= 4.5 s"), ("par20", True, "<= 0.5 s")):
         create(node, name, apps(parallel))
         took = median(functools.partial(start_then_stop, node, name), 3)
@@ -126,17 +125,42 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     py = str(Path(sys.executable))
     breakdown = (
         ("where it goes: python start-up", [py, "-c", "pass"]),
-        ("where it goes: python + om action imports (no D-Bus)",
-         [py, "-c", "import omc.runtime.objcli, omc.runtime.actions, omc.runtime.apply"]),
-        ("where it goes: python + `systemd.import_gi()` (pydbus, gi, dataclasses)",
-         [py, "-c", "from omc.runtime.systemd import import_gi; import_gi()"]),
-        ("where it goes: one driver process (`om svc0 driver status --rid fs#1`)",
+        ("where it goes: a driver status through the agent (`om svc0 driver status --rid fs#1`)",
          [OM, "svc0", "driver", "status", "--rid", "fs#1"]),
+        ("where it goes: the same without the agent (`OMC_AGENT=0`)",
+         ["env", "OMC_AGENT=0", OM, "svc0", "driver", "status", "--rid", "fs#1"]),
+        ("where it goes: what the agent saves: python + om imports + `import_gi()`",
+         [py, "-c", "import omc.runtime.objcli, omc.runtime.actions, omc.runtime.apply;"
+          "from omc.runtime.systemd import import_gi; import_gi()"]),
     )  # fmt: skip
     for what, argv in breakdown:
         rows.append((what, median(functools.partial(run, node, *argv)), None, ""))
     rows.append(("(nsenter into the node, included above)", nsenter, None, ""))
     return rows
+
+
+def without_agent(
+    node: Node, om_cycle: Callable[[str], float], target: str
+) -> list[tuple[str, float, float | None, str]]:
+    """The same svc0 cycle with the node agent stopped: every process imports again."""
+    node.run(["systemctl", "stop", "omc-agent.service"])
+    try:
+        starts, stops, sc_starts, sc_stops = [], [], [], []
+        for _ in range(max(3, ROUNDS // 4)):
+            starts.append(om_cycle("start"))
+            stops.append(om_cycle("stop"))
+            sc_starts.append(run(node, "systemctl", "start", target))
+            sc_stops.append(run(node, "systemctl", "stop", target, *UNITS))
+        status = median(lambda: run(node, OM, "svc0", "print", "status"), max(3, ROUNDS // 4))
+    finally:
+        node.run(["systemctl", "start", "omc-agent.service"])
+    return [
+        ("agent stopped: `om svc0 instance start`", statistics.median(starts),
+         statistics.median(sc_starts), ""),
+        ("agent stopped: `om svc0 instance stop`", statistics.median(stops),
+         statistics.median(sc_stops), ""),
+        ("agent stopped: `om svc0 print status`", status, None, ""),
+    ]  # fmt: skip
 
 
 def start_then_stop(node: Node, name: str) -> float:
