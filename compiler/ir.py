@@ -19,16 +19,23 @@ from operator import attrgetter
 
 
 class _Record:
-    """Field-wise ``==`` and ``hash()``, written once for every IR class.
+    """Field-wise ``==``, ``hash()`` and ``repr()``, written once for every IR class.
 
-    The classes are declared ``eq=False`` so that ``dataclass`` does not generate
-    and compile an ``__eq__`` and a ``__hash__`` per class: that was half the import
-    time of this module, which every cold ``omc`` pays. These behave as the generated
-    ones did: equal only to an instance of the very same class with equal fields,
-    hashed as the tuple of the fields.
+    The classes are declared ``eq=False, repr=False`` so that ``dataclass`` does not
+    generate and compile an ``__eq__``, a ``__hash__`` and a ``__repr__`` per class:
+    that was most of the import time of this module, which every cold ``omc`` pays.
+    These behave as the generated ones did: equal only to an instance of the very
+    same class with equal fields, hashed as the tuple of the fields, shown as
+    ``Class(field=value, ...)``.
     """
 
     __slots__ = ()
+
+    def __repr__(self) -> str:
+        cls = self.__class__
+        values = _values(cls)(self)
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(_names(cls), values, strict=True))
+        return f"{cls.__qualname__}({inner})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
@@ -41,6 +48,14 @@ class _Record:
 
 
 _VALUES: dict[type, Callable[[object], tuple[object, ...]]] = {}
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    found = _NAMES.get(cls)
+    if found is None:
+        found = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return found
 
 
 def _values(cls: type) -> Callable[[object], tuple[object, ...]]:
@@ -97,7 +112,7 @@ class Orchestrate(StrEnum):
     START = "start"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ObjectPath(_Record):
     """``<namespace>/<kind>/<name>``, shown as om3 does: ``svc0``, ``cfg/c1``, ``ns1/svc/web``."""
 
@@ -111,7 +126,7 @@ class ObjectPath(_Record):
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class SourceSpan(_Record):
     """Where a section or keyword was written, for diagnostics and ``SourcePath=``."""
 
@@ -120,7 +135,7 @@ class SourceSpan(_Record):
     column: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ProcessGroup(_Record):
     """``pg_*`` caps, already converted to systemd slice property values (None = unset)."""
 
@@ -137,7 +152,7 @@ class ProcessGroup(_Record):
         return all(getattr(self, f) is None for f in self.__slots__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Requirement(_Record):
     """``start_requires = ip#0(up,stdby up)``: a rid and the states that satisfy it."""
 
@@ -145,7 +160,7 @@ class Requirement(_Record):
     states: tuple[str, ...] = ("up", "stdby up")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Trigger(_Record):
     """A ``[blocking_](pre|post)_<action>`` command (argv, already shlex-split)."""
 
@@ -155,7 +170,7 @@ class Trigger(_Record):
     argv: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Resource(_Record):
     """Keywords common to every driver (opensvc.md §2.1)."""
 
@@ -211,7 +226,7 @@ class Resource(_Record):
 # compiler/schedule.py and used by the runtime for "next run" displays.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class TimeRange(_Record):
     """``[~]HH:MM[-HH:MM][@interval]``: a window, times as seconds since midnight."""
 
@@ -221,7 +236,7 @@ class TimeRange(_Record):
     random: bool = False  # "~": spread the run randomly inside the window
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class DaySpec(_Record):
     """``<weekday>[:<nth>]``: weekday 1=mon..7=sun; nth 1..5, -1 = last, None = every."""
 
@@ -229,7 +244,7 @@ class DaySpec(_Record):
     nth: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ScheduleRule(_Record):
     """One ``[!]<timeranges> [<days> [<weeks> [<months>]]]`` definition.
 
@@ -243,7 +258,7 @@ class ScheduleRule(_Record):
     months: tuple[int, ...] = ()  # 1..12
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Schedule(_Record):
     """A parsed OpenSVC schedule string; ``rules == ()`` means never."""
 
@@ -260,7 +275,7 @@ class Schedule(_Record):
 # other evaluated keyword stays in ``Resource.config``.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class IpResource(Resource):
     """ip.host, ip.netns, ip.cni, ip.route."""
 
@@ -278,7 +293,7 @@ class IpResource(Resource):
     expose: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class DiskResource(Resource):
     """disk.loop, disk.vg, disk.lv, disk.md, disk.raw, disk.drbd, disk.zpool ..."""
 
@@ -292,7 +307,7 @@ class DiskResource(Resource):
     res: str | None = None  # disk.drbd resource
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class FsResource(Resource):
     """fs.<fstype> (mountable), fs.flag, fs.directory, fs.zfs."""
 
@@ -310,7 +325,7 @@ class FsResource(Resource):
     perm: int | None = None  # octal mode as int (0o755)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ShareResource(Resource):
     """share.nfs: ``exportfs -o <opts> <client>:<path>``."""
 
@@ -318,7 +333,7 @@ class ShareResource(Resource):
     opts: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ContainerResource(Resource):
     """container.podman/docker/oci (image based) and lxc/kvm/vbox (name based)."""
 
@@ -354,7 +369,7 @@ class AppKind(StrEnum):
     SIMPLE = "simple"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class AppResource(Resource):
     """app.forking / app.simple.
 
@@ -393,7 +408,7 @@ class SyncTarget(StrEnum):
     LOCAL = "local"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class SyncResource(Resource):
     """sync.rsync (and the parsed-only sync.zfs/zfssnap)."""
 
@@ -409,7 +424,7 @@ class SyncResource(Resource):
     max_delay: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class TaskResource(Resource):
     """task.host (command) and task.podman/docker/oci (image + command)."""
 
@@ -435,7 +450,7 @@ class TaskResource(Resource):
     run_requires: tuple[Requirement, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class VolumeResource(Resource):
     """volume: a ``vol`` object allocated from a pool, started with the service."""
 
@@ -450,7 +465,7 @@ class VolumeResource(Resource):
     directories: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Subset(_Record):
     """``[subset#app:workers]``: a named resource set of one group."""
 
@@ -460,7 +475,7 @@ class Subset(_Record):
     pg: ProcessGroup = field(default_factory=ProcessGroup)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Service(_Record):
     """One object evaluated for one node: the root of the IR."""
 

@@ -58,3 +58,27 @@ def test_every_ir_object_is_frozen(obj: object) -> None:
     name = dataclasses.fields(obj)[0].name  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(obj, name, None)
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (SPAN, "SourceSpan(file='a.conf', line=1, column=1)"),
+        (
+            ir.ObjectPath(name="web"),
+            "ObjectPath(namespace='root', kind=<Kind.SVC: 'svc'>, name='web')",
+        ),
+        (ir.Requirement(rid="fs#1", states=("up",)), "Requirement(rid='fs#1', states=('up',))"),
+    ],
+)
+def test_repr_names_the_class_and_every_field(obj: object, expected: str) -> None:
+    """repr() reads as dataclass's own would: the class, then each field in order."""
+    assert repr(obj) == expected
+
+
+def test_repr_of_a_resource_lists_inherited_fields_first() -> None:
+    """A driver class shows the Resource fields, then its own, in dataclass field order."""
+    app = _app()
+    shown = ", ".join(f"{f.name}={getattr(app, f.name)!r}" for f in dataclasses.fields(app))
+    assert repr(app) == f"AppResource({shown})"
+    assert repr(app).startswith("AppResource(rid='app#a', group=<Group.APP: 'app'>, ")
