@@ -66,11 +66,7 @@ def parse_list_units(text: str, units: Sequence[str]) -> dict[str, str]:
 
 def states_via_dbus(sd: Systemd, units: Sequence[str]) -> dict[str, str]:
     """``ActiveState`` of units in one ``ListUnitsByNames`` call."""
-    if not units:
-        return {}
-    rows = sd.manager("ListUnitsByNames", "as", list(units))[0]
-    found = {str(row[0]): str(row[3]) for row in rows}
-    return {unit: found.get(unit, "inactive") for unit in units}
+    return sd.active_states(units)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -287,13 +287,6 @@ class Systemd:
         for unit in units:
             self._removed_units.pop(unit, None)
 
-    def job_removed(self, job: str) -> bool:
-        """Whether ``JobRemoved`` was already seen for ``job`` (not yet waited for);
-        signals already received are dispatched first, without blocking."""
-        while job not in self._removed and self._ctx.pending():
-            self._ctx.iteration(False)
-        return job in self._removed
-
     def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
         """Block in the main context until every job path has been removed; a GLib
         timeout source wakes the loop at the deadline."""
@@ -356,6 +349,20 @@ class Systemd:
     def property(self, unit: str, name: str, iface: str = UNIT_IFACE) -> Any:
         """One property of a unit (e.g. ``ControlGroup`` on the unit type's interface)."""
         return self._call(self.unit_path(unit), PROPS_IFACE, "Get", "ss", (iface, name))[0]
+
+    def active_states(self, units: Sequence[str]) -> dict[str, str]:
+        """``ActiveState`` of units in one ``ListUnitsByNames`` call (a unit systemd
+        does not know is ``inactive``). Only the two wanted fields of each row are
+        read: unpacking whole rows costs ~0.2 ms per unit."""
+        if not units:
+            return {}
+        reply = self._raw(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", (list(units),))
+        rows = reply.get_child_value(0)
+        found = {}
+        for i in range(rows.n_children()):
+            row = rows.get_child_value(i)
+            found[row.get_child_value(0).get_string()] = row.get_child_value(3).get_string()
+        return {unit: found.get(unit, "inactive") for unit in units}
 
     def list_units(self, patterns: Sequence[str] = ()) -> list[str]:
         """Names of the units systemd has loaded, optionally filtered by glob patterns."""

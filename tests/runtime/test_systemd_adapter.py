@@ -84,6 +84,28 @@ def test_batch_start_and_stop(n1: Node, sd: Systemd, unit_name: str) -> None:
     assert all(o.state.active_state == "inactive" for o in stopped.values())
 
 
+def test_active_states_and_jobs_of_one_transaction(n1: Node, sd: Systemd, unit_name: str) -> None:
+    """A target's start job pulls its units in; jobs_of() finds their jobs; active_states()
+    reads every state in one call (unknown units are inactive)."""
+    units = [
+        _install(n1, sd, f"{unit_name}-{i}", "Type=oneshot\nRemainAfterExit=yes\n"
+                 "ExecStart=/bin/sleep 0.2\n")
+        for i in range(2)
+    ]  # fmt: skip
+    target = f"{unit_name}.target"
+    n1.write_file(f"/run/systemd/system/{target}", f"[Unit]\nRequires={' '.join(units)}\n")
+    sd.daemon_reload()
+    sd.forget(units)
+    job = sd.enqueue("StartUnit", target, "replace")
+    jobs = sd.jobs_of(units)
+    assert sorted(jobs) == sorted(units)
+    assert job not in jobs.values()
+    sd._wait_jobs([job, *jobs.values()], None)
+    assert sd.active_states([*units, "no-such-unit.service"]) == {
+        **dict.fromkeys(units, "active"), "no-such-unit.service": "inactive"}  # fmt: skip
+    sd.stop([target, *units])
+
+
 def test_simple_service_has_main_pid_and_restart(n1: Node, sd: Systemd, unit_name: str) -> None:
     """A running service reports its MainPID; restart gives it a new one."""
     unit = _install(n1, sd, unit_name, "ExecStart=/bin/sleep 300\n")
