@@ -230,9 +230,9 @@ def is_mountable(fs_type: str) -> bool:
 def table() -> tuple[Keyword, ...]:
     """Every keyword (built lazily: the data modules are only imported when needed)."""
     from .keywords_default import DEFAULT_KEYWORDS
-    from .keywords_resources import RESOURCE_KEYWORDS
+    from .keywords_resources import resource_keywords
 
-    return (*DEFAULT_KEYWORDS, *RESOURCE_KEYWORDS)
+    return (*DEFAULT_KEYWORDS, *resource_keywords())
 
 
 @cache
@@ -246,7 +246,19 @@ def _index() -> dict[str, tuple[Keyword, ...]]:
 @cache
 def section_keywords(section: str, driver_type: str | None = None) -> tuple[Keyword, ...]:
     """Keywords of a section kind, restricted to a driver type when given."""
-    return tuple(k for k in _index().get(section, ()) if k.applies_to(driver_type))
+    return tuple(k for k in _section_table(section) if k.applies_to(driver_type))
+
+
+@cache
+def _section_table(section: str) -> tuple[Keyword, ...]:
+    """``_index()[section]``, built without the other groups' keywords (cold start)."""
+    from .keywords_resources import RESOURCE_GROUPS, group_keywords
+
+    if section in RESOURCE_GROUPS:
+        return group_keywords(section)
+    from .keywords_default import DEFAULT_KEYWORDS
+
+    return tuple(k for k in DEFAULT_KEYWORDS if k.section == section)
 
 
 @cache

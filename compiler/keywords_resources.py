@@ -444,25 +444,30 @@ def _volume() -> tuple[Keyword, ...]:
     )
 
 
-def _all() -> tuple[Keyword, ...]:
-    specific = {
-        "ip": _ip,
-        "disk": _disk,
-        "fs": _fs,
-        "share": _share,
-        "container": container_keywords,
-        "app": app_keywords,
-        "sync": _sync,
-        "task": task_keywords,
-        "volume": _volume,
-    }
-    out: list[Keyword] = []
-    for group in RESOURCE_GROUPS:
-        mine = specific[group]()
-        names = {k.name for k in mine}
-        out.extend(mine)
-        out.extend(k for k in _common(group) if k.name not in names)
-    return tuple(out)
+_SPECIFIC = {
+    "ip": _ip,
+    "disk": _disk,
+    "fs": _fs,
+    "share": _share,
+    "container": container_keywords,
+    "app": app_keywords,
+    "sync": _sync,
+    "task": task_keywords,
+    "volume": _volume,
+}
 
 
-RESOURCE_KEYWORDS: tuple[Keyword, ...] = _all()
+def group_keywords(group: str) -> tuple[Keyword, ...]:
+    """One group's keywords: its drivers', then the common ones they do not redefine.
+
+    Built per group on demand (:func:`keywords.section_keywords` caches them): a
+    cold ``omc`` builds the ~100 keywords of the groups its config uses, not all ~1000.
+    """
+    mine = _SPECIFIC[group]()
+    names = {k.name for k in mine}
+    return (*mine, *(k for k in _common(group) if k.name not in names))
+
+
+def resource_keywords() -> tuple[Keyword, ...]:
+    """Every group's keywords, in group order."""
+    return tuple(k for group in RESOURCE_GROUPS for k in group_keywords(group))

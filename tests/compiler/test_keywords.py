@@ -207,3 +207,16 @@ def test_keyword_doc_unknown_driver(driver: str) -> None:
     """An unknown driver is a KeyError naming it."""
     with pytest.raises(KeyError, match="unknown"):
         keyword_doc(driver)
+
+
+def test_per_section_tables_are_the_full_table_split_by_section() -> None:
+    """Building one section kind's keywords on demand gives that kind's slice of the
+    whole table, in table order (the cold path builds only the groups it needs)."""
+    from omc.compiler import keywords
+
+    by_section: dict[str, list[object]] = {}
+    for k in keywords.table():
+        by_section.setdefault(k.section, []).append(k)
+    assert len(by_section) > 10
+    for section, expected in by_section.items():
+        assert keywords._section_table(section) == tuple(expected), section
