@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -75,10 +75,40 @@ def connect() -> Systemd:
     return Systemd.system()
 
 
-def load_model(path: ObjectPath, sd: Systemd | None) -> model_mod.ObjectModel:
+def connect_soon() -> Callable[[], Systemd]:
+    """Connect to the system bus in a thread when pydbus is already imported (a node
+    agent's worker): the handshake with dbus-daemon runs in C without the GIL, so it
+    overlaps the config check and the model load. The returned call waits for it."""
+    import sys
+    import threading
+
+    if "pydbus" not in sys.modules:
+        sd = connect()  # importing gi in a thread would only contend for the GIL
+        return lambda: sd
+    box: list[Systemd | Exception] = []
+
+    def work() -> None:
+        try:
+            box.append(connect())
+        except Exception as exc:  # handed to the waiting caller
+            box.append(exc)
+
+    thread = threading.Thread(target=work, name="connect", daemon=True)
+    thread.start()
+
+    def wait() -> Systemd:
+        thread.join()
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
+    return wait
+
+
+def load_model(path: ObjectPath, reload: Callable[[], None] | None) -> model_mod.ObjectModel:
     """Install the units if the config changed (one daemon-reload), then read the model."""
-    if sd is not None and store.config_file_exists(path):
-        store.ensure_units(path, reload=sd.daemon_reload)
+    if reload is not None and store.config_file_exists(path):
+        store.ensure_units(path, reload=reload)
     found = model_mod.load(path)
     if found is None:
         raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
@@ -103,12 +133,12 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
         log = action_log(str(path), action=verb, console=console, origin=opts.origin)
         freeze(path, log, on=verb == "freeze")
         return None
-    sd = connect()
+    sd = connect_soon()
     try:
         with object_lock(path):
             return _run(sd, path, verb, opts, console)
     finally:
-        sd.close()
+        sd().close()
 
 
 def _plans(verb: str) -> tuple[Action, ...]:
@@ -117,8 +147,12 @@ def _plans(verb: str) -> tuple[Action, ...]:
     return (Action(verb),)
 
 
-def _run(sd: Systemd, path: ObjectPath, verb: str, opts: Options, console: Sink | None) -> Plan:
-    model = load_model(path, sd)
+def _run(
+    connected: Callable[[], Systemd], path: ObjectPath, verb: str, opts: Options,
+    console: Sink | None,
+) -> Plan:  # fmt: skip
+    model = load_model(path, lambda: connected().daemon_reload())
+    sd = connected()
     selection = select((r.selectable for r in model.resources), opts.selector)
     if model.disabled and verb != "shutdown":
         raise ActionError(f"{path}: object instance is disabled", logged=False)
