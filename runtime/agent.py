@@ -34,6 +34,7 @@ import struct
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from omc.runtime import agentclient
@@ -127,19 +128,21 @@ def serve(path: str) -> int:
     sources = preload()
     gc.collect()
     gc.freeze()  # workers then share the imported modules' pages instead of copying them
-    server = listen(path)
+    agent = Agent(server=listen(path))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    agent.respawn()
     notify(f"READY=1\nSTATUS=serving {path}")
     while True:
-        conn, _ = server.accept()
+        conn, _ = agent.server.accept()
         with conn:
             if stale(sources):
                 conn.send(b"fallback stale")
-                server.close()
+                agent.close()
                 notify("RELOADING=1")
                 os.execv(sys.executable, [sys.executable, *sys.argv])
-            handle(conn, server)
+            agent.handle(conn)
+        agent.respawn()
 
 
 def joins_cgroups(argv: list[str]) -> bool:
@@ -155,30 +158,96 @@ def joins_cgroups(argv: list[str]) -> bool:
     return len(argv) >= 3 and argv[1] == "driver" and argv[2] in ("run", "update", "full")
 
 
-def handle(conn: socket.socket, server: socket.socket) -> None:
-    """One request: check the client, then fork its worker (never raises)."""
-    fds: list[int] = []
+@dataclass
+class Agent:
+    """The listening socket, and the spare worker forked ahead of the next request
+    (its fork, ~2-8 ms here, is then paid between requests, not during one)."""
+
+    server: socket.socket
+    spare: socket.socket | None = None
+
+    def handle(self, conn: socket.socket) -> None:
+        """One request: check the client, then hand it to a worker (never raises)."""
+        fds: list[int] = []
+        try:
+            conn.settimeout(2.0)
+            payload, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+            conn.settimeout(None)
+            pid, uid, _ = struct.unpack(
+                "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            )
+            why = refusal(pid, uid) or ("" if len(fds) == 3 else "expected 3 file descriptors")
+            request = agentclient.decode(payload)
+            if why:
+                conn.send(f"fallback {why}".encode())
+                return
+            client = pid if joins_cgroups(request[1]) else 0
+            if self._hand_over(conn, client, fds, payload):
+                return
+            if os.fork() == 0:
+                self.close()
+                worker(conn, client, fds, request)  # never returns
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(OSError):
+                conn.send(f"fallback {exc}".encode())
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _hand_over(self, conn: socket.socket, client: int, fds: list[int], payload: bytes) -> bool:
+        """Give the request to the spare worker; False when there is none (or it died)."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return False
+        with spare:
+            try:
+                socket.send_fds(spare, [f"{client}\0".encode() + payload], [conn.fileno(), *fds])
+            except OSError:
+                return False
+        return True
+
+    def respawn(self) -> None:
+        """Fork a new spare when the last one was used (or died)."""
+        if self.spare is None:
+            self.spare = fork_spare(self.server)
+
+    def close(self) -> None:
+        self.server.close()
+        if self.spare is not None:
+            self.spare.close()  # the spare sees end-of-file and exits
+            self.spare = None
+
+
+def fork_spare(server: socket.socket) -> socket.socket:
+    """Fork a worker that waits for its request; the agent's end of their channel."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    if os.fork() == 0:
+        server.close()
+        ours.close()
+        _wait_for_request(theirs)  # never returns
+    theirs.close()
+    return ours
+
+
+def _wait_for_request(channel: socket.socket) -> None:
+    """The spare: wait for one request handed over by the agent, then serve it."""
+    _reset_signals()
     try:
-        conn.settimeout(2.0)
-        payload, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-        conn.settimeout(None)
-        pid, uid, _ = struct.unpack(
-            "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        )
-        why = refusal(pid, uid) or ("" if len(fds) == 3 else "expected 3 file descriptors")
+        header, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
+        client, _, payload = header.partition(b"\0")
         request = agentclient.decode(payload)
-        if why:
-            conn.send(f"fallback {why}".encode())
-            return
-        if os.fork() == 0:
-            server.close()
-            worker(conn, pid if joins_cgroups(request[1]) else 0, fds, request)  # never returns
-    except (OSError, ValueError) as exc:
-        with contextlib.suppress(OSError):
-            conn.send(f"fallback {exc}".encode())
-    finally:
-        for fd in fds:
-            os.close(fd)
+    except (OSError, ValueError):
+        os._exit(0)  # the agent closed (stopping, or re-executing): nothing to serve
+    channel.close()
+    if len(fds) != 4:
+        os._exit(0)
+    worker(socket.socket(fileno=fds[0]), int(client), fds[1:], request)
+
+
+def _reset_signals() -> None:
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -> None:
@@ -216,9 +285,7 @@ def _become(client: int, fds: list[int], cwd: str, env: dict[str, str]) -> None:
 
     if client:
         join_cgroups_of(client, os.getpid())
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _reset_signals()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     for fd in fds:
