@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 USAGE = """\
 usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
+       om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
        om <selector> instance status | print status [--format json] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
        om <path> driver start|stop|status --rid RID      (run by the units)
@@ -37,7 +38,7 @@ ACTIONS = frozenset(
 )
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
-           "--config": "config", "--node": "node"}  # fmt: skip
+           "--config": "config", "--node": "node", "--target": "target"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -154,6 +155,8 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
         return table[verb](cmd, argv)
     if len(words) == 1 and words[0] in ACTIONS:
         return _action(cmd, argv, words[0])
+    if verb in ("update", "sync update", "sync full"):  # "update" is the seed's Sync All
+        return _sync(cmd, argv, "full" if verb == "sync full" else "update")
     raise UsageError(f"unknown action {verb!r}" if verb else "missing action")
 
 
@@ -178,6 +181,29 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         try:
             actions.run(path, verb, opts, console=console)
         except actions.ActionError as exc:
+            if console is None or not exc.logged:
+                _err(str(exc))
+            worst = ExitStatus.ERROR
+    return worst
+
+
+def _sync(cmd: Command, argv: list[str], verb: str) -> int:
+    from omc.runtime import syncs
+    from omc.runtime.actions import ActionError
+    from omc.runtime.log import ConsoleSink, Level
+    from omc.runtime.selection import Selector
+    from omc.runtime.store import select_objects
+
+    selector = Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
+                        subset=cmd.values.get("subset"))  # fmt: skip
+    level = Level.DEBUG if "debug" in cmd.switches else Level.INFO
+    console = None if "quiet" in cmd.switches else ConsoleSink(sys.stdout, level=level)
+    worst = ExitStatus.OK
+    for path in select_objects(cmd.selector):
+        try:
+            syncs.run(path, verb, target=cmd.values.get("target"), selector=selector,
+                      argv=argv, console=console)  # fmt: skip
+        except ActionError as exc:
             if console is None or not exc.logged:
                 _err(str(exc))
             worst = ExitStatus.ERROR
