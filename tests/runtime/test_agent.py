@@ -27,7 +27,7 @@ def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str]) -> 
     assert agentclient.decode(agentclient.encode(cwd, argv, env)) == (cwd, argv, env)
 
 
-@pytest.mark.parametrize("payload", [b"", b"omc2\0/\0" b"0", b"omc1\0/\0x", b"omc1\0/\x003\0a"])
+@pytest.mark.parametrize("payload", [b"", b"omc2\0/\00", b"omc1\0/\0x", b"omc1\0/\x003\0a"])
 def test_bad_requests_are_refused(payload: bytes) -> None:
     """Anything but a well-formed request raises ValueError (the agent answers fallback)."""
     with pytest.raises(ValueError):
@@ -83,7 +83,8 @@ HYBRID = """\
 """
 LEGACY = "\n".join(HYBRID.splitlines()[:3]) + "\n"
 UNIFIED = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
-AGENT_HYBRID = "9:name=systemd:/system.slice/omc-agent.service\n1:cpu:/\n0::/system.slice/omc-agent.service\n"  # noqa: E501
+AGENT = "/system.slice/omc-agent.service"
+AGENT_HYBRID = f"9:name=systemd:{AGENT}\n1:cpu:/\n0::{AGENT}\n"
 UNIT = "/system.slice/x.service"
 
 
@@ -94,9 +95,9 @@ UNIT = "/system.slice/x.service"
          [f"/sys/fs/cgroup/unified{UNIT}"]),
         (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n", "9:name=systemd:/a\n1:cpu:/\n", LEGACY,
          [f"/sys/fs/cgroup/systemd{UNIT}"]),
-        (f"0::{UNIT}\n", "0::/system.slice/omc-agent.service\n", UNIFIED, [f"/sys/fs/cgroup{UNIT}"]),
+        (f"0::{UNIT}\n", f"0::{AGENT}\n", UNIFIED, [f"/sys/fs/cgroup{UNIT}"]),
         (f"0::{UNIT}\n", f"0::{UNIT}\n", UNIFIED, []),
-        ("0::/../../..\n", "0::/system.slice/omc-agent.service\n", UNIFIED, []),
+        ("0::/../../..\n", f"0::{AGENT}\n", UNIFIED, []),
     ],
     ids=["hybrid-joins-unified-only", "legacy-joins-name-systemd", "unified", "same", "outside"],
 )  # fmt: skip

@@ -136,8 +136,8 @@ def test_a_killed_client_ends_its_worker(n1: Node, signal: str) -> None:
     """SIGTERM to the client is forwarded to the worker; a SIGKILLed client's worker sees
     its socket close and ends too."""
     with created(n1, "agttask", TASKS):
-        client = subprocess.Popen(n1.argv([OM, "agttask", "driver", "run", "--rid", "task#slow"]),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        argv = n1.argv([OM, "agttask", "driver", "run", "--rid", "task#slow"])
+        client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             sleeper: list[str] = []
 
@@ -159,3 +159,22 @@ def test_a_killed_client_ends_its_worker(n1: Node, signal: str) -> None:
         finally:
             client.kill()
             n1.run(["pkill", "-f", "^/bin/sleep 31.7"], check=False)
+
+
+def test_daemon_install_writes_enables_and_starts_the_unit(n1: Node) -> None:
+    """`om daemon install` on a node: the unit lands in /etc/systemd/system, enabled, active."""
+    unit = "/etc/systemd/system/omc-agent.service"
+    try:
+        proc = om(n1, "daemon", "install")
+        assert proc.returncode == 0, proc.stderr
+        text = n1.read_file(unit)
+        assert f"ExecStart={OM} daemon run" in text
+        assert "Type=notify" in text
+        assert n1.run(["systemctl", "is-enabled", "omc-agent.service"]).stdout.strip() == "enabled"
+        assert n1.run(["systemctl", "is-active", "omc-agent.service"]).stdout.strip() == "active"
+        assert om(n1, "daemon", "status").stdout.startswith("agent running")
+    finally:
+        n1.run(["systemctl", "disable", "omc-agent.service"], check=False)
+        n1.run(["rm", "-f", unit], check=False)
+        n1.run(["systemctl", "daemon-reload"], check=False)
+        n1.run(["systemctl", "restart", "omc-agent.service"], check=False)
