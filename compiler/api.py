@@ -36,10 +36,11 @@ from pathlib import Path
 from . import ir
 from .diagnostics import Collector, Diagnostic, Severity
 from .parse import DEFAULT, Document, parse
+from .records import Record
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Result:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Result(Record):
     """What a compilation produced. ``service`` is None on errors and for cfg/sec/usr."""
 
     path: ir.ObjectPath

@@ -17,12 +17,13 @@ from pathlib import Path
 from . import ir
 from .api import Result, compile_text
 from .diagnostics import Diagnostic, Severity, Span
+from .records import Record
 
 KINDS = {k.value: k for k in ir.Kind}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Build:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Build(Record):
     """A compiled object: its path, units (empty when not ok) and diagnostics."""
 
     path: ir.ObjectPath

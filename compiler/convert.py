@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from . import ir
 from .keywords import Conv
+from .records import Record
 
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
 _FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False", ""))
@@ -54,8 +55,8 @@ class ConvertError(ValueError):
         self.hint = hint
 
 
-@dataclass(frozen=True, slots=True)
-class Converted:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Converted(Record):
     """A converted value and the warning it deserves, if any.
 
     (A docstring also spares ``dataclass`` building one from ``inspect.signature``.)

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .records import Record
+
 
 class Severity(StrEnum):
     """How bad: errors reject the file, warnings and notes do not."""
@@ -22,8 +24,8 @@ class Severity(StrEnum):
     NOTE = "note"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Span:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Span(Record):
     """A source range; lines and columns are 1-based, the end column exclusive."""
 
     file: str
@@ -36,8 +38,8 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Diagnostic:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Diagnostic(Record):
     """One finding. ``code`` is a stable kebab-case id (``unknown-keyword``) for tooling."""
 
     severity: Severity

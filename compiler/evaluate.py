@@ -50,6 +50,7 @@ from .keywords import (
     section_keywords,
 )
 from .parse import DEFAULT, Document, Entry, Section
+from .records import Record
 
 # om3: ({[\w#.-_:]+}) -- ".-_" is a character range (digits, "/", ":", "@", "[", "]", A-Z ...).
 REFERENCE = re.compile(r"\{([\w#.-_:]+)\}")
@@ -84,8 +85,8 @@ class Origin(StrEnum):
     KEYWORD_DEFAULT = "default"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Value:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Value(Record):
     """An evaluated keyword: the expanded text and where it came from."""
 
     text: str
@@ -94,8 +95,8 @@ class Value:
     entry: Entry | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Context(Record):
     """Who evaluates: the node, the object path, overrides and cluster facts."""
 
     node: str

@@ -42,6 +42,7 @@ from typing import TextIO
 from . import ir
 from .build import KINDS
 from .exitcodes import ExitStatus
+from .records import Record
 
 DEFAULT_LKG = Path("/var/lib/omc/lkg")
 NOT_OBJECTS = frozenset(("cluster.conf", "node.conf", "namespace.conf"))
@@ -57,8 +58,8 @@ class Outcome(StrEnum):
     FAILED = "failed"  # broken config and no last good units: nothing emitted
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Item:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Item(Record):
     file: Path
     path: ir.ObjectPath
     outcome: Outcome
@@ -95,8 +96,8 @@ def compiler_fingerprint() -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Settings(Record):
     """What every compile of one run shares (picklable: workers get a copy)."""
 
     node: str
@@ -110,8 +111,8 @@ class Settings:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Job(Record):
     file: Path
     path: ir.ObjectPath
     text: str

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .records import Record
+
 UNIT_SUFFIXES = frozenset(
     (".service", ".mount", ".target", ".slice", ".timer", ".socket", ".path", ".automount", ".swap")
 )
@@ -47,14 +49,14 @@ class Change(StrEnum):
     UNCHANGED = "unchanged"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnitChange:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class UnitChange(Record):
     unit: str
     change: Change
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InstallReport:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class InstallReport(Record):
     """The outcome of one object's install: one entry per unit, new ones first."""
 
     object_path: str

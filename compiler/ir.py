@@ -12,64 +12,10 @@ back end (emission). Driver-specific classes extend :class:`Resource`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
-from operator import attrgetter
 
-
-class _Record:
-    """Field-wise ``==``, ``hash()`` and ``repr()``, written once for every IR class.
-
-    The classes are declared ``eq=False, repr=False`` so that ``dataclass`` does not
-    generate and compile an ``__eq__``, a ``__hash__`` and a ``__repr__`` per class:
-    that was most of the import time of this module, which every cold ``omc`` pays.
-    These behave as the generated ones did: equal only to an instance of the very
-    same class with equal fields, hashed as the tuple of the fields, shown as
-    ``Class(field=value, ...)``.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        cls = self.__class__
-        values = _values(cls)(self)
-        inner = ", ".join(f"{n}={v!r}" for n, v in zip(_names(cls), values, strict=True))
-        return f"{cls.__qualname__}({inner})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            values = _values(self.__class__)
-            return values(self) == values(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(_values(self.__class__)(self))
-
-
-_VALUES: dict[type, Callable[[object], tuple[object, ...]]] = {}
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _names(cls: type) -> tuple[str, ...]:
-    found = _NAMES.get(cls)
-    if found is None:
-        found = _NAMES[cls] = tuple(f.name for f in fields(cls))
-    return found
-
-
-def _values(cls: type) -> Callable[[object], tuple[object, ...]]:
-    """The function giving an instance's field values as a tuple (built once per class)."""
-    found = _VALUES.get(cls)
-    if found is None:
-        names = [f.name for f in fields(cls)]
-        if len(names) == 1:
-            one = attrgetter(names[0])
-            found = lambda obj: (one(obj),)  # noqa: E731
-        else:
-            found = attrgetter(*names)
-        _VALUES[cls] = found
-    return found
+from .records import Record as _Record  # shared ==, hash() and repr() (see records.py)
 
 
 class Kind(StrEnum):

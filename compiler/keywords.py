@@ -32,6 +32,8 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from .records import Record
+
 
 class Conv(StrEnum):
     """Value converters (opensvc.md §1.8); implemented in ``convert.py``."""
@@ -76,8 +78,8 @@ class Support(StrEnum):
     LEGACY = "legacy"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Keyword:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Keyword(Record):
     """One keyword of one section kind (``DEFAULT``, ``ip``, ``subset``, ``env`` ...)."""
 
     section: str

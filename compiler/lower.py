@@ -60,6 +60,7 @@ from .keywords import (
 )
 from .lower_resources import BUILDERS, Keywords
 from .parse import DEFAULT, Document, Section
+from .records import Record
 from .values import jsonable_config, process_group
 
 RESOURCE_GROUPS = frozenset(g.value for g in ir.Group)
@@ -257,8 +258,8 @@ _Plain = tuple[
 _Candidate = tuple[Keyword, _Plain | None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Candidates:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class _Candidates(Record):
     """The non-legacy keywords of one driver (computed once per driver, see
     :func:`_candidates`), with what finds the ones worth evaluating in a section."""
 

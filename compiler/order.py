@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .ir import AppResource, Group, IpResource, Resource, Service, Subset
+from .records import Record
 
 __all__ = ["Edges", "ResourceSet", "active", "edges", "resource_sets"]
 
@@ -28,8 +29,8 @@ _LINKED_IP = frozenset({"ip.cni", "ip.netns", "ip.route"})
 RANK = {group: i for i, group in enumerate(Group)}  # start order of the driver groups
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResourceSet:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class ResourceSet(Record):
     """One step of the start order: a group's default set or one of its subsets."""
 
     group: Group
@@ -38,8 +39,8 @@ class ResourceSet:
     resources: tuple[Resource, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Edges:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Edges(Record):
     """What one resource waits for: the resources of the previous step."""
 
     resource: Resource

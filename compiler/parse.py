@@ -18,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Collector, Severity, Span
+from .records import Record
 
 if TYPE_CHECKING:
     from ._lark_parser import Lark, Token, Tree, UnexpectedInput
@@ -27,8 +28,8 @@ SCOPE_SEPARATOR = "@"
 MAX_SYNTAX_ERRORS = 50
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Entry(Record):
     """One ``key[@scope] = value`` line (plus its continuation lines)."""
 
     key: str  # without the scope
@@ -42,8 +43,8 @@ class Entry:
         return self.key if self.scope is None else f"{self.key}@{self.scope}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Section:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Section(Record):
     """A section, duplicates merged in file order (later entries win when evaluated)."""
 
     name: str
@@ -55,8 +56,8 @@ class Section:
         return frozenset(e.key for e in self.entries)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Document:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Document(Record):
     """A parsed file: sections in first-appearance order."""
 
     file: str

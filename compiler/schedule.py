@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .ir import DaySpec, Schedule, ScheduleRule, TimeRange
+from .records import Record
 
 __all__ = ["TimerSpec", "to_timer"]
 
@@ -48,8 +49,8 @@ DAY = 86400
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TimerSpec:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class TimerSpec(Record):
     """The ``[Timer]`` settings for one schedule (all empty = never)."""
 
     on_calendar: tuple[str, ...] = ()

@@ -31,6 +31,7 @@ from .ir import (
     SyncResource,
     TaskResource,
 )
+from .records import Record
 from .schedule import TimerSpec, to_timer
 
 __all__ = [
@@ -69,8 +70,8 @@ class EmitError(ValueError):
 # View models (plain, escaped strings only)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnitView:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class UnitView(Record):
     """The ``[Unit]`` section every emitted unit shares."""
 
     description: str
@@ -79,8 +80,8 @@ class UnitView:
     meta: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Context(Record):
     """What every resource unit needs to know about its object."""
 
     service: Service

@@ -1,0 +1,61 @@
+"""Field-wise ``==``, ``hash()`` and ``repr()`` for frozen dataclasses, written once.
+
+Each ``@dataclass`` compiles the methods it generates (``exec`` of their source) when
+its module is imported, and a cold ``omc`` imports some 40 such classes. Declared
+``eq=False, repr=False`` on top of :class:`Record`, a class gets these shared methods
+instead, which behave as the generated ones: equal only to an instance of the very
+same class with equal fields, hashed as the tuple of its fields, shown as
+``Class(field=value, ...)``. Only for frozen classes (a mutable dataclass is unhashable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from operator import attrgetter
+
+
+class Record:
+    """Base of the frozen dataclasses: shared ``__eq__``, ``__hash__`` and ``__repr__``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        cls = self.__class__
+        values = _values(cls)(self)
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(_names(cls), values, strict=True))
+        return f"{cls.__qualname__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            values = _values(self.__class__)
+            return values(self) == values(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_values(self.__class__)(self))
+
+
+_VALUES: dict[type, Callable[[object], tuple[object, ...]]] = {}
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    found = _NAMES.get(cls)
+    if found is None:
+        found = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return found
+
+
+def _values(cls: type) -> Callable[[object], tuple[object, ...]]:
+    """The function giving an instance's field values as a tuple (built once per class)."""
+    found = _VALUES.get(cls)
+    if found is None:
+        names = [f.name for f in fields(cls)]
+        if len(names) == 1:
+            one = attrgetter(names[0])
+            found = lambda obj: (one(obj),)  # noqa: E731
+        else:
+            found = attrgetter(*names)
+        _VALUES[cls] = found
+    return found
