@@ -268,35 +268,50 @@ def _implicit_default(entry: Entry, *, diags: Collector, headers: dict[str, Span
 
 
 def _entry(node: Any, *, filename: str) -> Entry:
-    key_tok = node.children[0]
+    key_tok, *rest = node.children
     # KEY holds the key, the delimiter and the blanks around it (grammar comment).
-    text = str(key_tok)
-    raw_key = text[: _delimiter(text)].rstrip(" \t")
+    raw_key = key_tok[: _delimiter(key_tok)].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
     line, column = key_tok.line, key_tok.column
     end_column = column + len(raw_key)
-    values: list[str] = []
-    value_span = Span(
-        file=filename, line=line, column=end_column + 1, end_line=line, end_column=end_column + 1
+    if not rest:  # an empty value: its span is just after the key
+        value = ""
+        value_span = Span(
+            file=filename,
+            line=line,
+            column=end_column + 1,
+            end_line=line,
+            end_column=end_column + 1,
+        )
+    elif len(rest) == 1 and getattr(rest[0], "type", None) == "VALUE":  # the common case
+        value = unquote(str(rest[0]))
+        value_span = _span(filename, rest[0])
+    else:
+        value, value_span = _multiline(rest, filename=filename)
+    return Entry(
+        key=key.strip(),
+        scope=scope.strip() if sep else None,
+        value=value,
+        span=Span(file=filename, line=line, column=column, end_line=line, end_column=end_column),
+        value_span=value_span,
     )
-    first = True
-    for child in node.children[1:]:
+
+
+def _multiline(children: list[Any], *, filename: str) -> tuple[str, Span]:
+    """A value with continuation lines: joined with "\n"; the span of its first line."""
+    values: list[str] = []
+    value_span: Span | None = None
+    for child in children:
         if getattr(child, "type", None) == "VALUE":
             values.append(unquote(str(child)))
             value_span = _span(filename, child)
         else:  # a continuation line
-            if first:
+            if value_span is None:
                 value_span = _span(filename, child.children[0])
                 values.append("")
             values.append(str(child.children[0]).rstrip())
-        first = False
-    return Entry(
-        key=key.strip(),
-        scope=scope.strip() if sep else None,
-        value="\n".join(values),
-        span=Span(file=filename, line=line, column=column, end_line=line, end_column=end_column),
-        value_span=value_span,
-    )
+    assert value_span is not None  # children is never empty
+    return "\n".join(values), value_span
 
 
 def _delimiter(text: str) -> int:
