@@ -40,7 +40,7 @@ from pathlib import Path
 from omc.runtime import agentclient
 
 UNIT = "omc-agent.service"
-Request = tuple[str, list[str], dict[str, str]]  # cwd, argv, environment
+Request = tuple[str, list[str], dict[str, str], int]  # cwd, argv, environment, umask
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
 # What the commands run by units and users import; the lab and etcd stay out.
 PRELOAD = (
@@ -253,9 +253,9 @@ def _reset_signals() -> None:
 def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -> None:
     """The forked worker: become the client (joining the cgroups of pid ``client``
     unless 0), run the command, report its exit code."""
-    cwd, argv, env = request
+    cwd, argv, env, umask = request
     try:
-        _become(client, fds, cwd, env)
+        _become(client, fds, cwd, env, umask)
     except BaseException as exc:  # nothing ran: the client runs it itself
         with contextlib.suppress(OSError):
             conn.send(f"fallback worker set-up failed: {exc}".encode())
@@ -277,7 +277,7 @@ def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -
         os._exit(code)
 
 
-def _become(client: int, fds: list[int], cwd: str, env: dict[str, str]) -> None:
+def _become(client: int, fds: list[int], cwd: str, env: dict[str, str], umask: int) -> None:
     """Take the client's place: its cgroups first when ``client`` is a pid (a failure
     here changes nothing the client sees), then its standard streams, directory
     and environment."""
@@ -296,6 +296,7 @@ def _become(client: int, fds: list[int], cwd: str, env: dict[str, str]) -> None:
     sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     os.chdir(cwd)
+    os.umask(umask)
     os.environ.clear()
     os.environ.update(env)
     with contextlib.suppress(OSError):

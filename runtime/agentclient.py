@@ -18,7 +18,8 @@ Import-light on purpose: the C modules ``_socket`` and ``_signal`` only (the
 on a small VM, more than the rest of the client).
 The wire format, one ``SOCK_SEQPACKET`` message each way:
 
-* request: ``omc1\\0<cwd>\\0<argc>\\0<argv…>\\0<KEY=VALUE…>`` with fds 0, 1, 2;
+* request: ``omc2\\0<cwd>\\0<umask, octal>\\0<argc>\\0<argv…>\\0<KEY=VALUE…>`` with
+  fds 0, 1, 2;
 * agent: ``fallback <reason>`` (nothing ran), or from the worker
   ``pid <n>`` then ``exit <code>``;
 * client: ``sig <n>`` to forward a signal to the worker.
@@ -32,30 +33,32 @@ import os
 import sys
 
 SOCKET_PATH = "/run/omc/agent.sock"
-MAGIC = "omc1"
+MAGIC = "omc2"
 # ``om`` words that never go to the agent: the lab runs on the host, ``exec``
 # replaces its own process, ``daemon`` manages the agent itself.
 LOCAL_WORDS = frozenset({"lab", "exec", "daemon", "-h", "--help", "help"})
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-def encode(cwd: str, argv: list[str], env: dict[str, str]) -> bytes:
+def encode(cwd: str, argv: list[str], env: dict[str, str], umask: int = 0o022) -> bytes:
     """The request payload (pure). NUL cannot occur in argv, env or paths."""
-    fields = [MAGIC, cwd, str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+    head = [MAGIC, cwd, f"{umask:o}", str(len(argv))]
+    fields = [*head, *argv, *(f"{k}={v}" for k, v in env.items())]
     return "\0".join(fields).encode("utf-8", "surrogateescape")
 
 
-def decode(payload: bytes) -> tuple[str, list[str], dict[str, str]]:
-    """Inverse of :func:`encode`; raises ValueError on anything else."""
+def decode(payload: bytes) -> tuple[str, list[str], dict[str, str], int]:
+    """Inverse of :func:`encode`: cwd, argv, env, umask; raises ValueError on anything else."""
     fields = payload.decode("utf-8", "surrogateescape").split("\0")
-    if len(fields) < 3 or fields[0] != MAGIC or not fields[2].isdigit():
+    if len(fields) < 4 or fields[0] != MAGIC or not fields[3].isdigit():
         raise ValueError("not an omc agent request")
-    argc = int(fields[2])
-    argv, rest = fields[3 : 3 + argc], fields[3 + argc :]
+    umask = int(fields[2], 8)
+    argc = int(fields[3])
+    argv, rest = fields[4 : 4 + argc], fields[4 + argc :]
     if len(argv) != argc:
         raise ValueError("truncated argv")
     env = dict(item.partition("=")[::2] for item in rest if "=" in item)
-    return fields[1], argv, env
+    return fields[1], argv, env, umask
 
 
 def wanted(argv: list[str]) -> bool:
@@ -72,7 +75,9 @@ def delegate(argv: list[str]) -> int | None:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(os.environ.get("OMC_AGENT_SOCKET", SOCKET_PATH))
-        payload = encode(os.getcwd(), argv, dict(os.environ))  # noqa: PTH109 - no pathlib here
+        umask = os.umask(0o022)  # reading the umask means setting it
+        os.umask(umask)
+        payload = encode(os.getcwd(), argv, dict(os.environ), umask)  # noqa: PTH109 - no pathlib
         fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
         sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         return _wait(sock)

@@ -21,17 +21,22 @@ _TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("
     cwd=_TEXT,
     argv=st.lists(_TEXT, max_size=6),
     env=st.dictionaries(_TEXT.filter(lambda k: "=" not in k and k != ""), _TEXT, max_size=6),
+    umask=st.integers(min_value=0, max_value=0o777),
 )
-def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str]) -> None:
-    """decode(encode(x)) is x for any cwd, argv and environment without NUL."""
-    assert agentclient.decode(agentclient.encode(cwd, argv, env)) == (cwd, argv, env)
+def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str], umask: int) -> None:
+    """decode(encode(x)) is x for any cwd, argv, environment without NUL, and umask."""
+    assert agentclient.decode(agentclient.encode(cwd, argv, env, umask)) == (cwd, argv, env, umask)
 
 
-@pytest.mark.parametrize("payload", [b"", b"omc2\0/\00", b"omc1\0/\0x", b"omc1\0/\x003\0a"])
-def test_bad_requests_are_refused(payload: bytes) -> None:
+@pytest.mark.parametrize(
+    "fields",
+    [[], ["omc2", "/", "22"], ["omc1", "/", "22", "0"], ["omc2", "/", "9", "0"],
+     ["omc2", "/", "22", "x"], ["omc2", "/", "22", "3", "a"]],
+)  # fmt: skip
+def test_bad_requests_are_refused(fields: list[str]) -> None:
     """Anything but a well-formed request raises ValueError (the agent answers fallback)."""
     with pytest.raises(ValueError):
-        agentclient.decode(payload)
+        agentclient.decode("\0".join(fields).encode())
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,9 @@ command = /bin/sh -c "cat /proc/self/cgroup > /run/omct/agttask.cgroup"
 
 [task#slow]
 command = /bin/sleep 31.7
+
+[task#umask]
+command = /bin/sh -c "umask > /run/omct/agttask.umask"
 """
 
 
@@ -119,6 +122,16 @@ def test_a_task_runs_in_its_own_unit_cgroup(n1: Node) -> None:
         assert unified.endswith("/opensvc-svc.agttask-task.cg.service"), cgroups
         ran = records(n1, "OBJ_PATH=agttask", "RID=task#cg", "_TRANSPORT=journal")
         assert ran
+        assert {r["_COMM"] for r in ran} == {"om-worker"}
+
+
+def test_the_worker_takes_the_client_umask(n1: Node) -> None:
+    """The worker runs with the client's umask, not the agent's."""
+    with created(n1, "agttask", TASKS):
+        run = f"umask 027; exec {OM} agttask driver run --rid task#umask"
+        assert n1.run(["sh", "-c", run]).returncode == 0
+        assert n1.read_file("/run/omct/agttask.umask").strip() == "0027"
+        ran = records(n1, "OBJ_PATH=agttask", "RID=task#umask", "_TRANSPORT=journal")
         assert {r["_COMM"] for r in ran} == {"om-worker"}
 
 
