@@ -346,16 +346,17 @@ def evaluate_keywords(
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
-        if (
-            shortcuts
-            and plain is not None
-            and plain[3] is not _NO_SHORTCUT
-            and ev.unset_default(section, keyword.name, plain[0], plain[1], plain[2])
-        ):
-            values[keyword.name] = plain[3]
-            spans[keyword.name] = None
-            continue
-        value = ev.get_keyword(section, keyword)
+        if shortcuts and (plain is None or plain[3] is not _NO_SHORTCUT):
+            if plain is not None and ev.unset_default(
+                section, keyword.name, plain[0], plain[1], plain[2]
+            ):
+                values[keyword.name] = plain[3]
+                spans[keyword.name] = None
+                continue
+            # what get_keyword would end with, its own shortcut check already done here
+            value = ev.get(section, keyword.name)
+        else:
+            value = ev.get_keyword(section, keyword)
         if value is None:
             continue
         if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
