@@ -264,6 +264,8 @@ class _Candidates(Record):
     :func:`_candidates`), with what finds the ones worth evaluating in a section."""
 
     keywords: tuple[_Candidate, ...]  # each with its converted plain default, if any
+    plain_names: frozenset[str]  # every name of the keywords with a converted plain default
+    plain_heads: frozenset[str]  # ... and every DEFAULT name they inherit from
     always: frozenset[int]  # positions of keywords with a value even when unset
     by_name: Mapping[str, tuple[int, ...]]  # name or alias -> positions
     by_own_name: Mapping[str, tuple[int, ...]]  # name (no alias) -> positions
@@ -286,6 +288,8 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
     :func:`evaluate_keywords`)."""
     plain = plain_defaults(kind, driver_type) if kind not in NOT_FAST else {}
     keywords: list[_Candidate] = []
+    plain_names: set[str] = set()
+    plain_heads: set[str] = set()
     always: set[int] = set()
     by_name: dict[str, list[int]] = {}
     by_own_name: dict[str, list[int]] = {}
@@ -297,6 +301,9 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
         if fast is not None:
             names, heads, value = fast
             shortcut = (names, heads, value, _quiet_convert(k, value.text))
+            if shortcut[3] is not _NO_SHORTCUT:
+                plain_names.update(names)
+                plain_heads.update(heads)
         position = len(keywords)
         keywords.append((k, shortcut))
         if k.default is not None or k.default_option:
@@ -306,6 +313,8 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
         by_own_name.setdefault(k.name, []).append(position)
     return _Candidates(
         keywords=tuple(keywords),
+        plain_names=frozenset(plain_names),
+        plain_heads=frozenset(plain_heads),
         always=frozenset(always),
         by_name={n: tuple(p) for n, p in by_name.items()},
         by_own_name={n: tuple(p) for n, p in by_own_name.items()},
@@ -341,15 +350,22 @@ def evaluate_keywords(
     )
     candidates = _candidates(kind, driver_type)
     keywords = candidates.keywords
+    # The plain-default names written in the section, and in DEFAULT: usually none,
+    # and only keywords known under one of them need a closer look.
+    set_here = present & candidates.plain_names
+    set_head = head_keys & candidates.plain_heads
     for position in candidates.relevant(present, head_keys):
         keyword, plain = keywords[position]
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
         if shortcuts and (plain is None or plain[3] is not _NO_SHORTCUT):
-            if plain is not None and ev.unset_default(
-                section, keyword.name, plain[0], plain[1], plain[2]
-            ):
+            if (
+                plain is not None
+                and (not set_here or set_here.isdisjoint(plain[0]))
+                and (not set_head or set_head.isdisjoint(plain[1]))
+            ):  # unset: its plain default (Evaluator.unset_default's test, done here)
+                ev.remember(section, keyword.name, plain[2])
                 values[keyword.name] = plain[3]
                 spans[keyword.name] = None
                 continue
