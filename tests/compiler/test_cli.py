@@ -321,3 +321,45 @@ def test_command_of_names_the_command_only_when_alone_enough(
 ) -> None:
     """A known command after top-level flags is parsed by its sub-parser alone."""
     assert cli._command_of(argv) == command
+
+
+PLAIN_LINES = [
+    ["compile", "--dry-run", "a.conf"],
+    ["compile", "--dry-run", "--node", "n1", "a.conf", "b.conf"],
+    ["--debug", "compile", "-o", "/tmp/u", "--om", "/usr/bin/om", "a.conf", "-q"],
+    ["compile", "--debug", "--format", "json", "--cluster-name", "c", "a.conf"],
+    ["check", "a.conf", "--node", ""],
+    ["generator", "/run/a", "/run/b", "/run/c"],
+    ["--debug", "generator", "/run/a"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN_LINES)
+def test_plain_command_lines_skip_argparse_with_the_same_result(argv: list[str]) -> None:
+    """The common command lines are parsed without argparse, into what argparse gives."""
+    plain = cli._plain_args(argv)
+    assert plain is not None
+    assert plain == cli.build_parser().parse_args(argv)
+
+
+def test_any_other_command_line_is_left_to_argparse() -> None:
+    """On random command lines the shortcut either agrees with argparse or declines."""
+    import random
+
+    rng = random.Random(7)
+    words = [
+        "compile", "check", "diff", "generator", "keywords", "--debug", "--node", "--format",
+        "--format=json", "--cluster-name", "-o", "--output", "--om", "--dry-run", "--dry",
+        "-q", "--quiet", "-h", "--", "-", "json", "text", "xml", "a.conf", "b.conf", "",
+        "-oDIR", "/tmp/u", "-x",
+    ]  # fmt: skip
+    agreed = 0
+    for _ in range(3000):
+        head = rng.choice([[], ["--debug"], ["compile"], ["check"], ["generator"]])
+        argv = head + [rng.choice(words) for _ in range(rng.randint(0, 7))]
+        plain = cli._plain_args(argv)
+        if plain is None:
+            continue
+        agreed += 1
+        assert plain == cli.build_parser().parse_args(argv), argv
+    assert agreed > 150
