@@ -46,13 +46,17 @@ start-up plus ~3 ms). The "agent stopped" rows run the same actions with the age
 stopped (every `om` imports its own modules again), the "where it goes" rows give this
 run's sizes of the parts: a Python start-up, a client round trip through the agent, the
 imports the agent saves. What is left over `systemctl` is the Python start-up of `om`
-(and of the unit's driver client), the agent's fork, the config check and model load
+(and of the unit's driver client), the hand-over to the agent's spare worker (forked
+ahead of the request), the config check and model load
 (the units read back, ~5-10 ms), one `ListUnitsByNames` plus the driver probes, and the
 action's logs. A whole-object start or stop is one transaction through the object's
 target, as `systemctl start|stop <target>` is, and the unit states are re-read once
-after the jobs, so PID 1 serves 3-4 calls per action whatever the number of resources.
-The sequential row is mostly systemd's own pace (20 x 0.2 s plus ~20 ms per unit to
-create its slice and fork it). On this 2-core VM the same imports take up to ~40%
+after the jobs, so PID 1 serves five calls per action (Subscribe, two
+ListUnitsByNames, the target job, ListJobs) whatever the number of resources.
+The sequential row is systemd's own pace: 20 x 0.2 s plus ~20 ms per unit, most of it
+the move of the unit's process into its cgroup, which costs this kernel an RCU grace
+period (~15 ms measured in a node, `favordynmods` not set); `systemctl` alone takes
+4.4-4.5 s here from run to run, and `om` follows its chain with no extra job. On this 2-core VM the same imports take up to ~40%
 longer from one run to the next when other work runs: compare rows of one run, not
 across runs."""
 
