@@ -56,9 +56,9 @@ ListUnitsByNames, the target job, ListJobs) whatever the number of resources.
 The sequential row is systemd's own pace: 20 x 0.2 s plus ~20 ms per unit, most of it
 the move of the unit's process into its cgroup, which costs this kernel an RCU grace
 period (~15 ms measured in a node, `favordynmods` not set); `systemctl` alone takes
-4.4-4.5 s here from run to run, and `om` follows its chain with no extra job. On this 2-core VM the same imports take up to ~40%
-longer from one run to the next when other work runs: compare rows of one run, not
-across runs."""
+4.4-4.5 s here from run to run, and `om` follows its chain with no extra job. On this
+2-core VM the same imports take up to ~40% longer from one run to the next when other
+work runs: compare rows of one run, not across runs."""
 
 
 def apps(parallel: bool) -> str:
