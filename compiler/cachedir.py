@@ -1,10 +1,11 @@
-"""The compiler's private cache directory (lark's analysed grammar, jinja2 bytecode).
+"""The compiler's private cache directory (jinja2's compiled templates).
 
-Both caches hold executable data (a pickle, marshalled code objects), so they
-live in a directory only this user can write: ``$XDG_CACHE_HOME/omc`` or
-``~/.cache/omc`` with mode 0700, never the shared ``/tmp``, where a file another
-user planted would be loaded. When the directory cannot be made private the
-caches are off: everything still works, only start-up is slower.
+The cache holds executable data (marshalled code objects), so it lives in a
+directory only this user can write: ``$XDG_CACHE_HOME/omc`` or ``~/.cache/omc``
+with mode 0700, never the shared ``/tmp``, where a file another user planted
+would be loaded. When the directory cannot be made private the cache is off:
+everything still works, only start-up is slower. (The grammar needs no cache:
+its parse tables are checked in, see :mod:`.regen_parser`.)
 """
 
 from __future__ import annotations
