@@ -89,7 +89,9 @@ def connect_soon() -> Callable[[], Systemd]:
 
     def work() -> None:
         try:
-            box.append(connect())
+            sd = connect()
+            sd.subscribe()  # before any job: the first enqueue then waits for nothing
+            box.append(sd)
         except Exception as exc:  # handed to the waiting caller
             box.append(exc)
 

@@ -257,6 +257,10 @@ class Systemd:
         self.manager("Subscribe")
         self._watching = True
 
+    def subscribe(self) -> None:
+        """Subscribe to ``JobRemoved`` now (idempotent; :meth:`enqueue` does it anyway)."""
+        self._watch()
+
     def _on_job_removed(self, *args: Any) -> None:
         _id, job, unit, result = args[5].unpack()
         self._removed[job] = result
