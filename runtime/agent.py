@@ -40,6 +40,7 @@ from pathlib import Path
 from omc.runtime import agentclient
 
 UNIT = "omc-agent.service"
+STATUS_REQUEST = b"omc-status"  # `om daemon status`: answered by the agent itself
 Request = tuple[str, list[str], dict[str, str], int]  # cwd, argv, environment, umask
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
 # What the commands run by units and users import; the lab and etcd stay out.
@@ -165,6 +166,7 @@ class Agent:
 
     server: socket.socket
     spare: socket.socket | None = None
+    served: int = 0  # requests handed to a worker since the agent started
 
     def handle(self, conn: socket.socket) -> None:
         """One request: check the client, then hand it to a worker (never raises)."""
@@ -173,6 +175,9 @@ class Agent:
             conn.settimeout(2.0)
             payload, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
             conn.settimeout(None)
+            if payload == STATUS_REQUEST:
+                conn.send(f"pid {os.getpid()} served {self.served}".encode())
+                return
             pid, uid, _ = struct.unpack(
                 "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
@@ -182,11 +187,10 @@ class Agent:
                 conn.send(f"fallback {why}".encode())
                 return
             client = pid if joins_cgroups(request[1]) else 0
-            if self._hand_over(conn, client, fds, payload):
-                return
-            if os.fork() == 0:
+            if not self._hand_over(conn, client, fds, payload) and os.fork() == 0:
                 self.close()
                 worker(conn, client, fds, request)  # never returns
+            self.served += 1
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
                 conn.send(f"fallback {exc}".encode())
@@ -357,14 +361,16 @@ def unit_text(om: str) -> str:
     return UNIT_TEXT.format(om=om)
 
 
-def answering(path: str) -> bool:
-    """Whether an agent accepts connections on ``path``."""
+def query_status(path: str) -> str | None:
+    """The agent's status line (``pid <n> served <n>``), or None when none answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         try:
+            sock.settimeout(5.0)
             sock.connect(path)
+            sock.send(STATUS_REQUEST)
+            return sock.recv(256).decode(errors="replace") or None
         except OSError:
-            return False
-    return True
+            return None
 
 
 def install(om: str, unit_dir: Path) -> int:
@@ -392,9 +398,9 @@ def main(argv: list[str]) -> int:
     if words == ["run"]:
         return serve(path)
     if words == ["status"]:
-        up = answering(path)
-        print(f"agent {'running' if up else 'not running'} ({path})")
-        return 0 if up else 3
+        status = query_status(path)
+        print(f"agent running ({path}): {status}" if status else f"agent not running ({path})")
+        return 0 if status else 3
     if words == ["install"]:
         om = str(Path(sys.argv[0]).resolve()) if sys.argv[0] else "om"
         return install(om, Path(os.environ.get("OMC_UNIT_DIR", "/etc/systemd/system")))
