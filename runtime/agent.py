@@ -126,14 +126,17 @@ def notify(state: str) -> None:
 
 def serve(path: str) -> int:
     """Accept requests until SIGTERM; re-execute when om's code changed."""
+    # Ready as soon as the socket listens: a client that comes during the imports
+    # waits in the backlog, and a node's boot does not wait for them (~0.3 s).
+    agent = Agent(server=listen(path))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    notify(f"READY=1\nSTATUS=importing, then serving {path}")
     sources = preload()
     gc.collect()
     gc.freeze()  # workers then share the imported modules' pages instead of copying them
-    agent = Agent(server=listen(path))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     agent.respawn()
-    notify(f"READY=1\nSTATUS=serving {path}")
+    notify(f"STATUS=serving {path}")
     while True:
         conn, _ = agent.server.accept()
         with conn:
