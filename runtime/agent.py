@@ -18,8 +18,10 @@ touches commands in flight.
 
 The agent refuses (the client then runs the command itself) clients that are
 not root, live in other namespaces, or arrive after om's source changed on
-disk (it then re-executes itself to load the new code). It holds no state and
-opens no D-Bus connection itself: a worker's first D-Bus call connects.
+disk (it then re-executes itself to load the new code). It holds no state but
+a count of the commands it served (``om daemon status``), keeps one spare worker
+forked ahead of the next request, and opens no D-Bus connection itself: a
+worker's first D-Bus call connects.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ PRELOAD = (
     "omc.runtime.actions", "omc.runtime.apply", "omc.runtime.plan", "omc.runtime.observe",
     "omc.runtime.status", "omc.runtime.status_view", "omc.runtime.render",
     "omc.runtime.selection", "omc.runtime.store", "omc.runtime.model", "omc.runtime.log",
+    "omc.runtime.syncs",
     "omc.runtime.triggers", "omc.runtime.collector", "omc.runtime.netlink",
     "omc.runtime.drivers.app", "omc.runtime.drivers.container", "omc.runtime.drivers.disk",
     "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
