@@ -331,14 +331,10 @@ def _watch(conn: socket.socket) -> None:
     """Forward the client's signals; a vanished client means SIGTERM (as systemd's
     stop of the unit would have sent to a command running in it)."""
     while True:
-        try:
-            message = conn.recv(64).decode(errors="replace")
-        except OSError:
-            message = ""
-        word, _, value = message.partition(" ")
+        word, value = agentclient.read_message(conn)
         if word == "sig" and value.isdigit():
             os.kill(os.getpid(), int(value))
-        elif not message:
+        elif not word:
             os.kill(os.getpid(), signal.SIGTERM)
             return
 

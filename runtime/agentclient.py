@@ -87,6 +87,16 @@ def delegate(argv: list[str]) -> int | None:
         sock.close()
 
 
+def read_message(sock: _socket.socket) -> tuple[str, str]:
+    """One ``<word> <value>`` message; ``("", "")`` at end of file or on an error."""
+    try:
+        message = sock.recv(4096).decode(errors="replace")
+    except OSError:
+        return "", ""
+    word, _, value = message.partition(" ")
+    return word, value
+
+
 def _wait(sock: _socket.socket) -> int | None:
     """Relay signals to the worker until it reports its exit code."""
     started, forwarded = False, 0
@@ -100,11 +110,7 @@ def _wait(sock: _socket.socket) -> int | None:
     previous = {sig: _signal.signal(sig, forward) for sig in FORWARDED}
     try:
         while True:
-            try:
-                message = sock.recv(4096).decode(errors="replace")
-            except OSError:
-                message = ""
-            word, _, value = message.partition(" ")
+            word, value = read_message(sock)
             if word == "pid":
                 started = True
                 if forwarded:

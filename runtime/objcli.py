@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 from omc.runtime.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
+    from omc.runtime.log import Sink
     from omc.runtime.paths import ObjectPath
+    from omc.runtime.selection import Selector
 
 USAGE = """\
 usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
@@ -162,47 +164,51 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
 
 def _action(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime import actions
-    from omc.runtime.log import ConsoleSink, Level
-    from omc.runtime.selection import Selector
-    from omc.runtime.store import select_objects
 
     opts = actions.Options(
-        selector=Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
-                          subset=cmd.values.get("subset")),
+        selector=_selector(cmd),
         force="force" in cmd.switches,
         disable_rollback="disable_rollback" in cmd.switches,
         dry_run="dry_run" in cmd.switches,
         argv=tuple(argv),
-    )  # fmt: skip
-    level = Level.DEBUG if "debug" in cmd.switches else Level.INFO
-    console = None if "quiet" in cmd.switches else ConsoleSink(sys.stdout, level=level)
-    worst = ExitStatus.OK
-    for path in select_objects(cmd.selector):
-        try:
-            actions.run(path, verb, opts, console=console)
-        except actions.ActionError as exc:
-            if console is None or not exc.logged:
-                _err(str(exc))
-            worst = ExitStatus.ERROR
-    return worst
+    )
+    console = _console(cmd)
+    return _each_object(cmd, console, lambda path: actions.run(path, verb, opts, console=console))
 
 
 def _sync(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime import syncs
-    from omc.runtime.actions import ActionError
-    from omc.runtime.log import ConsoleSink, Level
+
+    selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
+    return _each_object(cmd, console, lambda path: syncs.run(
+        path, verb, target=target, selector=selector, argv=argv, console=console))  # fmt: skip
+
+
+def _selector(cmd: Command) -> Selector:
     from omc.runtime.selection import Selector
+
+    return Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
+                    subset=cmd.values.get("subset"))  # fmt: skip
+
+
+def _console(cmd: Command) -> Sink | None:
+    """The console sink of an action (None with ``-q``)."""
+    from omc.runtime.log import ConsoleSink, Level
+
+    if "quiet" in cmd.switches:
+        return None
+    return ConsoleSink(sys.stdout, level=Level.DEBUG if "debug" in cmd.switches else Level.INFO)
+
+
+def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath], object]) -> int:
+    """Run ``act`` on every selected object; a failure is reported and the others run."""
+    from omc.runtime.actions import ActionError
     from omc.runtime.store import select_objects
 
-    selector = Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
-                        subset=cmd.values.get("subset"))  # fmt: skip
-    level = Level.DEBUG if "debug" in cmd.switches else Level.INFO
-    console = None if "quiet" in cmd.switches else ConsoleSink(sys.stdout, level=level)
     worst = ExitStatus.OK
     for path in select_objects(cmd.selector):
         try:
-            syncs.run(path, verb, target=cmd.values.get("target"), selector=selector,
-                      argv=argv, console=console)  # fmt: skip
+            act(path)
         except ActionError as exc:
             if console is None or not exc.logged:
                 _err(str(exc))
