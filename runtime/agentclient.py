@@ -74,15 +74,16 @@ def delegate(argv: list[str]) -> int | None:
         return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(os.environ.get("OMC_AGENT_SOCKET", SOCKET_PATH))
-        umask = os.umask(0o022)  # reading the umask means setting it
-        os.umask(umask)
-        payload = encode(os.getcwd(), argv, dict(os.environ), umask)  # noqa: PTH109 - no pathlib
-        fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
-        sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        try:
+            sock.connect(os.environ.get("OMC_AGENT_SOCKET", SOCKET_PATH))
+            umask = os.umask(0o022)  # reading the umask means setting it
+            os.umask(umask)
+            payload = encode(os.getcwd(), argv, dict(os.environ), umask)  # noqa: PTH109
+            fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
+            sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        except OSError:  # nothing was sent: run it here
+            return None
         return _wait(sock)
-    except OSError:
-        return None
     finally:
         sock.close()
 
@@ -101,11 +102,17 @@ def _wait(sock: _socket.socket) -> int | None:
     """Relay signals to the worker until it reports its exit code."""
     started, forwarded = False, 0
 
+    def send(message: str) -> None:
+        try:  # noqa: SIM105 - contextlib is one import too many here
+            sock.send(message.encode())
+        except OSError:  # the worker is gone: its end of file tells the rest
+            pass
+
     def forward(signum: int, _frame: object) -> None:
         nonlocal forwarded
         forwarded = signum
         if started:
-            sock.send(f"sig {signum}".encode())
+            send(f"sig {signum}")
 
     previous = {sig: _signal.signal(sig, forward) for sig in FORWARDED}
     try:
@@ -114,7 +121,7 @@ def _wait(sock: _socket.socket) -> int | None:
             if word == "pid":
                 started = True
                 if forwarded:
-                    sock.send(f"sig {forwarded}".encode())
+                    send(f"sig {forwarded}")
             elif word == "exit" and value.lstrip("-").isdigit():
                 return int(value)
             elif word == "fallback" or not started:
