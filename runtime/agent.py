@@ -179,8 +179,11 @@ class Agent:
         fds: list[int] = []
         try:
             conn.settimeout(2.0)
-            payload, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+            payload, fds, flags, _ = socket.recv_fds(conn, 1 << 20, 3)
             conn.settimeout(None)
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                conn.send(b"fallback request too large")
+                return
             if payload == STATUS_REQUEST:
                 conn.send(f"pid {os.getpid()} served {self.served}".encode())
                 return
