@@ -355,18 +355,32 @@ class Systemd:
         return self._call(self.unit_path(unit), PROPS_IFACE, "Get", "ss", (iface, name))[0]
 
     def active_states(self, units: Sequence[str]) -> dict[str, str]:
-        """``ActiveState`` of units in one ``ListUnitsByNames`` call (a unit systemd
-        does not know is ``inactive``). Only the two wanted fields of each row are
-        read: unpacking whole rows costs ~0.2 ms per unit."""
-        if not units:
-            return {}
-        reply = self._raw(MANAGER_PATH, MANAGER_IFACE, "ListUnitsByNames", "as", (list(units),))
-        rows = reply.get_child_value(0)
+        """``ActiveState`` of units, ``inactive`` for a unit systemd does not hold.
+
+        One ``ListUnitsByPatterns`` call with the names as patterns: it reports only
+        the units PID 1 has in memory, where ``ListUnitsByNames`` would first load
+        each unit it dropped (an inactive unit is unloaded soon after it stops), from
+        disk, ~1 ms each here, only to say ``inactive``. Names with glob characters
+        (``\\x2d`` escapes) go through ``ListUnitsByNames``. Two fields per row are
+        read: unpacking whole rows costs ~0.2 ms per unit.
+        """
+        plain = [u for u in units if not any(c in u for c in "\\*?[")]
+        special = [u for u in units if u not in plain]
+        found: dict[str, str] = {}
+        if plain:
+            found.update(self._rows("ListUnitsByPatterns", "asas", ([], plain)))
+        if special:
+            found.update(self._rows("ListUnitsByNames", "as", (special,)))
+        return {unit: found.get(unit, "inactive") for unit in units}
+
+    def _rows(self, method: str, signature: str, args: tuple[Any, ...]) -> dict[str, str]:
+        """Unit name → ActiveState from the rows of a ``ListUnits*`` reply."""
+        rows = self._raw(MANAGER_PATH, MANAGER_IFACE, method, signature, args).get_child_value(0)
         found = {}
         for i in range(rows.n_children()):
             row = rows.get_child_value(i)
             found[row.get_child_value(0).get_string()] = row.get_child_value(3).get_string()
-        return {unit: found.get(unit, "inactive") for unit in units}
+        return found
 
     def list_units(self, patterns: Sequence[str] = ()) -> list[str]:
         """Names of the units systemd has loaded, optionally filtered by glob patterns."""
