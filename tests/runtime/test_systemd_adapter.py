@@ -106,6 +106,18 @@ def test_active_states_and_jobs_of_one_transaction(n1: Node, sd: Systemd, unit_n
     sd.stop([target, *units])
 
 
+def test_active_states_of_escaped_names(n1: Node, sd: Systemd, unit_name: str) -> None:
+    """A name with a systemd escape (glob-unsafe backslash) is read by name, not pattern."""
+    unit = _install(n1, sd, f"{unit_name}-a\\x2db", "Type=oneshot\nRemainAfterExit=yes\n"
+                    "ExecStart=/bin/true\n")  # fmt: skip
+    sd.start([unit])
+    try:
+        assert sd.active_states([unit, f"{unit_name}-other.service"]) == {
+            unit: "active", f"{unit_name}-other.service": "inactive"}  # fmt: skip
+    finally:
+        sd.stop([unit])
+
+
 def test_simple_service_has_main_pid_and_restart(n1: Node, sd: Systemd, unit_name: str) -> None:
     """A running service reports its MainPID; restart gives it a new one."""
     unit = _install(n1, sd, unit_name, "ExecStart=/bin/sleep 300\n")
