@@ -248,13 +248,20 @@ class Systemd:
         return self._call(MANAGER_PATH, MANAGER_IFACE, method, signature, args)
 
     def _watch(self) -> None:
-        """Subscribe once per connection and record every ``JobRemoved``."""
+        """Subscribe once per connection and record every ``JobRemoved``.
+
+        ``Subscribe`` is sent without waiting for its reply (~5 ms): messages of one
+        connection reach systemd in order, so it is subscribed before any job this
+        connection enqueues, and the match rule reaches dbus-daemon first too.
+        """
         if self._watching:
             return
         self._sub_id = self._con.signal_subscribe(
             SYSTEMD, MANAGER_IFACE, "JobRemoved", MANAGER_PATH, None, 0, self._on_job_removed
         )
-        self.manager("Subscribe")
+        # No callback: sent with NO_REPLY_EXPECTED (an AlreadySubscribed error is moot).
+        self._con.call(SYSTEMD, MANAGER_PATH, MANAGER_IFACE, "Subscribe", None, None, 0, -1,
+                       None, None, None)  # fmt: skip
         self._watching = True
 
     def subscribe(self) -> None:
