@@ -56,7 +56,7 @@ PRELOAD = (
     "omc.runtime.drivers.app", "omc.runtime.drivers.container", "omc.runtime.drivers.disk",
     "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
     "omc.runtime.drivers.sync", "omc.runtime.drivers.task", "omc.compiler.api",
-    "omc.compiler.names", "hashlib",
+    "omc.compiler.names", "omc.runtime.exec", "hashlib",
 )  # fmt: skip
 
 
