@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -172,3 +174,23 @@ def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
 def test_client_outcomes(replies: list[bytes], expected: int | None) -> None:
     """Fallback before a worker starts; the worker's exit code after; 1 if it vanished."""
     assert _client_against(replies) == expected
+
+
+WORKER_IMPORTS = """
+import os, sys
+from omc.runtime import agent
+agent.preload()
+before = set(sys.modules)
+saved = [os.dup(fd) for fd in (0, 1, 2)]
+agent._become(0, [os.open(os.devnull, os.O_RDWR) for _ in range(3)], "/", dict(os.environ), 18)
+new = sorted(set(sys.modules) - before)
+os.write(saved[1], " ".join(new).encode())
+"""
+
+
+def test_a_worker_imports_nothing_the_agent_did_not() -> None:
+    """After preload(), becoming a client's worker imports no module (each import would
+    be paid by every command). In a fresh interpreter: this one imported more."""
+    proc = subprocess.run([sys.executable, "-c", WORKER_IMPORTS], capture_output=True,
+                          text=True, check=True, timeout=60)  # fmt: skip
+    assert proc.stdout == "", f"imported by a worker: {proc.stdout}"
