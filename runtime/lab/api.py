@@ -371,20 +371,24 @@ class Lab:
         """Poll each node's manager over D-Bus until all are ``running``."""
         deadline = time.monotonic() + timeout
         conns: dict[str, Systemd] = {}
+        refused: dict[str, str] = {}  # the last connection error of each node, if any
         pending = list(self.nodes)
         try:
             while pending:
                 if time.monotonic() > deadline:
-                    names = ", ".join(n.name for n in pending)
+                    names = ", ".join(
+                        n.name + (f" ({refused[n.name]})" if n.name in refused else "")
+                        for n in pending
+                    )
                     raise LabError(f"{self.name}: nodes not running after {timeout:.0f}s: {names}")
-                pending = [n for n in pending if not self._is_running(n, conns)]
+                pending = [n for n in pending if not self._is_running(n, conns, refused)]
                 if pending:
                     time.sleep(0.005)
         finally:
             for conn in conns.values():
                 conn.close()
 
-    def _is_running(self, node: Node, conns: dict[str, Systemd]) -> bool:
+    def _is_running(self, node: Node, conns: dict[str, Systemd], refused: dict[str, str]) -> bool:
         if _proc_gone(node.pid):
             raise LabError(
                 f"{self.name}/{node.name}: PID 1 exited during boot\n{self._log(node.name)}"
@@ -395,7 +399,10 @@ class Lab:
             try:
                 conns[node.name] = node.systemd(timeout=30)
             except SystemdError as exc:
-                raise LabError(f"{self.name}/{node.name}: during boot: {exc}") from exc
+                # The socket file exists from bind() on, before listen(): a refused
+                # connection early in the boot is "not yet"; the deadline still holds.
+                refused[node.name] = str(exc)
+                return False
         sd = conns[node.name]
         try:
             state = sd.system_state()
