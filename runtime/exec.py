@@ -40,6 +40,8 @@ class Hierarchy:
 
     mountpoint: Path
     create: bool  # v2 and name=systemd: yes; v1 controllers: join existing only
+    root: str = "/"  # the cgroup mounted there (mountinfo's root field)
+    options: frozenset[str] = frozenset()  # v1 super options (controllers, name=); v2: none
 
 
 def parse(argv: list[str]) -> tuple[str, list[str]]:
@@ -71,12 +73,13 @@ def hierarchies(mountinfo: str) -> Iterator[Hierarchy]:
         fields, rest = head.split(), tail.split()
         if len(fields) < 5 or len(rest) < 3:
             continue
-        fstype, options = rest[0], rest[2].split(",")
+        fstype, options = rest[0], frozenset(rest[2].split(","))
         if fstype == "cgroup2":
-            yield Hierarchy(mountpoint=Path(fields[4]), create=True)
+            yield Hierarchy(mountpoint=Path(fields[4]), create=True, root=fields[3])
         elif fstype == "cgroup":
             named = "name=systemd" in options
-            yield Hierarchy(mountpoint=Path(fields[4]), create=named)
+            yield Hierarchy(mountpoint=Path(fields[4]), create=named, root=fields[3],
+                            options=options)  # fmt: skip
 
 
 def _join(directory: Path, pid: int) -> None:
@@ -106,18 +109,14 @@ def join(pg: str, *, mountinfo: str | None = None, pid: int | None = None) -> li
     return joined
 
 
-def _mounts(mountinfo: str) -> dict[Path, tuple[str, frozenset[str]]]:
-    """Visible cgroup mounts: mountpoint → (root, options); ``cgroup2`` has none.
-    A later line over-mounts an earlier one at the same place (a lab node's own
-    cgroupfs over its host's)."""
-    mounts: dict[Path, tuple[str, frozenset[str]]] = {}
-    for line in mountinfo.splitlines():
-        head, _, tail = line.partition(" - ")
-        fields, rest = head.split(), tail.split()
-        if len(fields) >= 5 and len(rest) >= 3 and rest[0] in ("cgroup", "cgroup2"):
-            options = frozenset(rest[2].split(",")) if rest[0] == "cgroup" else frozenset()
-            mounts[Path(fields[4])] = (fields[3], options)
-    return mounts
+def _controllers(proc_cgroup: str) -> dict[str, str]:
+    """``/proc/<pid>/cgroup``: controllers (``""`` for v2, ``name=systemd`` …) → path."""
+    found = {}
+    for line in proc_cgroup.splitlines():
+        if line:
+            _, controllers, path = line.split(":", 2)
+            found[controllers] = path
+    return found
 
 
 def cgroup_moves(peer: str, own: str, mountinfo: str) -> list[Path]:
@@ -126,26 +125,30 @@ def cgroup_moves(peer: str, own: str, mountinfo: str) -> list[Path]:
     in the unified (v2) hierarchy, which systemd tracks processes with in unified
     and hybrid layouts, else (legacy v1) in the named ``systemd`` one. Not the v1
     controllers of a hybrid layout: each migration costs a kernel RCU grace period
-    (~5 ms on a small VM), and what runs there is short. Nothing when the two
-    agree or the peer's cgroup is outside this cgroup namespace (pure, tested)."""
-    mine = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in own.splitlines() if line}
-    theirs = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in peer.splitlines() if line}
+    (~15 ms measured in a lab node), and what runs there is short. Nothing when
+    the two agree or the peer's cgroup is outside this cgroup namespace (pure,
+    tested). Of mounts at the same place, the last one is the visible one (a lab
+    node's own cgroupfs over its host's)."""
+    mine, theirs = _controllers(own), _controllers(peer)
     controllers = "" if "" in theirs else "name=systemd"
     path = theirs.get(controllers)
     if path is None or mine.get(controllers) == path or path.startswith("/.."):
         return []
-    wanted = frozenset() if not controllers else frozenset({controllers})
+    visible = {h.mountpoint: h for h in hierarchies(mountinfo)}
     moves = []
-    for mountpoint, (root, options) in _mounts(mountinfo).items():
-        if options != wanted and not (wanted and wanted <= options):
+    for mountpoint, h in visible.items():
+        tracked = controllers in h.options if controllers else not h.options  # v2: no options
+        if not tracked:
             continue
-        if path == root or path.startswith(root.rstrip("/") + "/"):
-            moves.append(mountpoint / path[len(root.rstrip("/")) :].lstrip("/"))
+        root = h.root.rstrip("/")
+        if path == h.root or path.startswith(root + "/"):
+            moves.append(mountpoint / path[len(root) :].lstrip("/"))
     return moves
 
 
 def join_cgroups_of(peer_pid: int, pid: int) -> None:
-    """Move ``pid`` into the cgroups of ``peer_pid``, in every hierarchy that differs."""
+    """Move ``pid`` into the cgroup of ``peer_pid`` that systemd tracks (see
+    :func:`cgroup_moves`), when they differ."""
     for directory in cgroup_moves(
         Path(f"/proc/{peer_pid}/cgroup").read_text(),
         Path(f"/proc/{pid}/cgroup").read_text(),
