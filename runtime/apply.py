@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from omc.runtime.log import ActionLog
 from omc.runtime.model import ObjectModel, ResourceModel
-from omc.runtime.observe import ACTIVE, states_via_dbus
+from omc.runtime.observe import ACTIVE
 from omc.runtime.plan import Op, Plan, Step
 from omc.runtime.systemd import SystemdError  # cheap: pydbus is imported on connect
 from omc.runtime.triggers import TriggerError, triggers
@@ -270,9 +270,9 @@ class Applier:
         whose process exited right after its job completed) are failures too."""
         errors = []
         started = [s for s in self.changed if s.op is not Op.STOP]
-        # Every unit of the object in the same call: the end-state check reuses them.
-        states = self._active(*(r.unit for r in self.model.resources))
-        states.update(self._active(*(s.unit for s in started if s.unit not in states)))
+        # Every unit of the object (started ones included) in one call: the end-state
+        # check reuses them.
+        states = self.sd.active_states([r.unit for r in self.model.resources])
         self.final_states = states
         for step in started:
             res = self.model.resource(step.rid)
@@ -281,10 +281,6 @@ class Applier:
                 self.log.error(message, rid=res.rid)
                 errors.append(f"{res.rid}: {message}")
         return errors
-
-    def _active(self, *units: str) -> dict[str, str]:
-        """``ActiveState`` of units in one cheap call (a full ``state()`` is 3 round trips)."""
-        return states_via_dbus(self.sd, units)
 
     def rollback(self) -> list[str]:
         """Stop what this action started, in reverse order; returns error lines."""

@@ -1,8 +1,8 @@
 """Observation: unit states from systemd plus the drivers' probes → resource statuses.
 
 Two sources, merged per resource: systemd's ``ActiveState`` of its unit (all
-units of the object in ONE round trip: ``ListUnitsByNames`` over D-Bus when a
-connection is open, else one ``systemctl list-units``) and the driver's ``status()``
+units of the object in ONE round trip: ``Systemd.active_states`` over D-Bus when
+a connection is open, else one ``systemctl list-units``) and the driver's ``status()``
 probe, run in-process (drivers are imported lazily, one family at a time).
 The probe sees drift systemd cannot: an address removed by hand, a flag
 file deleted; systemd sees what a probe may not (a killed ``Type=simple`` app).
@@ -62,11 +62,6 @@ def parse_list_units(text: str, units: Sequence[str]) -> dict[str, str]:
         if len(words) >= 3:
             found[words[0]] = words[2]
     return {unit: found.get(unit, "inactive") for unit in units}
-
-
-def states_via_dbus(sd: Systemd, units: Sequence[str]) -> dict[str, str]:
-    """``ActiveState`` of units in one ``ListUnitsByNames`` call."""
-    return sd.active_states(units)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,7 +155,7 @@ def observe(
     else:
         if unit_states is None:
             assert sd is not None
-            unit_states = states_via_dbus(sd, units)
+            unit_states = sd.active_states(units)
         probes = {r.rid: _driver_probe(model, r) for r in chosen}
     found = {r.rid: unit_states.get(r.unit, "inactive") for r in chosen}
     return {
