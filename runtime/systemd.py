@@ -247,8 +247,9 @@ class Systemd:
         """Call a Manager method by name (escape hatch for what has no wrapper)."""
         return self._call(MANAGER_PATH, MANAGER_IFACE, method, signature, args)
 
-    def _watch(self) -> None:
-        """Subscribe once per connection and record every ``JobRemoved``.
+    def subscribe(self) -> None:
+        """Subscribe once per connection (idempotent; every enqueue does it first) and
+        record every ``JobRemoved``.
 
         ``Subscribe`` is sent without waiting for its reply (~5 ms): messages of one
         connection reach systemd in order, so it is subscribed before any job this
@@ -264,10 +265,6 @@ class Systemd:
                        None, None, None)  # fmt: skip
         self._watching = True
 
-    def subscribe(self) -> None:
-        """Subscribe to ``JobRemoved`` now (idempotent; :meth:`enqueue` does it anyway)."""
-        self._watch()
-
     def _on_job_removed(self, *args: Any) -> None:
         _id, job, unit, result = args[5].unpack()
         self._removed[job] = result
@@ -275,8 +272,8 @@ class Systemd:
 
     def enqueue(self, method: str, unit: str, mode: str) -> str:
         """Subscribe (once, before any job exists), then enqueue one job; its path."""
-        self._watch()
-        self._removed_units.pop(unit, None)
+        self.subscribe()
+        self.forget((unit,))
         return str(self.manager(method, "ss", unit, mode)[0])
 
     def jobs_of(self, units: Iterable[str]) -> dict[str, str]:
@@ -399,7 +396,7 @@ class Systemd:
     def _jobs(
         self, method: str, units: Sequence[str], mode: str, timeout: float | None
     ) -> dict[str, JobOutcome]:
-        self._watch()
+        self.subscribe()
         jobs = {unit: str(self.manager(method, "ss", unit, mode)[0]) for unit in units}
         results = self._wait_jobs(jobs.values(), timeout)
         return {
@@ -434,7 +431,7 @@ class Systemd:
     ) -> JobOutcome:
         """Run ``argv`` as a transient service (``systemd-run`` without the binary)."""
         props = {"ExecStart": exec_start(argv), **(properties or {})}
-        self._watch()
+        self.subscribe()
         args: tuple[Any, ...] = (name, mode, _props(props), [])
         job = str(self.manager("StartTransientUnit", "ssa(sv)a(sa(sv))", *args)[0])
         result = self._wait_jobs([job], timeout)[job]
