@@ -408,7 +408,9 @@ def main(argv: list[str]) -> int:
         return 0 if status else 3
     if words == ["install"]:
         om = str(Path(sys.argv[0]).resolve()) if sys.argv[0] else "om"
-        return install(om, Path(os.environ.get("OMC_UNIT_DIR", "/etc/systemd/system")))
+        from omc.runtime.model import unit_dir
+
+        return install(om, unit_dir())
     if len(words) == 1 and words[0] in ("start", "stop", "restart"):
         import subprocess
 

@@ -21,6 +21,7 @@ from omc.runtime.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     from omc.runtime.log import Sink
+    from omc.runtime.model import ObjectModel
     from omc.runtime.paths import ObjectPath
     from omc.runtime.selection import Selector
 
@@ -312,35 +313,28 @@ def _read(file: Path) -> str:
 
 def _delete(cmd: Command, argv: list[str]) -> int:
     from omc.runtime import store
+    from omc.runtime.model import load
     from omc.runtime.paths import config_file
 
     for path in store.select_objects(cmd.selector):
-        if "force" not in cmd.switches and _active_units(path):
+        model = load(path)
+        units = () if model is None else (*(r.unit for r in model.resources), model.target)
+        forced = "force" in cmd.switches
+        active = _active_units(model) if model is not None and not forced else []
+        if active:
             raise store.StoreError(
-                f"{path}: units are active ({', '.join(_active_units(path))}): "
+                f"{path}: units are active ({', '.join(active)}): "
                 "run 'instance shutdown' first, or delete --force"
             )
-        store.remove_units(path, reload=functools.partial(_reload, _units(path)))
+        store.remove_units(path, reload=functools.partial(_reload, units))
         config_file(path).unlink()
     return ExitStatus.OK
 
 
-def _units(path: ObjectPath) -> tuple[str, ...]:
-    """The object's installed resource units and target."""
-    from omc.runtime.model import load
-
-    model = load(path)
-    return () if model is None else (*(r.unit for r in model.resources), model.target)
-
-
-def _active_units(path: ObjectPath) -> list[str]:
+def _active_units(model: ObjectModel) -> list[str]:
     """The object's installed units that systemd runs (a delete would orphan them)."""
-    from omc.runtime.model import load
     from omc.runtime.observe import ACTIVE, states_via_systemctl
 
-    model = load(path)
-    if model is None:
-        return []
     states = states_via_systemctl([r.unit for r in model.resources])
     return [unit for unit, state in states.items() if state in ACTIVE]
 
