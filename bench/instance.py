@@ -97,30 +97,13 @@ def create(node: Node, name: str, text: str) -> None:
 def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     """Rows: (what, om seconds, systemctl seconds or None, target)."""
     create(node, "svc0", SVC0)
-    target = "opensvc-svc.svc0.target"
     nsenter = median(lambda: run(node, "true"))
-
-    def om_cycle(verb: str) -> float:
-        return run(node, OM, "svc0", "instance", verb)
-
-    starts, stops, sc_starts, sc_stops = [], [], [], []
-    for _ in range(ROUNDS):
-        starts.append(om_cycle("start"))
-        stops.append(om_cycle("stop"))
-        sc_starts.append(run(node, "systemctl", "start", target))
-        # All units: `systemctl stop <target>` alone returns before its PartOf= stop jobs end.
-        sc_stops.append(run(node, "systemctl", "stop", target, *UNITS))
-    om_cycle("start")
-    status = median(lambda: run(node, OM, "svc0", "print", "status"))
-    om_cycle("stop")
-    rows = [
-        ("`om svc0 instance start`", statistics.median(starts), statistics.median(sc_starts),
-         "<= 0.25 s"),
-        ("`om svc0 instance stop`", statistics.median(stops), statistics.median(sc_stops),
-         "<= 0.15 s"),
-        ("`om svc0 print status`", status, None, "<= 0.15 s"),
-    ]  # fmt: skip
-    rows += without_agent(node, om_cycle, target)
+    rows = svc0_rows(node, ROUNDS, "", ("<= 0.25 s", "<= 0.15 s", "<= 0.15 s"))
+    node.run(["systemctl", "stop", "omc-agent.service"])
+    try:  # the same cycle with every process importing again
+        rows += svc0_rows(node, max(3, ROUNDS // 4), "agent stopped: ", ("", "", ""))
+    finally:
+        node.run(["systemctl", "start", "omc-agent.service"])
     for name, parallel, goal in (("seq20", False, "<= 4.5 s"), ("par20", True, "<= 0.5 s")):
         create(node, name, apps(parallel))
         # Interleaved, so that both see the same phases of a shared machine.
@@ -147,27 +130,28 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     return rows
 
 
-def without_agent(
-    node: Node, om_cycle: Callable[[str], float], target: str
+def svc0_rows(
+    node: Node, rounds: int, prefix: str, goals: tuple[str, str, str]
 ) -> list[tuple[str, float, float | None, str]]:
-    """The same svc0 cycle with the node agent stopped: every process imports again."""
-    node.run(["systemctl", "stop", "omc-agent.service"])
-    try:
-        starts, stops, sc_starts, sc_stops = [], [], [], []
-        for _ in range(max(3, ROUNDS // 4)):
-            starts.append(om_cycle("start"))
-            stops.append(om_cycle("stop"))
-            sc_starts.append(run(node, "systemctl", "start", target))
-            sc_stops.append(run(node, "systemctl", "stop", target, *UNITS))
-        status = median(lambda: run(node, OM, "svc0", "print", "status"), max(3, ROUNDS // 4))
-    finally:
-        node.run(["systemctl", "start", "omc-agent.service"])
+    """svc0's start and stop, om and systemctl interleaved, then `print status` with
+    svc0 up: three rows, named with ``prefix``, with the start/stop/status goals."""
+    target = "opensvc-svc.svc0.target"
+    starts, stops, sc_starts, sc_stops = [], [], [], []
+    for _ in range(rounds):
+        starts.append(run(node, OM, "svc0", "instance", "start"))
+        stops.append(run(node, OM, "svc0", "instance", "stop"))
+        sc_starts.append(run(node, "systemctl", "start", target))
+        # All units: `systemctl stop <target>` alone returns before its PartOf= stop jobs end.
+        sc_stops.append(run(node, "systemctl", "stop", target, *UNITS))
+    run(node, OM, "svc0", "instance", "start")
+    status = median(lambda: run(node, OM, "svc0", "print", "status"), rounds)
+    run(node, OM, "svc0", "instance", "stop")
     return [
-        ("agent stopped: `om svc0 instance start`", statistics.median(starts),
-         statistics.median(sc_starts), ""),
-        ("agent stopped: `om svc0 instance stop`", statistics.median(stops),
-         statistics.median(sc_stops), ""),
-        ("agent stopped: `om svc0 print status`", status, None, ""),
+        (f"{prefix}`om svc0 instance start`", statistics.median(starts),
+         statistics.median(sc_starts), goals[0]),
+        (f"{prefix}`om svc0 instance stop`", statistics.median(stops),
+         statistics.median(sc_stops), goals[1]),
+        (f"{prefix}`om svc0 print status`", status, None, goals[2]),
     ]  # fmt: skip
 
 
