@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".dev"))
 
+from omc.runtime.lab import cgroups  # noqa: E402
 from omc.runtime.lab.api import Lab, Node  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
@@ -54,10 +55,11 @@ action's logs. A whole-object start or stop is one transaction through the objec
 target, as `systemctl start|stop <target>` is, and the unit states are re-read once
 after the jobs, so PID 1 serves five calls per action (Subscribe, two
 ListUnitsByNames, the target job, ListJobs) whatever the number of resources.
-The sequential row is systemd's own pace: 20 x 0.2 s plus ~20 ms per unit, most of it
-the move of the unit's process into its cgroup, which costs this kernel an RCU grace
-period (~15 ms measured in a node, `favordynmods` not set); `systemctl` alone takes
-4.4-4.5 s here from run to run, and `om` follows its chain with no extra job. On this
+The sequential row is systemd's own pace: 20 x 0.2 s plus a few ms per unit, and `om`
+follows its chain with no extra job. `om lab up` turns on the host's cgroup2
+`favordynmods` (docs/lab.md): without it, each move of a unit's process into its cgroup
+waits for an RCU grace period, and the same chain took `systemctl` 4.40-4.46 s here
+(4.17-4.19 s with it, measured one after the other on 2026-11-26). On this
 2-core VM the same imports take up to ~40% longer from one run to the next when other
 work runs: compare rows of one run, not across runs."""
 
@@ -196,9 +198,11 @@ def main() -> int:
         lab.down()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     cpus = os.cpu_count()
+    favor = "on" if cgroups.favordynmods_on(Path("/proc/self/mountinfo").read_text()) else "off"
     text = (
         f"Measured {stamp} on {platform.machine()}, {cpus} CPUs, Python "
-        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (other work ran "
+        f"{platform.python_version()}, kernel {platform.release()} (cgroup2 favordynmods "
+        f"{favor}), load average {os.getloadavg()[0]:.1f} (other work ran "
         f"on the machine), in a one-node lab (times include entering the node with nsenter); "
         f"medians of {ROUNDS} rounds ({APP_ROUNDS}, om and systemctl interleaved, for the "
         "20-app rows).\n\n" + table(rows) + NOTES

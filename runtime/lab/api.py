@@ -241,6 +241,7 @@ class Lab:
     def __init__(self, state: LabState) -> None:
         self.state = state
         self._launchers: dict[str, subprocess.Popen[bytes]] = {}
+        self.notes: tuple[str, ...] = ()  # what ``up`` changed on the host, for the user
 
     def __repr__(self) -> str:
         return f"<Lab {self.name} {len(self.state.nodes)} nodes {self.state.subnet}>"
@@ -282,11 +283,16 @@ class Lab:
         ssh: bool = False,
         tls: bool = False,
         timeout: float = UP_TIMEOUT,
+        kernel_defaults: bool = False,
     ) -> Lab:
         """Boot a lab and wait for every node to be ``running``; on any failure, remove
-        everything already created and raise :class:`LabError` with the node's log."""
+        everything already created and raise :class:`LabError` with the node's log.
+        Unless ``kernel_defaults``, first turn on the host's cgroup ``favordynmods``
+        (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`."""
         name = default_name() if name is None else check_name(name)
+        tuned = None if kernel_defaults else cgroups.favor_dynmods()
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls))
+        lab.notes = () if tuned is None else (tuned,)
         try:
             lab._build()
             lab._launch()

@@ -84,6 +84,32 @@ def test_pure_cgroup2_host() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("mountinfo", "expected"),
+    [
+        (HYBRID_MOUNTINFO, ("/sys/fs/cgroup/unified", "favordynmods")),
+        (
+            "30 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+            ("/sys/fs/cgroup", "nsdelegate,memory_recursiveprot,favordynmods"),
+        ),
+        ("30 23 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,favordynmods\n", None),
+        ("32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n", None),
+    ],
+)
+def test_favordynmods_remount_keeps_the_other_options(
+    mountinfo: str, expected: tuple[str, str] | None
+) -> None:
+    """The remount adds favordynmods to cgroup2's options; nothing when on or no cgroup2."""
+    assert cgroups.favordynmods_remount(mountinfo) == expected
+
+
+def test_favordynmods_is_no_v1_controller() -> None:
+    """A v1 hierarchy showing favordynmods is still mounted by its controllers alone."""
+    info = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu,favordynmods\n"
+    (cpu,) = cgroups.parse(info, "1:cpu:/\n")
+    assert cpu.data == "cpu"
+
+
 def test_host_network_gets_no_address() -> None:
     """The batch never adds a host address; it disables IPv6 link-local on bridge and veths."""
     lines = network.host_lines(_state())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -133,6 +134,17 @@ def test_cli_up_status_exec_run_logs_down(lab: Lab) -> None:
     gone = om("status", "--name", name, check=False)
     assert gone.returncode == 1
     assert gone.stderr.startswith("om lab: error: no lab named") and "Traceback" not in gone.stderr
+
+
+def test_up_turns_on_cgroup_favordynmods(lab: Lab) -> None:
+    """After a lab is up, the host's cgroup2 hierarchy has favordynmods (kernel >= 6.0)."""
+    del lab  # booted by Lab.up, which sets it
+    major, minor = (int(x) for x in platform.release().split(".")[:2])
+    if (major, minor) < (6, 0):
+        pytest.skip("favordynmods appeared in Linux 6.0")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert cgroups.favordynmods_on(mounts)
+    assert cgroups.favordynmods_remount(mounts) is None
 
 
 def test_down_force_cleans_a_crashed_lab() -> None:
