@@ -6,7 +6,8 @@ systemd runs one such command per driver-backed resource per action. The agent
 imports all of it once, then serves :mod:`omc.runtime.agentclient` requests on
 a unix socket by forking: the worker inherits the imported modules (the
 zygote pattern of Android and of nailgun), takes over the client's stdin,
-stdout and stderr, environment and working directory, and runs the command.
+stdout and stderr, environment, working directory, umask, resource limits, nice
+value and OOM score adjustment, and runs the command.
 The client forwards its signals (a unit's stop or timeout reaches the worker),
 the worker ends when its client vanishes, driver records carry
 ``OBJECT_SYSTEMD_UNIT`` (``journalctl -u`` finds them), and the driver
@@ -30,6 +31,7 @@ import contextlib
 import gc
 import importlib
 import os
+import resource
 import signal
 import socket
 import struct
@@ -45,6 +47,7 @@ UNIT = "omc-agent.service"
 STATUS_REQUEST = b"omc-status"  # `om daemon status`: answered by the agent itself
 Request = tuple[str, list[str], dict[str, str], int]  # cwd, argv, environment, umask
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
+RLIMITS = sorted({getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")})
 # What the commands run by units and users import; the lab and etcd stay out.
 PRELOAD = (
     "omc.runtime.cli", "omc.runtime.objcli", "omc.runtime.driver_entry",
@@ -195,10 +198,9 @@ class Agent:
             if why:
                 conn.send(f"fallback {why}".encode())
                 return
-            client = pid if joins_cgroups(request[1]) else 0
-            if not self._hand_over(conn, client, fds, payload) and os.fork() == 0:
+            if not self._hand_over(conn, pid, fds, payload) and os.fork() == 0:
                 self.close()
-                worker(conn, client, fds, request)  # never returns
+                worker(conn, pid, fds, request)  # never returns
             self.served += 1
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
@@ -264,11 +266,11 @@ def _reset_signals() -> None:
 
 
 def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -> None:
-    """The forked worker: become the client (joining the cgroups of pid ``client``
-    unless 0), run the command, report its exit code."""
+    """The forked worker: become the client (pid ``client``), run the command, report
+    its exit code."""
     cwd, argv, env, umask = request
     try:
-        _become(client, fds, cwd, env, umask)
+        _become(client, fds, cwd, env, umask, join=joins_cgroups(argv))
     except BaseException as exc:  # nothing ran: the client runs it itself
         with contextlib.suppress(OSError):
             conn.send(f"fallback worker set-up failed: {exc}".encode())
@@ -290,14 +292,18 @@ def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -
         os._exit(code)
 
 
-def _become(client: int, fds: list[int], cwd: str, env: dict[str, str], umask: int) -> None:
-    """Take the client's place: its cgroups first when ``client`` is a pid (a failure
-    here changes nothing the client sees), then its standard streams, directory
-    and environment."""
+def _become(
+    client: int, fds: list[int], cwd: str, env: dict[str, str], umask: int, *, join: bool
+) -> None:
+    """Take the place of the client, pid ``client``: its cgroups first when ``join``
+    (a failure here changes nothing the client sees), its resource limits, nice
+    value and OOM score adjustment, then its standard streams, directory and
+    environment."""
     from omc.runtime.exec import join_cgroups_of
 
-    if client:
+    if join:
         join_cgroups_of(client, os.getpid())
+    adopt_process_settings(client)
     _reset_signals()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -314,6 +320,16 @@ def _become(client: int, fds: list[int], cwd: str, env: dict[str, str], umask: i
     os.environ.update(env)
     with contextlib.suppress(OSError):
         Path("/proc/self/comm").write_text("om-worker")
+
+
+def adopt_process_settings(pid: int) -> None:
+    """Take the resource limits, nice value and OOM score adjustment of process
+    ``pid``: what systemd set up for the client's unit (``LimitNOFILE=``, ``Nice=``,
+    ``OOMScoreAdjust=`` …) then holds for the command the worker runs for it."""
+    for limit in RLIMITS:
+        resource.setrlimit(limit, resource.prlimit(pid, limit))
+    os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, pid))
+    Path("/proc/self/oom_score_adj").write_text(Path(f"/proc/{pid}/oom_score_adj").read_text())
 
 
 def _run(argv: list[str]) -> int:

@@ -182,7 +182,8 @@ from omc.runtime import agent
 agent.preload()
 before = set(sys.modules)
 saved = [os.dup(fd) for fd in (0, 1, 2)]
-agent._become(0, [os.open(os.devnull, os.O_RDWR) for _ in range(3)], "/", dict(os.environ), 18)
+nulls = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
+agent._become(os.getpid(), nulls, "/", dict(os.environ), 18, join=False)
 new = sorted(set(sys.modules) - before)
 os.write(saved[1], " ".join(new).encode())
 """

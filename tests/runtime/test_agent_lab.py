@@ -35,7 +35,7 @@ command = /bin/sh -c "cat /proc/self/cgroup > /run/omct/agttask.cgroup"
 command = /bin/sleep 31.7
 
 [task#umask]
-command = /bin/sh -c "umask > /run/omct/agttask.umask"
+command = /bin/sh -c "(umask; ulimit -n; nice; cat /proc/self/oom_score_adj) >/run/omct/agt.ps"
 """
 
 
@@ -128,14 +128,20 @@ def test_a_task_runs_in_its_own_unit_cgroup(n1: Node) -> None:
         assert unified.endswith("/opensvc-svc.agttask-task.cg.service"), cgroups
 
 
-def test_the_worker_takes_the_client_umask(n1: Node) -> None:
-    """The worker runs with the client's umask, not the agent's."""
+def test_the_worker_takes_the_client_process_settings(n1: Node) -> None:
+    """The worker runs with the client's umask, open-files limit, nice value and OOM score
+    adjustment (what a unit's UMask=, LimitNOFILE=, Nice=, OOMScoreAdjust= set), not the
+    agent's."""
     with created(n1, "agttask", TASKS):
         before = served(n1)
-        run = f"umask 027; exec {OM} agttask driver run --rid task#umask"
+        run = (
+            "umask 027; ulimit -n 777; echo 123 > /proc/self/oom_score_adj; "
+            f"exec nice -n 5 {OM} agttask driver run --rid task#umask"
+        )
         assert n1.run(["sh", "-c", run]).returncode == 0
         assert served(n1) == before + 1
-        assert n1.read_file("/run/omct/agttask.umask").strip() == "0027"
+        got = n1.read_file("/run/omct/agt.ps").split()
+        assert got == ["0027", "777", "5", "123"]
 
 
 def _wait_for(what: str, probe: object, timeout: float = 20.0) -> None:
