@@ -13,6 +13,7 @@ every broken line and the rest of the file still compiles.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,10 @@ _HINTS = {
 }
 
 
+START = "document"  # one token per line (grammar/opensvc.lark)
+TOKEN_START = "document_tokens"  # the same language token by token, read after an error
+
+
 @cache
 def _parser() -> Lark:
     """The LALR parser, built once per process from the checked-in tables.
@@ -144,17 +149,41 @@ def _parse_recovering(source: str, *, filename: str, diags: Collector) -> Tree[T
     from ._lark_parser import UnexpectedInput
 
     parser = _parser()
-    lines = source.split("\n")
+    lines: list[str] | None = None
     for _ in range(MAX_SYNTAX_ERRORS):
         try:
-            tree: Tree[Token] = parser.parse("\n".join(lines))  # lark's ParseTree
+            tree: Tree[Token] = parser.parse(source, start=START)  # lark's ParseTree
         except UnexpectedInput as exc:
-            line = _report(exc, lines, filename=filename, diags=diags)
+            lines = source.split("\n") if lines is None else lines
+            line = _report(_token_level(exc, source), lines, filename=filename, diags=diags)
             lines[line - 1] = _blank(lines[line - 1])
+            source = "\n".join(lines)
         else:
             return tree
     diags.error(None, f"too many syntax errors (more than {MAX_SYNTAX_ERRORS})", code="syntax")
     return None
+
+
+def _token_level(exc: UnexpectedInput, source: str) -> UnexpectedInput:
+    """The error of the token-by-token parse of the same text (same language).
+
+    The line-level parse knows only that a line matched no line shape; token by
+    token, the parser state and column say where the line stopped making sense,
+    which is what :data:`SYNTAX_EXAMPLES` tells apart.
+    """
+    from ._lark_parser import UnexpectedInput
+
+    try:
+        _parse_tokens(source)
+    except UnexpectedInput as token_exc:
+        return token_exc
+    return exc  # not reached while both start rules describe one language
+
+
+def _parse_tokens(text: str) -> Tree[Token]:
+    """The token-by-token parse: the one :data:`SYNTAX_EXAMPLES` is matched against."""
+    tree: Tree[Token] = _parser().parse(text, start=TOKEN_START)
+    return tree
 
 
 def _blank(line: str) -> str:
@@ -168,7 +197,7 @@ def _report(exc: UnexpectedInput, lines: list[str], *, filename: str, diags: Col
     column = max(int(getattr(exc, "column", 1) or 1), 1)
     line = min(line, len(lines))
     text = lines[line - 1].rstrip("\r")
-    label = exc.match_examples(_parser().parse, SYNTAX_EXAMPLES, use_accepts=True)
+    label = exc.match_examples(_parse_tokens, SYNTAX_EXAMPLES, use_accepts=True)
     label = label or _fallback_label(text)
     message = label or _generic_message(exc)
     span = Span(file=filename, line=line, column=column, end_line=line, end_column=len(text) + 1)
@@ -201,13 +230,22 @@ def _generic_message(exc: UnexpectedInput) -> str:
 # --- tree → Document -------------------------------------------------------------
 
 
-def _span(filename: str, tok: Any) -> Span:
-    return Span(
-        file=filename,
-        line=tok.line,
-        column=tok.column,
-        end_line=tok.end_line,
-        end_column=tok.end_column,
+@cache
+def _fields() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Regexes splitting an ENTRY token, made of the terminals the grammar builds it from.
+
+    ``(KEY)(VALUE)?_INLINE_COMMENT?`` for its first line, ``_CONT(VALUE)_INLINE_COMMENT?``
+    for each continuation line: matched in the token the parser accepted, they
+    find the very fields the token-by-token parse gives.
+    """
+    parser = _parser()
+    key, value, comment, cont = (
+        parser.get_terminal(name).pattern.to_regexp()
+        for name in ("KEY", "VALUE", "_INLINE_COMMENT", "_CONT")
+    )
+    return (
+        re.compile(f"({key})({value})?(?:{comment})?"),
+        re.compile(f"{cont}({value})(?:{comment})?"),
     )
 
 
@@ -217,14 +255,15 @@ def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
     headers: dict[str, Span] = {}
     entries: dict[str, list[Entry]] = {}
     current: str | None = None
-    for child in tree.children:
-        if child.data == "header":
-            current = _header(child.children[0], filename=filename, diags=diags, headers=headers)
+    first_line, continuation = _fields()
+    for token in tree.children:
+        if token.type == "HEADER":
+            current = _header(token, filename=filename, diags=diags, headers=headers)
             if current not in entries:
                 order.append(current)
                 entries[current] = []
             continue
-        entry = _entry(child, filename=filename)
+        entry = _entry(token, first_line, continuation, filename=filename)
         if current is None:
             current = _implicit_default(entry, diags=diags, headers=headers)
             order.append(current)
@@ -237,8 +276,10 @@ def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
 
 
 def _header(tok: Any, *, filename: str, diags: Collector, headers: dict[str, Span]) -> str:
-    span = _span(filename, tok)
-    name = str(tok)[1:-1].strip()
+    end = tok.index("]") + 1  # the HEADER token: "[name]", an inline comment, the line end
+    line, column = tok.line, tok.column
+    span = Span(file=filename, line=line, column=column, end_line=line, end_column=column + end)
+    name: str = tok[1 : end - 1].strip()
     if name == "default":
         diags.note(span, "[default] is read as [DEFAULT]", code="lowercase-default")
         name = DEFAULT
@@ -267,27 +308,26 @@ def _implicit_default(entry: Entry, *, diags: Collector, headers: dict[str, Span
     return DEFAULT
 
 
-def _entry(node: Any, *, filename: str) -> Entry:
-    key_tok, *rest = node.children
-    # KEY holds the key, the delimiter and the blanks around it (grammar comment).
-    raw_key = key_tok[: _delimiter(key_tok)].rstrip(" \t")
+def _entry(
+    tok: Any, first_line: re.Pattern[str], continuation: re.Pattern[str], *, filename: str
+) -> Entry:
+    """An ENTRY token (see :func:`_fields`) as an :class:`Entry`."""
+    head = first_line.match(tok)
+    assert head is not None  # the token is an ENTRY: it starts with KEY
+    # KEY holds the key, the delimiter and the blanks after it (grammar comment).
+    key_text, first = head[1], head[2]
+    raw_key = key_text[: _delimiter(key_text)].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
-    line, column = key_tok.line, key_tok.column
+    line, column = tok.line, tok.column
     end_column = column + len(raw_key)
-    if not rest:  # an empty value: its span is just after the key
-        value = ""
-        value_span = Span(
-            file=filename,
-            line=line,
-            column=end_column + 1,
-            end_line=line,
-            end_column=end_column + 1,
-        )
-    elif len(rest) == 1 and getattr(rest[0], "type", None) == "VALUE":  # the common case
-        value = unquote(str(rest[0]))
-        value_span = _span(filename, rest[0])
-    else:
-        value, value_span = _multiline(rest, filename=filename)
+    more = continuation.match(tok, head.end())
+    if more is not None:
+        value, value_span = _continued(tok, head, more, continuation, filename=filename)
+    elif first is not None:  # the common case
+        value = unquote(first)
+        value_span = _line_span(filename, line, column + head.start(2), first)
+    else:  # an empty value: its span is just after the key
+        value, value_span = "", _line_span(filename, line, end_column + 1, "")
     return Entry(
         key=key.strip(),
         scope=scope.strip() if sep else None,
@@ -297,21 +337,35 @@ def _entry(node: Any, *, filename: str) -> Entry:
     )
 
 
-def _multiline(children: list[Any], *, filename: str) -> tuple[str, Span]:
-    """A value with continuation lines: joined with "\n"; the span of its first line."""
-    values: list[str] = []
-    value_span: Span | None = None
-    for child in children:
-        if getattr(child, "type", None) == "VALUE":
-            values.append(unquote(str(child)))
-            value_span = _span(filename, child)
-        else:  # a continuation line
-            if value_span is None:
-                value_span = _span(filename, child.children[0])
-                values.append("")
-            values.append(str(child.children[0]).rstrip())
-    assert value_span is not None  # children is never empty
-    return "\n".join(values), value_span
+def _line_span(filename: str, line: int, column: int, text: str) -> Span:
+    """The span of ``text`` on one line from ``column``."""
+    end = column + len(text)
+    return Span(file=filename, line=line, column=column, end_line=line, end_column=end)
+
+
+def _continued(
+    tok: Any,
+    head: re.Match[str],
+    found: re.Match[str] | None,
+    continuation: re.Pattern[str],
+    *,
+    filename: str,
+) -> tuple[str, Span]:
+    """A value with continuation lines, joined with "\n"; the span of its first line
+    (of the first continuation line when the key's line holds no value)."""
+    values, span = [""], None
+    if head[2] is not None:
+        values = [unquote(head[2])]
+        span = _line_span(filename, tok.line, tok.column + head.start(2), head[2])
+    while found is not None:
+        if span is None:
+            at = found.start(1)
+            line = tok.line + tok.count("\n", 0, at)
+            span = _line_span(filename, line, at - tok.rfind("\n", 0, at), found[1])
+        values.append(found[1].rstrip())
+        found = continuation.match(tok, found.end())
+    assert span is not None  # found was a continuation at first
+    return "\n".join(values), span
 
 
 def _delimiter(text: str) -> int:

@@ -39,7 +39,7 @@ TARGET = Path(__file__).resolve().with_name("_lark_parser.py")
 OPTIONS: dict[str, Any] = {
     "parser": "lalr",
     "lexer": "contextual",
-    "start": START,
+    "start": [START, "document_tokens"],
     "propagate_positions": False,  # spans come from the tokens; tree meta is unused
     "maybe_placeholders": False,
 }

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from omc.compiler import parse as parse_module
 from omc.compiler.diagnostics import Collector, Severity
-from omc.compiler.parse import Document, parse
+from omc.compiler.parse import START, TOKEN_START, Document, parse
 
 
 def parse_ok(text: str) -> tuple[Document, Collector]:
@@ -158,7 +161,61 @@ def test_grammar_has_no_conflicts_or_terminal_collisions() -> None:
     from lark import Lark
 
     grammar = resources.files("omc.grammar").joinpath("opensvc.lark").read_text()
-    Lark(grammar, parser="lalr", lexer="contextual", start="document", strict=True)
+    Lark(grammar, parser="lalr", lexer="contextual", start=[START, TOKEN_START], strict=True)
+
+
+# Line shapes, good and bad, that the two start rules must read alike.
+LINES = ["[s]", "[s] ;c", "[s] x", "[s]]", "[s", "k = v", "k=v", "k@n1 = v", "k:v", "k =",
+         "k = ;c", "k = 'a ; b' ;c", "k = a#b", "k = a\rb", "= v", "nodes", "# c", "; c", "",
+         "  ", "  cont", "\tcont x ; y", "  # c", "k = v\r", "k\r = v", "k = [x",
+         "k = \"q\""]  # fmt: skip
+
+
+def _accepts(start: str, text: str) -> bool:
+    try:
+        parse_module._parser().parse(text, start=start)
+    except Exception:  # lark's UnexpectedInput, from the generated module
+        return False
+    return True
+
+
+Position = tuple[int, int, int, int, int]
+
+
+def _value_positions(doc: Document) -> list[Position]:
+    """(key line, key column, value line, value column, value end) of the entries with
+    a value on their key's line."""
+    return sorted(
+        (e.span.line, e.span.column, v.line, v.column, v.end_column or 0)
+        for s in doc.sections
+        for e in s.entries
+        if (v := e.value_span).line == e.span.line and v.end_column != v.column
+    )
+
+
+def _token_level_positions(text: str) -> list[Position]:
+    """The same, from the KEY and VALUE tokens of the token-by-token parse."""
+    tree = parse_module._parser().parse(text, start=TOKEN_START)
+    found = []
+    for entry in tree.find_data("entry"):
+        key, *rest = entry.children
+        if rest and getattr(rest[0], "type", None) == "VALUE":
+            value = rest[0]
+            found.append((key.line, key.column, value.line, value.column, value.end_column))
+    return sorted(found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "  "]), st.sampled_from(LINES)), max_size=8))
+def test_line_and_token_start_rules_read_alike(lines: list[tuple[str, str]]) -> None:
+    """`document` (a token per line) and `document_tokens` accept the same texts, and the
+    fields split from an entry's line token sit where the token-by-token parse has them."""
+    text = "".join(f"{indent}{line}\n" for indent, line in lines)
+    accepted = _accepts(START, text)
+    assert accepted == _accepts(TOKEN_START, text)
+    if accepted:
+        doc = parse(text, filename="t.conf", diags=Collector(file="t.conf"))
+        assert _value_positions(doc) == _token_level_positions(text)
 
 
 def test_cache_dir_is_refused_when_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
