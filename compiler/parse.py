@@ -231,22 +231,27 @@ def _generic_message(exc: UnexpectedInput) -> str:
 
 
 @cache
-def _fields() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Regexes splitting an ENTRY token, made of the terminals the grammar builds it from.
+def _line_pattern() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Regexes reading the lines of a PREAMBLE or BLOCK token, made of the terminals
+    the grammar builds those tokens from (the grammar's first comment).
 
-    ``(KEY)(VALUE)?_INLINE_COMMENT?`` for its first line, ``_CONT(VALUE)_INLINE_COMMENT?``
-    for each continuation line: matched in the token the parser accepted, they
-    find the very fields the token-by-token parse gives.
+    A line: a header (group ``section``), an entry (``key``, its first line's
+    ``value``, its continuation lines ``more``) or a comment; then its line end.
+    The second regex reads one continuation line of ``more``. Matched in a token
+    the parser accepted, they find the very fields the token-by-token parse gives.
     """
     parser = _parser()
-    key, value, comment, cont = (
+    section, key, value, comment, cont, full_comment, nl = (
         parser.get_terminal(name).pattern.to_regexp()
-        for name in ("KEY", "VALUE", "_INLINE_COMMENT", "_CONT")
+        for name in ("SECTION", "KEY", "VALUE", "_INLINE_COMMENT", "_CONT", "_COMMENT", "_NL")
     )
-    return (
-        re.compile(f"({key})({value})?(?:{comment})?"),
-        re.compile(f"{cont}({value})(?:{comment})?"),
+    line = (
+        f"(?:(?P<section>{section})(?:{comment})?"
+        f"|(?P<key>{key})(?P<value>{value})?(?:{comment})?"
+        f"(?P<more>(?:{cont}{value}(?:{comment})?)*)"
+        f"|{full_comment}){nl}"
     )
+    return re.compile(line), re.compile(f"{cont}({value})(?:{comment})?")
 
 
 def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
@@ -255,31 +260,37 @@ def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
     headers: dict[str, Span] = {}
     entries: dict[str, list[Entry]] = {}
     current: str | None = None
-    first_line, continuation = _fields()
-    for token in tree.children:
-        if token.type == "HEADER":
-            current = _header(token, filename=filename, diags=diags, headers=headers)
-            if current not in entries:
-                order.append(current)
-                entries[current] = []
-            continue
-        entry = _entry(token, first_line, continuation, filename=filename)
-        if current is None:
-            current = _implicit_default(entry, diags=diags, headers=headers)
-            order.append(current)
-            entries[current] = []
-        entries[current].append(entry)
+    lines, continuation = _line_pattern()
+    for token in tree.children:  # a PREAMBLE, then BLOCKs
+        line, counted = token.line, 0
+        for found in lines.finditer(token):
+            at = found.start()
+            line += token.count("\n", counted, at)
+            counted = at
+            # column = offset + position in the token
+            offset = token.column if at == 0 else -token.rfind("\n", 0, at)
+            if found["section"] is not None:
+                span = _line_span(filename, line, offset + at, found["section"])
+                current = _header(span, found["section"], diags=diags, headers=headers)
+                if current not in entries:
+                    order.append(current)
+                    entries[current] = []
+            elif found["key"] is not None:
+                entry = _entry(found, token, line, offset, continuation, filename=filename)
+                if current is None:
+                    current = _implicit_default(entry, diags=diags, headers=headers)
+                    order.append(current)
+                    entries[current] = []
+                entries[current].append(entry)
     for name in order:
         _flag_duplicate_keys(name, entries[name], diags=diags)
     sections = tuple(Section(name=n, span=headers[n], entries=tuple(entries[n])) for n in order)
     return Document(file=filename, sections=sections)
 
 
-def _header(tok: Any, *, filename: str, diags: Collector, headers: dict[str, Span]) -> str:
-    end = tok.index("]") + 1  # the HEADER token: "[name]", an inline comment, the line end
-    line, column = tok.line, tok.column
-    span = Span(file=filename, line=line, column=column, end_line=line, end_column=column + end)
-    name: str = tok[1 : end - 1].strip()
+def _header(span: Span, text: str, *, diags: Collector, headers: dict[str, Span]) -> str:
+    """The section name of a ``[name]`` header (``span``: where it is written)."""
+    name = text[1:-1].strip()
     if name == "default":
         diags.note(span, "[default] is read as [DEFAULT]", code="lowercase-default")
         name = DEFAULT
@@ -309,23 +320,27 @@ def _implicit_default(entry: Entry, *, diags: Collector, headers: dict[str, Span
 
 
 def _entry(
-    tok: Any, first_line: re.Pattern[str], continuation: re.Pattern[str], *, filename: str
+    found: re.Match[str],
+    tok: str,
+    line: int,
+    offset: int,
+    continuation: re.Pattern[str],
+    *,
+    filename: str,
 ) -> Entry:
-    """An ENTRY token (see :func:`_fields`) as an :class:`Entry`."""
-    head = first_line.match(tok)
-    assert head is not None  # the token is an ENTRY: it starts with KEY
+    """An entry line (see :func:`_line_pattern`) as an :class:`Entry`; its columns are
+    ``offset`` + its positions in ``tok``."""
     # KEY holds the key, the delimiter and the blanks after it (grammar comment).
-    key_text, first = head[1], head[2]
+    key_text, first = found["key"], found["value"]
     raw_key = key_text[: _delimiter(key_text)].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
-    line, column = tok.line, tok.column
+    column = offset + found.start()
     end_column = column + len(raw_key)
-    more = continuation.match(tok, head.end())
-    if more is not None:
-        value, value_span = _continued(tok, head, more, continuation, filename=filename)
+    if found["more"]:
+        value, value_span = _continued(found, tok, line, offset, continuation, filename=filename)
     elif first is not None:  # the common case
         value = unquote(first)
-        value_span = _line_span(filename, line, column + head.start(2), first)
+        value_span = _line_span(filename, line, offset + found.start("value"), first)
     else:  # an empty value: its span is just after the key
         value, value_span = "", _line_span(filename, line, end_column + 1, "")
     return Entry(
@@ -344,9 +359,10 @@ def _line_span(filename: str, line: int, column: int, text: str) -> Span:
 
 
 def _continued(
-    tok: Any,
-    head: re.Match[str],
-    found: re.Match[str] | None,
+    found: re.Match[str],
+    tok: str,
+    line: int,
+    offset: int,
     continuation: re.Pattern[str],
     *,
     filename: str,
@@ -354,17 +370,19 @@ def _continued(
     """A value with continuation lines, joined with "\n"; the span of its first line
     (of the first continuation line when the key's line holds no value)."""
     values, span = [""], None
-    if head[2] is not None:
-        values = [unquote(head[2])]
-        span = _line_span(filename, tok.line, tok.column + head.start(2), head[2])
-    while found is not None:
+    first = found["value"]
+    if first is not None:
+        values = [unquote(first)]
+        span = _line_span(filename, line, offset + found.start("value"), first)
+    more = continuation.match(tok, found.start("more"))
+    while more is not None:
         if span is None:
-            at = found.start(1)
-            line = tok.line + tok.count("\n", 0, at)
-            span = _line_span(filename, line, at - tok.rfind("\n", 0, at), found[1])
-        values.append(found[1].rstrip())
-        found = continuation.match(tok, found.end())
-    assert span is not None  # found was a continuation at first
+            at = more.start(1)
+            here = line + tok.count("\n", found.start(), at)
+            span = _line_span(filename, here, at - tok.rfind("\n", 0, at), more[1])
+        values.append(more[1].rstrip())
+        more = continuation.match(tok, more.end(), found.end("more"))
+    assert span is not None  # "more" holds one continuation line at least
     return "\n".join(values), span
 
 
