@@ -122,10 +122,18 @@ class Evaluator:
         self._stack: list[tuple[str, str]] = []
         self._known = self._static_references()
         self._index: dict[str, dict[str, list[Entry]]] = {}
+        # Per section: the last unscoped entry of each key, and the keys with a
+        # scoped entry (most have none): descope's answer without a scan.
+        self._unscoped: dict[str, dict[str, Entry]] = {}
+        self._scoped: dict[str, frozenset[str]] = {}
         for section in document.sections:
             by_key = self._index.setdefault(section.name, {})
             for entry in section.entries:
                 by_key.setdefault(entry.key, []).append(entry)
+            self._unscoped[section.name] = {e.key: e for e in section.entries if e.scope is None}
+            self._scoped[section.name] = frozenset(
+                e.key for e in section.entries if e.scope is not None
+            )
         self._scope_cache: list[str | None] | None = None
         self._types: dict[str, str] = {}
 
@@ -220,22 +228,27 @@ class Evaluator:
 
     def descope(self, section: str, names: tuple[str, ...], *, scopable: bool) -> Entry | None:
         """The entry that applies to this node, by om3 precedence (module doc)."""
-        by_key = self._index.get(section)
-        if by_key is None:
+        unscoped = self._unscoped.get(section)
+        if unscoped is None:
             return None
-        candidates = [(n, by_key[n]) for n in names if n in by_key]
-        if not candidates:
-            return None
-        if scopable and any(e.scope is not None for _, es in candidates for e in es):
-            for level in self._scopes():
-                for _, entries in candidates:
-                    found = [e for e in entries if _scope_is(e, level)]
-                    if found:
-                        return found[-1]
-        for _, entries in candidates:
-            found = [e for e in entries if e.scope is None]
-            if found:
-                return found[-1]
+        if scopable and not self._scoped[section].isdisjoint(names):
+            found = self._scoped_entry(self._index[section], names)
+            if found is not None:
+                return found
+        for name in names:  # the first name with an unscoped entry, its last one
+            entry = unscoped.get(name)
+            if entry is not None:
+                return entry
+        return None
+
+    def _scoped_entry(self, by_key: dict[str, list[Entry]], names: tuple[str, ...]) -> Entry | None:
+        """The last entry of the most specific scope that applies, names in order."""
+        candidates = [by_key[n] for n in names if n in by_key]
+        for level in self._scopes():
+            for entries in candidates:
+                found = [e for e in entries if _scope_is(e, level)]
+                if found:
+                    return found[-1]
         return None
 
     def _scopes(self) -> list[str | None]:

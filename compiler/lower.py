@@ -261,24 +261,49 @@ _Candidate = tuple[Keyword, _Plain | None]
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class _Candidates(Record):
     """The non-legacy keywords of one driver (computed once per driver, see
-    :func:`_candidates`), with what finds the ones worth evaluating in a section."""
+    :func:`_candidates`), with what finds the ones worth evaluating in a section.
+
+    Most keywords of a resource are written nowhere and take their plain default
+    (no reference in it, converted once here): ``defaults`` holds those values,
+    copied whole into a section's values. Only the other keywords, and the plain
+    ones written in the section or inherited from DEFAULT, are evaluated one by one.
+    """
 
     keywords: tuple[_Candidate, ...]  # each with its converted plain default, if any
-    plain_names: frozenset[str]  # every name of the keywords with a converted plain default
-    plain_heads: frozenset[str]  # ... and every DEFAULT name they inherit from
+    defaults: Mapping[str, Any]  # name -> converted plain default, in table order
+    plain_by_name: Mapping[str, frozenset[str]]  # name or alias -> the plain keywords' names
+    plain_by_head: Mapping[str, frozenset[str]]  # DEFAULT name -> the plain keywords inheriting it
     always: frozenset[int]  # positions of keywords with a value even when unset
+    always_unplain: frozenset[int]  # ... minus the plain defaults'
+    plain_positions: frozenset[int]  # the plain defaults' positions
     by_name: Mapping[str, tuple[int, ...]]  # name or alias -> positions
     by_own_name: Mapping[str, tuple[int, ...]]  # name (no alias) -> positions
+    position: Mapping[str, int]  # name -> the position of the plain keyword of that name
 
-    def relevant(self, present: frozenset[str], head_keys: frozenset[str]) -> list[int]:
+    def written(self, present: frozenset[str], head_keys: frozenset[str]) -> set[str]:
+        """The plain keywords whose default does not apply as is: written in the
+        section (under any name) or in DEFAULT (under a name they inherit)."""
+        found: set[str] = set()
+        for key in present:
+            found.update(self.plain_by_name.get(key, ()))
+        for key in head_keys:
+            found.update(self.plain_by_head.get(key, ()))
+        return found
+
+    def relevant(
+        self, present: frozenset[str], head_keys: frozenset[str], *, bulk: frozenset[int]
+    ) -> list[int]:
         """Positions, in table order, of the keywords present in the section (under
-        any name), set in DEFAULT (under their own name) or with a default."""
-        found = set(self.always)
+        any name), set in DEFAULT (under their own name) or with a default; minus
+        ``bulk``, the positions of the plain defaults taken whole."""
+        found = set(self.always_unplain if bulk else self.always)
+        if bulk:  # the plain keywords not taken whole have a default: always relevant
+            found.update(p for p in self.plain_positions if p not in bulk)
         for key in present:
             found.update(self.by_name.get(key, ()))
         for key in head_keys:
             found.update(self.by_own_name.get(key, ()))
-        return sorted(found)
+        return sorted(found - bulk if bulk else found)
 
 
 @cache
@@ -288,8 +313,6 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
     :func:`evaluate_keywords`)."""
     plain = plain_defaults(kind, driver_type) if kind not in NOT_FAST else {}
     keywords: list[_Candidate] = []
-    plain_names: set[str] = set()
-    plain_heads: set[str] = set()
     always: set[int] = set()
     by_name: dict[str, list[int]] = {}
     by_own_name: dict[str, list[int]] = {}
@@ -301,9 +324,6 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
         if fast is not None:
             names, heads, value = fast
             shortcut = (names, heads, value, _quiet_convert(k, value.text))
-            if shortcut[3] is not _NO_SHORTCUT:
-                plain_names.update(names)
-                plain_heads.update(heads)
         position = len(keywords)
         keywords.append((k, shortcut))
         if k.default is not None or k.default_option:
@@ -311,13 +331,41 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
         for name in k.names:
             by_name.setdefault(name, []).append(position)
         by_own_name.setdefault(k.name, []).append(position)
+    return _with_defaults(keywords, always, by_name, by_own_name)
+
+
+def _with_defaults(
+    keywords: list[_Candidate],
+    always: set[int],
+    by_name: dict[str, list[int]],
+    by_own_name: dict[str, list[int]],
+) -> _Candidates:
+    """The :class:`_Candidates` of ``keywords``: their plain defaults gathered (a
+    keyword sharing its name with another is left to the one-by-one path)."""
+    defaults: dict[str, Any] = {}
+    position: dict[str, int] = {}
+    plain_by_name: dict[str, set[str]] = {}
+    plain_by_head: dict[str, set[str]] = {}
+    for at, (k, plain) in enumerate(keywords):
+        if plain is None or plain[3] is _NO_SHORTCUT or len(by_own_name[k.name]) > 1:
+            continue
+        defaults[k.name] = plain[3]
+        position[k.name] = at
+        for name in plain[0]:
+            plain_by_name.setdefault(name, set()).add(k.name)
+        for head in plain[1]:
+            plain_by_head.setdefault(head, set()).add(k.name)
     return _Candidates(
         keywords=tuple(keywords),
-        plain_names=frozenset(plain_names),
-        plain_heads=frozenset(plain_heads),
+        defaults=defaults,
+        plain_by_name={n: frozenset(ks) for n, ks in plain_by_name.items()},
+        plain_by_head={n: frozenset(ks) for n, ks in plain_by_head.items()},
         always=frozenset(always),
+        always_unplain=frozenset(always - set(position.values())),
+        plain_positions=frozenset(position.values()),
         by_name={n: tuple(p) for n, p in by_name.items()},
         by_own_name={n: tuple(p) for n, p in by_own_name.items()},
+        position=position,
     )
 
 
@@ -333,46 +381,30 @@ def evaluate_keywords(
 ) -> tuple[dict[str, Any], dict[str, Span | None]]:
     """Every relevant keyword, evaluated and converted (bad values reported, left out).
 
-    Relevant: present, inherited from DEFAULT, or with a default. Most keywords of a
-    resource are written nowhere and take their plain default: for those the value
-    converted once per driver is used (what :meth:`Evaluator.get_keyword` and
-    :func:`_convert` would give, minus the per-keyword calls).
+    Relevant: present, inherited from DEFAULT, or with a default. The keywords
+    that take their plain default (most of them: see :class:`_Candidates`) are
+    copied in whole: what :meth:`Evaluator.get` and :func:`_convert` would give
+    them, minus some twenty calls per keyword.
     """
-    values: dict[str, Any] = {}
-    spans: dict[str, Span | None] = {}
-    seen: set[str] = set()
     found = ev.section(section)
     present = found.keys() if found else frozenset()
     head = ev.section(DEFAULT)
     head_keys = head.keys() if section != DEFAULT and head else frozenset()
-    shortcuts = (
-        kind not in NOT_FAST and section != DEFAULT and driver_type == ev.driver_type(section)
-    )
     candidates = _candidates(kind, driver_type)
+    values: dict[str, Any] = {}
+    bulk: frozenset[int] = frozenset()
+    if kind not in NOT_FAST and section != DEFAULT and driver_type == ev.driver_type(section):
+        values, bulk = _plain_values(candidates, candidates.written(present, head_keys))
+    spans: dict[str, Span | None] = dict.fromkeys(values)
+    seen: set[str] = set()
     keywords = candidates.keywords
-    # The plain-default names written in the section, and in DEFAULT: usually none,
-    # and only keywords known under one of them need a closer look.
-    set_here = present & candidates.plain_names
-    set_head = head_keys & candidates.plain_heads
-    for position in candidates.relevant(present, head_keys):
-        keyword, plain = keywords[position]
+    for position in candidates.relevant(present, head_keys, bulk=bulk):
+        keyword = keywords[position][0]
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
-        if shortcuts and (plain is None or plain[3] is not _NO_SHORTCUT):
-            if (
-                plain is not None
-                and (not set_here or set_here.isdisjoint(plain[0]))
-                and (not set_head or set_head.isdisjoint(plain[1]))
-            ):  # unset: its plain default (Evaluator.unset_default's test, done here)
-                ev.remember(section, keyword.name, plain[2])
-                values[keyword.name] = plain[3]
-                spans[keyword.name] = None
-                continue
-            # what get_keyword would end with, its own shortcut check already done here
-            value = ev.get(section, keyword.name)
-        else:
-            value = ev.get_keyword(section, keyword)
+        # the plain defaults are settled: get_keyword would only look for them again
+        value = ev.get(section, keyword.name) if bulk else ev.get_keyword(section, keyword)
         if value is None:
             continue
         if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
@@ -382,6 +414,16 @@ def evaluate_keywords(
             values[keyword.name] = converted
             spans[keyword.name] = value.span
     return values, spans
+
+
+def _plain_values(
+    candidates: _Candidates, written: set[str]
+) -> tuple[dict[str, Any], frozenset[int]]:
+    """The plain defaults that apply as they are, and their positions."""
+    if not written:  # the common case
+        return dict(candidates.defaults), candidates.plain_positions
+    values = {k: v for k, v in candidates.defaults.items() if k not in written}
+    return values, frozenset(candidates.position[k] for k in values)
 
 
 _BAD = object()
