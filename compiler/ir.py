@@ -44,7 +44,10 @@ class Group(StrEnum):
     @property
     def rank(self) -> int:
         """Position in the start order; stop walks the same ranks in reverse."""
-        return list(Group).index(self)
+        return _GROUP_RANK[self]
+
+
+_GROUP_RANK = {group: rank for rank, group in enumerate(Group)}  # sort keys ask it often
 
 
 class Topology(StrEnum):

@@ -471,11 +471,17 @@ def _convert(keyword: Keyword, text: str, span: Span | None, section: str, diags
     return result.value
 
 
+@cache
+def _required(kind: str, driver_type: str) -> tuple[Keyword, ...]:
+    """The required keywords of a driver (a handful among some hundred)."""
+    return tuple(k for k in section_keywords(kind, driver_type) if k.required)
+
+
 def _check_required(
     section: Section, kind: str, driver_type: str, values: dict[str, Any], diags: Collector
 ) -> None:
-    for keyword in section_keywords(kind, driver_type):
-        if keyword.required and values.get(keyword.name) in (None, "", ()):
+    for keyword in _required(kind, driver_type):
+        if values.get(keyword.name) in (None, "", ()):
             diags.error(
                 section.span,
                 f"[{section.name}] ({kind}.{driver_type}) requires '{keyword.name}'",

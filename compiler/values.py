@@ -78,4 +78,6 @@ def jsonable(value: Any) -> Any:
 
 
 def jsonable_config(values: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
-    return tuple((k, jsonable(v)) for k, v in sorted(values.items()))
+    """``values`` sorted by name, JSON-friendly; plain values (most) skip the call."""
+    plain = _PLAIN
+    return tuple((k, v if v.__class__ in plain else jsonable(v)) for k, v in sorted(values.items()))

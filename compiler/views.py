@@ -132,7 +132,12 @@ def _jsonable(value: object) -> object:
 
 
 def _config_json(pairs: Iterable[tuple[str, object]]) -> str:
-    return us.json_value({k: _jsonable(v) for k, v in pairs})
+    """The one-line JSON of a config. Most values are plain (a resource's config went
+    through :func:`values.jsonable`): those skip the call to :func:`_jsonable`."""
+    plain = _PLAIN
+    return us.json_value(
+        {k: v if v.__class__ in plain or v is None else _jsonable(v) for k, v in pairs}
+    )
 
 
 def _hash(*parts: str) -> str:
