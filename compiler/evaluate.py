@@ -105,6 +105,9 @@ class Context(Record):
     cluster: Mapping[str, str] = field(default_factory=dict)
 
 
+_UNKNOWN = Value(text="", span=None, origin=Origin.KEYWORD_DEFAULT)  # not evaluated yet
+
+
 class _UnresolvedError(Exception):
     """A reference that stays as written (deferred, or a known keyword with no value)."""
 
@@ -165,15 +168,28 @@ class Evaluator:
 
     def get(self, section: str, name: str) -> Value | None:
         """Evaluate ``section.name`` (scoping, inheritance, default, references)."""
+        return self._get(section, name, None)
+
+    def get_resolved(self, section: str, keyword: Keyword) -> Value | None:
+        """``get(section, keyword.name)`` for the caller that knows ``keyword`` is
+        what :meth:`keyword` finds for that name in ``section``: evaluating every
+        keyword of every resource, lowering saves the table lookups that tell."""
+        return self._get(section, keyword.name, keyword)
+
+    def _get(self, section: str, name: str, keyword: Keyword | None) -> Value | None:
         key = (section, name)
-        if key in self._cache:
-            return self._cache[key]
+        value = self._cache.get(key, _UNKNOWN)
+        if value is not _UNKNOWN:
+            return value
         if key in self._stack:
             self._loop(key)
             return None
         self._stack.append(key)
         try:
-            value = self._evaluate(section, name)
+            if keyword is None:
+                value = self._evaluate(section, name)
+            else:
+                value = self._inherited(section, keyword)
         finally:
             self._stack.pop()
         self._cache[key] = value

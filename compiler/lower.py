@@ -279,6 +279,7 @@ class _Candidates(Record):
     by_name: Mapping[str, tuple[int, ...]]  # name or alias -> positions
     by_own_name: Mapping[str, tuple[int, ...]]  # name (no alias) -> positions
     position: Mapping[str, int]  # name -> the position of the plain keyword of that name
+    resolved: frozenset[int]  # keywords Evaluator.keyword finds for their own name
 
     def written(self, present: frozenset[str], head_keys: frozenset[str]) -> set[str]:
         """The plain keywords whose default does not apply as is: written in the
@@ -331,7 +332,21 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
         for name in k.names:
             by_name.setdefault(name, []).append(position)
         by_own_name.setdefault(k.name, []).append(position)
-    return _with_defaults(keywords, always, by_name, by_own_name)
+    resolved = frozenset(
+        at for at, (k, _) in enumerate(keywords) if _resolves(k, kind, driver_type)
+    )
+    return _with_defaults(keywords, always, by_name, by_own_name, resolved)
+
+
+def _resolves(keyword: Keyword, kind: str, driver_type: str | None) -> bool:
+    """:meth:`Evaluator.keyword` finds ``keyword`` for its name in a ``kind`` section
+    of ``driver_type`` (``type`` is looked up without a driver type: left out)."""
+    if keyword.name == "type":
+        return False
+    if kind in (DEFAULT, "subset"):
+        driver_type = None
+    found = lookup(kind, keyword.name, driver_type) or lookup(kind, keyword.name, None)
+    return found is keyword
 
 
 def _with_defaults(
@@ -339,6 +354,7 @@ def _with_defaults(
     always: set[int],
     by_name: dict[str, list[int]],
     by_own_name: dict[str, list[int]],
+    resolved: frozenset[int],
 ) -> _Candidates:
     """The :class:`_Candidates` of ``keywords``: their plain defaults gathered (a
     keyword sharing its name with another is left to the one-by-one path)."""
@@ -366,6 +382,7 @@ def _with_defaults(
         by_name={n: tuple(p) for n, p in by_name.items()},
         by_own_name={n: tuple(p) for n, p in by_own_name.items()},
         position=position,
+        resolved=resolved,
     )
 
 
@@ -393,7 +410,11 @@ def evaluate_keywords(
     candidates = _candidates(kind, driver_type)
     values: dict[str, Any] = {}
     bulk: frozenset[int] = frozenset()
-    if kind not in NOT_FAST and section != DEFAULT and driver_type == ev.driver_type(section):
+    # the table is the driver's own: kind and driver type are those of the section
+    resolved = kind == section_kind(section) and (
+        kind in (DEFAULT, "subset") or driver_type == ev.driver_type(section)
+    )
+    if resolved and kind not in NOT_FAST and section != DEFAULT:
         values, bulk = _plain_values(candidates, candidates.written(present, head_keys))
     spans: dict[str, Span | None] = dict.fromkeys(values)
     seen: set[str] = set()
@@ -403,8 +424,10 @@ def evaluate_keywords(
         if keyword.name in seen:
             continue
         seen.add(keyword.name)
-        # the plain defaults are settled: get_keyword would only look for them again
-        value = ev.get(section, keyword.name) if bulk else ev.get_keyword(section, keyword)
+        if resolved and position in candidates.resolved:
+            value = ev.get_resolved(section, keyword)
+        else:  # the plain defaults are settled: get_keyword would only look for them again
+            value = ev.get(section, keyword.name) if bulk else ev.get_keyword(section, keyword)
         if value is None:
             continue
         if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
