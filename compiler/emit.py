@@ -35,6 +35,7 @@ from .views import (
     Spec,
     graph,
     object_environment,
+    om_driver,
     resource_slice_unit,
     resource_units,
     slices,
@@ -135,6 +136,7 @@ def _emit(service: Service, *, om: str) -> dict[str, str]:
             ("X-OpenSVC-Path", us.raw(str(service.path), setting="X-OpenSVC-Path")),
             ("X-OpenSVC-Id", us.raw(service.id, setting="X-OpenSVC-Id")),
         ),
+        om_driver=om_driver(om, service.path),
     )
     specs = {ctx.target: target_unit(ctx, target_deps)}
     specs.update(slices(ctx))

@@ -61,6 +61,8 @@ _EXEC_PREFIXES = frozenset("@-:+!|")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRINTABLE = re.compile(r"[ -~]*")
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
+# Printable ASCII, no blank at either end, no trailing backslash: what raw() accepts as is.
+_RAW_SAFE = re.compile(r"(?:[!-~][ -~]*)?[!-\[\]-~]|")
 _NAME_PLAIN = re.compile(r"[A-Za-z0-9:_][A-Za-z0-9:_.]*")
 _C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 UNIT_NAME_MAX = 255
@@ -209,6 +211,8 @@ def text(value: str) -> str:
 
 def raw(value: str, *, setting: str) -> str:
     """An ``X-`` key value: systemd ignores it, our readers take the line as is."""
+    if _RAW_SAFE.fullmatch(value):  # the common case: one regex step for all the checks
+        return value
     _check_line(setting, value)
     if not value.isprintable():
         raise UnitSyntaxError(setting, value, "contains a non-printable character")

@@ -24,6 +24,7 @@ from .ir import (
     DiskResource,
     FsResource,
     Group,
+    ObjectPath,
     ProcessGroup,
     Resource,
     Service,
@@ -92,6 +93,7 @@ class Context(Record):
     sets: tuple[order.ResourceSet, ...]
     environment: str  # object_environment(service)
     meta: tuple[tuple[str, str], ...]  # X-OpenSVC-Path and -Id, escaped once
+    om_driver: str | None  # us.exec_line((om, path, "driver")), None when it cannot be written
 
 
 # ---------------------------------------------------------------------------
@@ -305,9 +307,23 @@ def _restart(res: Resource) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     return unit, [("Restart", "on-failure"), ("RestartSec", _seconds(res.restart_delay))]
 
 
+def om_driver(om: str, path: ObjectPath) -> str | None:
+    """The start of every ``<om> <path> driver ...`` command line of an object, written
+    once (None when it cannot be: each unit then reports the error as its own)."""
+    try:
+        return us.exec_line((om, str(path), "driver"))
+    except us.UnitSyntaxError:
+        return None
+
+
 def _om(ctx: Context, res: Resource, *words: str) -> str:
-    argv = (ctx.om, str(ctx.service.path), "driver", *words, "--rid", res.rid)
-    return _guard(res, us.exec_line, argv)
+    """``us.exec_line((om, path, "driver", *words, "--rid", rid))``, its common
+    start quoted once per object (:func:`om_driver`)."""
+    if ctx.om_driver is None:
+        argv = (ctx.om, str(ctx.service.path), "driver", *words, "--rid", res.rid)
+        return _guard(res, us.exec_line, argv)
+    rest = " ".join([_guard(res, us.quote_word, w) for w in (*words, "--rid", res.rid)])
+    return f"{ctx.om_driver} {rest}"
 
 
 def _slice(ctx: Context, res: Resource) -> str:
