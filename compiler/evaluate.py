@@ -487,6 +487,13 @@ _FROM_DEFAULT = frozenset((Inherit.LEAF2HEAD, Inherit.HEAD2LEAF))
 
 
 @cache
+def _runtime_only(text: str) -> bool:
+    """Every reference in ``text`` is a ``{node.*}`` one, which :meth:`Evaluator._resolve`
+    leaves as written (no well-known name starts with ``node.``)."""
+    refs = REFERENCE.findall(text)
+    return bool(refs) and all(r.startswith("node.") for r in refs)
+
+
 def _plain_default(text: str) -> Value:
     """A keyword default without references: one shared (immutable) value per text."""
     return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
@@ -502,10 +509,15 @@ def plain_defaults(
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]]:
     """Keywords whose unset value is a plain default, by name: (their names, the DEFAULT
     names they inherit from, the value). Only keywords :meth:`Evaluator.keyword` resolves
-    to themselves, so the shortcut and :meth:`Evaluator.get` see the same keyword."""
+    to themselves, so the shortcut and :meth:`Evaluator.get` see the same keyword.
+
+    A default whose references are all left for run time (``{node.node.prkey}``)
+    counts as plain: expanding it gives it back as written."""
     found: dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]] = {}
     for k in section_keywords(kind, driver_type):
-        if k.default is None or "{" in k.default or k.name == "type" or k.name in found:
+        if k.default is None or k.name == "type" or k.name in found:
+            continue
+        if "{" in k.default and not _runtime_only(k.default):
             continue
         if (lookup(kind, k.name, driver_type) or lookup(kind, k.name, None)) is not k:
             continue

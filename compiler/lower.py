@@ -270,7 +270,7 @@ class _Candidates(Record):
     """
 
     keywords: tuple[_Candidate, ...]  # each with its converted plain default, if any
-    defaults: Mapping[str, Any]  # name -> converted plain default, in table order
+    defaults: Mapping[str, Any]  # name -> converted plain default (no run-time one)
     plain_by_name: Mapping[str, frozenset[str]]  # name or alias -> the plain keywords' names
     plain_by_head: Mapping[str, frozenset[str]]  # DEFAULT name -> the plain keywords inheriting it
     always: frozenset[int]  # positions of keywords with a value even when unset
@@ -365,7 +365,8 @@ def _with_defaults(
     for at, (k, plain) in enumerate(keywords):
         if plain is None or plain[3] is _NO_SHORTCUT or len(by_own_name[k.name]) > 1:
             continue
-        defaults[k.name] = plain[3]
+        if "{" not in plain[2].text:  # else a run-time default: the keyword stays unset
+            defaults[k.name] = plain[3]
         position[k.name] = at
         for name in plain[0]:
             plain_by_name.setdefault(name, set()).add(k.name)
@@ -446,7 +447,7 @@ def _plain_values(
     if not written:  # the common case
         return dict(candidates.defaults), candidates.plain_positions
     values = {k: v for k, v in candidates.defaults.items() if k not in written}
-    return values, frozenset(candidates.position[k] for k in values)
+    return values, frozenset(at for k, at in candidates.position.items() if k not in written)
 
 
 _BAD = object()

@@ -330,9 +330,9 @@ def _entry(
 ) -> Entry:
     """An entry line (see :func:`_line_pattern`) as an :class:`Entry`; its columns are
     ``offset`` + its positions in ``tok``."""
-    # KEY holds the key, the delimiter and the blanks after it (grammar comment).
+    # KEY holds the key, its delimiter (the only "=" or ":") and the blanks after it.
     key_text, first = found["key"], found["value"]
-    raw_key = key_text[: _delimiter(key_text)].rstrip(" \t")
+    raw_key = key_text.rstrip(" \t")[:-1].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
     column = offset + found.start()
     end_column = column + len(raw_key)
@@ -340,7 +340,10 @@ def _entry(
         value, value_span = _continued(found, tok, line, offset, continuation, filename=filename)
     elif first is not None:  # the common case
         value = unquote(first)
-        value_span = _line_span(filename, line, offset + found.start("value"), first)
+        at = offset + found.start("value")
+        value_span = Span(
+            file=filename, line=line, column=at, end_line=line, end_column=at + len(first)
+        )
     else:  # an empty value: its span is just after the key
         value, value_span = "", _line_span(filename, line, end_column + 1, "")
     return Entry(
@@ -384,12 +387,6 @@ def _continued(
         more = continuation.match(tok, more.end(), found.end("more"))
     assert span is not None  # "more" holds one continuation line at least
     return "\n".join(values), span
-
-
-def _delimiter(text: str) -> int:
-    """The position of the first ``=`` or ``:`` (a key holds neither)."""
-    equal, colon = text.find("="), text.find(":")
-    return equal if colon < 0 or 0 <= equal < colon else colon
 
 
 def unquote(value: str) -> str:
