@@ -137,6 +137,7 @@ class Evaluator:
             self._scoped[section.name] = frozenset(
                 e.key for e in section.entries if e.scope is not None
             )
+        self._keys = {name: frozenset(by_key) for name, by_key in self._index.items()}
         self._scope_cache: list[str | None] | None = None
         self._types: dict[str, str] = {}
 
@@ -144,6 +145,10 @@ class Evaluator:
 
     def section(self, name: str) -> Section | None:
         return self._sections.get(name)
+
+    def keys(self, section: str) -> frozenset[str]:
+        """``Section.keys()`` of a section (empty when absent), computed once."""
+        return self._keys.get(section, frozenset())
 
     def driver_type(self, rid: str) -> str:
         """The canonical driver type of a resource section (default when unset)."""

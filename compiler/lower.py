@@ -404,10 +404,8 @@ def evaluate_keywords(
     copied in whole: what :meth:`Evaluator.get` and :func:`_convert` would give
     them, minus some twenty calls per keyword.
     """
-    found = ev.section(section)
-    present = found.keys() if found else frozenset()
-    head = ev.section(DEFAULT)
-    head_keys = head.keys() if section != DEFAULT and head else frozenset()
+    present = ev.keys(section)
+    head_keys = ev.keys(DEFAULT) if section != DEFAULT else frozenset()
     candidates = _candidates(kind, driver_type)
     values: dict[str, Any] = {}
     bulk: frozenset[int] = frozenset()

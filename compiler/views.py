@@ -280,11 +280,11 @@ def _timeouts(service: Service, res: Resource, *, keys: tuple[str, str]) -> list
         stop = res.timeout if stop is None else stop
     start = start if start is not None else service.start_timeout
     stop = stop if stop is not None else service.stop_timeout
-    default = _object_timeout(service)
-    return [
-        (keys[0], _seconds(start if start is not None else default)),
-        (keys[1], _seconds(stop if stop is not None else default)),
-    ]
+    if start is None or stop is None:  # the object's timeout: a scan of its config
+        default = _object_timeout(service)
+        start = default if start is None else start
+        stop = default if stop is None else stop
+    return [(keys[0], _seconds(start)), (keys[1], _seconds(stop))]
 
 
 def _object_timeout(service: Service) -> float:
