@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT = "DEFAULT"
 SCOPE_SEPARATOR = "@"
+_QUOTES = "'\""  # unquote() only changes a value starting with one
 MAX_SYNTAX_ERRORS = 50
 
 
@@ -36,12 +37,27 @@ class Entry(Record):
     key: str  # without the scope
     scope: str | None  # "nodes", "n1", ... or None
     value: str  # continuation lines joined with "\n"; inline comments removed
-    span: Span  # the key as written, scope included
     value_span: Span  # the first line of the value (an empty value: just after the delimiter)
+    line: int  # of the key
+    column: int  # of the key
+    end_column: int  # just after the key as written, scope included
 
     @property
     def raw_key(self) -> str:
         return self.key if self.scope is None else f"{self.key}@{self.scope}"
+
+    @property
+    def span(self) -> Span:
+        """The key as written, scope included. Built when asked (diagnostics ask):
+        a record costs as much as the rest of the entry's parse."""
+        line = self.line
+        return Span(
+            file=self.value_span.file,
+            line=line,
+            column=self.column,
+            end_line=line,
+            end_column=self.end_column,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -269,13 +285,14 @@ def _build(tree: Any, *, filename: str, diags: Collector) -> Document:
             counted = at
             # column = offset + position in the token
             offset = token.column if at == 0 else -token.rfind("\n", 0, at)
-            if found["section"] is not None:
-                span = _line_span(filename, line, offset + at, found["section"])
-                current = _header(span, found["section"], diags=diags, headers=headers)
+            header, key = found.group("section", "key")
+            if header is not None:
+                span = _line_span(filename, line, offset + at, header)
+                current = _header(span, header, diags=diags, headers=headers)
                 if current not in entries:
                     order.append(current)
                     entries[current] = []
-            elif found["key"] is not None:
+            elif key is not None:
                 entry = _entry(found, token, line, offset, continuation, filename=filename)
                 if current is None:
                     current = _implicit_default(entry, diags=diags, headers=headers)
@@ -331,15 +348,15 @@ def _entry(
     """An entry line (see :func:`_line_pattern`) as an :class:`Entry`; its columns are
     ``offset`` + its positions in ``tok``."""
     # KEY holds the key, its delimiter (the only "=" or ":") and the blanks after it.
-    key_text, first = found["key"], found["value"]
+    key_text, first, more = found.group("key", "value", "more")
     raw_key = key_text.rstrip(" \t")[:-1].rstrip(" \t")
     key, sep, scope = raw_key.partition(SCOPE_SEPARATOR)
     column = offset + found.start()
     end_column = column + len(raw_key)
-    if found["more"]:
+    if more:
         value, value_span = _continued(found, tok, line, offset, continuation, filename=filename)
     elif first is not None:  # the common case
-        value = unquote(first)
+        value = unquote(first) if first[0] in _QUOTES else first
         at = offset + found.start("value")
         value_span = Span(
             file=filename, line=line, column=at, end_line=line, end_column=at + len(first)
@@ -350,8 +367,10 @@ def _entry(
         key=key.strip(),
         scope=scope.strip() if sep else None,
         value=value,
-        span=Span(file=filename, line=line, column=column, end_line=line, end_column=end_column),
         value_span=value_span,
+        line=line,
+        column=column,
+        end_column=end_column,
     )
 
 
