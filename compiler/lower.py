@@ -642,8 +642,16 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         "provision": bool(kws.get("provision", True)),
         "unprovision": bool(kws.get("unprovision", True)),
         "triggers": _triggers(kws),
-        "config": jsonable_config(kws.values),
+        "config": jsonable_config(kws.values, special=_special(group.value, driver_type)),
     }
+
+
+@cache
+def _special(kind: str, driver_type: str) -> frozenset[str]:
+    """The keywords of a driver whose values :func:`values.jsonable` rewrites
+    (schedules and requirements)."""
+    convs = (Conv.SCHEDULE, Conv.REQUIRES)
+    return frozenset(k.name for k in section_keywords(kind, driver_type) if k.conv in convs)
 
 
 def _triggers(kws: Keywords) -> tuple[ir.Trigger, ...]:

@@ -77,7 +77,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def jsonable_config(values: Mapping[str, Any]) -> tuple[tuple[str, object], ...]:
-    """``values`` sorted by name, JSON-friendly; plain values (most) skip the call."""
+def jsonable_config(
+    values: Mapping[str, Any], *, special: frozenset[str] | None = None
+) -> tuple[tuple[str, object], ...]:
+    """``values`` sorted by name, JSON-friendly.
+
+    :func:`jsonable` changes only schedules and requirements: when the caller
+    knows the names that can hold one (``special``) and none is set, the sorted
+    items are the answer as they are (a resource has some 25 values).
+    """
+    items = sorted(values.items())
+    if special is not None and special.isdisjoint(values):
+        return tuple(items)
     plain = _PLAIN
-    return tuple((k, v if v.__class__ in plain else jsonable(v)) for k, v in sorted(values.items()))
+    return tuple((k, v if v.__class__ in plain else jsonable(v)) for k, v in items)
