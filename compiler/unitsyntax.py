@@ -131,6 +131,8 @@ def quote_word(word: str, *, setting: str = "ExecStart", exec_vars: bool = True)
     ``exec_vars`` doubles ``$`` (Exec lines expand ``$VAR`` at exec time;
     Environment= does not). ``%`` is always doubled (both expand specifiers).
     """
+    if _WORD_SAFE.fullmatch(word):  # the common case: nothing to double, quote or refuse
+        return word
     if "\x00" in word:
         raise UnitSyntaxError(setting, word, "contains a NUL character")
     _check_utf8(setting, word)
@@ -167,8 +169,12 @@ def exec_line(argv: Sequence[str], *, setting: str = "ExecStart", prefix: str = 
         raise UnitSyntaxError(
             setting, program, "the program must be an absolute path or a bare name"
         )
-    words = [quote_word(w, setting=setting) for w in argv]
-    return prefix + " ".join(words)
+    return prefix + exec_words(argv, setting=setting)
+
+
+def exec_words(words: Sequence[str], *, setting: str = "ExecStart") -> str:
+    """``words`` quoted for an ``Exec*=`` line (the arguments after a checked program)."""
+    return " ".join([quote_word(w, setting=setting) for w in words])
 
 
 def environment(pairs: Iterable[tuple[str, str]], *, setting: str = "Environment") -> str:

@@ -251,15 +251,18 @@ def _unit_view(ctx: Context, res: Resource, *, deps: tuple[tuple[str, str], ...]
     service = ctx.service
     config = _config_json(res.config)
     flags = _flags(service, res)
+    try:  # what _guard does, once for the four values
+        raw = (
+            ("X-OpenSVC-Rid", us.raw(res.rid, setting="X-OpenSVC-Rid")),
+            ("X-OpenSVC-Driver", us.raw(res.driver, setting="X-OpenSVC-Driver")),
+            ("X-OpenSVC-Tags", us.raw(" ".join(sorted(res.tags)), setting="X-OpenSVC-Tags")),
+            ("X-OpenSVC-Subset", us.raw(res.subset or "", setting="X-OpenSVC-Subset")),
+        )
+    except us.UnitSyntaxError as exc:
+        raise EmitError(res.span, res.rid, str(exc)) from exc
     meta = (
         *ctx.meta,
-        ("X-OpenSVC-Rid", _guard(res, us.raw, res.rid, setting="X-OpenSVC-Rid")),
-        ("X-OpenSVC-Driver", _guard(res, us.raw, res.driver, setting="X-OpenSVC-Driver")),
-        (
-            "X-OpenSVC-Tags",
-            _guard(res, us.raw, " ".join(sorted(res.tags)), setting="X-OpenSVC-Tags"),
-        ),
-        ("X-OpenSVC-Subset", _guard(res, us.raw, res.subset or "", setting="X-OpenSVC-Subset")),
+        *raw,
         ("X-OpenSVC-Flags", flags),
         ("X-OpenSVC-Hash", _hash(res.driver, flags, res.subset or "", config)),
         ("X-OpenSVC-Config", config),
@@ -322,7 +325,7 @@ def _om(ctx: Context, res: Resource, *words: str) -> str:
     if ctx.om_driver is None:
         argv = (ctx.om, str(ctx.service.path), "driver", *words, "--rid", res.rid)
         return _guard(res, us.exec_line, argv)
-    rest = " ".join([_guard(res, us.quote_word, w) for w in (*words, "--rid", res.rid)])
+    rest = _guard(res, us.exec_words, (*words, "--rid", res.rid))
     return f"{ctx.om_driver} {rest}"
 
 
