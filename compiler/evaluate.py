@@ -328,13 +328,16 @@ class Evaluator:
 
     def _inherited(self, section: str, keyword: Keyword) -> Value | None:
         here = self.descope(section, keyword.names, scopable=keyword.scopable)
+        inherit = keyword.inherit
+        if here is not None and inherit is Inherit.LEAF2HEAD:  # the common case
+            return self._from_entry(here, section)  # whatever DEFAULT holds
         at_default = None
-        if section != DEFAULT and keyword.inherit in _FROM_DEFAULT:
+        if section != DEFAULT and inherit in _FROM_DEFAULT:
             names = _head_names(keyword.default_option or keyword.name)
             at_default = self.descope(DEFAULT, names, scopable=True)
-        if keyword.inherit is Inherit.HEAD2LEAF and at_default is not None:
+        if inherit is Inherit.HEAD2LEAF and at_default is not None:
             return self._from_entry(at_default, DEFAULT, origin=Origin.DEFAULT_SECTION)
-        if here is not None and (section == DEFAULT or keyword.inherit is not Inherit.HEAD):
+        if here is not None and (section == DEFAULT or inherit is not Inherit.HEAD):
             return self._from_entry(here, section)
         if at_default is not None:
             return self._from_entry(at_default, DEFAULT, origin=Origin.DEFAULT_SECTION)
