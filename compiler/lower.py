@@ -35,7 +35,6 @@ from . import ir
 from .convert import ConvertError, convert
 from .diagnostics import Collector, Span
 from .evaluate import (
-    NOT_FAST,
     REFERENCE,
     Context,
     Evaluator,
@@ -312,7 +311,7 @@ def _candidates(kind: str, driver_type: str | None) -> _Candidates:
     """The non-legacy keywords of a section kind and driver; each keyword whose unset
     value is a plain default comes with that value already converted (see
     :func:`evaluate_keywords`)."""
-    plain = plain_defaults(kind, driver_type) if kind not in NOT_FAST else {}
+    plain = plain_defaults(kind, driver_type) if kind not in FREEFORM_SECTIONS else {}
     keywords: list[_Candidate] = []
     always: set[int] = set()
     by_name: dict[str, list[int]] = {}
@@ -413,7 +412,7 @@ def evaluate_keywords(
     resolved = kind == section_kind(section) and (
         kind in (DEFAULT, "subset") or driver_type == ev.driver_type(section)
     )
-    if resolved and kind not in NOT_FAST and section != DEFAULT:
+    if resolved:  # DEFAULT and subsets too: an unset keyword there takes its default as well
         values, bulk = _plain_values(candidates, candidates.written(present, head_keys))
     spans: dict[str, Span | None] = dict.fromkeys(values)
     seen: set[str] = set()
