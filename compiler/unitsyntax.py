@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "UnitSyntaxError",
@@ -229,9 +229,12 @@ def raw(value: str, *, setting: str) -> str:
     return value
 
 
-def json_value(data: object) -> str:
-    """One-line JSON (ASCII only, so no control character or line break survives)."""
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+def json_value(data: object, *, default: Callable[[object], object] | None = None) -> str:
+    """One-line JSON (ASCII only, so no control character or line break survives);
+    ``default`` as json's: the JSON-friendly form of a value json cannot write."""
+    return json.dumps(
+        data, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=default
+    )
 
 
 # ---------------------------------------------------------------------------

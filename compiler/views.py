@@ -134,12 +134,18 @@ def _jsonable(value: object) -> object:
 
 
 def _config_json(pairs: Iterable[tuple[str, object]]) -> str:
-    """The one-line JSON of a config. Most values are plain (a resource's config went
-    through :func:`values.jsonable`): those skip the call to :func:`_jsonable`."""
-    plain = _PLAIN
-    return us.json_value(
-        {k: v if v.__class__ in plain or v is None else _jsonable(v) for k, v in pairs}
-    )
+    """The one-line JSON of a config, values as :func:`_jsonable` writes them.
+
+    json's C encoder writes str, int, bool, None, finite floats, tuples and lists
+    as :func:`_jsonable` would, and calls it for the rest (enums, sets, ...): no
+    pass over every value first. A non-finite float makes it raise; then the
+    values go through :func:`_jsonable` (which writes those as text) first.
+    """
+    data = dict(pairs)
+    try:
+        return us.json_value(data, default=_jsonable)
+    except ValueError:
+        return us.json_value({k: _jsonable(v) for k, v in data.items()})
 
 
 def _hash(*parts: str) -> str:
