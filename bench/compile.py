@@ -130,9 +130,9 @@ def stage_split(rounds: int = 5) -> str:
             totals[stage] += best[stage]
     whole = sum(totals.values()) or 1.0
     what = {
-        "parse": "lark LALR + Document",
-        "lower": "keyword evaluation, IR",
-        "emit": "views + jinja2 renders",
+        "parse": "lark, a token per section; lines read by regex; Document records",
+        "lower": "keyword evaluation, IR records",
+        "emit": "views, unit syntax, jinja2 renders",
     }
     return ", ".join(
         f"{stage} {100 * t / whole:.0f}% ({what[stage]})" for stage, t in totals.items()
