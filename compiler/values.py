@@ -14,6 +14,8 @@ def process_group(
     values: Mapping[str, Any], diags: Collector, spans: Mapping[str, Span | None]
 ) -> ir.ProcessGroup:
     """pg_* keywords → systemd slice values (systemd's own v1 → v2 weight conversions)."""
+    if _PG_KEYS.isdisjoint(values):  # most sections set none: one shared empty record
+        return _NO_CAPS
     shares = values.get("pg_cpu_shares")
     blkio = values.get("pg_blkio_weight")
     mem = values.get("pg_mem_limit")
@@ -34,6 +36,22 @@ def process_group(
         else None,
         io_weight=_clamp(blkio * 100 // 500, 1, 10000) if blkio else None,
     )
+
+
+_PG_KEYS = frozenset(
+    (
+        "pg_cpu_shares",
+        "pg_blkio_weight",
+        "pg_mem_limit",
+        "pg_vmem_limit",
+        "pg_mem_oom_control",
+        "pg_mem_swappiness",
+        "pg_cpu_quota",
+        "pg_cpus",
+        "pg_mems",
+    )
+)  # every key process_group reads
+_NO_CAPS = ir.ProcessGroup()
 
 
 def _clamp(value: int, low: int, high: int) -> int:
