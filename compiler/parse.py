@@ -38,9 +38,7 @@ class Entry(Record):
     scope: str | None  # "nodes", "n1", ... or None
     value: str  # continuation lines joined with "\n"; inline comments removed
     value_span: Span  # the first line of the value (an empty value: just after the delimiter)
-    line: int  # of the key
-    column: int  # of the key
-    end_column: int  # just after the key as written, scope included
+    key_at: tuple[int, int, int]  # the key's line, column and end column (see span)
 
     @property
     def raw_key(self) -> str:
@@ -50,14 +48,9 @@ class Entry(Record):
     def span(self) -> Span:
         """The key as written, scope included. Built when asked (diagnostics ask):
         a record costs as much as the rest of the entry's parse."""
-        line = self.line
-        return Span(
-            file=self.value_span.file,
-            line=line,
-            column=self.column,
-            end_line=line,
-            end_column=self.end_column,
-        )
+        line, column, end_column = self.key_at
+        file = self.value_span.file
+        return Span(file=file, line=line, column=column, end_line=line, end_column=end_column)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -368,9 +361,7 @@ def _entry(
         scope=scope.strip() if sep else None,
         value=value,
         value_span=value_span,
-        line=line,
-        column=column,
-        end_column=end_column,
+        key_at=(line, column, end_column),
     )
 
 
