@@ -56,3 +56,17 @@ def test_syntax_error_rendering_has_location_line_caret_and_hint() -> None:
         "     | ^~~~~~~~~~~\n"
         "hint: write 'keyword = value'\n"
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["abcdefghij" * 30, "'a' " * 60, "x  " * 100],
+)
+def test_a_long_value_broken_at_its_end_is_reported(value: str) -> None:
+    """A stray carriage return after a long value is one syntax error at its column
+    (the section token's regex gives up at once, it does not try every split)."""
+    text = f"[a]\nk = {value}\rx\n"
+    diags = Collector(file="bad.conf")
+    parse(text, filename="bad.conf", diags=diags)
+    errors = [d for d in diags.items if d.code == "syntax"]
+    assert [(d.span.line if d.span else 0) for d in errors] == [2]
