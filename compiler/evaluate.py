@@ -230,10 +230,6 @@ class Evaluator:
             return True
         return False
 
-    def remember(self, section: str, name: str, value: Value) -> None:
-        """Record ``value`` as ``get(section, name)`` (a caller that found it unset)."""
-        self._cache.setdefault((section, name), value)
-
     def expand(self, text: str, *, section: str, span: Span | None) -> str:
         """Replace every ``{...}`` reference in ``text``."""
         if "{" not in text:
