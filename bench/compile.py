@@ -32,6 +32,7 @@ BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- compile:begin -->", "<!-- compile:end -->"
 SVC0 = ROOT / "examples" / "svc0.conf"
 OM = "/usr/bin/om"
+PASSES = 5  # whole corpus passes; see bench_corpus
 Sample = tuple[float, float]  # (wall ms, cpu ms)
 
 
@@ -73,21 +74,28 @@ def compile_and_emit(text: str, name: str) -> int:
     return len(result.units)
 
 
-def bench_corpus() -> tuple[Sample, Sample, int]:
-    """Per-config time (median of 5 rounds each): median and p95 over the corpus."""
+def bench_corpus(passes: int = PASSES) -> tuple[Sample, Sample, list[float], int]:
+    """Per-config time (median of 5 consecutive runs each): median and p95 over the
+    corpus, measured in ``passes`` whole passes; each figure is the median over the
+    passes, and the passes' CPU p95 are returned too.
+
+    One pass takes about a second, and this VM's speed drifts on that scale (the
+    same pass gave a p95 of 3.0 to 5.4 ms within a minute, its median 0.9 to 1.9 ms):
+    a single pass measures the phase it fell in as much as the code."""
     texts = [(f.read_text(errors="replace"), f.name) for f in sorted(corpus_dir().glob("*.conf"))]
     for text, name in texts:  # warm-up: parser tables, templates, caches
         compile_and_emit(text, name)
-    per_config = [
-        median([timed(lambda t=text, n=name: compile_and_emit(t, n)) for _ in range(5)])
-        for text, name in texts
-    ]
-    walls, cpus = [s[0] for s in per_config], [s[1] for s in per_config]
-    return (
-        (statistics.median(walls), statistics.median(cpus)),
-        (p95(walls), p95(cpus)),
-        len(texts),
-    )
+    medians: list[Sample] = []
+    p95s: list[Sample] = []
+    for _ in range(passes):
+        per_config = [
+            median([timed(lambda t=text, n=name: compile_and_emit(t, n)) for _ in range(5)])
+            for text, name in texts
+        ]
+        walls, cpus = [s[0] for s in per_config], [s[1] for s in per_config]
+        medians.append((statistics.median(walls), statistics.median(cpus)))
+        p95s.append((p95(walls), p95(cpus)))
+    return median(medians), median(p95s), [s[1] for s in p95s], len(texts)
 
 
 def bench_corpus_min(rounds: int = 12) -> tuple[float, float]:
@@ -261,7 +269,7 @@ def row(measure: str, sample: Sample, target: float | None, *, digits: int = 0) 
 
 def main() -> int:
     load_before = load()
-    corpus_median, corpus_p95, files = bench_corpus()
+    corpus_median, corpus_p95, pass_p95s, files = bench_corpus()
     min_median, min_p95 = bench_corpus_min()
     split = stage_split()
     big, big_units = bench_big()
@@ -270,8 +278,19 @@ def main() -> int:
     table = [
         "| measure | wall | CPU | target | met |",
         "|---|---|---|---|---|",
-        row(f"corpus config, compile+emit, median of {files} files", corpus_median, 5, digits=2),
-        row("corpus config, compile+emit, p95", corpus_p95, 5, digits=2),
+        row(
+            f"corpus config, compile+emit, median of {files} files, median of {PASSES} passes",
+            corpus_median,
+            5,
+            digits=2,
+        ),
+        row(
+            f"corpus config, compile+emit, p95, median of {PASSES} passes (each pass's CPU "
+            f"p95: {', '.join(f'{v:.2f}' for v in pass_p95s)} ms)",
+            corpus_p95,
+            5,
+            digits=2,
+        ),
         f"| same, per-file minimum CPU of 12 round-robin passes: median {min_median:.2f} ms, "
         f"p95 {min_p95:.2f} ms (noise-robust companion, not the target's measure) | | | | |",
         row(f"200-resource service ({big_units} units), compile+emit", big, None, digits=1),
