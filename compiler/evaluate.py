@@ -143,14 +143,18 @@ class Evaluator:
         # scoped entry (most have none): descope's answer without a scan.
         self._unscoped: dict[str, dict[str, Entry]] = {}
         self._scoped: dict[str, frozenset[str]] = {}
-        for section in document.sections:
+        for section in document.sections:  # one pass over the entries: one per line
             by_key = self._index.setdefault(section.name, {})
+            unscoped: dict[str, Entry] = {}
+            scoped: set[str] = set()
             for entry in section.entries:
                 by_key.setdefault(entry.key, []).append(entry)
-            self._unscoped[section.name] = {e.key: e for e in section.entries if e.scope is None}
-            self._scoped[section.name] = frozenset(
-                e.key for e in section.entries if e.scope is not None
-            )
+                if entry.scope is None:
+                    unscoped[entry.key] = entry
+                else:
+                    scoped.add(entry.key)
+            self._unscoped[section.name] = unscoped
+            self._scoped[section.name] = frozenset(scoped)
         self._keys = {name: frozenset(by_key) for name, by_key in self._index.items()}
         self._scope_cache: list[str | None] | None = None
         self._types: dict[str, str] = {}

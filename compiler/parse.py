@@ -436,13 +436,14 @@ def unquote(value: str) -> str:
 def _flag_duplicate_keys(section: str, entries: list[Entry], *, diags: Collector) -> None:
     seen: dict[str, Entry] = {}
     for entry in entries:
-        earlier = seen.get(entry.raw_key)
+        raw_key = entry.raw_key
+        earlier = seen.get(raw_key)
         if earlier is not None:
             diags.add(
                 Severity.WARNING,
                 earlier.span,
-                f"'{entry.raw_key}' in [{section}] is overridden by a later definition",
+                f"'{raw_key}' in [{section}] is overridden by a later definition",
                 code="duplicate-keyword",
                 related=((entry.span, "the value used is defined here"),),
             )
-        seen[entry.raw_key] = entry
+        seen[raw_key] = entry
