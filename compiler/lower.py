@@ -286,8 +286,8 @@ class _Candidates(Record):
         found: set[str] = set()
         for key in present:
             found.update(self.plain_by_name.get(key, ()))
-        for key in head_keys:
-            found.update(self.plain_by_head.get(key, ()))
+        for key in self.plain_by_head.keys() & head_keys:  # DEFAULT's keys are mostly its own
+            found.update(self.plain_by_head[key])
         return found
 
     def relevant(
@@ -301,8 +301,8 @@ class _Candidates(Record):
             found.update(p for p in self.plain_positions if p not in bulk)
         for key in present:
             found.update(self.by_name.get(key, ()))
-        for key in head_keys:
-            found.update(self.by_own_name.get(key, ()))
+        for key in self.by_own_name.keys() & head_keys:
+            found.update(self.by_own_name[key])
         return sorted(found - bulk if bulk else found)
 
 
