@@ -441,10 +441,14 @@ def _plain_values(
     candidates: _Candidates, written: set[str]
 ) -> tuple[dict[str, Any], frozenset[int]]:
     """The plain defaults that apply as they are, and their positions."""
-    if not written:  # the common case
-        return dict(candidates.defaults), candidates.plain_positions
-    values = {k: v for k, v in candidates.defaults.items() if k not in written}
-    return values, frozenset(at for k, at in candidates.position.items() if k not in written)
+    values = dict(candidates.defaults)
+    if not written:
+        return values, candidates.plain_positions
+    # a few written keywords out of some 25 defaults: take them out, not the rest in
+    # (a run-time default has a position but no value)
+    for name in written:
+        values.pop(name, None)
+    return values, candidates.plain_positions - {candidates.position[k] for k in written}
 
 
 _BAD = object()
