@@ -298,7 +298,7 @@ class _Candidates(Record):
         ``bulk``, the positions of the plain defaults taken whole."""
         found = set(self.always_unplain if bulk else self.always)
         if bulk:  # the plain keywords not taken whole have a default: always relevant
-            found.update(p for p in self.plain_positions if p not in bulk)
+            found.update(self.plain_positions - bulk)
         for key in present:
             found.update(self.by_name.get(key, ()))
         for key in self.by_own_name.keys() & head_keys:
