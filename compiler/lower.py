@@ -618,6 +618,7 @@ def _build(
 
 def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) -> dict[str, Any]:
     tags = frozenset(kws.tuple_of("tags"))
+    values = kws.values  # read directly where kws.get adds nothing (no default, or False)
     return {
         "rid": section.name,
         "group": group,
@@ -628,24 +629,24 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         ),
         "tags": tags,
         "subset": kws.opt_str("subset"),
-        "disable": bool(kws.get("disable", False)),
-        "optional": bool(kws.get("optional", False)) or "noaction" in tags,
-        "standby": bool(kws.get("standby", False)),
-        "monitor": bool(kws.get("monitor", False)),
-        "shared": bool(kws.get("shared", False)),
-        "encap": bool(kws.get("encap", False)) or "encap" in tags,
+        "disable": bool(values.get("disable")),
+        "optional": bool(values.get("optional")) or "noaction" in tags,
+        "standby": bool(values.get("standby")),
+        "monitor": bool(values.get("monitor")),
+        "shared": bool(values.get("shared")),
+        "encap": bool(values.get("encap")) or "encap" in tags,
         "restart": int(kws.get("restart", 0)),
         "restart_delay": float(kws.get("restart_delay", 0.5)),
         "comment": kws.opt_str("comment") or "",
-        "start_timeout": kws.get("start_timeout"),
-        "stop_timeout": kws.get("stop_timeout"),
-        "pg": process_group(kws.values, kws.diags, kws.spans),
+        "start_timeout": values.get("start_timeout"),
+        "stop_timeout": values.get("stop_timeout"),
+        "pg": process_group(values, kws.diags, kws.spans),
         "start_requires": kws.tuple_of("start_requires"),
         "stop_requires": kws.tuple_of("stop_requires"),
         "provision": bool(kws.get("provision", True)),
         "unprovision": bool(kws.get("unprovision", True)),
         "triggers": _triggers(kws),
-        "config": jsonable_config(kws.values, special=_special(group.value, driver_type)),
+        "config": jsonable_config(values, special=_special(group.value, driver_type)),
     }
 
 
