@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .records import Record, slot_setters
+from .records import Record, direct_init
 
 
 class Severity(StrEnum):
@@ -24,6 +24,7 @@ class Severity(StrEnum):
     NOTE = "note"
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Span(Record):
     """A source range; lines and columns are 1-based, the end column exclusive."""
@@ -34,29 +35,8 @@ class Span(Record):
     end_line: int | None = None
     end_column: int | None = None
 
-    def __init__(
-        self,
-        *,
-        file: str,
-        line: int,
-        column: int,
-        end_line: int | None = None,
-        end_column: int | None = None,
-    ) -> None:
-        """The generated ``__init__``, a third cheaper (see :func:`.records.slot_setters`):
-        a parse builds a span per line."""
-        set_file, set_line, set_column, set_end_line, set_end_column = _SPAN_SLOTS
-        set_file(self, file)
-        set_line(self, line)
-        set_column(self, column)
-        set_end_line(self, end_line)
-        set_end_column(self, end_column)
-
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
-
-
-_SPAN_SLOTS = slot_setters(Span)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)

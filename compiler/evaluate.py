@@ -50,7 +50,7 @@ from .keywords import (
     section_keywords,
 )
 from .parse import DEFAULT, Document, Entry, Section
-from .records import Record, slot_setters
+from .records import Record, direct_init
 
 # om3: ({[\w#.-_:]+}) -- ".-_" is a character range (digits, "/", ":", "@", "[", "]", A-Z ...).
 REFERENCE = re.compile(r"\{([\w#.-_:]+)\}")
@@ -85,6 +85,7 @@ class Origin(StrEnum):
     KEYWORD_DEFAULT = "default"
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Value(Record):
     """An evaluated keyword: the expanded text and where it came from."""
@@ -93,20 +94,6 @@ class Value(Record):
     span: Span | None  # None for a keyword default
     origin: Origin
     entry: Entry | None = None
-
-    def __init__(
-        self, *, text: str, span: Span | None, origin: Origin, entry: Entry | None = None
-    ) -> None:
-        """The generated ``__init__``, a third cheaper (see :func:`.records.slot_setters`):
-        lowering evaluates each keyword a resource section writes."""
-        set_text, set_span, set_origin, set_entry = _VALUE_SLOTS
-        set_text(self, text)
-        set_span(self, span)
-        set_origin(self, origin)
-        set_entry(self, entry)
-
-
-_VALUE_SLOTS = slot_setters(Value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)

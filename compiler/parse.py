@@ -19,7 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Collector, Severity, Span
-from .records import Record, slot_setters
+from .records import Record, direct_init
 
 if TYPE_CHECKING:
     from ._lark_parser import Lark, Token, Tree, UnexpectedInput
@@ -30,6 +30,7 @@ _QUOTES = "'\""  # unquote() only changes a value starting with one
 MAX_SYNTAX_ERRORS = 50
 
 
+@direct_init
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Entry(Record):
     """One ``key[@scope] = value`` line (plus its continuation lines)."""
@@ -39,24 +40,6 @@ class Entry(Record):
     value: str  # continuation lines joined with "\n"; inline comments removed
     value_span: Span  # the first line of the value (an empty value: just after the delimiter)
     key_at: tuple[int, int, int]  # the key's line, column and end column (see span)
-
-    def __init__(
-        self,
-        *,
-        key: str,
-        scope: str | None,
-        value: str,
-        value_span: Span,
-        key_at: tuple[int, int, int],
-    ) -> None:
-        """The generated ``__init__``, a third cheaper (see :func:`.records.slot_setters`):
-        a parse builds an entry per line."""
-        set_key, set_scope, set_value, set_value_span, set_key_at = _ENTRY_SLOTS
-        set_key(self, key)
-        set_scope(self, scope)
-        set_value(self, value)
-        set_value_span(self, value_span)
-        set_key_at(self, key_at)
 
     @property
     def raw_key(self) -> str:
@@ -69,9 +52,6 @@ class Entry(Record):
         line, column, end_column = self.key_at
         file = self.value_span.file
         return Span(file=file, line=line, column=column, end_line=line, end_column=end_column)
-
-
-_ENTRY_SLOTS = slot_setters(Entry)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
