@@ -351,10 +351,7 @@ def _entry(
         value, value_span = _continued(found, tok, line, offset, continuation, filename=filename)
     elif first is not None:  # the common case
         value = unquote(first) if first[0] in _QUOTES else first
-        at = offset + found.start("value")
-        value_span = Span(
-            file=filename, line=line, column=at, end_line=line, end_column=at + len(first)
-        )
+        value_span = _line_span(filename, line, offset + found.start("value"), first)
     else:  # an empty value: its span is just after the key
         value, value_span = "", _line_span(filename, line, end_column + 1, "")
     return Entry(
