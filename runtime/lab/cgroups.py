@@ -47,10 +47,8 @@ def _mounts(mountinfo: str) -> list[tuple[str, str, str]]:
     return found
 
 
-_V1_FLAGS = {
-    "rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "favordynmods",
-}  # fmt: skip
 FAVOR = "favordynmods"
+_V1_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", FAVOR}
 
 
 def _is_controller(option: str) -> bool:
