@@ -73,9 +73,6 @@ class Applier:
     # ActiveState of every unit read by verify(), for the end-state check.
     final_states: dict[str, str] | None = field(default=None, init=False, repr=False)
 
-    def _enqueue(self, method: str, unit: str, mode: str) -> str:
-        return self.sd.enqueue(method, unit, mode)
-
     def _wait(self, job: str) -> str:
         return self.sd._wait_jobs([job], self.timeout)[job]
 
@@ -97,7 +94,7 @@ class Applier:
         # Requires= to the standby units (or unselected ones) that stay up.
         errors = self._run_sequential(plan.jobs, "ignore-dependencies")
         if plan.target_op is not Op.SKIP:
-            self._wait(self._enqueue("StopUnit", self.model.target, "ignore-dependencies"))
+            self._wait(self.sd.enqueue("StopUnit", self.model.target, "ignore-dependencies"))
         return errors
 
     def _log_skip(self, step: Step) -> None:
@@ -118,7 +115,7 @@ class Applier:
                 queued.append((step, jobs[step.unit], ""))
                 continue
             try:
-                job = self._enqueue(_METHODS[step.op], step.unit, plan.job_mode)
+                job = self.sd.enqueue(_METHODS[step.op], step.unit, plan.job_mode)
                 queued.append((step, job, ""))
             except SystemdError as exc:  # the transaction was refused
                 queued.append((step, None, str(exc)))
@@ -156,7 +153,7 @@ class Applier:
 
     def _enqueue_target(self, op: Op) -> str | None:
         try:
-            return self._enqueue(_METHODS[op], self.model.target, "replace")
+            return self.sd.enqueue(_METHODS[op], self.model.target, "replace")
         except SystemdError as exc:  # a refused target job is reported, not fatal
             self.log.warning(f"{self.model.target}: {exc}")
             return None
@@ -165,7 +162,7 @@ class Applier:
         errors = []
         for step in steps:
             try:
-                job, err = self._enqueue(_METHODS[step.op], step.unit, mode), ""
+                job, err = self.sd.enqueue(_METHODS[step.op], step.unit, mode), ""
             except SystemdError as exc:
                 job, err = None, str(exc)
             if error := self._finish(step, job, err):
