@@ -109,7 +109,7 @@ def join(pg: str, *, mountinfo: str | None = None, pid: int | None = None) -> li
     return joined
 
 
-def _controllers(proc_cgroup: str) -> dict[str, str]:
+def cgroup_paths(proc_cgroup: str) -> dict[str, str]:
     """``/proc/<pid>/cgroup``: controllers (``""`` for v2, ``name=systemd`` …) → path."""
     found = {}
     for line in proc_cgroup.splitlines():
@@ -129,7 +129,7 @@ def cgroup_moves(peer: str, own: str, mountinfo: str) -> list[Path]:
     the two agree or the peer's cgroup is outside this cgroup namespace (pure,
     tested). Of mounts at the same place, the last one is the visible one (a lab
     node's own cgroupfs over its host's)."""
-    mine, theirs = _controllers(own), _controllers(peer)
+    mine, theirs = cgroup_paths(own), cgroup_paths(peer)
     controllers = "" if "" in theirs else "name=systemd"
     path = theirs.get(controllers)
     if path is None or mine.get(controllers) == path or path.startswith("/.."):

@@ -19,6 +19,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from omc.runtime.exec import cgroup_paths
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 SUBTREE = "omc-lab"
 
@@ -60,10 +62,7 @@ def _is_controller(option: str) -> bool:
 
 def parse(mountinfo: str, proc_cgroup: str) -> list[Hierarchy]:
     """The host's hierarchies (pure: texts of /proc/self/mountinfo and /proc/self/cgroup)."""
-    paths: dict[str, str] = {}
-    for line in proc_cgroup.splitlines():
-        _hid, ctrls, path = line.split(":", 2)
-        paths[ctrls] = path
+    paths = cgroup_paths(proc_cgroup)
     result = []
     for mountpoint, fstype, opts in _mounts(mountinfo):
         if fstype == "cgroup2":
