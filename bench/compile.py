@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".dev"))
 
-from omc.compiler.build import build  # noqa: E402
+from omc.compiler.pipeline import build  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- compile:begin -->", "<!-- compile:end -->"
@@ -113,7 +113,7 @@ def bench_corpus_min(rounds: int = 12) -> tuple[float, float]:
 def stage_split(rounds: int = 5) -> str:
     """What dominates a config's compile+emit: each stage's share of the corpus total
     (per file and stage, the minimum CPU time over ``rounds`` passes)."""
-    from omc.compiler import api, emit, parse
+    from omc.compiler import emit, parse, pipeline
     from omc.compiler.diagnostics import Collector
     from omc.compiler.lower import lower
 
@@ -126,7 +126,8 @@ def stage_split(rounds: int = 5) -> str:
             t0 = time.process_time()
             doc = parse.parse(text, filename=name, diags=diags)
             t1 = time.process_time()
-            service = lower(doc, path=api.default_path(name, doc), node="n1", source=f"/{name}",
+            path = pipeline.default_path(name, doc)
+            service = lower(doc, path=path, node="n1", source=f"/{name}",
                             env={}, cluster={"clustername": "bench"}, diags=diags)  # fmt: skip
             t2 = time.process_time()
             if service is not None and not diags.has_errors:

@@ -1,7 +1,7 @@
 """Instance action speed, in a one-node lab: `om` against `systemctl` on the same target.
 
-The node runs the node agent, as an installed node does; the same svc0 cycle is also
-measured with the agent stopped.
+The node runs the node executor, as an installed node does; the same svc0 cycle is also
+measured with the executor stopped.
 
 Measures (median of ROUNDS): `om svc0 instance start` and `stop` of the seed's svc0,
 `systemctl start/stop` of its target in the same run (the baseline: what systemd
@@ -41,14 +41,14 @@ SVC0 = (ROOT / "examples" / "svc0.conf").read_text()  # the seed's svc0
 
 NOTES = """
 
-How: every node runs the node agent (`omc-agent.service`, docs/runtime.md), which holds
+How: every node runs the node executor (`omc-executor.service`, docs/runtime.md), which holds
 om's modules, pydbus/gi and pyroute2 imported and forks a worker per command; `om` and
 the `om <path> driver …` that driver-backed units run are thin clients (a Python
-start-up plus ~3 ms). The "agent stopped" rows run the same actions with the agent
+start-up plus ~3 ms). The "executor stopped" rows run the same actions with the executor
 stopped (every `om` imports its own modules again), the "where it goes" rows give this
-run's sizes of the parts: a Python start-up, a client round trip through the agent, the
-imports the agent saves. What is left over `systemctl` is the Python start-up of `om`
-(and of the unit's driver client), the hand-over to the agent's spare worker (forked
+run's sizes of the parts: a Python start-up, a client round trip through the executor, the
+imports the executor saves. What is left over `systemctl` is the Python start-up of `om`
+(and of the unit's driver client), the hand-over to the executor's spare worker (forked
 ahead of the request), the config check and model load
 (the units read back, ~5-10 ms), one `ListUnitsByNames` plus the driver probes, and the
 action's logs. A whole-object start or stop is one transaction through the object's
@@ -101,11 +101,11 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     create(node, "svc0", SVC0)
     nsenter = median(lambda: run(node, "true"))
     rows = svc0_rows(node, ROUNDS, "", ("<= 0.25 s", "<= 0.15 s", "<= 0.15 s"))
-    node.run(["systemctl", "stop", "omc-agent.service"])
+    node.run(["systemctl", "stop", "omc-executor.service"])
     try:  # the same cycle with every process importing again
-        rows += svc0_rows(node, max(3, ROUNDS // 4), "agent stopped: ", ("", "", ""))
+        rows += svc0_rows(node, max(3, ROUNDS // 4), "executor stopped: ", ("", "", ""))
     finally:
-        node.run(["systemctl", "start", "omc-agent.service"])
+        node.run(["systemctl", "start", "omc-executor.service"])
     for name, parallel, goal in (("seq20", False, "<= 4.5 s"), ("par20", True, "<= 0.5 s")):
         create(node, name, apps(parallel))
         # Interleaved, so that both see the same phases of a shared machine.
@@ -118,13 +118,14 @@ def measure(node: Node) -> list[tuple[str, float, float | None, str]]:
     py = str(Path(sys.executable))
     breakdown = (
         ("where it goes: python start-up", [py, "-c", "pass"]),
-        ("where it goes: a driver status through the agent (`om svc0 driver status --rid fs#1`)",
+        ("where it goes: a driver status through the executor (`om svc0 driver status --rid fs#1`)",
          [OM, "svc0", "driver", "status", "--rid", "fs#1"]),
-        ("where it goes: the same without the agent (`OMC_AGENT=0`)",
-         ["env", "OMC_AGENT=0", OM, "svc0", "driver", "status", "--rid", "fs#1"]),
-        ("where it goes: what the agent saves: python + om imports + `import_gi()`",
-         [py, "-c", "import omc.runtime.objcli, omc.runtime.actions, omc.runtime.apply;"
-          "from omc.runtime.systemd import import_gi; import_gi()"]),
+        ("where it goes: the same without the executor (`OMC_EXECUTOR=0`)",
+         ["env", "OMC_EXECUTOR=0", OM, "svc0", "driver", "status", "--rid", "fs#1"]),
+        ("where it goes: what the executor saves: python + om imports + `import_gi()`",
+         [py, "-c", "import omc.runtime.objcli, omc.runtime.engine.instance;"
+          "import omc.runtime.engine.apply;"
+          "from omc.runtime.adapters.systemd import import_gi; import_gi()"]),
     )  # fmt: skip
     for what, argv in breakdown:
         rows.append((what, median(functools.partial(run, node, *argv)), None, ""))

@@ -20,61 +20,24 @@ Start-up matters (``omc`` runs from scripts and as a generator at boot): only
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .contract.units import UNIT_DIR
 from .exitcodes import ExitStatus
 
 if TYPE_CHECKING:
-    from .build import Build
     from .diagnostics import Diagnostic
+    from .pipeline import Build
 
-DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
-DEFAULT_ETC = Path("/etc/opensvc")
 GENERATOR_NAMES = frozenset(("omc-generator", "opensvc-generator"))
 
 
 class UsageError(Exception):
     """A bad command line detected after argparse (mapped to ``ExitStatus.USAGE``)."""
-
-
-def default_node() -> str:
-    """The local node name as om3 computes it: the lowercased OS hostname.
-
-    ``os.uname().nodename`` is what ``socket.gethostname()`` returns on Linux
-    (both read uname(2)) without importing :mod:`socket` (~3 ms of a cold run).
-    """
-    return os.environ.get("OMC_NODE") or os.uname().nodename.lower()
-
-
-def default_om() -> str:
-    """The ``om`` beside the running interpreter (the venv's or the package's bin dir)."""
-    return os.environ.get("OMC_OM") or str(Path(sys.executable).absolute().parent / "om")
-
-
-def cluster_settings(etc: Path) -> dict[str, str]:
-    """``{clustername}``-style reference values from ``<etc>/cluster.conf`` (om3 defaults)."""
-    settings = {"clustername": "default"}
-    if not (etc / "cluster.conf").is_file():
-        return settings
-    import configparser
-
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
-    try:
-        parser.read(etc / "cluster.conf", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return settings
-    keys = {"name": "clustername", "id": "clusterid", "nodes": "clusternodes", "dns": "dns"}
-    if parser.has_section("cluster"):
-        for key, ref in keys.items():
-            value = parser.get("cluster", key, fallback="").strip()
-            if value:
-                settings[ref] = value
-    return settings
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -112,8 +75,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     def output_options(cmd: argparse.ArgumentParser, *, required: bool) -> None:
         cmd.add_argument(
             "-o", "--output", type=Path, metavar="DIR", required=required,
-            default=None if required else DEFAULT_UNIT_DIR,
-            help="unit directory" + ("" if required else f" (default: {DEFAULT_UNIT_DIR})"),
+            default=None if required else UNIT_DIR,
+            help="unit directory" + ("" if required else f" (default: {UNIT_DIR})"),
         )  # fmt: skip
         cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
 
@@ -163,7 +126,7 @@ _PLAIN: dict[str, tuple[str, dict[str, tuple[str, bool]], dict[str, object]]] = 
             "-q": ("quiet", False),
             "--quiet": ("quiet", False),
         },
-        {"output": DEFAULT_UNIT_DIR, "om": None, "dry_run": False, "quiet": False},
+        {"output": UNIT_DIR, "om": None, "dry_run": False, "quiet": False},
     ),
     "check": ("files", _FILE_OPTIONS, {}),
     "generator": ("dirs", {"--debug": ("debug", False)}, {}),
@@ -247,7 +210,8 @@ class Run:
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .build import build, path_from_location
+        from .contract.node import path_from_location
+        from .pipeline import build
 
         try:
             text = file.read_bytes().decode("utf-8", errors="replace")
@@ -292,13 +256,15 @@ class Run:
 
 
 def _make_run(args: argparse.Namespace) -> Run:
-    om = getattr(args, "om", None) or default_om()
+    from .contract.node import cluster_settings, node_name, om_path
+
+    om = getattr(args, "om", None) or om_path()
     if not Path(om).is_absolute():
         raise UsageError(f"--om must be an absolute path, got {om!r}")
-    cluster = cluster_settings(Path(os.environ.get("OMC_ETC", DEFAULT_ETC)))
+    cluster = cluster_settings()
     if args.cluster_name:
         cluster["clustername"] = args.cluster_name
-    return Run(node=args.node or default_node(), om=om, cluster=cluster, fmt=args.format)
+    return Run(node=args.node or node_name(), om=om, cluster=cluster, fmt=args.format)
 
 
 def cmd_check(args: argparse.Namespace) -> ExitStatus:
@@ -415,7 +381,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         return ExitStatus.OK  # `omc compile --dry-run … | head` is fine
     except Exception as exc:

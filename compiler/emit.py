@@ -25,9 +25,11 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import names, order
+from . import order
 from . import unitsyntax as us
 from .cachedir import private_cache_dir
+from .contract import names
+from .contract.units import Key
 from .ir import Resource, Service
 from .views import (
     Context,
@@ -133,8 +135,8 @@ def _emit(service: Service, *, om: str) -> dict[str, str]:
         sets=sets,
         environment=object_environment(service),
         meta=(
-            ("X-OpenSVC-Path", us.raw(str(service.path), setting="X-OpenSVC-Path")),
-            ("X-OpenSVC-Id", us.raw(service.id, setting="X-OpenSVC-Id")),
+            (Key.PATH, us.raw(str(service.path), setting=Key.PATH)),
+            (Key.ID, us.raw(service.id, setting=Key.ID)),
         ),
         om_driver=om_driver(om, service.path),
     )

@@ -10,6 +10,7 @@ The library raises; only :mod:`omc.compiler.cli` turns outcomes into these codes
 | 3 | ``IO_ERROR`` | a file or directory could not be read or written |
 | 4 | ``DIFFERS`` | ``omc diff``: the compiled units differ from the installed ones |
 | 70 | ``INTERNAL`` | a bug: an unexpected exception (``--debug`` shows the traceback) |
+| 130 | ``INTERRUPTED`` | SIGINT |
 
 ``CONFIG_ERROR`` wins over ``DIFFERS`` and ``IO_ERROR`` wins over both, so a
 script can test ``$? -eq 4`` to mean exactly "valid configs, units out of date".
@@ -29,6 +30,7 @@ class ExitStatus(IntEnum):
     IO_ERROR = 3
     DIFFERS = 4
     INTERNAL = 70
+    INTERRUPTED = 130
 
     @staticmethod
     def worst(*codes: ExitStatus) -> ExitStatus:

@@ -6,24 +6,20 @@ every ``daemon-reload``. We write into the *normal* one (``/run/systemd/generato
 which ranks below ``/etc/systemd/system`` so an administrator's unit still wins.
 See ``docs/generator.md`` for the install steps.
 
-Configs are found as om3 lays them out (opensvc.md §1.1)::
-
-    <etc>/<name>.conf                         root/svc/<name>
-    <etc>/<kind>/<name>.conf                  root/<kind>/<name>   (kind: svc vol cfg sec usr)
-    <etc>/namespaces/<ns>/<kind>/<name>.conf  <ns>/<kind>/<name>
-
-``cluster.conf``, ``node.conf`` and ``namespace.conf`` are not objects.
+Configs are found as ``om`` finds them (:func:`omc.compiler.contract.node.discover`,
+om3's layout); a config file whose name ``om`` would refuse is logged and skipped.
 
 **Last known good.** A config that does not compile must not make its service
 vanish at the next boot (Podman Quadlet's failure mode). After each good
-compile, the units are kept in ``<lkg>/<namespace>.<kind>.<name>/``; when a
+compile, the units are kept in one JSON file, ``<lkg>/<namespace>.<kind>.<name>.json``
+(the cache key and the unit texts, replaced atomically); when a
 config is broken, those units are re-emitted and the error is logged. The same
 cache makes boots fast: a config whose fingerprint (text, node, ``om`` path,
 compiler sources) matches the cache is not recompiled at all.
 
-Environment overrides (for tests and odd layouts): ``OMC_CONFIG_DIR`` (default
-``/etc/opensvc``), ``OMC_LKG_DIR`` (``/var/lib/omc/lkg``), ``OMC_NODE``,
-``OMC_OM``, ``OMC_LOG=stderr`` (default: ``/dev/kmsg`` when run by systemd).
+Environment overrides (for tests and odd layouts): ``OMC_ETC``, ``OMC_NODE`` and
+``OMC_OM`` as for ``om`` (:mod:`omc.compiler.contract.node`), ``OMC_LKG_DIR``
+(``/var/lib/omc/lkg``), ``OMC_LOG=stderr`` (default: ``/dev/kmsg`` when run by systemd).
 """
 
 from __future__ import annotations
@@ -40,12 +36,11 @@ from pathlib import Path
 from typing import TextIO
 
 from . import ir
-from .build import KINDS
+from .contract.node import discover
 from .exitcodes import ExitStatus
 from .records import Record
 
 DEFAULT_LKG = Path("/var/lib/omc/lkg")
-NOT_OBJECTS = frozenset(("cluster.conf", "node.conf", "namespace.conf"))
 PARALLEL_THRESHOLD = 32  # below this many compiles, forking costs more than it saves
 
 
@@ -66,30 +61,13 @@ class Item(Record):
     units: int
 
 
-def discover(etc: Path) -> Iterator[tuple[Path, ir.ObjectPath]]:
-    """Every object config under ``etc`` with the path its location gives it, sorted."""
-    found = [(f, ir.ObjectPath(name=f.stem)) for f in _confs(etc) if f.name not in NOT_OBJECTS]
-    for kind_dir in _dirs(etc):
-        if kind_dir.name in KINDS:
-            found += [
-                (f, ir.ObjectPath(kind=KINDS[kind_dir.name], name=f.stem)) for f in _confs(kind_dir)
-            ]
-    for ns_dir in _dirs(etc / "namespaces"):
-        for kind_dir in _dirs(ns_dir):
-            if kind_dir.name in KINDS:
-                kind = KINDS[kind_dir.name]
-                found += [
-                    (f, ir.ObjectPath(namespace=ns_dir.name, kind=kind, name=f.stem))
-                    for f in _confs(kind_dir)
-                ]
-    return iter(found)
-
-
 def compiler_fingerprint() -> str:
     """Changes whenever the compiler, its templates or its grammar change (cache key part)."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for folder in (package, package.parent / "unit_templates", package.parent / "grammar"):
+    folders = (package, package / "contract", package.parent / "unit_templates",
+               package.parent / "grammar")  # fmt: skip
+    for folder in folders:
         for file in sorted(_files(folder)):
             st = file.stat()
             digest.update(f"{file.name}:{st.st_size}:{st.st_mtime_ns};".encode())
@@ -122,8 +100,8 @@ class Job(Record):
 
 def compile_job(settings: Settings, job: Job) -> tuple[dict[str, str] | None, list[str]]:
     """Compile one config: its units (None on errors) and log lines ``<level>message``."""
-    from .build import build
     from .diagnostics import Severity, render_text
+    from .pipeline import build
 
     try:
         result = build(
@@ -250,7 +228,10 @@ def run(
     )
     gen = Generator(normal=normal, lkg=lkg, settings=settings, log=log or sys.stderr)
     jobs: list[Job] = []
-    for file, path in discover(etc):
+    found, refused = discover(etc)
+    for message in refused:
+        gen.log_line(3, f"{message}: skipped")
+    for file, path in found:
         try:
             job = gen.prepare(file, path)
         except OSError as exc:  # one unreadable config must not stop the others
@@ -268,19 +249,19 @@ def run(
 
 def main(dirs: list[str]) -> ExitStatus:
     """``omc-generator NORMAL [EARLY LATE]``: never fails the boot for a bad config."""
-    from .cli import cluster_settings, default_node, default_om
+    from .contract.node import cluster_settings, etc_dir, node_name, om_path
 
     if not dirs or len(dirs) > 3:
         sys.stderr.write("omc-generator: usage: omc-generator NORMAL_DIR [EARLY_DIR LATE_DIR]\n")
         return ExitStatus.USAGE
-    etc = Path(os.environ.get("OMC_CONFIG_DIR", "/etc/opensvc"))
+    etc = etc_dir()
     with _log_sink() as log:
         items = run(
             Path(dirs[0]),
             etc=etc,
             lkg=Path(os.environ.get("OMC_LKG_DIR", DEFAULT_LKG)),
-            node=default_node(),
-            om=default_om(),
+            node=node_name(),
+            om=om_path(),
             cluster=cluster_settings(etc),
             log=log,
         )
@@ -332,10 +313,6 @@ def _write_cache(cache: Path, key: str, units: Mapping[str, str]) -> None:
     staging.replace(cache)
 
 
-def _confs(folder: Path) -> list[Path]:
-    return sorted(p for p in _files(folder) if p.suffix == ".conf")
-
-
 def _files(folder: Path) -> Iterator[Path]:
     try:
         with os.scandir(folder) as it:
@@ -343,11 +320,3 @@ def _files(folder: Path) -> Iterator[Path]:
     except OSError:
         return iter(())
     return iter(entries)
-
-
-def _dirs(folder: Path) -> list[Path]:
-    try:
-        with os.scandir(folder) as it:
-            return sorted(Path(e.path) for e in it if e.is_dir())
-    except OSError:
-        return []

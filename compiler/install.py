@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .contract.units import Key
 from .records import Record
 
 UNIT_SUFFIXES = frozenset(
     (".service", ".mount", ".target", ".slice", ".timer", ".socket", ".path", ".automount", ".swap")
 )
-PATH_KEY = "X-OpenSVC-Path="
+PATH_KEY = f"{Key.PATH}="
 
 
 class InstallError(Exception):

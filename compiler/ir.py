@@ -1,13 +1,15 @@
 """The typed intermediate representation: what a config means for one node.
 
 Built once by lowering (parse tree + keyword table + scoping/references for a
-node), then only read: by emission (units) and by the runtime (which reads it
-back from the units' ``X-OpenSVC-Config``). Every class is frozen, slotted and
+node), then only read, by emission. Every class is frozen, slotted and
 keyword-only; collections are tuples or frozensets so an IR can be hashed and
 compared in golden tests.
 
-This file is the contract between the compiler front end (lowering) and the
-back end (emission). Driver-specific classes extend :class:`Resource`.
+This file is the contract between the compiler's front end (lowering) and its
+back end (emission). The runtime never sees the IR: it reads the installed
+units, whose keys and values are fixed by :mod:`omc.compiler.contract` (the
+IR re-exports the contract types it uses: ``Kind``, ``Group``, ``ObjectPath``,
+``Requirement``). Driver-specific classes extend :class:`Resource`.
 """
 
 from __future__ import annotations
@@ -15,39 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Contract types the IR uses, re-exported (``X as X``: mypy --strict's explicit re-export).
+from .contract.paths import Group as Group
+from .contract.paths import Kind as Kind
+from .contract.paths import ObjectPath as ObjectPath
+from .contract.units import Requirement as Requirement
 from .records import Record as _Record  # shared ==, hash() and repr() (see records.py)
-
-
-class Kind(StrEnum):
-    """Object kinds (opensvc.md §1.1). Only svc and vol produce units."""
-
-    SVC = "svc"
-    VOL = "vol"
-    CFG = "cfg"
-    SEC = "sec"
-    USR = "usr"
-
-
-class Group(StrEnum):
-    """Driver groups, declared in start order (opensvc.md §2.2)."""
-
-    IP = "ip"
-    VOLUME = "volume"
-    DISK = "disk"
-    FS = "fs"
-    SHARE = "share"
-    CONTAINER = "container"
-    APP = "app"
-    SYNC = "sync"
-    TASK = "task"
-
-    @property
-    def rank(self) -> int:
-        """Position in the start order; stop walks the same ranks in reverse."""
-        return _GROUP_RANK[self]
-
-
-_GROUP_RANK = {group: rank for rank, group in enumerate(Group)}  # sort keys ask it often
 
 
 class Topology(StrEnum):
@@ -59,20 +34,6 @@ class Orchestrate(StrEnum):
     NO = "no"
     HA = "ha"
     START = "start"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
-class ObjectPath(_Record):
-    """``<namespace>/<kind>/<name>``, shown as om3 does: ``svc0``, ``cfg/c1``, ``ns1/svc/web``."""
-
-    namespace: str = "root"
-    kind: Kind = Kind.SVC
-    name: str
-
-    def __str__(self) -> str:
-        if self.namespace == "root":
-            return self.name if self.kind is Kind.SVC else f"{self.kind}/{self.name}"
-        return f"{self.namespace}/{self.kind}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -99,14 +60,6 @@ class ProcessGroup(_Record):
     @property
     def empty(self) -> bool:
         return all(getattr(self, f) is None for f in self.__slots__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
-class Requirement(_Record):
-    """``start_requires = ip#0(up,stdby up)``: a rid and the states that satisfy it."""
-
-    rid: str
-    states: tuple[str, ...] = ("up", "stdby up")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)

@@ -55,7 +55,7 @@ def _classes() -> dict[str, type]:
     return {
         name: obj
         for name, obj in vars(ir).items()
-        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == ir.__name__
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj)
     }
 
 

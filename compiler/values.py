@@ -89,7 +89,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, ir.Schedule):
         return value.raw
     if isinstance(value, ir.Requirement):
-        return f"{value.rid}({','.join(value.states)})"
+        return value.to_json()
     if isinstance(value, tuple):
         return tuple(jsonable(v) for v in value)
     return value

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from . import names, order
+from . import order
 from . import unitsyntax as us
+from .contract import names
+from .contract.units import Key
 from .ir import (
     AppKind,
     AppResource,
@@ -259,19 +261,19 @@ def _unit_view(ctx: Context, res: Resource, *, deps: tuple[tuple[str, str], ...]
     flags = _flags(service, res)
     try:  # what _guard does, once for the four values
         raw = (
-            ("X-OpenSVC-Rid", us.raw(res.rid, setting="X-OpenSVC-Rid")),
-            ("X-OpenSVC-Driver", us.raw(res.driver, setting="X-OpenSVC-Driver")),
-            ("X-OpenSVC-Tags", us.raw(" ".join(sorted(res.tags)), setting="X-OpenSVC-Tags")),
-            ("X-OpenSVC-Subset", us.raw(res.subset or "", setting="X-OpenSVC-Subset")),
+            (Key.RID, us.raw(res.rid, setting=Key.RID)),
+            (Key.DRIVER, us.raw(res.driver, setting=Key.DRIVER)),
+            (Key.TAGS, us.raw(" ".join(sorted(res.tags)), setting=Key.TAGS)),
+            (Key.SUBSET, us.raw(res.subset or "", setting=Key.SUBSET)),
         )
     except us.UnitSyntaxError as exc:
         raise EmitError(res.span, res.rid, str(exc)) from exc
     meta = (
         *ctx.meta,
         *raw,
-        ("X-OpenSVC-Flags", flags),
-        ("X-OpenSVC-Hash", _hash(res.driver, flags, res.subset or "", config)),
-        ("X-OpenSVC-Config", config),
+        (Key.FLAGS, flags),
+        (Key.HASH, _hash(res.driver, flags, res.subset or "", config)),
+        (Key.CONFIG, config),
     )
     return UnitView(
         description=us.text(f"OpenSVC {service.path} {res.rid} ({res.driver})"),
@@ -545,7 +547,7 @@ def _slice_unit(ctx: Context, *, what: str, pg: ProcessGroup) -> Spec:
         unit=UnitView(
             description=us.text(f"OpenSVC {path} {what}"),
             source=ctx.source,
-            meta=(("X-OpenSVC-Path", us.raw(path, setting="X-OpenSVC-Path")),),
+            meta=((Key.PATH, us.raw(path, setting=Key.PATH)),),
         ),
         props=_pg_props(pg),
     )
@@ -588,13 +590,13 @@ def target_unit(ctx: Context, target_deps: list[tuple[str, str]]) -> Spec:
     ]
     set_json = us.json_value(sets)
     meta = (
-        ("X-OpenSVC-Path", us.raw(str(service.path), setting="X-OpenSVC-Path")),
-        ("X-OpenSVC-Id", us.raw(service.id, setting="X-OpenSVC-Id")),
-        ("X-OpenSVC-Node", us.raw(service.node, setting="X-OpenSVC-Node")),
-        ("X-OpenSVC-Flags", "disable" if service.disable else ""),
-        ("X-OpenSVC-Hash", _hash(config, set_json)),
-        ("X-OpenSVC-Config", config),
-        ("X-OpenSVC-Order", set_json),
+        (Key.PATH, us.raw(str(service.path), setting=Key.PATH)),
+        (Key.ID, us.raw(service.id, setting=Key.ID)),
+        (Key.NODE, us.raw(service.node, setting=Key.NODE)),
+        (Key.FLAGS, "disable" if service.disable else ""),
+        (Key.HASH, _hash(config, set_json)),
+        (Key.CONFIG, config),
+        (Key.ORDER, set_json),
     )
     return _spec(
         "target.j2",

@@ -11,10 +11,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Hand the command to the node agent when one serves (its modules are already
-    imported, see :mod:`omc.runtime.agent`), else run it here."""
+    """Hand the command to the node executor when one serves (its modules are already
+    imported, see :mod:`omc.runtime.executor.server`), else run it here."""
     args = sys.argv[1:] if argv is None else argv
-    from omc.runtime.agentclient import delegate
+    from omc.runtime.executor.client import delegate
 
     code = delegate(args)
     if code is None:
@@ -26,14 +26,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(args: list[str]) -> int:
-    """Route ``om lab …`` to the lab CLI, ``om daemon …`` to the agent, ``om <path>
+    """Route ``om lab …`` to the lab CLI, ``om executor …`` to the executor, ``om <path>
     driver …`` to the driver entry point, and everything else to the object CLI."""
-    if args[:1] == ["daemon"]:
-        from omc.runtime.agent import main as agent_main
+    if args[:1] == ["executor"]:
+        from omc.runtime.executor.server import main as executor_main
 
-        return agent_main(args[1:])
+        return executor_main(args[1:])
     if len(args) >= 2 and args[1] == "driver":
-        from omc.runtime.driver_entry import main as driver_main
+        from omc.runtime.drivers.entry import main as driver_main
 
         return driver_main(args[0], args[2:])
     if args[:1] == ["lab"]:

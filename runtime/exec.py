@@ -158,22 +158,26 @@ def join_cgroups_of(peer_pid: int, pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Join the cgroup and exec; returns only on error (2: usage, 1: cgroup, 126/127: exec)."""
+    """Join the cgroup and exec; returns only on error (64: usage, 1: cgroup, 126/127: exec)."""
+    from omc.runtime.exitcodes import ExitStatus
+
     try:
         pg, command = parse(list(argv))
         if pg:
             join(pg)
     except OSError as exc:
         print(f"om exec: error: cannot join the cgroup: {exc}", file=sys.stderr)
-        return 1
+        return ExitStatus.ERROR
     except ExecError as exc:
         print(f"om exec: error: {exc}\n{USAGE}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     try:
         os.execvp(command[0], command)
     except OSError as exc:
         print(f"om exec: error: {command[0]}: {exc.strerror}", file=sys.stderr)
-        return 127 if exc.errno == errno.ENOENT else 126
+        if exc.errno == errno.ENOENT:
+            return ExitStatus.COMMAND_NOT_FOUND
+        return ExitStatus.COMMAND_NOT_EXECUTABLE
 
 
 if __name__ == "__main__":

@@ -20,9 +20,22 @@ class ExitStatus(IntEnum):
     ERROR = 1  # action failed, requirement not met, rollback happened, bad config
     NOT_FOUND = 2  # the selector matched no object
     INSTANCE_NOT_FOUND = 3  # the object has no units installed on this node
+    NOT_RUNNING = 3  # `om executor status`: not running (LSB's status code)
     NOT_SUPPORTED = 4  # the action is not supported
     USAGE = 64  # bad command line (sysexits EX_USAGE; 2 means "not found" in om3)
     INTERNAL = 70  # a bug: unexpected exception (--debug shows the traceback)
+    COMMAND_NOT_EXECUTABLE = 126  # `om exec`: the command exists but cannot run (as shells)
+    COMMAND_NOT_FOUND = 127  # `om exec`: no such command (as shells)
+    INTERRUPTED = 130  # SIGINT (128 + 2), as shells report it
+
+
+class DriverExit(IntEnum):
+    """Exit codes of ``om <path> driver …``, what every driver-backed unit runs: systemd
+    reads any non-zero as the unit's failure; the two kinds are told apart for people."""
+
+    DONE = 0  # the resource is in the wanted state (including "already up/down")
+    FAILED = 1  # the driver failed (its log says why)
+    USAGE = 2  # bad command line, or no unit file for that resource
 
 
 AVAIL_CODES: dict[Status, int] = {

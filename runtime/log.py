@@ -32,7 +32,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from omc.runtime.paths import flat, parse_path, run_dir
+from omc.compiler.contract.paths import parse_path
+from omc.runtime.layout import run_dir
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
@@ -311,7 +312,7 @@ def relay_files(path: str) -> tuple[Path, Path]:
     """The acting ``om``'s relay socket and sid file for an object."""
     base = run_dir() / "action"
     try:
-        name = flat(parse_path(path))
+        name = parse_path(path).flat
     except ValueError:
         name = path.replace("/", "_")
     return base / f"{name}.sock", base / f"{name}.sid"
@@ -324,7 +325,7 @@ def driver_log(path: str, rid: str, *, action: str = "", unit: str = "") -> Acti
     running) and, when an acting ``om`` listens, to its relay socket, so they
     appear on its console in arrival order. Run by hand on a terminal (no
     relay), they also go to the console. ``OBJECT_SYSTEMD_UNIT=<unit>`` makes
-    ``journalctl -u <unit>`` find them even when a node agent's worker, outside
+    ``journalctl -u <unit>`` find them even when a node executor's worker, outside
     the unit's cgroup, ran the driver (journald honours it from root).
     """
     sock_path, sid_path = relay_files(path)

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from omc.runtime.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
+    from omc.compiler.contract.paths import ObjectPath
     from omc.runtime.log import Sink
-    from omc.runtime.model import ObjectModel
-    from omc.runtime.paths import ObjectPath
-    from omc.runtime.selection import Selector
+    from omc.runtime.objects.model import ObjectModel
+    from omc.runtime.objects.selection import Selector
 
 USAGE = """\
 usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
         print(USAGE.rstrip())  # asked for: usage on stdout, success
         return ExitStatus.OK
     if len(argv) >= 2 and argv[1] == "driver":
-        from omc.runtime.driver_entry import main as driver_main
+        from omc.runtime.drivers.entry import main as driver_main
 
         return driver_main(argv[0], argv[2:])
     try:
@@ -106,29 +106,30 @@ def main(argv: list[str]) -> int:
         _err(f"{exc}\n{USAGE}")
         return ExitStatus.USAGE
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     except Exception as exc:
         return _unexpected(exc, debug="--debug" in argv)
 
 
 def _unexpected(exc: Exception, *, debug: bool) -> int:
-    from omc.runtime import actions, store
-    from omc.runtime.model import InstanceNotFoundError
-    from omc.runtime.paths import PathError
+    from omc.compiler.contract.paths import PathError
+    from omc.runtime.engine.session import ActionError
+    from omc.runtime.objects import configs
+    from omc.runtime.objects.model import InstanceNotFoundError
 
-    if isinstance(exc, store.NotFoundError):
+    if isinstance(exc, configs.NotFoundError):
         _err(str(exc))
         return ExitStatus.NOT_FOUND
     if isinstance(exc, InstanceNotFoundError):
         _err(str(exc))
         return ExitStatus.INSTANCE_NOT_FOUND
-    if isinstance(exc, store.ConfigError):
+    if isinstance(exc, configs.ConfigError):
         print(str(exc), file=sys.stderr)
         return ExitStatus.ERROR
-    if isinstance(exc, store.StoreError | PathError):
+    if isinstance(exc, configs.StoreError | PathError):
         _err(str(exc))
         return ExitStatus.ERROR
-    if isinstance(exc, actions.ActionError):
+    if isinstance(exc, ActionError):
         return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
@@ -164,9 +165,9 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
 
 
 def _action(cmd: Command, argv: list[str], verb: str) -> int:
-    from omc.runtime import actions
+    from omc.runtime.engine import instance
 
-    opts = actions.Options(
+    opts = instance.Options(
         selector=_selector(cmd),
         force="force" in cmd.switches,
         disable_rollback="disable_rollback" in cmd.switches,
@@ -174,11 +175,11 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         argv=tuple(argv),
     )
     console = _console(cmd)
-    return _each_object(cmd, console, lambda path: actions.run(path, verb, opts, console=console))
+    return _each_object(cmd, console, lambda path: instance.run(path, verb, opts, console=console))
 
 
 def _sync(cmd: Command, argv: list[str], verb: str) -> int:
-    from omc.runtime import syncs
+    from omc.runtime.engine import syncs
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
     return _each_object(cmd, console, lambda path: syncs.run(
@@ -186,7 +187,7 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
 
 
 def _selector(cmd: Command) -> Selector:
-    from omc.runtime.selection import Selector
+    from omc.runtime.objects.selection import Selector
 
     return Selector(rid=cmd.values.get("rid"), tag=cmd.values.get("tag"),
                     subset=cmd.values.get("subset"))  # fmt: skip
@@ -203,8 +204,8 @@ def _console(cmd: Command) -> Sink | None:
 
 def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath], object]) -> int:
     """Run ``act`` on every selected object; a failure is reported and the others run."""
-    from omc.runtime.actions import ActionError
-    from omc.runtime.store import select_objects
+    from omc.runtime.engine.session import ActionError
+    from omc.runtime.objects.configs import select_objects
 
     worst = ExitStatus.OK
     for path in select_objects(cmd.selector):
@@ -218,8 +219,8 @@ def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath],
 
 
 def _print_status(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import status_view
-    from omc.runtime.store import select_objects
+    from omc.runtime.objects.configs import select_objects
+    from omc.runtime.views import status as status_view
 
     as_json = cmd.values.get("format", "text") == "json"
     code = 0
@@ -232,9 +233,9 @@ def _print_status(cmd: Command, argv: list[str]) -> int:
 
 
 def _resource_ls(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime.actions import load_model
-    from omc.runtime.render import render_resource_list
-    from omc.runtime.store import select_objects
+    from omc.runtime.engine.instance import load_model
+    from omc.runtime.objects.configs import select_objects
+    from omc.runtime.views.render import render_resource_list
 
     for path in select_objects(cmd.selector):
         model = load_model(path, None)
@@ -248,7 +249,7 @@ def _logs(cmd: Command, argv: list[str]) -> int:
     import subprocess
 
     from omc.runtime.log import record_from_journal
-    from omc.runtime.store import select_objects
+    from omc.runtime.objects.configs import select_objects
 
     matches = [f"OBJ_PATH={p}" for p in select_objects(cmd.selector)]
     follow = ["-f"] if "follow" in cmd.switches else []
@@ -263,7 +264,7 @@ def _logs(cmd: Command, argv: list[str]) -> int:
 
 
 def _ls(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime.store import select_objects
+    from omc.runtime.objects.configs import select_objects
 
     for path in select_objects(cmd.selector):
         print(path)
@@ -274,7 +275,7 @@ def _reload(forget: tuple[str, ...] = ()) -> None:
     """One daemon-reload; then the failed state of ``forget`` (units just removed) is
     reset, so a deleted object's units do not linger "not-found failed" and keep
     the node ``degraded``."""
-    from omc.runtime.systemd import Systemd, SystemdError
+    from omc.runtime.adapters.systemd import Systemd, SystemdError
 
     with Systemd.system() as sd:
         sd.daemon_reload()
@@ -284,26 +285,26 @@ def _reload(forget: tuple[str, ...] = ()) -> None:
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store
-    from omc.runtime.paths import parse_path
+    from omc.compiler.contract.paths import parse_path
+    from omc.runtime.objects import configs, install
 
     source = cmd.values.get("config")
     if not source:
         raise UsageError("create expects --config FILE (or - for stdin)")
     text = sys.stdin.read() if source == "-" else _read(Path(source))
     path = parse_path(cmd.selector)
-    compiled = store.compile_config(path, text, filename=source)
+    compiled = install.compile_config(path, text, filename=source)
     if compiled.diagnostics:
         sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         return ExitStatus.ERROR
-    store.write_config(path, text)
-    store.ensure_units(path, reload=_reload)
+    configs.write_config(path, text)
+    install.ensure_units(path, reload=_reload)
     return ExitStatus.OK
 
 
 def _read(file: Path) -> str:
-    from omc.runtime.store import StoreError
+    from omc.runtime.objects.configs import StoreError
 
     try:
         return file.read_text(encoding="utf-8")
@@ -312,49 +313,49 @@ def _read(file: Path) -> str:
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store
-    from omc.runtime.model import load
-    from omc.runtime.paths import config_file
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import configs, install
+    from omc.runtime.objects.model import load
 
-    for path in store.select_objects(cmd.selector):
+    for path in configs.select_objects(cmd.selector):
         model = load(path)
         units = () if model is None else (*(r.unit for r in model.resources), model.target)
         forced = "force" in cmd.switches
         active = _active_units(model) if model is not None and not forced else []
         if active:
-            raise store.StoreError(
+            raise configs.StoreError(
                 f"{path}: units are active ({', '.join(active)}): "
                 "run 'instance shutdown' first, or delete --force"
             )
-        store.remove_units(path, reload=functools.partial(_reload, units))
+        install.remove_units(path, reload=functools.partial(_reload, units))
         config_file(path).unlink()
     return ExitStatus.OK
 
 
 def _active_units(model: ObjectModel) -> list[str]:
     """The object's installed units that systemd runs (a delete would orphan them)."""
-    from omc.runtime.observe import ACTIVE, states_via_systemctl
+    from omc.runtime.engine.observe import ACTIVE, states_via_systemctl
 
     states = states_via_systemctl([r.unit for r in model.resources])
     return [unit for unit, state in states.items() if state in ACTIVE]
 
 
 def _config_show(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store
+    from omc.runtime.objects import configs
 
-    for path in store.select_objects(cmd.selector):
-        sys.stdout.write(store.read_config(path))
+    for path in configs.select_objects(cmd.selector):
+        sys.stdout.write(configs.read_config(path))
     return ExitStatus.OK
 
 
 def _config_validate(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime import store
-    from omc.runtime.paths import config_file
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import configs, install
 
     worst = ExitStatus.OK
-    for path in store.select_objects(cmd.selector):
-        text = store.read_config(path)
-        compiled = store.compile_config(path, text, filename=str(config_file(path)))
+    for path in configs.select_objects(cmd.selector):
+        text = configs.read_config(path)
+        compiled = install.compile_config(path, text, filename=str(config_file(path)))
         sys.stderr.write(compiled.diagnostics)
         if not compiled.ok:
             worst = ExitStatus.ERROR
@@ -367,11 +368,12 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     import subprocess
     import tempfile
 
-    from omc.runtime import store
-    from omc.runtime.paths import config_file, parse_path
+    from omc.compiler.contract.node import config_file
+    from omc.compiler.contract.paths import parse_path
+    from omc.runtime.objects import configs, install
 
     path = parse_path(cmd.selector)
-    text = store.read_config(path)
+    text = configs.read_config(path)
     editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
     with tempfile.NamedTemporaryFile("w+", suffix=".conf", delete=False) as fh:
         fh.write(text)
@@ -382,11 +384,11 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         Path(fh.name).unlink()
     if new == text:
         return ExitStatus.OK
-    compiled = store.compile_config(path, new, filename=str(config_file(path)))
+    compiled = install.compile_config(path, new, filename=str(config_file(path)))
     sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    store.write_config(path, new)
-    store.ensure_units(path, reload=_reload)
+    configs.write_config(path, new)
+    install.ensure_units(path, reload=_reload)
     return ExitStatus.OK

@@ -89,3 +89,11 @@ def unit_name(request: pytest.FixtureRequest) -> str:
     """A unit-name stem unique to this test (``omct-<test>-<n>``), without suffix."""
     stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
     return f"omct-{stem}-{next(_counter)}"
+
+
+@pytest.fixture
+def etc(tmp_path: Path) -> Path:
+    """An empty config directory (what ``OMC_ETC`` points at in a test)."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    return folder

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
+
+from omc.compiler.contract.paths import ObjectPath, PathError, parse_path
 
 
 class Status(StrEnum):
@@ -46,34 +48,6 @@ class ActionLog(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ObjectRef:
-    """An object path split as OpenSVC does: ``ns1/svc/web``, ``cfg/c1``, ``svc0``."""
-
-    namespace: str
-    kind: str
-    name: str
-
-    def to_ir(self) -> Any:
-        """The compiler's ``ObjectPath`` (for ``omc.compiler.names``); imports the IR lazily."""
-        from omc.compiler.ir import Kind, ObjectPath
-
-        try:
-            return ObjectPath(namespace=self.namespace, kind=Kind(self.kind), name=self.name)
-        except ValueError:
-            raise DriverError(f"unknown object kind {self.kind!r}") from None
-
-    @classmethod
-    def parse(cls, path: str) -> ObjectRef:
-        """Split a display path; a bare name is a root svc (opensvc.md §1.1)."""
-        parts = path.split("/")
-        if len(parts) == 1:
-            return cls(namespace="root", kind="svc", name=parts[0])
-        if len(parts) == 2:
-            return cls(namespace="root", kind=parts[0], name=parts[1])
-        return cls(namespace=parts[0], kind=parts[1], name=parts[2])
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceView:
     """One resource as the runtime sees it: identity plus its evaluated keywords."""
 
@@ -88,8 +62,12 @@ class ResourceView:
     object_id: str = ""  # DEFAULT.id (OPENSVC_ID)
 
     @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef.parse(self.path)
+    def ref(self) -> ObjectPath:
+        """The object path; raises DriverError for a path ``om`` would refuse."""
+        try:
+            return parse_path(self.path)
+        except PathError as exc:
+            raise DriverError(str(exc)) from None
 
     @property
     def rindex(self) -> str:

@@ -30,10 +30,10 @@ def container_name(res: ResourceView) -> str:
 
 def _slice(res: ResourceView) -> str | None:
     """The resource's systemd slice (the compiler's naming rule), for --cgroup-parent."""
-    from omc.compiler.names import resource_slice
+    from omc.compiler.contract.names import resource_slice
 
     try:
-        return resource_slice(res.ref.to_ir(), res.rid, res.subset)
+        return resource_slice(res.ref, res.rid, res.subset)
     except (ValueError, DriverError):
         return None
 

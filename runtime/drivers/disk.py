@@ -13,7 +13,7 @@
   device nodes (``mknod`` with the source's numbers), removed on stop.
 
 loop, md and raw publish the devices they expose (``exposed_devs``) as
-symlinks at :func:`omc.compiler.names.exposed_dev_path`
+symlinks at :func:`omc.compiler.contract.names.exposed_dev_path`
 (``/run/opensvc/dev/<namespace>/<kind>/<name>/<group>.<index>.<n>``) on start
 and remove them on stop: the compiler writes that path in the ``What=`` of a
 mount whose ``dev`` is ``{disk#x.exposed_devs[n]}``.
@@ -51,7 +51,9 @@ def loop_devices(file: str, sys_block: Path = SYS_BLOCK) -> list[str]:
 
 def published(res: ResourceView, index: int, root: Path = Path("/")) -> Path:
     """Where ``res`` publishes its exposed device ``index`` (the rule shared with the compiler)."""
-    from omc.compiler.names import exposed_dev_path  # only on start/stop: keep imports cheap
+    from omc.compiler.contract.names import (
+        exposed_dev_path,  # only on start/stop: keep imports cheap
+    )
 
     try:
         return root / exposed_dev_path(res.ref, res.rid, index).lstrip("/")

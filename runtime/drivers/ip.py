@@ -79,7 +79,8 @@ def _read_cache(cache: Path | None, name: str) -> str | None:
 
 def name_cache(res: ResourceView) -> Path | None:
     """``<var>/<kind>/<name>/<rid>.ipname``: the last address the name resolved to."""
-    from omc.runtime.paths import object_var_dir, parse_path
+    from omc.compiler.contract.paths import parse_path
+    from omc.runtime.layout import object_var_dir
 
     try:
         return object_var_dir(parse_path(res.path)) / f"{res.rid}.ipname"
@@ -169,7 +170,7 @@ class HostIp:
 
     def abort(self, res: ResourceView) -> str | None:
         """Veto a start when the link has no carrier or the address answers elsewhere."""
-        from omc.runtime.netlink import NetlinkError, netns
+        from omc.runtime.adapters.netlink import NetlinkError, netns
 
         try:
             with netns(self._netns(res)) as nl:
@@ -210,7 +211,7 @@ class HostIp:
         return Probe(status=Status.UP if up else Status.DOWN, warnings=notes)
 
     def _netlink_status(self, res: ResourceView) -> Probe:
-        from omc.runtime.netlink import NetlinkError, netns
+        from omc.runtime.adapters.netlink import NetlinkError, netns
 
         try:
             with netns(self._netns(res)) as nl:
@@ -228,7 +229,7 @@ class HostIp:
         return Probe(status=Status.UP if up else Status.DOWN)
 
     def start(self, res: ResourceView, log: ActionLog) -> None:
-        from omc.runtime.netlink import NetlinkError, netns
+        from omc.runtime.adapters.netlink import NetlinkError, netns
 
         try:
             with netns(self._netns(res)) as nl:
@@ -270,7 +271,7 @@ class HostIp:
                 log.warning(f"gratuitous arp on {dev} failed: {exc.strerror}")
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
-        from omc.runtime.netlink import NetlinkError, netns
+        from omc.runtime.adapters.netlink import NetlinkError, netns
 
         try:
             with netns(self._netns(res)) as nl:
@@ -366,7 +367,7 @@ class NetnsIp(HostIp):
         raise DriverError(f"ip.netns mode {mode!r} is not supported ({supported})")
 
     def start(self, res: ResourceView, log: ActionLog) -> None:
-        from omc.runtime.netlink import NetlinkError, netns
+        from omc.runtime.adapters.netlink import NetlinkError, netns
 
         pid = self._pid(res)
         inner = self._settings_view(res)

@@ -102,7 +102,8 @@ def _local_node() -> str:
 
 
 def stamp_file(res: ResourceView, node: str | None) -> Path:
-    from omc.runtime.paths import object_var_dir, parse_path
+    from omc.compiler.contract.paths import parse_path
+    from omc.runtime.layout import object_var_dir
 
     return object_var_dir(parse_path(res.path)) / f"{res.rid}.last_sync.{node or 'local'}"
 

@@ -23,7 +23,8 @@ from .command import CommandError, Runner, run, subprocess_runner
 
 
 def _var_dir(res: ResourceView) -> Path:
-    from omc.runtime.paths import object_var_dir, parse_path
+    from omc.compiler.contract.paths import parse_path
+    from omc.runtime.layout import object_var_dir
 
     try:
         return object_var_dir(parse_path(res.path))

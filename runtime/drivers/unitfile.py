@@ -7,28 +7,14 @@ one line of JSON (``X-OpenSVC-Config=``, see docs/design.md).
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import DriverError, ObjectRef, ResourceView
+from omc.compiler.contract.units import Key, search_path
 
-UNIT_DIR_ENV = "OMC_UNIT_DIR"
-SEARCH_PATH = (
-    "/etc/systemd/system",
-    "/run/systemd/system",
-    "/run/systemd/generator",
-    "/usr/lib/systemd/system",
-)
-
-
-def search_path() -> tuple[Path, ...]:
-    """``OMC_UNIT_DIR`` (``:``-separated) first when set, then systemd's system unit path."""
-    override = os.environ.get(UNIT_DIR_ENV)
-    dirs = tuple(d for d in override.split(":") if d) if override else ()
-    return tuple(Path(d) for d in (*dirs, *SEARCH_PATH))
+from .base import DriverError, ResourceView
 
 
 def unit_sections(text: str) -> dict[str, dict[str, list[str]]]:
@@ -60,7 +46,8 @@ def unit_keys(text: str, section: str = "Unit") -> dict[str, str]:
 
 
 def decode_config(value: str, *, unit: str) -> dict[str, object]:
-    """The JSON of ``X-OpenSVC-Config=``, written raw (``unitsyntax.json_value``)."""
+    """The JSON of ``X-OpenSVC-Config=``, written raw (``unitsyntax.json_value``): the one
+    decoder of it (the model reads it through here too)."""
     try:
         data = json.loads(value or "{}")
     except json.JSONDecodeError:
@@ -89,11 +76,13 @@ def _cgroup_unit() -> str | None:
 
 
 def _named_unit(path: str, rid: str) -> str | None:
-    """The unit name by the compiler's naming rule, when that module is available."""
+    """The unit name by the contract's naming rule (None for a path or rid it refuses)."""
+    from omc.compiler.contract.names import resource_unit
+    from omc.compiler.contract.paths import parse_path
+
     try:
-        names = importlib.import_module("omc.compiler.names")
-        return str(names.resource_unit(ObjectRef.parse(path), rid, "service"))  # duck-typed path
-    except (ImportError, AttributeError, TypeError, ValueError, DriverError):
+        return resource_unit(parse_path(path), rid, "service")
+    except ValueError:  # PathError, UnitSyntaxError
         return None
 
 
@@ -108,7 +97,7 @@ def _find(name: str) -> Path | None:
 def _scan(path: str, rid: str) -> Iterator[Path]:
     """Last resort: every unit file declaring this path and rid (a mountable fs is a
     ``.mount`` named from its mount point, so only a scan finds it by rid)."""
-    want = (f"X-OpenSVC-Path={path}", f"X-OpenSVC-Rid={rid}")
+    want = (f"{Key.PATH}={path}", f"{Key.RID}={rid}")
     for directory in search_path():
         if not directory.is_dir():
             continue
@@ -137,7 +126,7 @@ def locate(path: str, rid: str, unit: str | None = None) -> Path:
 
 def _declares(file: Path, path: str, rid: str) -> bool:
     keys = unit_keys(file.read_text())
-    return keys.get("X-OpenSVC-Path") == path and keys.get("X-OpenSVC-Rid") == rid
+    return keys.get(Key.PATH) == path and keys.get(Key.RID) == rid
 
 
 def _object_id(text: str) -> str:
@@ -154,17 +143,17 @@ def _object_id(text: str) -> str:
 def view_from_text(text: str, *, unit: str) -> ResourceView:
     """Build the :class:`ResourceView` a unit file describes."""
     keys = unit_keys(text)
-    missing = [k for k in ("X-OpenSVC-Path", "X-OpenSVC-Rid", "X-OpenSVC-Driver") if k not in keys]
+    missing = [k for k in (Key.PATH, Key.RID, Key.DRIVER) if k not in keys]
     if missing:
         raise DriverError(f"{unit}: not an omc resource unit (missing {', '.join(missing)})")
     return ResourceView(
-        path=keys["X-OpenSVC-Path"],
-        rid=keys["X-OpenSVC-Rid"],
-        driver=keys["X-OpenSVC-Driver"],
-        config=decode_config(keys.get("X-OpenSVC-Config", ""), unit=unit),
-        tags=frozenset(keys.get("X-OpenSVC-Tags", "").split()),
-        subset=keys.get("X-OpenSVC-Subset") or None,
-        flags=frozenset(keys.get("X-OpenSVC-Flags", "").split()),
+        path=keys[Key.PATH],
+        rid=keys[Key.RID],
+        driver=keys[Key.DRIVER],
+        config=decode_config(keys.get(Key.CONFIG, ""), unit=unit),
+        tags=frozenset(keys.get(Key.TAGS, "").split()),
+        subset=keys.get(Key.SUBSET) or None,
+        flags=frozenset(keys.get(Key.FLAGS, "").split()),
         unit=unit,
         object_id=_object_id(text),
     )
@@ -183,7 +172,7 @@ def load(path: str, rid: str, unit: str | None = None) -> ResourceView:
 def _object_files(path: str, pattern: str) -> Iterator[tuple[Path, str]]:
     """Unit files of one object (first one wins per name, as systemd's search path does)."""
     seen: set[str] = set()
-    want = f"X-OpenSVC-Path={path}"
+    want = f"{Key.PATH}={path}"
     for directory in search_path():
         if not directory.is_dir():
             continue
@@ -204,7 +193,7 @@ def object_views(path: str) -> list[ResourceView]:
     views = []
     for pattern in ("*.service", "*.mount"):
         for file, text in _object_files(path, pattern):
-            if "X-OpenSVC-Rid" in unit_keys(text):
+            if Key.RID in unit_keys(text):
                 views.append(view_from_text(text, unit=file.name))
     return sorted(views, key=lambda v: v.rid)
 
@@ -212,5 +201,5 @@ def object_views(path: str) -> list[ResourceView]:
 def service_config(path: str) -> dict[str, object]:
     """The object-level keywords, from the target unit's ``X-OpenSVC-Config``."""
     for file, text in _object_files(path, "*.target"):
-        return decode_config(unit_keys(text).get("X-OpenSVC-Config", ""), unit=file.name)
+        return decode_config(unit_keys(text).get(Key.CONFIG, ""), unit=file.name)
     raise DriverError(f"no target unit for {path} in {', '.join(map(str, search_path()))}")

@@ -28,13 +28,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omc.runtime.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
+from omc.runtime.adapters.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
 from . import cgroups, network, services
 from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
 
 if TYPE_CHECKING:
-    from omc.runtime.netlink import Netlink
+    from omc.runtime.adapters.netlink import Netlink
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Commands run in a node find the project's own `om`/`omc` first: the same venv as the
@@ -195,7 +195,7 @@ class Node:
 
     def netlink(self) -> AbstractContextManager[Netlink]:
         """A pyroute2 socket inside the node's network namespace (context manager)."""
-        from omc.runtime.netlink import netns
+        from omc.runtime.adapters.netlink import netns
 
         return netns(self.netns_path)
 

@@ -5,7 +5,7 @@ builders plus one ``prepare`` step); the node's init copies ``units/`` into its
 /run/systemd/system. All values come from the lab's own naming (node names,
 addresses, paths under the lab directory), never from user configuration.
 
-Every node runs the node agent (``omc-agent.service``, :mod:`omc.runtime.agent`),
+Every node runs the node executor (``omc-executor.service``, :mod:`omc.runtime.executor.server`),
 as an installed node does. Cluster services start at boot, pulled in by
 ``omc-lab.target``, so that all members of the etcd cluster come up together
 (``Type=notify``: a node is ``running`` only once its member has joined the cluster).
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import uuid
 from importlib import resources
 from pathlib import Path
 
-from omc.runtime import agent
+from omc.compiler.contract.node import om_path
+from omc.runtime.executor import server as executor
 
 from .nodeinit import OVERLAID
 from .state import LabState, NodeInfo, node_dir
@@ -43,7 +43,7 @@ def masks() -> list[str]:
 
 
 def target_unit(state: LabState) -> str:
-    wants = ["dbus.socket", "dbus.service", "systemd-journald.socket", RSYNCD_UNIT, agent.UNIT]
+    wants = ["dbus.socket", "dbus.service", "systemd-journald.socket", RSYNCD_UNIT, executor.UNIT]
     if state.etcd:
         wants.append(ETCD_UNIT)
     if state.ssh:
@@ -209,7 +209,7 @@ def node_units(state: LabState, node: NodeInfo) -> dict[str, str]:
         TARGET: target_unit(state),
         RSYNCD_UNIT: rsyncd_socket(),
         RSYNCD_SERVICE: rsyncd_service(state),
-        agent.UNIT: agent.unit_text(str(Path(sys.executable).parent / "om")),
+        executor.UNIT: executor.unit_text(om_path()),
     }
     if state.etcd and not node.drp:
         units[ETCD_UNIT] = etcd_unit(state, node)

@@ -216,8 +216,8 @@ EXAMPLE_ETC = "/etc/opensvc"
 
 def compile_example(text: str, *, name: str, om: str = EXAMPLE_OM) -> Outcome:
     """Compile an example as ``omc compile --dry-run`` would, as if installed in /etc/opensvc."""
-    from omc.compiler.build import build
     from omc.compiler.diagnostics import render_text
+    from omc.compiler.pipeline import build
 
     result = build(
         text, filename=f"{EXAMPLE_ETC}/{name}", node=EXAMPLE_NODE, om=om, cluster=EXAMPLE_CLUSTER

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -219,42 +218,13 @@ def test_unexpected_exception_is_one_line_unless_debug(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("omc.compiler.build.compile_text", boom)
+    monkeypatch.setattr("omc.compiler.pipeline.compile_text", boom)
     assert omc("check", SVC0) == ExitStatus.INTERNAL
     err = capsys.readouterr().err
     assert err == "omc: internal error: RuntimeError: boom (--debug shows the traceback)\n"
     assert "Traceback" not in err
     assert omc("--debug", "check", SVC0) == ExitStatus.INTERNAL
     assert "Traceback (most recent call last)" in capsys.readouterr().err
-
-
-def test_default_om_is_beside_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without `--om`, ExecStart lines use the `om` next to the running Python."""
-    monkeypatch.delenv("OMC_OM", raising=False)
-    assert cli.default_om() == str(Path(sys.executable).absolute().parent / "om")
-
-
-def test_default_node_is_the_lowercased_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without `--node`, configs are evaluated for this host, as om3 names it."""
-    monkeypatch.delenv("OMC_NODE", raising=False)
-    fake = os.uname_result(("Linux", "Node-A.Example", "6.1", "#1", "x86_64"))
-    monkeypatch.setattr("os.uname", lambda: fake)
-    assert cli.default_node() == "node-a.example"
-
-
-def test_default_node_matches_socket_gethostname(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The uname(2) node name read without importing socket is what socket reports."""
-    import socket
-
-    monkeypatch.delenv("OMC_NODE", raising=False)
-    assert cli.default_node() == socket.gethostname().lower()
-
-
-def test_cluster_name_is_read_from_cluster_conf(tmp_path: Path) -> None:
-    """`{clustername}` comes from `<etc>/cluster.conf` [cluster] name, else `default`."""
-    assert cli.cluster_settings(tmp_path) == {"clustername": "default"}
-    (tmp_path / "cluster.conf").write_text("[cluster]\nname = reliable-leopard\nid = x\n")
-    assert cli.cluster_settings(tmp_path) == {"clustername": "reliable-leopard", "clusterid": "x"}
 
 
 def test_omc_runs_as_a_separate_process(tmp_path: Path) -> None:

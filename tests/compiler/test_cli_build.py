@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from omc.compiler import build as build_module
 from omc.compiler import ir
-from omc.compiler.api import Result
-from omc.compiler.build import build
+from omc.compiler import pipeline as build_module
 from omc.compiler.exitcodes import ExitStatus
+from omc.compiler.pipeline import Result, build
 
 SPAN = ir.SourceSpan(file="/etc/opensvc/svc0.conf", line=7, column=1)
 

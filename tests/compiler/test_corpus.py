@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from omc.compiler.build import Build, build
 from omc.compiler.diagnostics import Diagnostic, Severity
+from omc.compiler.pipeline import Build, build
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPAT = ROOT / "docs" / "compat.md"

@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from omc.compiler import ir, names
+from omc.compiler import ir
+from omc.compiler.contract import names
 from omc.runtime.lab.api import Lab, Node
 
 SPAN = ir.SourceSpan(file="/etc/opensvc/order.conf", line=1, column=1)

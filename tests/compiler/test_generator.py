@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from omc.compiler import cli, generator
-from omc.compiler.build import path_from_location
-from omc.compiler.generator import Outcome, discover
-from omc.compiler.ir import Kind, ObjectPath
+from omc.compiler.generator import Outcome
+
+from tests.trees import layout
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """[DEFAULT]
@@ -27,19 +27,6 @@ start = /bin/true
 BROKEN = GOOD.replace("start =", "strat =")
 
 
-@pytest.fixture
-def etc(tmp_path: Path) -> Path:
-    folder = tmp_path / "etc"
-    folder.mkdir()
-    return folder
-
-
-def layout(etc: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (etc / rel).parent.mkdir(parents=True, exist_ok=True)
-        (etc / rel).write_text(text)
-
-
 def gen(etc: Path, tmp_path: Path, log: io.StringIO | None = None) -> tuple[generator.Item, ...]:
     """One generator run into a fresh normal dir (as systemd gives it)."""
     normal = tmp_path / "run" / f"gen{len(list(tmp_path.glob('run/*')))}"
@@ -52,29 +39,6 @@ def gen(etc: Path, tmp_path: Path, log: io.StringIO | None = None) -> tuple[gene
 def units_of(items: tuple[generator.Item, ...], tmp_path: Path) -> dict[str, str]:
     latest = sorted((tmp_path / "run").iterdir())[-1]
     return {p.name: p.read_text() for p in sorted(latest.iterdir())}
-
-
-def test_discover_follows_the_om3_config_layout(etc: Path) -> None:
-    """Paths come from locations (root svc, <kind>/, namespaces/<ns>/<kind>/), not names."""
-    layout(etc, {
-        "web.conf": "", "cluster.conf": "", "node.conf": "", "namespace.conf": "",
-        "cfg/c1.conf": "", "vol/v1.conf": "", "namespaces/ns1/svc/db.conf": "",
-        "namespaces/ns1/namespace.conf": "", "web.d/notes.conf": "", "readme.txt": "",
-    })  # fmt: skip
-    found = {str(path): file.relative_to(etc).as_posix() for file, path in discover(etc)}
-    assert found == {
-        "web": "web.conf",
-        "cfg/c1": "cfg/c1.conf",
-        "vol/v1": "vol/v1.conf",
-        "ns1/svc/db": "namespaces/ns1/svc/db.conf",
-    }
-
-
-def test_discover_gives_typed_paths(etc: Path) -> None:
-    """A namespaced config gets namespace, kind and name from its directories."""
-    layout(etc, {"namespaces/ns1/svc/db.conf": ""})
-    ((_, path),) = discover(etc)
-    assert path == ObjectPath(namespace="ns1", kind=Kind.SVC, name="db")
 
 
 def test_generator_writes_units_of_every_config(etc: Path, tmp_path: Path) -> None:
@@ -159,7 +123,7 @@ def test_generator_mode_is_selected_by_program_name(
 ) -> None:
     """Invoked as `omc-generator NORMAL EARLY LATE`, omc generates into NORMAL only."""
     layout(etc, {"svc1.conf": GOOD})
-    monkeypatch.setenv("OMC_CONFIG_DIR", str(etc))
+    monkeypatch.setenv("OMC_ETC", str(etc))
     monkeypatch.setenv("OMC_LKG_DIR", str(tmp_path / "lkg"))
     monkeypatch.setenv("OMC_LOG", "stderr")
     dirs = [tmp_path / d for d in ("normal", "early", "late")]
@@ -174,7 +138,7 @@ def test_generator_subcommand_never_fails_the_boot_on_bad_configs(
 ) -> None:
     """`omc generator DIR` exits 0 even when a config is broken (systemd would log a failure)."""
     layout(etc, {"bad.conf": BROKEN})
-    monkeypatch.setenv("OMC_CONFIG_DIR", str(etc))
+    monkeypatch.setenv("OMC_ETC", str(etc))
     monkeypatch.setenv("OMC_LKG_DIR", str(tmp_path / "lkg"))
     monkeypatch.setenv("OMC_LOG", "stderr")
     assert cli.main(["generator", str(tmp_path / "normal")], prog="omc") == 0
@@ -193,7 +157,7 @@ def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path
     env = {
         **os.environ,
         "SYSTEMD_GENERATOR_PATH": str(gens),
-        "OMC_CONFIG_DIR": str(etc),
+        "OMC_ETC": str(etc),
         "OMC_LKG_DIR": str(tmp_path / "lkg"),
         "OMC_LOG": "stderr",
         "OMC_NODE": "n1",
@@ -217,23 +181,6 @@ def test_real_systemd_runs_the_generator_and_loads_its_units(etc: Path, tmp_path
     assert "unknown keyword 'strat'" in kept.stderr
 
 
-@pytest.mark.parametrize(
-    ("rel", "expected"),
-    [
-        ("etc/opensvc/namespaces/ns1/svc/db.conf", "ns1/svc/db"),
-        ("etc/opensvc/namespaces/ns1/cfg/c1.conf", "ns1/cfg/c1"),
-        ("etc/opensvc/cfg/c1.conf", "cfg/c1"),
-        ("etc/opensvc/svc/web.conf", "web"),
-        ("etc/opensvc/web.conf", None),
-        ("home/me/web.conf", None),
-    ],
-)
-def test_path_from_location(rel: str, expected: str | None) -> None:
-    """`omc compile` gives a file under the om3 layout the path its location implies."""
-    path = path_from_location(Path("/") / rel)
-    assert (str(path) if path else None) == expected
-
-
 def test_a_compiler_crash_on_one_config_keeps_its_last_good_units(
     etc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,7 +193,7 @@ def test_a_compiler_crash_on_one_config_keeps_its_last_good_units(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("omc.compiler.build.build", crash)
+    monkeypatch.setattr("omc.compiler.pipeline.build", crash)
     log = io.StringIO()
     items = gen(etc, tmp_path, log)
     assert [i.outcome for i in items] == [Outcome.KEPT, Outcome.KEPT]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omc.compiler.api import compile_text
 from omc.compiler.keywords import table
+from omc.compiler.pipeline import compile_text
 
 from .test_lower_corpus import CORPUS
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from omc.compiler import ir, names
+from omc.compiler import ir
+from omc.compiler.contract import names
 from omc.runtime.lab.api import Lab
 
 from .test_injection import HOSTILE

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from omc.compiler import ir
-from omc.compiler.api import Result, compile_file, compile_text
 from omc.compiler.diagnostics import Severity, render_text
+from omc.compiler.pipeline import Result, compile_file, compile_text
 
 
 def compile_ok(text: str, node: str = "n1", **kw: object) -> ir.Service:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from omc.compiler.api import compile_file
+from omc.compiler.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from omc.compiler import ir
-from omc.compiler.api import compile_file
 from omc.compiler.ir_json import IrDecodeError, from_dict, to_dict
+from omc.compiler.pipeline import compile_file
 
 from .test_lower_corpus import CORPUS
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from omc.compiler import names
+from omc.compiler.contract import names
 from omc.compiler.ir import Kind, ObjectPath
 
 SVC0 = ObjectPath(name="svc0")
@@ -145,5 +145,5 @@ def test_exposed_dev_path_refuses_unsafe_parts(name: str, rid: str, index: int) 
 
 def test_names_does_not_import_the_ir() -> None:
     """The drivers import names for unit names: the IR stays out (import cost)."""
-    code = "import sys, omc.compiler.names; assert 'omc.compiler.ir' not in sys.modules"
+    code = "import sys, omc.compiler.contract.names; assert 'omc.compiler.ir' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

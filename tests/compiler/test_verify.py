@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from omc.compiler.build import build
+from omc.compiler.pipeline import build
 
 from .asserts import EXAMPLE_CLUSTER, EXAMPLE_NODE
 from .test_corpus import CLUSTER, CORPUS, NODE

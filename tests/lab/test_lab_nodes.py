@@ -11,7 +11,7 @@ from omc.runtime.lab.api import Lab, Node
 
 ETCD_CLIENT = """
 import sys
-from omc.runtime.etcd import Etcd, endpoints_from_file
+from omc.runtime.adapters.etcd import Etcd, endpoints_from_file
 etcd = Etcd(endpoints_from_file(), timeout=3)
 etcd.put(sys.argv[1], sys.argv[2])
 print(etcd.get(sys.argv[1]).decode())
@@ -249,5 +249,5 @@ def test_project_commands_run_inside_a_node(lab: Lab) -> None:
     assert n2.run(["sh", "-c", "command -v om"]).stdout.strip() == str(
         Path(sys.executable).parent / "om"
     )
-    code = "import socket, omc.runtime.systemd; print(socket.gethostname())"
+    code = "import socket, omc.runtime.adapters.systemd; print(socket.gethostname())"
     assert n2.run([sys.executable, "-c", code]).stdout.strip() == "n2"

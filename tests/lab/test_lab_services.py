@@ -14,7 +14,7 @@ pytestmark = pytest.mark.lab  # every test here boots labs of its own
 
 ETCD_OPS = """
 import json
-from omc.runtime.etcd import Etcd, endpoints_from_file
+from omc.runtime.adapters.etcd import Etcd, endpoints_from_file
 eps = endpoints_from_file()
 etcd = Etcd(["http://127.0.0.1:1"] + eps, timeout=3)   # a dead endpoint first: fail over
 out = {}

@@ -9,7 +9,7 @@ import pytest
 
 PROBE = """
 import sys
-from omc.runtime import systemd
+from omc.runtime.adapters import systemd
 systemd.import_gi()
 import gi._ossighelper as helper
 from gi.repository import GLib
@@ -19,7 +19,7 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'ssl')), l
 """
 
 AFTER = """
-from omc.runtime import systemd
+from omc.runtime.adapters import systemd
 systemd.import_gi()
 import asyncio
 import gi._ossighelper as helper
@@ -54,7 +54,7 @@ def test_real_asyncio_and_glib_mainloop_work_after_import_gi(line: str) -> None:
 def test_import_gi_after_asyncio_uses_it() -> None:
     """When asyncio is already imported, gi gets the real module (no stub)."""
     code = (
-        "import asyncio\nfrom omc.runtime import systemd\nsystemd.import_gi()\n"
+        "import asyncio\nfrom omc.runtime.adapters import systemd\nsystemd.import_gi()\n"
         "import gi._ossighelper as h\nprint(h.asyncio is asyncio)"
     )
     assert _python(code).strip() == "True"

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from omc.runtime.apply import exec_display, slice_cgroups
+from omc.compiler.contract.names import slice_cgroups
+from omc.compiler.contract.node import config_file
+from omc.compiler.contract.paths import ObjectPath, PathError, parse_path
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import build, load, parse_unit
+from omc.runtime.engine.narrate import exec_display
+from omc.runtime.engine.observe import parse_list_units
 from omc.runtime.objcli import UsageError, main, parse
-from omc.runtime.observe import parse_list_units
-from omc.runtime.paths import ObjectPath, PathError, config_file, parse_path
-from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree
-from omc.runtime.store import NotFoundError, list_objects, select_objects
+from omc.runtime.objects.configs import NotFoundError, list_objects, select_objects
+from omc.runtime.objects.model import build, load, parse_unit
+from omc.runtime.views.render import InstanceView, ResourceRow, flags, render_tree
 
 TARGET = """\
 [Unit]

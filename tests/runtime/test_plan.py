@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import ObjectModel, Observed, ResourceModel
-from omc.runtime.paths import ObjectPath
-from omc.runtime.plan import Action, Op, plan, requirements
+from omc.runtime.engine.plan import Action, Observed, Op, plan
+from omc.runtime.objects.model import ObjectModel, ResourceModel
 
 UP = Observed(unit_active=True, status=Status.UP)
 DOWN = Observed(unit_active=False, status=Status.DOWN)
@@ -105,25 +105,11 @@ def test_rollback_switches(
 
 def test_unmet_start_requires_is_an_error() -> None:
     """A start requirement on a resource not started by this action must already hold."""
-    model = _model(_res("ip#0"), _res("app#0", start_requires="ip#0(up)"))
+    requires = [{"rid": "ip#0", "states": ["up"]}]
+    model = _model(_res("ip#0"), _res("app#0", start_requires=requires))
     p = plan(model, {"ip#0": DOWN}, Action.START, selection=frozenset({"app#0"}))
     assert p.errors == ("app#0: start_requires ip#0(up) not met: ip#0 is down",)
     assert plan(model, {}, Action.START).errors == ()
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("ip#0", (("ip#0", frozenset({"up", "stdby up"})),)),
-        ("ip#0(up) fs#1(down,stdby down)",
-         (("ip#0", frozenset({"up"})), ("fs#1", frozenset({"down", "stdby down"})))),
-        (["ip#0(up)"], (("ip#0", frozenset({"up"})),)),
-        (None, ()),
-    ],
-)  # fmt: skip
-def test_requirements_parse(text: object, expected: object) -> None:
-    """start_requires values parse into (rid, accepted states)."""
-    assert requirements(text) == expected
 
 
 def test_dry_run_render_says_why() -> None:

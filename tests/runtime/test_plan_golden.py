@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import ObjectModel, Observed, ResourceModel
-from omc.runtime.paths import ObjectPath
-from omc.runtime.plan import Action, plan
+from omc.runtime.engine.plan import Action, Observed, plan
+from omc.runtime.objects.model import ObjectModel, ResourceModel
 
 CASES = Path(__file__).parent / "plan_golden"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from omc.runtime.selection import Selectable, Selector, select
+from omc.runtime.objects.selection import Selectable, Selector, select
 
 RESOURCES = (
     Selectable(rid="ip#0", tags=frozenset({"net"})),

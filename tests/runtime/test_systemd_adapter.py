@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from omc.runtime.adapters.systemd import Systemd, SystemdError, _variant, exec_start
 from omc.runtime.lab.api import Lab, Node
-from omc.runtime.systemd import Systemd, SystemdError, _variant, exec_start
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_active_states_and_jobs_of_one_transaction(n1: Node, sd: Systemd, unit_n
     jobs = sd.jobs_of(units)
     assert sorted(jobs) == sorted(units)
     assert job not in jobs.values()
-    sd._wait_jobs([job, *jobs.values()], None)
+    sd.wait([job, *jobs.values()], None)
     assert sd.active_states([*units, "no-such-unit.service"]) == {
         **dict.fromkeys(units, "active"), "no-such-unit.service": "inactive"}  # fmt: skip
     sd.stop([target, *units])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from omc.runtime.engine.triggers import TriggerError, run, triggers
 from omc.runtime.log import ConsoleSink, action_log
-from omc.runtime.triggers import TriggerError, run, triggers
 
 
 def test_blocking_first_and_split() -> None:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from omc.compiler import ir, names
-from omc.compiler.build import build
+from omc.compiler import ir
+from omc.compiler.contract import names
+from omc.compiler.pipeline import build
 from omc.runtime.lab.api import Lab, Node
 
 OM = str(Path(sys.executable).parent / "om")

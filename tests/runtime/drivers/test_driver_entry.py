@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from omc.runtime import driver_entry
 from omc.runtime.drivers import DriverError, ResourceView, unitfile
+from omc.runtime.drivers import entry as driver_entry
 
 DEV = str(Path(__file__).resolve().parents[3] / ".dev")
 
@@ -91,7 +91,7 @@ def test_unit_keys_join_continuations() -> None:
 
 def _om_driver(tmp: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     code = (
-        "import sys; from omc.runtime.driver_entry import main;"
+        "import sys; from omc.runtime.drivers.entry import main;"
         "sys.exit(main(sys.argv[1], sys.argv[2:]))"
     )
     env = {

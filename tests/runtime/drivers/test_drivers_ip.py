@@ -11,8 +11,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from omc.runtime.adapters.netlink import Address
 from omc.runtime.drivers import DriverError, Status, arp, ifaddrs, ip
-from omc.runtime.netlink import Address
 
 from .helpers import view
 

@@ -1,16 +1,16 @@
-"""The client side of the node agent: hand an ``om`` command to a warm worker.
+"""The client side of the node executor: hand an ``om`` command to a warm worker.
 
 Every ``om`` call, and every driver-backed unit's ``om <path> driver …``, used
 to pay a Python start-up plus ~100 ms of imports (om's modules, pydbus and gi,
-pyroute2) before doing a few milliseconds of work. The node agent
-(:mod:`omc.runtime.agent`) holds those modules imported; this client sends it
+pyroute2) before doing a few milliseconds of work. The node executor
+(:mod:`omc.runtime.executor.server`) holds those modules imported; this client sends it
 the command line, environment, working directory and its own stdin, stdout and
-stderr (``SCM_RIGHTS``), and the agent forks a worker that joins this
+stderr (``SCM_RIGHTS``), and the executor forks a worker that joins this
 process's cgroups and runs the command as if it were this process. The client
 then only relays signals and returns the worker's exit code.
 
-Anything unusual means "run it here instead" (``None``): no agent, not root,
-the agent refuses (another namespace, stale code). Once the worker has
+Anything unusual means "run it here instead" (``None``): no executor, not root,
+the executor refuses (another namespace, stale code). Once the worker has
 started, the command is never run twice: a lost worker is an error.
 
 Import-light on purpose: the C modules ``_socket`` and ``_signal`` only (the
@@ -20,7 +20,7 @@ The wire format, one ``SOCK_SEQPACKET`` message each way:
 
 * request: ``omc2\\0<cwd>\\0<umask, octal>\\0<argc>\\0<argv…>\\0<KEY=VALUE…>`` with
   fds 0, 1, 2;
-* agent: ``fallback <reason>`` (nothing ran), or from the worker
+* executor: ``fallback <reason>`` (nothing ran), or from the worker
   ``pid <n>`` then ``exit <code>``;
 * client: ``sig <n>`` to forward a signal to the worker.
 """
@@ -32,11 +32,11 @@ import _socket
 import os
 import sys
 
-SOCKET_PATH = "/run/omc/agent.sock"
+SOCKET_PATH = "/run/omc/executor.sock"
 MAGIC = "omc2"
-# ``om`` words that never go to the agent: the lab runs on the host, ``exec``
-# replaces its own process, ``daemon`` manages the agent itself.
-LOCAL_WORDS = frozenset({"lab", "exec", "daemon", "-h", "--help", "help"})
+# ``om`` words that never go to the executor: the lab runs on the host, ``exec``
+# replaces its own process, ``executor`` manages the executor itself.
+LOCAL_WORDS = frozenset({"lab", "exec", "executor", "-h", "--help", "help"})
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
@@ -51,7 +51,7 @@ def decode(payload: bytes) -> tuple[str, list[str], dict[str, str], int]:
     """Inverse of :func:`encode`: cwd, argv, env, umask; raises ValueError on anything else."""
     fields = payload.decode("utf-8", "surrogateescape").split("\0")
     if len(fields) < 4 or fields[0] != MAGIC or not fields[3].isdigit():
-        raise ValueError("not an omc agent request")
+        raise ValueError("not an omc executor request")
     umask = int(fields[2], 8)
     argc = int(fields[3])
     argv, rest = fields[4 : 4 + argc], fields[4 + argc :]
@@ -62,20 +62,20 @@ def decode(payload: bytes) -> tuple[str, list[str], dict[str, str], int]:
 
 
 def wanted(argv: list[str]) -> bool:
-    """Whether this command line may run in the agent (pure)."""
+    """Whether this command line may run in the executor (pure)."""
     if not argv or argv[0] in LOCAL_WORDS or "edit" in argv:
         return False
-    return os.environ.get("OMC_AGENT", "1") != "0"
+    return os.environ.get("OMC_EXECUTOR", "1") != "0"
 
 
 def delegate(argv: list[str]) -> int | None:
-    """Run ``om argv`` in the agent; its exit code, or None to run it here."""
+    """Run ``om argv`` in the executor; its exit code, or None to run it here."""
     if not wanted(argv) or os.geteuid() != 0:
         return None
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         try:
-            sock.connect(os.environ.get("OMC_AGENT_SOCKET", SOCKET_PATH))
+            sock.connect(os.environ.get("OMC_EXECUTOR_SOCKET", SOCKET_PATH))
             umask = os.umask(0o022)  # reading the umask means setting it
             os.umask(umask)
             payload = encode(os.getcwd(), argv, dict(os.environ), umask)  # noqa: PTH109
@@ -129,7 +129,7 @@ def _wait(sock: _socket.socket) -> int | None:
             else:  # the worker vanished without an exit code
                 if forwarded:
                     return 128 + forwarded
-                print("om: error: the agent's worker died without an exit code", file=sys.stderr)
+                print("om: error: the executor's worker died without an exit code", file=sys.stderr)
                 return 1
     finally:
         for sig, handler in previous.items():

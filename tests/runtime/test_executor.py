@@ -1,4 +1,4 @@
-"""The node agent's pure parts: wire format, what goes to the agent, cgroup moves, refusals."""
+"""The node executor's pure parts: wire format, what it runs, cgroup moves, refusals."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from omc.runtime import agent, agentclient
 from omc.runtime.exec import cgroup_moves
+from omc.runtime.executor import client as client
+from omc.runtime.executor import server as executor
 
 _TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
 
@@ -27,7 +28,7 @@ _TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("
 )
 def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str], umask: int) -> None:
     """decode(encode(x)) is x for any cwd, argv, environment without NUL, and umask."""
-    assert agentclient.decode(agentclient.encode(cwd, argv, env, umask)) == (cwd, argv, env, umask)
+    assert client.decode(client.encode(cwd, argv, env, umask)) == (cwd, argv, env, umask)
 
 
 @pytest.mark.parametrize(
@@ -36,9 +37,9 @@ def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str], uma
      ["omc2", "/", "22", "x"], ["omc2", "/", "22", "3", "a"]],
 )  # fmt: skip
 def test_bad_requests_are_refused(fields: list[str]) -> None:
-    """Anything but a well-formed request raises ValueError (the agent answers fallback)."""
+    """Anything but a well-formed request raises ValueError (the executor answers fallback)."""
     with pytest.raises(ValueError):
-        agentclient.decode("\0".join(fields).encode())
+        client.decode("\0".join(fields).encode())
 
 
 @pytest.mark.parametrize(
@@ -49,21 +50,21 @@ def test_bad_requests_are_refused(fields: list[str]) -> None:
         (["svc0", "print", "status"], True),
         (["lab", "up"], False),
         (["exec", "--pg", "/x", "--", "true"], False),
-        (["daemon", "run"], False),
+        (["executor", "run"], False),
         (["svc0", "config", "edit"], False),
         (["--help"], False),
         ([], False),
     ],
 )
 def test_which_commands_go_to_the_agent(argv: list[str], expected: bool) -> None:
-    """Object and driver commands go; the lab, exec, the agent itself and editors stay."""
-    assert agentclient.wanted(argv) is expected
+    """Object and driver commands go; the lab, exec, the executor itself and editors stay."""
+    assert client.wanted(argv) is expected
 
 
 def test_omc_agent_0_keeps_every_command_local(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OMC_AGENT=0 turns delegation off."""
-    monkeypatch.setenv("OMC_AGENT", "0")
-    assert not agentclient.wanted(["svc0", "instance", "start"])
+    """OMC_EXECUTOR=0 turns delegation off."""
+    monkeypatch.setenv("OMC_EXECUTOR", "0")
+    assert not client.wanted(["svc0", "instance", "start"])
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_omc_agent_0_keeps_every_command_local(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_only_user_command_drivers_join_the_unit_cgroup(argv: list[str], expected: bool) -> None:
     """Tasks and syncs run user commands in the unit's cgroup; short driver actions do not."""
-    assert agent.joins_cgroups(argv) is expected
+    assert executor.joins_cgroups(argv) is expected
 
 
 HYBRID = """\
@@ -90,21 +91,21 @@ HYBRID = """\
 """
 LEGACY = "\n".join(HYBRID.splitlines()[:3]) + "\n"
 UNIFIED = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
-AGENT = "/system.slice/omc-agent.service"
-AGENT_HYBRID = f"9:name=systemd:{AGENT}\n1:cpu:/\n0::{AGENT}\n"
+EXECUTOR = "/system.slice/omc-executor.service"
+EXECUTOR_HYBRID = f"9:name=systemd:{EXECUTOR}\n1:cpu:/\n0::{EXECUTOR}\n"
 UNIT = "/system.slice/x.service"
 
 
 @pytest.mark.parametrize(
     ("peer", "own", "mountinfo", "expected"),
     [
-        (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n0::{UNIT}\n", AGENT_HYBRID, HYBRID,
+        (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n0::{UNIT}\n", EXECUTOR_HYBRID, HYBRID,
          [f"/sys/fs/cgroup/unified{UNIT}"]),
         (f"9:name=systemd:{UNIT}\n1:cpu:{UNIT}\n", "9:name=systemd:/a\n1:cpu:/\n", LEGACY,
          [f"/sys/fs/cgroup/systemd{UNIT}"]),
-        (f"0::{UNIT}\n", f"0::{AGENT}\n", UNIFIED, [f"/sys/fs/cgroup{UNIT}"]),
+        (f"0::{UNIT}\n", f"0::{EXECUTOR}\n", UNIFIED, [f"/sys/fs/cgroup{UNIT}"]),
         (f"0::{UNIT}\n", f"0::{UNIT}\n", UNIFIED, []),
-        ("0::/../../..\n", f"0::{AGENT}\n", UNIFIED, []),
+        ("0::/../../..\n", f"0::{EXECUTOR}\n", UNIFIED, []),
     ],
     ids=["hybrid-joins-unified-only", "legacy-joins-name-systemd", "unified", "same", "outside"],
 )  # fmt: skip
@@ -123,26 +124,26 @@ def test_a_later_mount_hides_an_earlier_one() -> None:
 
 def test_refusal_of_clients() -> None:
     """This very process (same namespaces) is served when root; others are refused."""
-    assert agent.refusal(os.getpid(), 1000) == "not a root client of this pid namespace"
-    assert agent.refusal(0, 0) == "not a root client of this pid namespace"
+    assert executor.refusal(os.getpid(), 1000) == "not a root client of this pid namespace"
+    assert executor.refusal(0, 0) == "not a root client of this pid namespace"
     if os.geteuid() == 0:
-        assert agent.refusal(os.getpid(), 0) == ""
+        assert executor.refusal(os.getpid(), 0) == ""
 
 
 def test_stale_sees_a_changed_source(tmp_path: Path) -> None:
-    """A loaded module's source changed on disk (an upgrade): the agent must reload."""
+    """A loaded module's source changed on disk (an upgrade): the executor must reload."""
     source = tmp_path / "mod.py"
     source.write_text("x = 1\n")
     sources = {str(source): source.stat().st_mtime_ns}
-    assert not agent.stale(sources)
+    assert not executor.stale(sources)
     os.utime(source, ns=(0, source.stat().st_mtime_ns + 1_000_000))
-    assert agent.stale(sources)
+    assert executor.stale(sources)
     source.unlink()
-    assert agent.stale({str(source): 0})
+    assert executor.stale({str(source): 0})
 
 
 def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
-    """Run the client's wait loop against a fake agent that sends ``replies``."""
+    """Run the client's wait loop against a fake executor that sends ``replies``."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
     def fake() -> None:
@@ -155,7 +156,7 @@ def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
     thread = threading.Thread(target=fake)
     thread.start()
     try:
-        return agentclient._wait(ours)
+        return client._wait(ours)
     finally:
         thread.join()
         ours.close()
@@ -165,7 +166,7 @@ def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
     ("replies", "expected"),
     [
         ([b"fallback stale"], None),
-        ([], None),  # the agent closed before starting a worker: run it here
+        ([], None),  # the executor closed before starting a worker: run it here
         ([b"pid 42", b"exit 0"], 0),
         ([b"pid 42", b"exit 3"], 3),
         ([b"pid 42"], 1),  # the worker vanished: an error, never a second run
@@ -178,12 +179,12 @@ def test_client_outcomes(replies: list[bytes], expected: int | None) -> None:
 
 WORKER_IMPORTS = """
 import os, sys
-from omc.runtime import agent
-agent.preload()
+from omc.runtime.executor import server as executor
+executor.preload()
 before = set(sys.modules)
 saved = [os.dup(fd) for fd in (0, 1, 2)]
 nulls = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
-agent._become(os.getpid(), nulls, "/", dict(os.environ), 18, join=False)
+executor._become(os.getpid(), nulls, "/", dict(os.environ), 18, join=False)
 new = sorted(set(sys.modules) - before)
 os.write(saved[1], " ".join(new).encode())
 """

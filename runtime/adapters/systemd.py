@@ -295,7 +295,7 @@ class Systemd:
         for unit in units:
             self._removed_units.pop(unit, None)
 
-    def _wait_jobs(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
+    def wait(self, jobs: Iterable[str], timeout: float | None) -> dict[str, str]:
         """Block in the main context until every job path has been removed; a GLib
         timeout source wakes the loop at the deadline."""
         pending = set(jobs)
@@ -398,7 +398,7 @@ class Systemd:
     ) -> dict[str, JobOutcome]:
         self.subscribe()
         jobs = {unit: str(self.manager(method, "ss", unit, mode)[0]) for unit in units}
-        results = self._wait_jobs(jobs.values(), timeout)
+        results = self.wait(jobs.values(), timeout)
         return {
             unit: JobOutcome(unit=unit, job=job, result=results[job], state=self.state(unit))
             for unit, job in jobs.items()
@@ -434,7 +434,7 @@ class Systemd:
         self.subscribe()
         args: tuple[Any, ...] = (name, mode, _props(props), [])
         job = str(self.manager("StartTransientUnit", "ssa(sv)a(sa(sv))", *args)[0])
-        result = self._wait_jobs([job], timeout)[job]
+        result = self.wait([job], timeout)[job]
         return JobOutcome(unit=name, job=job, result=result, state=self.state(name))
 
     # -- manager state -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The node agent in a lab node: who runs the commands, the fallback, cgroups, signals."""
+"""The node executor in a lab node: who runs the commands, the fallback, cgroups, signals."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def records(node: Node, *matches: str) -> list[dict[str, str]]:
 
 
 def served(node: Node) -> int:
-    """How many commands the node's agent handed to a worker (`om daemon status`)."""
-    out = om(node, "daemon", "status").stdout
+    """How many commands the node's executor handed to a worker (`om executor status`)."""
+    out = om(node, "executor", "status").stdout
     assert "served" in out, out
     return int(out.rsplit("served", 1)[1])
 
@@ -63,21 +63,21 @@ def sid_of(proc: subprocess.CompletedProcess[str]) -> str:
 
 @contextlib.contextmanager
 def agent_stopped(node: Node) -> Iterator[None]:
-    node.run(["systemctl", "stop", "omc-agent.service"])
+    node.run(["systemctl", "stop", "omc-executor.service"])
     try:
         yield
     finally:
-        node.run(["systemctl", "start", "omc-agent.service"])
+        node.run(["systemctl", "start", "omc-executor.service"])
 
 
 def test_the_agent_runs_on_every_node(n1: Node) -> None:
-    """Lab nodes run omc-agent.service, answering on its socket."""
-    assert n1.run(["systemctl", "is-active", "omc-agent.service"]).stdout.strip() == "active"
-    assert om(n1, "daemon", "status").returncode == 0
+    """Lab nodes run omc-executor.service, answering on its socket."""
+    assert n1.run(["systemctl", "is-active", "omc-executor.service"]).stdout.strip() == "active"
+    assert om(n1, "executor", "status").returncode == 0
 
 
 def test_actions_and_drivers_run_in_agent_workers(n1: Node) -> None:
-    """`om … instance start` and the fs#1 unit's driver both went to agent workers;
+    """`om … instance start` and the fs#1 unit's driver both went to executor workers;
     `journalctl -u <resource unit>` still finds the driver's record."""
     with created(n1, "agtsvc", FLAG_APP):
         before = served(n1)
@@ -93,11 +93,11 @@ def test_actions_and_drivers_run_in_agent_workers(n1: Node) -> None:
 
 
 def test_without_the_agent_the_same_commands_print_the_same(n1: Node) -> None:
-    """With the agent stopped, `om` and the units run the commands themselves, same output."""
+    """With the executor stopped, `om` and the units run the commands themselves, same output."""
     with created(n1, "agtsvc", FLAG_APP):
         served = [console(om(n1, "agtsvc", "instance", verb)) for verb in ("start", "stop")]
         with agent_stopped(n1):
-            assert om(n1, "daemon", "status").returncode == 3
+            assert om(n1, "executor", "status").returncode == 3
             alone = [om(n1, "agtsvc", "instance", verb) for verb in ("start", "stop")]
             assert [p.returncode for p in alone] == [0, 0], alone[0].stderr + alone[1].stderr
             assert [console(p) for p in alone] == served
@@ -106,7 +106,7 @@ def test_without_the_agent_the_same_commands_print_the_same(n1: Node) -> None:
 
 
 def test_clients_in_another_namespace_run_the_command_themselves(n1: Node) -> None:
-    """A client in another mount namespace is refused by the agent and runs the action
+    """A client in another mount namespace is refused by the executor and runs the action
     itself: its records come from its own process, not a worker."""
     with created(n1, "agtsvc", FLAG_APP):
         before = served(n1)
@@ -118,7 +118,7 @@ def test_clients_in_another_namespace_run_the_command_themselves(n1: Node) -> No
 
 
 def test_a_task_runs_in_its_own_unit_cgroup(n1: Node) -> None:
-    """A task's command, run by the agent's worker, sits in the task unit's cgroup."""
+    """A task's command, run by the executor's worker, sits in the task unit's cgroup."""
     with created(n1, "agttask", TASKS):
         before = served(n1)
         n1.run(["systemctl", "start", "opensvc-svc.agttask-task.cg.service"])
@@ -131,7 +131,7 @@ def test_a_task_runs_in_its_own_unit_cgroup(n1: Node) -> None:
 def test_the_worker_takes_the_client_process_settings(n1: Node) -> None:
     """The worker runs with the client's umask, open-files limit, nice value and OOM score
     adjustment (what a unit's UMask=, LimitNOFILE=, Nice=, OOMScoreAdjust= set), not the
-    agent's."""
+    executor's."""
     with created(n1, "agttask", TASKS):
         before = served(n1)
         run = (
@@ -172,7 +172,7 @@ def test_a_killed_client_ends_its_worker(n1: Node, signal: str) -> None:
             worker = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:"))
             assert n1.read_file(f"/proc/{worker}/comm").strip() == "om-worker"
             found = n1.run(["pgrep", "-f", "--", "driver run --rid task#slow"]).stdout.split()
-            assert len(found) == 1  # the client (the worker's command line is the agent's)
+            assert len(found) == 1  # the client (the worker's command line is the executor's)
             n1.run(["kill", f"-{signal}", found[0]])
             _wait_for("the worker to end", lambda: not n1.path(f"/proc/{worker}").exists())
             client.wait(timeout=20)
@@ -183,20 +183,22 @@ def test_a_killed_client_ends_its_worker(n1: Node, signal: str) -> None:
             n1.run(["pkill", "-f", "^/bin/sleep 31.7"], check=False)
 
 
-def test_daemon_install_writes_enables_and_starts_the_unit(n1: Node) -> None:
-    """`om daemon install` on a node: the unit lands in /etc/systemd/system, enabled, active."""
-    unit = "/etc/systemd/system/omc-agent.service"
+def test_executor_install_writes_enables_and_starts_the_unit(n1: Node) -> None:
+    """`om executor install` on a node: the unit lands in /etc/systemd/system, enabled, active."""
+    unit = "/etc/systemd/system/omc-executor.service"
     try:
-        proc = om(n1, "daemon", "install")
+        proc = om(n1, "executor", "install")
         assert proc.returncode == 0, proc.stderr
         text = n1.read_file(unit)
-        assert f"ExecStart={OM} daemon run" in text
+        assert f"ExecStart={OM} executor run" in text
         assert "Type=notify" in text
-        assert n1.run(["systemctl", "is-enabled", "omc-agent.service"]).stdout.strip() == "enabled"
-        assert n1.run(["systemctl", "is-active", "omc-agent.service"]).stdout.strip() == "active"
-        assert om(n1, "daemon", "status").stdout.startswith("agent running")
+        assert (
+            n1.run(["systemctl", "is-enabled", "omc-executor.service"]).stdout.strip() == "enabled"
+        )
+        assert n1.run(["systemctl", "is-active", "omc-executor.service"]).stdout.strip() == "active"
+        assert om(n1, "executor", "status").stdout.startswith("executor running")
     finally:
-        n1.run(["systemctl", "disable", "omc-agent.service"], check=False)
+        n1.run(["systemctl", "disable", "omc-executor.service"], check=False)
         n1.run(["rm", "-f", unit], check=False)
         n1.run(["systemctl", "daemon-reload"], check=False)
-        n1.run(["systemctl", "restart", "omc-agent.service"], check=False)
+        n1.run(["systemctl", "restart", "omc-executor.service"], check=False)

@@ -1,8 +1,14 @@
-"""The front end's stable entry point: config text in, ``ir.Service`` + diagnostics out.
+"""The compile pipeline, in one place: config text → ``ir.Service`` → units + diagnostics.
 
-Emission, the ``omc`` CLI and the runtime call only :func:`compile_text` and
-:func:`compile_file`; the stages behind them (parse, evaluate, lower) may
-change freely.
+:func:`build` is the one entry point of everything that wants units: ``omc``
+(its CLI and its generator mode), the runtime (``om <path> create``, ``config
+edit``, the recompile before an action) and the cluster daemon. It runs the
+front end (:func:`compile_text`: parse, evaluate, lower) then emission, and turns
+an :class:`emit.EmitError` (a value the front end let through but no unit can
+express) into one more positioned error diagnostic, so callers handle exactly
+one failure channel and never see a traceback for bad input.
+:func:`compile_text` and :func:`compile_file` (the front end alone) are for the
+tests and the benchmarks of the stages.
 
 Object path defaults (when ``path`` is not given):
 
@@ -30,11 +36,11 @@ Object path defaults (when ``path`` is not given):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .diagnostics import Collector, Diagnostic, Severity
+from .diagnostics import Collector, Diagnostic, Severity, Span
 from .parse import DEFAULT, Document, parse
 from .records import Record
 
@@ -151,3 +157,48 @@ def _absolute(filename: str) -> str:
     if filename.startswith("<"):
         return filename
     return str(Path(filename).absolute())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class Build(Record):
+    """A compiled object: its path, units (empty when not ok) and diagnostics."""
+
+    path: ir.ObjectPath
+    units: Mapping[str, str] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    result: Result | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error diagnostic: the units may be installed."""
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def build(
+    text: str,
+    *,
+    filename: str,
+    node: str,
+    om: str,
+    path: ir.ObjectPath | None = None,
+    cluster: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Build:
+    """Compile and emit one config for ``node``; ``om`` goes into ``ExecStart=`` lines."""
+    result = compile_text(text, filename=filename, node=node, path=path, env=env, cluster=cluster)
+    if not result.ok or result.service is None:
+        return Build(path=result.path, diagnostics=result.diagnostics, result=result)
+    from .emit import EmitError, emit
+
+    try:
+        units = emit(result.service, om=om)
+    except EmitError as exc:
+        span = exc.span
+        diag = Diagnostic(
+            severity=Severity.ERROR,
+            span=Span(file=filename, line=span.line, column=span.column) if span else None,
+            message=f"cannot express [{exc.rid}] as a unit: {exc.message}",
+            code="emit-error",
+        )
+        return Build(path=result.path, diagnostics=(*result.diagnostics, diag), result=result)
+    return Build(path=result.path, units=units, diagnostics=result.diagnostics, result=result)

@@ -1,9 +1,9 @@
-"""The node agent: ``om daemon run``, a warm executor for ``om`` commands.
+"""The node executor: ``om executor run``, a warm executor for ``om`` commands.
 
 An ``om`` command spends ~100 ms importing Python modules (om's own, pydbus
 and gi, pyroute2, the compiler) before a few milliseconds of real work, and
-systemd runs one such command per driver-backed resource per action. The agent
-imports all of it once, then serves :mod:`omc.runtime.agentclient` requests on
+systemd runs one such command per driver-backed resource per action. The executor
+imports all of it once, then serves :mod:`omc.runtime.executor.client` requests on
 a unix socket by forking: the worker inherits the imported modules (the
 zygote pattern of Android and of nailgun), takes over the client's stdin,
 stdout and stderr, environment, working directory, umask, resource limits, nice
@@ -13,14 +13,14 @@ the worker ends when its client vanishes, driver records carry
 ``OBJECT_SYSTEMD_UNIT`` (``journalctl -u`` finds them), and the driver
 actions that run user commands (tasks, syncs) first join the client's cgroup,
 so the resource's slice caps them and its unit's stop kills them (see
-:func:`joins_cgroups` for why not every command). The worker, not the agent,
-reports the exit code and watches the client, so restarting the agent never
+:func:`joins_cgroups` for why not every command). The worker, not the executor,
+reports the exit code and watches the client, so restarting the executor never
 touches commands in flight.
 
-The agent refuses (the client then runs the command itself) clients that are
+The executor refuses (the client then runs the command itself) clients that are
 not root, live in other namespaces, or arrive after om's source changed on
 disk (it then re-executes itself to load the new code). It holds no state but
-a count of the commands it served (``om daemon status``), keeps one spare worker
+a count of the commands it served (``om executor status``), keeps one spare worker
 forked ahead of the next request, and opens no D-Bus connection itself: a
 worker's first D-Bus call connects.
 """
@@ -41,31 +41,34 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from omc.runtime import agentclient
+from omc.runtime.executor import client as wire
+from omc.runtime.exitcodes import ExitStatus
 
-UNIT = "omc-agent.service"
-STATUS_REQUEST = b"omc-status"  # `om daemon status`: answered by the agent itself
+UNIT = "omc-executor.service"
+STATUS_REQUEST = b"omc-status"  # `om executor status`: answered by the executor itself
 Request = tuple[str, list[str], dict[str, str], int]  # cwd, argv, environment, umask
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
 RLIMITS = sorted({getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")})
 # What the commands run by units and users import; the lab and etcd stay out.
 PRELOAD = (
-    "omc.runtime.cli", "omc.runtime.objcli", "omc.runtime.driver_entry",
-    "omc.runtime.actions", "omc.runtime.apply", "omc.runtime.plan", "omc.runtime.observe",
-    "omc.runtime.status", "omc.runtime.status_view", "omc.runtime.render",
-    "omc.runtime.selection", "omc.runtime.store", "omc.runtime.model", "omc.runtime.log",
-    "omc.runtime.syncs",
-    "omc.runtime.triggers", "omc.runtime.collector", "omc.runtime.netlink",
+    "omc.runtime.cli", "omc.runtime.objcli", "omc.runtime.drivers.entry",
+    "omc.runtime.engine.instance", "omc.runtime.engine.apply", "omc.runtime.engine.plan",
+    "omc.runtime.engine.observe", "omc.runtime.engine.syncs", "omc.runtime.engine.triggers",
+    "omc.runtime.engine.jobs", "omc.runtime.engine.narrate", "omc.runtime.engine.session",
+    "omc.runtime.status", "omc.runtime.views.status", "omc.runtime.views.render",
+    "omc.runtime.objects.selection", "omc.runtime.objects.configs", "omc.runtime.objects.install",
+    "omc.runtime.objects.model", "omc.runtime.log", "omc.runtime.collector",
+    "omc.runtime.adapters.netlink",
     "omc.runtime.drivers.app", "omc.runtime.drivers.container", "omc.runtime.drivers.disk",
     "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
-    "omc.runtime.drivers.sync", "omc.runtime.drivers.task", "omc.compiler.api",
-    "omc.compiler.names", "omc.runtime.exec", "hashlib",
+    "omc.runtime.drivers.sync", "omc.runtime.drivers.task", "omc.compiler.pipeline",
+    "omc.compiler.contract.names", "omc.runtime.exec", "hashlib",
 )  # fmt: skip
 
 
 def preload() -> dict[str, int]:
     """Import what commands need; returns om's source files with their mtimes."""
-    from omc.runtime.systemd import import_gi
+    from omc.runtime.adapters.systemd import import_gi
 
     for name in PRELOAD:
         importlib.import_module(name)
@@ -84,7 +87,7 @@ def _sources() -> dict[str, int]:
 
 
 def stale(sources: dict[str, int]) -> bool:
-    """True when a loaded module's source changed since the agent loaded it."""
+    """True when a loaded module's source changed since the executor loaded it."""
     for path, mtime in sources.items():
         try:
             if Path(path).stat().st_mtime_ns != mtime:
@@ -134,25 +137,25 @@ def serve(path: str) -> int:
     """Accept requests until SIGTERM; re-execute when om's code changed."""
     # Ready as soon as the socket listens: a client that comes during the imports
     # waits in the backlog, and a node's boot does not wait for them (~0.3 s).
-    agent = Agent(server=listen(path))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    executor = Executor(server=listen(path))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(ExitStatus.OK))
     notify(f"READY=1\nSTATUS=importing, then serving {path}")
     sources = preload()
     gc.collect()
     gc.freeze()  # workers then share the imported modules' pages instead of copying them
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
-    agent.respawn()
+    executor.respawn()
     notify(f"STATUS=serving {path}")
     while True:
-        conn, _ = agent.server.accept()
+        conn, _ = executor.server.accept()
         with conn:
             if stale(sources):
                 conn.send(b"fallback stale")
-                agent.close()
+                executor.close()
                 notify("RELOADING=1")
                 os.execv(sys.executable, [sys.executable, *sys.argv])
-            agent.handle(conn)
-        agent.respawn()
+            executor.handle(conn)
+        executor.respawn()
 
 
 def joins_cgroups(argv: list[str]) -> bool:
@@ -162,20 +165,20 @@ def joins_cgroups(argv: list[str]) -> bool:
     that the resource's slice caps and its unit's stop must kill: task ``run``,
     sync ``update``/``full``. A cgroup migration costs the kernel an RCU grace
     period (~15 ms on a small VM), more than the whole of a short driver
-    action; the others stay in the agent's cgroup, their signals forwarded by
+    action; the others stay in the executor's cgroup, their signals forwarded by
     the client and their journal records tagged ``OBJECT_SYSTEMD_UNIT``.
     """
     return len(argv) >= 3 and argv[1] == "driver" and argv[2] in ("run", "update", "full")
 
 
 @dataclass
-class Agent:
+class Executor:
     """The listening socket, and the spare worker forked ahead of the next request
     (its fork, ~2-8 ms here, is then paid between requests, not during one)."""
 
     server: socket.socket
     spare: socket.socket | None = None
-    served: int = 0  # requests handed to a worker since the agent started
+    served: int = 0  # requests handed to a worker since the executor started
 
     def handle(self, conn: socket.socket) -> None:
         """One request: check the client, then hand it to a worker (never raises)."""
@@ -194,7 +197,7 @@ class Agent:
                 "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
             why = refusal(pid, uid) or ("" if len(fds) == 3 else "expected 3 file descriptors")
-            request = agentclient.decode(payload)
+            request = wire.decode(payload)
             if why:
                 conn.send(f"fallback {why}".encode())
                 return
@@ -234,7 +237,7 @@ class Agent:
 
 
 def fork_spare(server: socket.socket) -> socket.socket:
-    """Fork a worker that waits for its request; the agent's end of their channel."""
+    """Fork a worker that waits for its request; the executor's end of their channel."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     if os.fork() == 0:
         server.close()
@@ -245,17 +248,17 @@ def fork_spare(server: socket.socket) -> socket.socket:
 
 
 def _wait_for_request(channel: socket.socket) -> None:
-    """The spare: wait for one request handed over by the agent, then serve it."""
+    """The spare: wait for one request handed over by the executor, then serve it."""
     _reset_signals()
     try:
         header, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
         client, _, payload = header.partition(b"\0")
-        request = agentclient.decode(payload)
+        request = wire.decode(payload)
     except (OSError, ValueError):
-        os._exit(0)  # the agent closed (stopping, or re-executing): nothing to serve
+        os._exit(ExitStatus.OK)  # the executor closed (stopping, or re-executing): nothing to do
     channel.close()
     if len(fds) != 4:
-        os._exit(0)
+        os._exit(ExitStatus.OK)
     worker(socket.socket(fileno=fds[0]), int(client), fds[1:], request)
 
 
@@ -274,8 +277,8 @@ def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -
     except BaseException as exc:  # nothing ran: the client runs it itself
         with contextlib.suppress(OSError):
             conn.send(f"fallback worker set-up failed: {exc}".encode())
-        os._exit(1)
-    code = 1
+        os._exit(ExitStatus.ERROR)
+    code: int = ExitStatus.ERROR
     try:
         conn.send(f"pid {os.getpid()}".encode())
         threading.Thread(target=_watch, args=(conn,), daemon=True).start()
@@ -339,18 +342,18 @@ def _run(argv: list[str]) -> int:
         return dispatch(argv)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0
+            return exc.code or ExitStatus.OK
         print(exc.code, file=sys.stderr)
-        return 1
+        return ExitStatus.ERROR
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
 
 
 def _watch(conn: socket.socket) -> None:
     """Forward the client's signals; a vanished client means SIGTERM (as systemd's
     stop of the unit would have sent to a command running in it)."""
     while True:
-        word, value = agentclient.read_message(conn)
+        word, value = wire.read_message(conn)
         if word == "sig" and value.isdigit():
             os.kill(os.getpid(), int(value))
         elif not word:
@@ -360,13 +363,13 @@ def _watch(conn: socket.socket) -> None:
 
 UNIT_TEXT = """\
 [Unit]
-Description=omc node agent: runs om commands with warm imports
+Description=omc node executor: runs om commands with warm imports
 After=dbus.socket
 
 [Service]
 Type=notify
-ExecStart={om} daemon run
-# Workers report to their clients themselves: a restart of the agent never
+ExecStart={om} executor run
+# Workers report to their clients themselves: a restart of the executor never
 # touches commands in flight.
 KillMode=process
 Restart=on-failure
@@ -378,12 +381,12 @@ WantedBy=multi-user.target
 
 
 def unit_text(om: str) -> str:
-    """The agent's unit; ``om`` is the absolute path of the ``om`` command."""
+    """The executor's unit; ``om`` is the absolute path of the ``om`` command."""
     return UNIT_TEXT.format(om=om)
 
 
 def query_status(path: str) -> str | None:
-    """The agent's status line (``pid <n> served <n>``), or None when none answers."""
+    """The executor's status line (``pid <n> served <n>``), or None when none answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         try:
             sock.settimeout(5.0)
@@ -395,22 +398,22 @@ def query_status(path: str) -> str | None:
 
 
 def install(om: str, unit_dir: Path) -> int:
-    """Write the unit, reload systemd, enable and start the agent."""
+    """Write the unit, reload systemd, enable and start the executor."""
     import subprocess
 
     (unit_dir / UNIT).write_text(unit_text(om))
     for argv in (["daemon-reload"], ["enable", "--now", UNIT]):
         if subprocess.run(["systemctl", *argv], check=False).returncode != 0:
-            return 1
-    return 0
+            return ExitStatus.ERROR
+    return ExitStatus.OK
 
 
-DAEMON_USAGE = "usage: om daemon run|status|install|start|stop|restart [--socket PATH]"
+USAGE = "usage: om executor run|status|install|start|stop|restart [--socket PATH]"
 
 
 def main(argv: list[str]) -> int:
-    """``om daemon …``: run the agent in the foreground, or manage its unit."""
-    path = os.environ.get("OMC_AGENT_SOCKET", agentclient.SOCKET_PATH)
+    """``om executor …``: run the executor in the foreground, or manage its unit."""
+    path = os.environ.get("OMC_EXECUTOR_SOCKET", wire.SOCKET_PATH)
     words = list(argv)
     if "--socket" in words[:-1]:
         at = words.index("--socket")
@@ -420,16 +423,18 @@ def main(argv: list[str]) -> int:
         return serve(path)
     if words == ["status"]:
         status = query_status(path)
-        print(f"agent running ({path}): {status}" if status else f"agent not running ({path})")
-        return 0 if status else 3
+        print(
+            f"executor running ({path}): {status}" if status else f"executor not running ({path})"
+        )
+        return ExitStatus.OK if status else ExitStatus.NOT_RUNNING
     if words == ["install"]:
-        om = str(Path(sys.argv[0]).resolve()) if sys.argv[0] else "om"
-        from omc.runtime.model import unit_dir
+        from omc.compiler.contract.node import om_path
+        from omc.compiler.contract.units import unit_dir
 
-        return install(om, unit_dir())
+        return install(om_path(), unit_dir())
     if len(words) == 1 and words[0] in ("start", "stop", "restart"):
         import subprocess
 
         return subprocess.run(["systemctl", words[0], UNIT], check=False).returncode
-    print(DAEMON_USAGE, file=sys.stderr)
-    return 64
+    print(USAGE, file=sys.stderr)
+    return ExitStatus.USAGE

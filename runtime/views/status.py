@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import socket
 
-from omc.runtime import model as model_mod
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.engine.observe import ResourceState, label, observe
 from omc.runtime.exitcodes import avail_code
-from omc.runtime.model import InstanceNotFoundError
-from omc.runtime.observe import ResourceState, label, observe
-from omc.runtime.paths import ObjectPath, frozen_flag, stopped_flag
-from omc.runtime.render import InstanceView, ResourceRow, flags, render_tree, to_json
+from omc.runtime.layout import frozen_flag, stopped_flag
+from omc.runtime.objects import model as model_mod
+from omc.runtime.objects.model import InstanceNotFoundError
 from omc.runtime.status import aggregate
+from omc.runtime.views.render import InstanceView, ResourceRow, flags, render_tree, to_json
 
 
 def _row(model: model_mod.ObjectModel, st: ResourceState) -> ResourceRow:

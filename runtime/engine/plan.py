@@ -14,13 +14,21 @@ unit is active but whose probe says it is down has drifted and is restarted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from omc.compiler.contract.units import requirements_from_json
 from omc.runtime.drivers.base import Status
-from omc.runtime.model import ObjectModel, Observed, ResourceModel
+from omc.runtime.objects.model import ObjectModel, ResourceModel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What observation found for one resource before an action (the planner's input)."""
+
+    unit_active: bool
+    status: Status
 
 
 class Action(StrEnum):
@@ -119,16 +127,6 @@ def _stop_step(res: ResourceModel, seen: Observed, action: Action, force: bool) 
     return Step(rid=res.rid, unit=res.unit, op=Op.STOP)
 
 
-def requirements(value: object) -> tuple[tuple[str, frozenset[str]], ...]:
-    """``ip#0(up,stdby up) fs#1`` (or a JSON list of such words) → (rid, states)."""
-    text = " ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value or "")
-    found = []
-    for rid, states in re.findall(r"([^\s(]+)(?:\(([^)]*)\))?", text):
-        wanted = [s.strip() for s in states.split(",") if s.strip()] if states else []
-        found.append((rid, frozenset(wanted or ("up", "stdby up"))))
-    return tuple(found)
-
-
 def _requirement_errors(
     model: ObjectModel, steps: Iterable[Step], observed: Mapping[str, Observed], key: str
 ) -> tuple[str, ...]:
@@ -136,7 +134,8 @@ def _requirement_errors(
     acting = {s.rid for s in steps if s.op is not Op.SKIP}
     errors = []
     for rid in sorted(acting):
-        for req, states in requirements(model.resource(rid).config.get(key)):
+        for requirement in requirements_from_json(model.resource(rid).config.get(key)):
+            req, states = requirement.rid, requirement.states
             if req in acting:
                 continue
             seen = observed.get(req)

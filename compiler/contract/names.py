@@ -30,12 +30,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Protocol
 
-from .unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_path
-
-if TYPE_CHECKING:  # the drivers look unit names up: keep this module's import cheap
-    from .ir import ObjectPath
+from ..unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_path
+from .paths import ObjectPath
 
 __all__ = [
     "EXPOSED_DEV_ROOT",
@@ -48,6 +45,7 @@ __all__ = [
     "object_stem",
     "resource_slice",
     "resource_unit",
+    "slice_cgroups",
     "slice_path",
     "subset_slice",
     "target",
@@ -58,17 +56,6 @@ EXPOSED_DEV_ROOT = "/run/opensvc/dev"
 # disk drivers that publish their exposed devices at exposed_dev_path (runtime/drivers/disk.py)
 EXPOSING_DRIVERS = frozenset(("disk.loop", "disk.md", "disk.raw"))
 _PATH_PART = re.compile(r"[A-Za-z0-9_@+:=-][A-Za-z0-9_.@+:=-]*")
-
-
-class PathLike(Protocol):
-    """An object path: the compiler's ``ObjectPath`` or the runtime's ``ObjectRef``."""
-
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
 
 
 @functools.lru_cache(maxsize=1024)
@@ -118,13 +105,26 @@ def slice_path(slice_name: str) -> tuple[str, ...]:
     return tuple("-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
 
 
+def slice_cgroups(slice_name: str) -> tuple[str, ...]:
+    """The cgroup of a slice and of each of its ancestors below ``opensvc.slice``,
+    outermost first: what the seed's ``applied pg`` lines show for an app.
+
+    ``opensvc-svc.svc0-app.0.slice`` → ``/opensvc.slice/opensvc-svc.svc0.slice`` and
+    ``/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice``.
+    """
+    if not slice_name.endswith(".slice") or slice_name == "-.slice":
+        return ()
+    levels = slice_path(slice_name)
+    return tuple("/" + "/".join(levels[: i + 1]) for i in range(1, len(levels)))
+
+
 def cgroup_path(path: ObjectPath, rid: str | None = None, subset: str | None = None) -> str:
     """The cgroup of an object, or of one of its resources (what ``om exec --pg`` takes).
 
     ``/opensvc.slice/opensvc-svc.svc0.slice/opensvc-svc.svc0-app.0.slice``.
     """
     leaf = resource_slice(path, rid, subset) if rid else object_slice(path)
-    return "/" + "/".join(slice_path(leaf))
+    return slice_cgroups(leaf)[-1]
 
 
 def target(path: ObjectPath) -> str:
@@ -142,7 +142,7 @@ def mount_unit(mnt: str) -> str:
     return check_unit_name(f"{escape_path(mnt)}.mount")
 
 
-def exposed_dev_path(path: PathLike, rid: str, index: int) -> str:
+def exposed_dev_path(path: ObjectPath, rid: str, index: int) -> str:
     """``/run/opensvc/dev/root/svc/web/disk.0.0``: where ``rid`` publishes device ``index``.
 
     The compiler and the disk drivers both call this, so the path a mount unit

@@ -21,6 +21,7 @@ from typing import Any
 
 from omc.runtime import drivers
 from omc.runtime.drivers import unitfile
+from omc.runtime.exitcodes import DriverExit
 
 USAGE = (
     "usage: om <path> driver start|stop|status|abort|run|update|full --rid <rid>"
@@ -80,23 +81,23 @@ def main(path: str, argv: list[str]) -> int:
         request = parse(argv)
     except UsageError as exc:
         print(f"om: error: {exc}\n{USAGE}", file=sys.stderr)
-        return 2
+        return DriverExit.USAGE
     try:
         res = unitfile.load(path, request.rid, request.unit)
     except drivers.DriverError as exc:
         print(f"om: error: {exc}", file=sys.stderr)
-        return 2
+        return DriverExit.USAGE
     if request.action == "abort":
         reason = drivers.veto(res)
         if reason:
             print(f"abort! {reason}")
-        return 1 if reason else 0
+        return DriverExit.FAILED if reason else DriverExit.DONE
     if request.action == "status":
         probe = drivers.evaluate(res)
         print(
             "\n".join((str(probe.status), *probe.messages, *(f"warn: {w}" for w in probe.warnings)))
         )
-        return 0
+        return DriverExit.DONE
     return _act(res, request)
 
 
@@ -107,7 +108,7 @@ def _act(res: drivers.ResourceView, request: Request) -> int:
     log = driver_log(res.path, res.rid, action=action, unit=res.unit)
     if "noaction" in res.tags:
         log.info(f"skip {action}: tagged noaction")
-        return 0
+        return DriverExit.DONE
     try:
         method = _method(res, action)
         if action == "run":
@@ -118,16 +119,16 @@ def _act(res: drivers.ResourceView, request: Request) -> int:
             method(res, log)
     except (drivers.DriverError, drivers.UnknownDriverError) as exc:
         log.error(str(exc))
-        return 1
+        return DriverExit.FAILED
     except OSError as exc:  # permissions, full disks, vanished files: say which
         log.error(f"{action} failed: {exc}")
-        return 1
+        return DriverExit.FAILED
     except Exception as exc:  # a driver bug: one line in the log, traceback on demand
         log.error(f"{action} failed: unexpected {type(exc).__name__}: {exc}")
         if os.environ.get("OMC_DEBUG"):
             raise
-        return 1
-    return 0
+        return DriverExit.FAILED
+    return DriverExit.DONE
 
 
 def _method(res: drivers.ResourceView, action: str) -> Any:

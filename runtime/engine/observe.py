@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omc.runtime.drivers.base import Probe, Status
-from omc.runtime.model import ObjectModel, Observed, ResourceModel
+from omc.runtime.engine.plan import Observed
+from omc.runtime.objects.model import ObjectModel, ResourceModel
 from omc.runtime.status import ResourceStatus
 
 if TYPE_CHECKING:
-    from omc.runtime.systemd import Systemd
+    from omc.runtime.adapters.systemd import Systemd
 
 ACTIVE = frozenset({"active", "reloading", "activating", "deactivating"})
 

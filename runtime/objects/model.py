@@ -15,44 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omc.compiler.contract.paths import ObjectPath, group_rank
+from omc.compiler.contract.units import UNIT_SUFFIXES, Flag, Key, search_path
 from omc.runtime.drivers import unitfile
-from omc.runtime.drivers.base import DriverError, ResourceView, Status
-from omc.runtime.paths import ObjectPath
-from omc.runtime.selection import Selectable
-
-DEFAULT_UNIT_DIR = "/etc/systemd/system"
-# Where units of an object may be, in systemd's precedence order (first found wins);
-# /run/systemd/generator holds the units of `omc` in generator mode (docs/generator.md).
-SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system", "/run/systemd/generator")
-UNIT_SUFFIXES = (".service", ".mount", ".target", ".timer", ".slice")
-# Driver groups in start order (opensvc.md §2.2; omc.compiler.ir.Group, not imported: slow).
-GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")
+from omc.runtime.drivers.base import DriverError, ResourceView
+from omc.runtime.objects.selection import Selectable
 
 
 class InstanceNotFoundError(Exception):
     """No units are installed for the object on this node (exit code 3)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Observed:
-    """What observation found for one resource before an action (the planner's input)."""
-
-    unit_active: bool
-    status: Status
-
-
 class ModelError(Exception):
     """Installed units that cannot be read as a service model; the message names the file."""
-
-
-def unit_dir() -> Path:
-    """Where ``om`` installs units: ``/etc/systemd/system`` (persistent), or ``OMC_UNIT_DIR``."""
-    return Path(os.environ.get("OMC_UNIT_DIR", DEFAULT_UNIT_DIR))
-
-
-def search_path() -> tuple[Path, ...]:
-    override = os.environ.get("OMC_UNIT_DIR")
-    return (Path(override),) if override else tuple(Path(p) for p in SEARCH_PATH)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,19 +83,19 @@ class ResourceModel:
 
     @property
     def rank(self) -> int:
-        return GROUPS.index(self.group) if self.group in GROUPS else len(GROUPS)
+        return group_rank(self.group)
 
     @property
     def optional(self) -> bool:
-        return "optional" in self.flags
+        return Flag.OPTIONAL in self.flags
 
     @property
     def standby(self) -> bool:
-        return "standby" in self.flags
+        return Flag.STANDBY in self.flags
 
     @property
     def disabled(self) -> bool:
-        return "disable" in self.flags
+        return Flag.DISABLE in self.flags
 
     @property
     def subset_key(self) -> str | None:
@@ -187,13 +162,13 @@ def _resource(unit: UnitFile) -> ResourceModel:
     exec_start = unit.keys.get("ExecStart", ())
     exec_stop = unit.keys.get("ExecStop", ())
     return ResourceModel(
-        rid=unit.get("X-OpenSVC-Rid"),
-        driver=unit.get("X-OpenSVC-Driver"),
+        rid=unit.get(Key.RID),
+        driver=unit.get(Key.DRIVER),
         unit=unit.name,
-        tags=frozenset(unit.get("X-OpenSVC-Tags").split()),
-        subset=unit.get("X-OpenSVC-Subset") or None,
-        flags=frozenset(unit.get("X-OpenSVC-Flags").split()),
-        config=decode_config(unit.get("X-OpenSVC-Config"), where=unit.name),
+        tags=frozenset(unit.get(Key.TAGS).split()),
+        subset=unit.get(Key.SUBSET) or None,
+        flags=frozenset(unit.get(Key.FLAGS).split()),
+        config=decode_config(unit.get(Key.CONFIG), where=unit.name),
         exec_start=tuple(v for v in exec_start if v),
         exec_stop=tuple(v for v in exec_stop if v),
         slice=unit.get("Slice"),
@@ -211,7 +186,7 @@ def object_units(
     spares reading other objects' units: only names starting with it, and mount
     units (named from their mount point), can be the object's; the marker decides.
     """
-    marker = f"X-OpenSVC-Path={display}\n".encode()
+    marker = f"{Key.PATH}={display}\n".encode()
     prefixes = (f"{stem}.", f"{stem}-") if stem else ("",)
     found: dict[str, str] = {}
     for directory in dirs or search_path():
@@ -236,7 +211,7 @@ def object_units(
 
 def load(path: ObjectPath, dirs: tuple[Path, ...] | None = None) -> ObjectModel | None:
     """The model of an object from its installed units; None when nothing is installed."""
-    from omc.compiler.names import object_stem
+    from omc.compiler.contract.names import object_stem  # imports unitsyntax: not at start-up
 
     texts = object_units(str(path), dirs, stem=object_stem(path))
     if not texts:
@@ -258,7 +233,7 @@ def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
     order = _order(target)
     position = {rid: i for i, rid in enumerate(r for s in order for r in s.get("rids", ()))}
     resources = sorted(
-        (_resource(u) for u in units if u.get("X-OpenSVC-Rid") and not u.name.endswith(".timer")),
+        (_resource(u) for u in units if u.get(Key.RID) and not u.name.endswith(".timer")),
         key=lambda r: (position.get(r.rid, len(position)), *_sort_key(r)),
     )
     parallel = frozenset(
@@ -269,9 +244,9 @@ def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
     return ObjectModel(
         path=path,
         target=target.name,
-        id=target.get("X-OpenSVC-Id"),
+        id=target.get(Key.ID),
         source=target.get("SourcePath"),
-        config=decode_config(target.get("X-OpenSVC-Config"), where=target.name),
+        config=decode_config(target.get(Key.CONFIG), where=target.name),
         resources=tuple(resources),
         units=tuple(u.name for u in units),
         parallel=parallel,
@@ -281,7 +256,7 @@ def build(path: ObjectPath, texts: Mapping[str, str]) -> ObjectModel:
 def _order(target: UnitFile) -> list[dict[str, Any]]:
     """The compiler's resource sets in start order (``X-OpenSVC-Order``), if present."""
     try:
-        data = json.loads(target.get("X-OpenSVC-Order") or "[]")
+        data = json.loads(target.get(Key.ORDER) or "[]")
     except json.JSONDecodeError:
         return []
     return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []

@@ -1,0 +1,152 @@
+"""Applying a plan: the abort phase, triggers, the jobs, what each step says, rollback.
+
+The jobs themselves run in :mod:`.jobs` (systemd's job engine orders and
+parallelises them); the lines each finished step logs come from :mod:`.narrate`.
+This module decides what a finished step means for the action: post triggers,
+failures (optional ones only warn), and after a start the check that the units
+are still active (a job ``done`` is not "up": Pacemaker's rule, :meth:`Applier.verify`).
+
+Rollback undoes exactly what this action started, in reverse order, one unit
+at a time with job mode ``ignore-dependencies`` (so stopping ``ip#0`` does
+not drag down a resource that was up before the action).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from omc.runtime.engine import narrate
+from omc.runtime.engine.jobs import Finished, Jobs
+from omc.runtime.engine.observe import ACTIVE
+from omc.runtime.engine.plan import Op, Plan, Step
+from omc.runtime.engine.triggers import TriggerError, triggers
+from omc.runtime.engine.triggers import run as run_trigger
+from omc.runtime.log import ActionLog
+from omc.runtime.objects.model import ObjectModel
+
+
+@dataclass(slots=True)
+class Applier:
+    """Applies one plan's steps to one object and logs what happened."""
+
+    jobs: Jobs
+    model: ObjectModel
+    log: ActionLog
+    drain: Callable[[], None] = lambda: None
+    om: str = "om"
+    pg_seen: set[str] = field(default_factory=set)
+    changed: list[Step] = field(default_factory=list)
+    # ActiveState of every unit read by verify(), for the end-state check.
+    final_states: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    def run(self, plan: Plan) -> list[str]:
+        """Apply the plan; returns the error lines of failed non-optional steps."""
+        for step in plan.steps:
+            if step.op is Op.SKIP:
+                self._say(step, narrate.skipped(step))
+        if plan.action.value == "start" and (vetoes := self._vetoes(plan)):
+            for veto in vetoes:
+                self.log.error(f"abort start: {veto}")
+            return vetoes
+        if failed := self._guarded(plan.jobs, "pre"):
+            self.log.error(f"{plan.action} aborted: {failed}")
+            return [failed]
+        if plan.action.starts or plan.job_mode != "ignore-dependencies":
+            return self._conclude(self.jobs.batch(plan))
+        # Stop exactly these units, in order: a stop must not propagate through
+        # Requires= to the standby units (or unselected ones) that stay up.
+        errors = self._conclude(self.jobs.one_by_one(plan.jobs, "ignore-dependencies"))
+        if plan.target_op is not Op.SKIP:
+            self.jobs.stop_target()
+        return errors
+
+    def _say(self, step: Step, line: narrate.Line) -> None:
+        res = self.model.resource(step.rid)
+        self.log.log(line.level, line.message, rid=res.rid, subset=res.subset)
+
+    def _conclude(self, finished: Iterable[Finished]) -> list[str]:
+        return [error for f in finished if (error := self._finish(f))]
+
+    def _finish(self, finished: Finished) -> str:
+        """Log one finished step and run its post triggers; return an error line or ''.
+
+        The job's result decides the step; the unit states are re-read once, after
+        every job (:meth:`verify`): a read per step would be one more D-Bus call
+        that PID 1 serves while it runs the next units.
+        """
+        step = finished.step
+        res = self.model.resource(step.rid)
+        self.drain()  # the driver's own records first: its process has exited
+        if finished.done:
+            log = self.log.bind(rid=res.rid, subset=res.subset)
+            for text in narrate.done(step, res, om=self.om, pg_seen=self.pg_seen):
+                log.info(text)
+            self.changed.append(step)
+            if post_failure := self._guarded((step,), "post"):
+                self.log.error(post_failure, rid=res.rid)
+            return post_failure
+        if finished.result == "dependency":
+            self.log.info(narrate.not_acted(step), rid=res.rid)
+            return ""
+        line = narrate.failed(step, res, self.jobs.explain(finished))
+        self._say(step, line)
+        return "" if res.optional else f"{res.rid}: {line.message}"
+
+    def _vetoes(self, plan: Plan) -> list[str]:
+        """The abort phase (§4.2): ask each resource about to start whether it vetoes."""
+        from omc.runtime import drivers
+
+        found = []
+        for step in plan.jobs:
+            res = self.model.resource(step.rid)
+            try:
+                reason = drivers.veto(res.view(self.model.display, self.model.id))
+            except LookupError:
+                reason = None
+            if reason:
+                found.append(f"{res.rid}: {reason}")
+        return found
+
+    def _guarded(self, steps: Iterable[Step], when: str) -> str:
+        """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""
+        try:
+            for step in steps:
+                self._triggers(step, when)
+        except TriggerError as exc:
+            return str(exc)
+        return ""
+
+    def _triggers(self, step: Step, when: str) -> None:
+        """Run the resource's pre/post triggers of this step; blocking failures raise."""
+        res = self.model.resource(step.rid)
+        action = "start" if step.op in (Op.START, Op.RESTART) else "stop"
+        env = {"OPENSVC_RID": res.rid, "OPENSVC_PATH": self.model.display,
+               "OPENSVC_ID": self.model.id, "OPENSVC_SID": self.log.sid,
+               "OPENSVC_ACTION": action}  # fmt: skip
+        for trigger in triggers(res.rid, res.config, when, action):
+            run_trigger(trigger, self.log, env)
+
+    def verify(self) -> list[str]:
+        """After a start: units that started but are no longer active (a Type=simple app
+        whose process exited right after its job completed) are failures too."""
+        errors = []
+        started = [s for s in self.changed if s.op is not Op.STOP]
+        # Every unit of the object (started ones included) in one call: the end-state
+        # check reuses them.
+        states = self.jobs.active_states(r.unit for r in self.model.resources)
+        self.final_states = states
+        for step in started:
+            res = self.model.resource(step.rid)
+            if states[step.unit] not in ACTIVE and not res.optional:
+                message = f"{step.op} failed: {step.unit} is {states[step.unit]}"
+                self.log.error(message, rid=res.rid)
+                errors.append(f"{res.rid}: {message}")
+        return errors
+
+    def rollback(self) -> list[str]:
+        """Stop what this action started, in reverse order; returns error lines."""
+        started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]
+        self.changed = []
+        steps = [Step(rid=s.rid, unit=s.unit, op=Op.STOP) for s in reversed(started)]
+        return self._conclude(self.jobs.one_by_one(steps, "ignore-dependencies"))

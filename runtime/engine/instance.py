@@ -1,0 +1,231 @@
+"""Instance actions on one object: observe → plan (pure) → apply, inside a session.
+
+``om <path> instance start|stop|restart|startstandby|shutdown|run|freeze|unfreeze``.
+The flow (opensvc.md §4.2): take the object lock, install the units if the config
+changed, read the model from them, open the log bracket (:mod:`.session`),
+observe, plan, apply, roll back on failure, freeze after a whole-instance stop of
+an orchestrated object, check the end state, close the bracket with the instance
+status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from omc.compiler.contract.node import om_path
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.drivers.base import Status
+from omc.runtime.engine.observe import observe, observed_map
+from omc.runtime.engine.plan import Action, Op, Plan, plan
+from omc.runtime.engine.session import ActionError, Session, object_lock, session
+from omc.runtime.layout import frozen_flag, stopped_flag
+from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log
+from omc.runtime.objects import configs, install
+from omc.runtime.objects import model as model_mod
+from omc.runtime.objects.model import InstanceNotFoundError
+from omc.runtime.objects.selection import Selector, select
+from omc.runtime.status import aggregate
+
+if TYPE_CHECKING:
+    from omc.runtime.adapters.systemd import Systemd
+
+STOP_END_STATES = frozenset({Status.DOWN, Status.STDBY_UP, Status.STDBY_DOWN, Status.NA})
+START_END_STATES = frozenset({Status.UP, Status.NA})
+__all__ = ["ActionError", "Options", "load_model", "run"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The action flags of the object CLI."""
+
+    selector: Selector = field(default_factory=Selector)
+    force: bool = False
+    disable_rollback: bool = False
+    dry_run: bool = False
+    argv: tuple[str, ...] = ()
+    origin: str = "user"
+
+
+def connect() -> Systemd:
+    from omc.runtime.adapters.systemd import Systemd
+
+    return Systemd.system()
+
+
+def connect_soon() -> Callable[[], Systemd]:
+    """Connect to the system bus in a thread when pydbus is already imported (a node
+    executor's worker): the handshake with dbus-daemon runs in C without the GIL, so it
+    overlaps the config check and the model load. The returned call waits for it."""
+    import sys
+    import threading
+
+    if "pydbus" not in sys.modules:
+        sd = connect()  # importing gi in a thread would only contend for the GIL
+        return lambda: sd
+    box: list[Systemd | Exception] = []
+
+    def work() -> None:
+        try:
+            sd = connect()
+            sd.subscribe()  # before any job: the first enqueue then waits for nothing
+            box.append(sd)
+        except Exception as exc:  # handed to the waiting caller
+            box.append(exc)
+
+    thread = threading.Thread(target=work, name="connect", daemon=True)
+    thread.start()
+
+    def wait() -> Systemd:
+        thread.join()
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
+    return wait
+
+
+def load_model(path: ObjectPath, reload: Callable[[], None] | None) -> model_mod.ObjectModel:
+    """Install the units if the config changed (one daemon-reload), then read the model."""
+    if reload is not None and configs.config_file_exists(path):
+        install.ensure_units(path, reload=reload)
+    found = model_mod.load(path)
+    if found is None:
+        raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
+    return found
+
+
+def freeze(path: ObjectPath, log: ActionLog, *, on: bool) -> None:
+    flag = frozen_flag(path)
+    if on:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
+        log.info("instance frozen")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            flag.unlink()
+        log.info("instance unfrozen")
+
+
+def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> Plan | None:
+    """Run one instance action; raises ActionError when it failed (after logging why)."""
+    if verb in ("freeze", "unfreeze"):
+        log = action_log(str(path), action=verb, console=console, origin=opts.origin)
+        freeze(path, log, on=verb == "freeze")
+        return None
+    connected = connect_soon()
+    try:
+        with object_lock(path):
+            model = load_model(path, lambda: connected().daemon_reload())
+            sd = connected()
+            if model.disabled and verb != "shutdown":
+                raise ActionError(f"{path}: object instance is disabled", logged=False)
+            selection = select((r.selectable for r in model.resources), opts.selector)
+
+            def avail() -> str:
+                return _avail(sd, model)
+
+            with session(path, verb, argv=opts.argv, origin=opts.origin, console=console,
+                         avail=avail, lock=False, bracket=not opts.dry_run) as frame:  # fmt: skip
+                return _run(sd, model, selection, frame, opts=opts)
+    finally:
+        connected().close()
+
+
+def _plans(verb: str) -> tuple[Action, ...]:
+    if verb == "restart":
+        return (Action.STOP, Action.START)
+    return (Action(verb),)
+
+
+def _avail(sd: Systemd, model: model_mod.ObjectModel, states: dict[str, str] | None = None) -> str:
+    observed = observe(model, sd=sd, unit_states=states)
+    return str(aggregate(s.summary() for s in observed.values()).avail)
+
+
+def _run(
+    sd: Systemd,
+    model: model_mod.ObjectModel,
+    selection: frozenset[str] | None,
+    frame: Session,
+    *,
+    opts: Options,
+) -> Plan:
+    last: Plan | None = None
+    end_states: dict[str, str] | None = None
+    with ActionRelay(model.display, frame.log.sid, frame.log.emit_relayed) as relay:
+        for action in _plans(frame.verb):
+            states = observe(model, sd=sd)
+            last = plan(model, observed_map(states), action, selection=selection,
+                        force=opts.force, disable_rollback=opts.disable_rollback)  # fmt: skip
+            if opts.dry_run:
+                print(last.render())
+                continue
+            end_states = _apply(sd, model, last, frame.log, relay)
+    assert last is not None
+    if not opts.dry_run:
+        _conclude(sd, model, last, frame, end_states)
+    return last
+
+
+def _apply(
+    sd: Systemd, model: model_mod.ObjectModel, p: Plan, log: ActionLog, relay: ActionRelay
+) -> dict[str, str] | None:
+    """Run one plan; returns the units' ActiveStates when verify() read them all last
+    (a successful start: nothing changes them before the end-state check)."""
+    from omc.runtime.engine.apply import Applier
+    from omc.runtime.engine.jobs import Jobs
+
+    for error in p.errors:
+        log.error(error)
+    if p.errors:
+        raise ActionError(f"{p.action} aborted: requirements not met")
+    jobs = Jobs(sd=sd, target=model.target, warn=log.warning)
+    applier = Applier(jobs=jobs, model=model, log=log, drain=relay.drain, om=om_path())
+    errors = applier.run(p)
+    if not errors and p.action in (Action.START, Action.STARTSTANDBY):
+        errors = applier.verify()
+    _flags(model.path, p, ok=not errors)
+    if not errors:
+        if p.freeze:
+            freeze(model.path, log, on=True)
+        return applier.final_states
+    if p.rollback and applier.changed:
+        log.info("rollback")
+        applier.rollback()
+        relay.drain()
+    elif p.action.starts:
+        why = "no resource activated" if p.rollback else "disabled"
+        log.info(f"skip rollback: {why}")
+    raise ActionError(f"{p.action} failed: " + "; ".join(errors))
+
+
+def _flags(path: ObjectPath, p: Plan, *, ok: bool) -> None:
+    """Selection stops leave a "stopped" flag on each resource; starts clear it."""
+    for step in p.jobs:
+        flag = stopped_flag(path, step.rid)
+        if p.selected and step.op is Op.STOP and ok:
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.touch()
+        elif step.op in (Op.START, Op.RESTART):
+            with contextlib.suppress(FileNotFoundError):
+                flag.unlink()
+
+
+def _conclude(
+    sd: Systemd,
+    model: model_mod.ObjectModel,
+    p: Plan,
+    frame: Session,
+    unit_states: dict[str, str] | None,
+) -> None:
+    """Close the bracket with the end state; a wrong end state fails the action (§4.2)."""
+    avail = _avail(sd, model, unit_states)
+    expected = START_END_STATES if p.action.starts else STOP_END_STATES
+    if p.end_check and avail not in expected:
+        why = f"the {frame.verb} action returned no error but end avail status is {avail}"
+        frame.conclude(avail, failed=True, why=why)
+        raise ActionError(f"{frame.verb}: end avail status is {avail}")
+    frame.conclude(avail, failed=False)

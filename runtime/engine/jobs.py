@@ -1,0 +1,139 @@
+"""Running a plan's systemd jobs: enqueue, follow, report each step as it finishes.
+
+systemd's job engine does the ordering and the parallelism from the unit graph
+(``After=``/``Requires=`` written by the compiler): all jobs of a start are
+enqueued at once (a whole-object action as one transaction, through the object's
+target), then waited for in plan order, so the caller can narrate the resources
+in start order while independent units run concurrently. What a finished job
+means for the action (log lines, triggers, failure) is not decided here: this
+module only reports :class:`Finished` events (``apply`` and ``narrate`` do the rest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omc.runtime.adapters.systemd import SystemdError  # cheap: pydbus is imported on connect
+from omc.runtime.engine.plan import Op, Plan, Step
+
+if TYPE_CHECKING:
+    from omc.runtime.adapters.systemd import Systemd
+
+METHODS = {Op.START: "StartUnit", Op.STOP: "StopUnit", Op.RESTART: "RestartUnit"}
+REFUSED = "refused"  # the job was never enqueued (systemd refused the transaction)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finished:
+    """One step's job is over: systemd's job result (``done``, ``failed``, ``timeout``,
+    ``canceled``, ``dependency``, ``skipped``), or :data:`REFUSED` with the reason."""
+
+    step: Step
+    result: str
+    refusal: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.result == "done"
+
+
+@dataclass(slots=True)
+class Jobs:
+    """The jobs of one object's action on one systemd connection."""
+
+    sd: Systemd
+    target: str  # the object's target unit
+    warn: Callable[[str], None]  # a refused target job is reported, not fatal
+    timeout: float | None = None
+
+    def wait(self, job: str) -> str:
+        return self.sd.wait([job], self.timeout)[job]
+
+    def batch(self, plan: Plan) -> Iterator[Finished]:
+        """Enqueue every job of ``plan`` at once (one transaction through the target when
+        the whole object moves), then report them in plan order as they finish."""
+        whole = _one_transaction(plan)
+        target_job: str | None = None
+        jobs: dict[str, str] = {}
+        if whole:
+            target_job, jobs = self._target_transaction(plan)
+        queued: list[tuple[Step, str | None, str]] = []
+        for step in plan.jobs:
+            if step.unit in jobs:
+                queued.append((step, jobs[step.unit], ""))
+                continue
+            try:
+                job = self.sd.enqueue(METHODS[step.op], step.unit, plan.job_mode)
+                queued.append((step, job, ""))
+            except SystemdError as exc:  # the transaction was refused
+                queued.append((step, None, str(exc)))
+        if not whole and plan.target_op is not Op.SKIP:
+            # After the steps: its job then also waits for what they propagate (a
+            # restart of ip#0 restarts the units that require it).
+            target_job = self._enqueue_target(plan.target_op)
+        for step, queued_job, refusal in queued:
+            yield self._finished(step, queued_job, refusal)
+        if target_job is not None:
+            self.wait(target_job)
+
+    def one_by_one(self, steps: Iterable[Step], mode: str) -> Iterator[Finished]:
+        """Each step's job enqueued after the previous one finished (a stop that must
+        not propagate through ``Requires=``, a rollback)."""
+        for step in steps:
+            try:
+                job, refusal = self.sd.enqueue(METHODS[step.op], step.unit, mode), ""
+            except SystemdError as exc:
+                job, refusal = None, str(exc)
+            yield self._finished(step, job, refusal)
+
+    def stop_target(self) -> None:
+        self.wait(self.sd.enqueue("StopUnit", self.target, "ignore-dependencies"))
+
+    def _finished(self, step: Step, job: str | None, refusal: str) -> Finished:
+        if job is None:
+            return Finished(step=step, result=REFUSED, refusal=refusal)
+        return Finished(step=step, result=self.wait(job))
+
+    def _target_transaction(self, plan: Plan) -> tuple[str | None, dict[str, str]]:
+        """For a whole-object start or stop: enqueue the object's target job and find
+        the jobs its transaction gave the steps' units, as ``systemctl start|stop
+        <target>`` does: one transaction instead of one per unit, which PID 1 also
+        spends time on while the units run. The target pulls in, or stops through
+        ``PartOf=``, exactly the units such a plan acts on; a step the transaction
+        gave no job (drift: a unit already in the wanted state) is enqueued on its
+        own after."""
+        self.sd.forget(s.unit for s in plan.jobs)
+        job = self._enqueue_target(plan.target_op)
+        return job, (self.sd.jobs_of(s.unit for s in plan.jobs) if job else {})
+
+    def _enqueue_target(self, op: Op) -> str | None:
+        try:
+            return self.sd.enqueue(METHODS[op], self.target, "replace")
+        except SystemdError as exc:
+            self.warn(f"{self.target}: {exc}")
+            return None
+
+    def explain(self, finished: Finished) -> str:
+        """Why a step failed, for its error line (reads the unit's full state: slow, only
+        for failures)."""
+        if finished.refusal:
+            return finished.refusal
+        state = self.sd.state(finished.step.unit)
+        result = f" ({state.result})" if state.result and state.result != "success" else ""
+        return (
+            f"job {finished.result}, {finished.step.unit} is "
+            f"{state.active_state}/{state.sub_state}{result}"
+        )
+
+    def active_states(self, units: Iterable[str]) -> dict[str, str]:
+        return self.sd.active_states(list(units))
+
+
+def _one_transaction(plan: Plan) -> bool:
+    """A whole-object start or stop where every step does what the target does."""
+    op = plan.target_op
+    if op is Op.SKIP or plan.selected or plan.job_mode != "replace":
+        return False
+    return all(s.op is op for s in plan.jobs)

@@ -1,0 +1,102 @@
+"""Object configs on this node: list, select, read and write them (om3's layout, §1.1).
+
+Where configs live and how they are found is the contract's
+(:mod:`omc.compiler.contract.node`, ``OMC_ETC`` overrides ``/etc/opensvc``); this
+module adds what ``om`` does with them: object selector expressions (§1.9) and
+atomic writes. Compiling a config and installing its units is
+:mod:`omc.runtime.objects.install`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+
+from omc.compiler.contract.node import config_file, discover
+from omc.compiler.contract.paths import Kind, ObjectPath, parse_path
+
+_GLOB = frozenset("*?[")
+
+
+class StoreError(Exception):
+    """A config cannot be read, written or compiled; the message says which and why."""
+
+
+class ConfigError(StoreError):
+    """The config has errors; the message is the rendered diagnostics (file:line:col …)."""
+
+
+class NotFoundError(StoreError):
+    """The selector matched no object (exit code 2)."""
+
+
+def list_objects() -> list[ObjectPath]:
+    """Every object with a config file, in path order."""
+    found, _ = discover()
+    return [path for _, path in found]
+
+
+def _term_matches(term: str, path: ObjectPath) -> bool:
+    negate = term.startswith("!")
+    term = term.removeprefix("!")
+    if "**" in term:
+        hit = fnmatch.fnmatchcase(path.fqn, term)
+    elif term == "*":
+        hit = path.kind is Kind.SVC
+    else:
+        parts = term.split("/")
+        pattern = {1: f"root/svc/{term}", 2: f"root/{term}"}.get(len(parts), term)
+        hit = fnmatch.fnmatchcase(path.fqn, pattern)
+    return hit != negate
+
+
+def select_objects(expr: str, objects: list[ObjectPath] | None = None) -> list[ObjectPath]:
+    """om3 object selectors (§1.9): globs, ``,`` union, ``+`` intersection, ``!`` negation.
+
+    An expression without glob characters is an exact path that must exist.
+    """
+    if not any(c in expr for c in _GLOB | {",", "+", "!"}):
+        wanted = parse_path(expr)
+        exists = config_file(wanted).is_file() if objects is None else wanted in objects
+        if not exists:
+            raise NotFoundError(f"object {expr} not found (no {config_file(wanted)})")
+        return [wanted]
+    known = list_objects() if objects is None else objects
+    chosen = [
+        p
+        for p in known
+        if any(all(_term_matches(t, p) for t in u.split("+") if t) for u in expr.split(","))
+    ]
+    if not chosen:
+        raise NotFoundError(f"no object matches {expr!r}")
+    return chosen
+
+
+def config_file_exists(path: ObjectPath) -> bool:
+    return config_file(path).is_file()
+
+
+def read_config(path: ObjectPath) -> str:
+    try:
+        return config_file(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None
+    except OSError as exc:
+        raise StoreError(f"cannot read {config_file(path)}: {exc.strerror}") from None
+
+
+def write_config(path: ObjectPath, text: str) -> Path:
+    """Atomic write (temp file + rename) of an object's config."""
+    import tempfile  # not on the status path
+
+    target = config_file(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        Path(tmp).replace(target)
+    except OSError as exc:
+        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
+    return target

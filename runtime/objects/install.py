@@ -1,0 +1,97 @@
+"""Compile an object's config through the one pipeline and install its units.
+
+Units go to ``/etc/systemd/system`` by default (the contract's ``unit_dir()``):
+object configs are persistent, so are their units, and HA units carry no
+``[Install]`` section, so nothing starts them at boot but ``om``.
+
+Units are recompiled only when the config changed: the sha256 of the config
+text (and of ``cluster.conf``, whose values the units embed) is kept in
+``<var>/<object>/config.sha256`` with the ``om`` path written into them; the
+install is atomic (``omc.compiler.install``) and ONE ``daemon-reload`` follows,
+only when a unit file actually changed. A config with errors never reaches the
+unit directory: the last good units stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omc.compiler.contract.node import (
+    cluster_settings,
+    cluster_text,
+    config_file,
+    node_name,
+    om_path,
+)
+from omc.compiler.contract.paths import ObjectPath
+from omc.compiler.contract.units import unit_dir
+from omc.runtime.layout import object_var_dir
+from omc.runtime.objects.configs import ConfigError, read_config
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compiled:
+    """What compiling an object's config gave: units, or diagnostics text."""
+
+    units: dict[str, str]
+    diagnostics: str
+    ok: bool
+
+
+def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
+    """Compile a config text for this node into unit texts (never raises on bad input):
+    the same pipeline, node name and cluster values as ``omc`` uses."""
+    from omc.compiler.diagnostics import render_text
+    from omc.compiler.pipeline import build
+
+    result = build(text, filename=filename, node=node_name(), om=om_path(), path=path,
+                   cluster=cluster_settings())  # fmt: skip
+    rendered = render_text(result.diagnostics, text) if result.diagnostics else ""
+    return Compiled(units=dict(result.units), diagnostics=rendered, ok=result.ok)
+
+
+def _hash_file(path: ObjectPath) -> Path:
+    return object_var_dir(path) / "config.sha256"
+
+
+def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
+    """Recompile and install the object's units if its config changed; reload once if so.
+
+    Returns whether anything changed. A config with errors raises and leaves
+    the last good units in place.
+    """
+    import hashlib  # not on the status path
+
+    text = read_config(path)
+    digest = hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest()
+    digest += " " + om_path()
+    marker = _hash_file(path)
+    with contextlib.suppress(OSError):
+        if marker.read_text() == digest:
+            return False
+    from omc.compiler.install import install  # only when the config changed
+
+    compiled = compile_config(path, text, filename=str(config_file(path)))
+    if not compiled.ok:
+        raise ConfigError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
+    report = install(compiled.units, directory=unit_dir(), object_path=str(path))
+    if report.changed:
+        reload()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(digest)
+    return report.changed
+
+
+def remove_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
+    """Uninstall every unit of the object (``delete``)."""
+    from omc.compiler.install import install
+
+    report = install({}, directory=unit_dir(), object_path=str(path))
+    with contextlib.suppress(FileNotFoundError):
+        _hash_file(path).unlink()
+    if report.changed:
+        reload()
+    return report.changed

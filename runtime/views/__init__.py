@@ -1,0 +1,1 @@
+"""What ``om`` prints about objects: the status tree and the resource listings (pure text)."""
