@@ -260,6 +260,22 @@ def driver_support(group: str, driver_type: str) -> Support | None:
     return DRIVERS.get(group, {}).get(driver_type)
 
 
+def driver_name(group: str, driver_type: str) -> str:
+    """The driver a unit names (``X-OpenSVC-Driver``, the runtime's registry key):
+    ``group.type``, or just ``volume`` (its ``type`` names a pool type, not a driver)."""
+    return group if group == "volume" else f"{group}.{driver_type}"
+
+
+def drivers(support: Support) -> tuple[str, ...]:
+    """Every driver name of one support level (what the runtime must run, for EMITTED)."""
+    names = [
+        driver_name(g, t) for g, types in DRIVERS.items() for t, s in types.items() if s is support
+    ]
+    if driver_support("volume", "") is support:
+        names.append(driver_name("volume", ""))
+    return tuple(names)
+
+
 def canonical_type(group: str, driver_type: str) -> str:
     """``type`` as om3 names it: default when empty, old aliases mapped."""
     driver_type = driver_type.strip() or DEFAULT_TYPES.get(group, "")
@@ -381,6 +397,8 @@ _SUPPORT_LABELS = {
 
 def _group_support(group: str) -> list[str]:
     """A resource group's types by support level, so the reference says what omc runs."""
+    if group == "volume":
+        return _type_support(group, "")
     types = DRIVERS.get(group, {})
     return [
         f"  {label}: {' '.join(names)}"
@@ -393,9 +411,10 @@ def _type_support(group: str, driver_type: str) -> list[str]:
     """The verdict on one driver omc rejects (none for the drivers it runs)."""
     support = driver_support(group, driver_type)
     if support is Support.LEGACY:
-        return ["  v1/v2 only; om3 removed it: a resource of this type is rejected"]
+        return [f"  v1/v2 only; om3 removed it: {driver_name(group, driver_type)} is rejected"]
     if support is not Support.PARSED:
         return []
-    instead = INSTEAD.get(f"{group}.{driver_type}")
-    verdict = "  not supported by omc's runtime: a resource of this type is rejected"
+    driver = driver_name(group, driver_type)
+    instead = INSTEAD.get(driver)
+    verdict = f"  not supported by omc's runtime: {driver} is rejected"
     return [verdict, f"  instead: {instead}"] if instead else [verdict]

@@ -52,6 +52,7 @@ from .keywords import (
     Keyword,
     Status,
     Support,
+    driver_name,
     driver_support,
     lookup,
     lookup_any_type,
@@ -555,7 +556,7 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
         )
         return None
     if support is not Support.EMITTED:
-        _unsupported_driver(section, f"{group}.{driver_type}".rstrip("."), support, ev, diags)
+        _unsupported_driver(section, driver_name(group, driver_type), support, ev, diags)
         return None
     return _build(section, group, driver_type, ev, diags)
 
@@ -657,7 +658,7 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         "rid": section.name,
         "group": group,
         # volume has one generic driver; its `type` names a pool type (VolumeResource.pool_type)
-        "driver": group.value if group is ir.Group.VOLUME else f"{group.value}.{driver_type}",
+        "driver": driver_name(group.value, driver_type),
         "span": ir.SourceSpan(
             file=section.span.file, line=section.span.line, column=section.span.column
         ),

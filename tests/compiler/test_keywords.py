@@ -229,10 +229,10 @@ def test_keyword_doc_says_which_types_omc_runs() -> None:
 def test_keyword_doc_of_a_driver_omc_rejects_says_so_and_what_to_use() -> None:
     """``omc keywords ip.cni`` leads with the verdict and the alternative, then the keywords."""
     lines = keyword_doc("ip.cni").splitlines()
-    assert lines[1] == "  not supported by omc's runtime: a resource of this type is rejected"
+    assert lines[1] == "  not supported by omc's runtime: ip.cni is rejected"
     assert lines[2] == f"  instead: {INSTEAD['ip.cni']}"
     legacy = keyword_doc("container.hpvm").splitlines()
-    assert legacy[1] == "  v1/v2 only; om3 removed it: a resource of this type is rejected"
+    assert legacy[1] == "  v1/v2 only; om3 removed it: container.hpvm is rejected"
 
 
 @pytest.mark.parametrize("driver", ["nosuch", "ip.nosuch"])
