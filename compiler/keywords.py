@@ -16,8 +16,8 @@ support        meaning                                          diagnostic
 =============  ===============================================  ==========================
 ``emitted``    omc compiles it into units and runs it           none
 ``parsed``     an om3 driver omc's runtime does not run         error ("not supported by
-               (ip.cni, disk.drbd, fs.zfs, container.kvm ...):  omc's runtime", with what
-               keywords checked, then rejected                  to use instead), or warning
+               (ip.cni, disk.drbd, fs.zfs, container.kvm,       omc's runtime", with what
+               volume ...): keywords checked, then rejected     to use instead), or warning
                                                                 when the resource is
                                                                 optional or disabled
                                                                 (then skipped)
@@ -217,6 +217,10 @@ INSTEAD: dict[str, str] = {
     "container.vbox": (
         "start and stop the VM from an app resource (start, stop and check with VBoxManage)"
     ),
+    "volume": (
+        "omc has no pools: put the storage in this service instead "
+        "(an fs resource with type = tmpfs for a shm volume, or a disk and an fs mount)"
+    ),
 }
 
 DEFAULT_TYPES = {
@@ -254,9 +258,13 @@ FREEFORM_SECTIONS = frozenset(("env", "data", "labels"))
 
 
 def driver_support(group: str, driver_type: str) -> Support | None:
-    """Support level of ``group.type`` (None: no such driver at all)."""
+    """Support level of ``group.type`` (None: no such driver at all).
+
+    ``volume`` is one driver whatever its ``type`` (a pool type); omc has no pools
+    and no vol objects, so its runtime does not run it.
+    """
     if group == "volume":
-        return Support.EMITTED
+        return Support.PARSED
     return DRIVERS.get(group, {}).get(driver_type)
 
 

@@ -43,18 +43,6 @@ NOT_VALID_FOR_OM3: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"invalid-value"}),
         "om3 rejects it too: `limit_cpu`/`limit_core = 1-4` is neither a duration nor a size",
     ),
-    "docs-pool-virtual-template-md-raid1-vg.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
-    ),
-    "docs-pool-virtual-template-vg-ext4.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
-    ),
-    "docs-pool-virtual-template-zpool-mirror.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
-    ),
     "docs-references-env-devs.conf": (
         frozenset({"missing-type"}),
         "documentation fragment: `[disk#0]` has no `type`, which om3 requires",
@@ -169,7 +157,7 @@ def render(entries: list[Entry]) -> str:
         "that need a volume resolved at run time;",
         f"* {legacy + invalid} that om3 rejects as well: {legacy} with v1/v2-only sections, "
         f"drivers or keywords that om3 removed (`{V1_V2}`), {invalid} invalid for om3 (invalid "
-        "values, documentation fragments, pool templates that need `--env`);",
+        "values, documentation fragments);",
         f"* {gaps} because of a known omc gap.",
         "",
         "Each reason is the compiler's own diagnostic, with its line.",

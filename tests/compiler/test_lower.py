@@ -65,7 +65,6 @@ def test_typed_fields_per_family() -> None:
         "[app#0]\nscript = /etc/init.d/x\nstart = true\nstop = 10\ncheck = false\n"
         "limit_nofile = 4k\nenvironment = X=1\numask = 022\n"
         "[share#0]\ntype = nfs\npath = /srv/x\nopts = *(ro)\n"
-        "[volume#0]\npool = p\nsize = 1g\n"
     )
     disk = resource(service, "disk#0")
     assert isinstance(disk, ir.DiskResource) and (disk.file, disk.size) == ("/var/img", 100 << 20)
@@ -99,8 +98,6 @@ def test_typed_fields_per_family() -> None:
     assert app.limits == (("LimitNOFILE", 4096),) and app.umask == 0o22
     share = resource(service, "share#0")
     assert isinstance(share, ir.ShareResource) and share.opts == "*(ro)"
-    volume = resource(service, "volume#0")
-    assert isinstance(volume, ir.VolumeResource) and volume.volume_name == "svc1-vol-0"
 
 
 def test_app_script_with_arguments_is_split_like_om3() -> None:
@@ -240,6 +237,7 @@ def test_v1_driver_is_rejected_as_om3_does_not_as_an_omc_limit() -> None:
         ("[disk#1]\ntype = drbd\nres = r0\n", Severity.ERROR, "unsupported-driver"),
         ("[fs#1]\ntype = zfs\nmnt = /x\ndev = p/x\n", Severity.ERROR, "unsupported-driver"),
         ("[container#1]\ntype = kvm\noptional = true\n", Severity.WARNING, "unsupported-driver"),
+        ("[volume#1]\npool = p\nsize = 1g\n", Severity.ERROR, "unsupported-driver"),
         ("[vg#1]\nvgname = data\n", Severity.ERROR, "legacy-section"),
         ("[vmdg]\nscsireserv = false\n", Severity.ERROR, "legacy-section"),
         ("[subset#container.docker:x]\nparallel = true\n", Severity.ERROR, "legacy-section"),
