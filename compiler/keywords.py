@@ -417,12 +417,11 @@ def _group_support(group: str) -> list[str]:
 
 def _type_support(group: str, driver_type: str) -> list[str]:
     """The verdict on one driver omc rejects (none for the drivers it runs)."""
-    support = driver_support(group, driver_type)
+    support, driver = driver_support(group, driver_type), driver_name(group, driver_type)
     if support is Support.LEGACY:
-        return [f"  v1/v2 only; om3 removed it: {driver_name(group, driver_type)} is rejected"]
+        return [f"  v1/v2 only; om3 removed it: {driver} is rejected"]
     if support is not Support.PARSED:
         return []
-    driver = driver_name(group, driver_type)
     instead = INSTEAD.get(driver)
     verdict = f"  not supported by omc's runtime: {driver} is rejected"
     return [verdict, f"  instead: {instead}"] if instead else [verdict]
