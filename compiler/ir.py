@@ -179,17 +179,16 @@ class Schedule(_Record):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class IpResource(Resource):
-    """ip.host, ip.netns, ip.cni, ip.route."""
+    """ip.host, ip.netns (the ip drivers omc runs: ``keywords.DRIVERS``)."""
 
     ipname: str | None = None  # address or DNS name (keyword ``name``)
     netmask: str | None = None  # dotted or prefix length, as written
     dev: str | None = None
     gateway: str | None = None
-    netns: str | None = None  # "container#0" for ip.netns/ip.cni/ip.route
+    netns: str | None = None  # "container#0" for ip.netns
     mode: str | None = None  # ip.netns: bridge, macvlan, ipvlan-l2 ...
-    network: str | None = None  # ip.cni network name, ip.host provisioning
+    network: str | None = None  # ip.host provisioning network
     nsdev: str | None = None
-    to: str | None = None  # ip.route destination CIDR
     alias: bool = True
     check_carrier: bool = True
     expose: tuple[str, ...] = ()
@@ -197,23 +196,21 @@ class IpResource(Resource):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class DiskResource(Resource):
-    """disk.loop, disk.vg, disk.lv, disk.md, disk.raw, disk.drbd, disk.zpool ..."""
+    """disk.loop, disk.vg, disk.md, disk.raw (the disk drivers omc runs)."""
 
-    disk_name: str | None = None  # vg/lv/zpool/md name (keyword ``name``)
+    disk_name: str | None = None  # vg/md name (keyword ``name``)
     file: str | None = None  # disk.loop backing file
     size: int | None = None  # bytes; None when unset or a "%FREE" form (see config)
-    vg: str | None = None  # disk.lv
     pvs: tuple[str, ...] = ()  # disk.vg provisioning
     devs: tuple[str, ...] = ()  # disk.md / disk.raw
     uuid: str | None = None  # disk.md
-    res: str | None = None  # disk.drbd resource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class FsResource(Resource):
-    """fs.<fstype> (mountable), fs.flag, fs.directory, fs.zfs."""
+    """fs.<fstype> (mountable), fs.flag, fs.directory."""
 
-    fs_type: str  # "ext4", "flag", "directory", "zfs", "tmpfs", "bind", ...
+    fs_type: str  # "ext4", "flag", "directory", "tmpfs", "bind", ...
     is_mountable: bool = False  # becomes a native .mount unit
     dev: str | None = None
     mnt: str | None = None
@@ -237,7 +234,7 @@ class ShareResource(Resource):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ContainerResource(Resource):
-    """container.podman/docker/oci (image based) and lxc/kvm/vbox (name based)."""
+    """container.podman/docker/oci (the container drivers omc runs)."""
 
     image: str | None = None
     image_pull_policy: str = "once"
@@ -312,7 +309,7 @@ class SyncTarget(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class SyncResource(Resource):
-    """sync.rsync (and the parsed-only sync.zfs/zfssnap)."""
+    """sync.rsync (the sync driver omc runs)."""
 
     src: tuple[str, ...] = ()
     dst: str | None = None

@@ -6,18 +6,24 @@ rules, converters and the ``omc keywords [DRIVER]`` documentation all read
 sections) and ``keywords_resources.py`` (resource drivers); this module holds
 the model, the driver catalogue and the lookups.
 
-Driver support levels (:class:`Support`) decide what happens to a resource:
+Driver support levels (:class:`Support`) decide what happens to a resource.
+A driver is ``emitted`` only when omc's runtime has a driver for it
+(``omc.runtime.drivers``; ``tests/test_contract.py`` ties the two tables), so a
+compiled unit never fails at start for want of one:
 
 =============  ===============================================  ==========================
 support        meaning                                          diagnostic
 =============  ===============================================  ==========================
-``emitted``    omc compiles it into units                       none
-``parsed``     an om3 driver omc does not run (disk.crypt,      error, or warning when the
-               sync.zfs, container.vbox ...): keywords known     resource is optional or
-                                                                disabled (then skipped)
-``legacy``     v1/v2-only drivers and section groups            same as ``parsed``
-               (``container.hpvm``, ``ip.amazon``,
-               ``sync.dds``, ``[vg#1]``, ``[vmdg]``)
+``emitted``    omc compiles it into units and runs it           none
+``parsed``     an om3 driver omc's runtime does not run         error ("not supported by
+               (ip.cni, disk.drbd, fs.zfs, container.kvm,       omc's runtime", with what
+               volume ...): keywords checked, then rejected     to use instead), or warning
+                                                                when the resource is
+                                                                optional or disabled
+                                                                (then skipped)
+``legacy``     v1/v2-only drivers and section groups, which     same, saying om3 removed it
+               om3 rejects too (``container.hpvm``,
+               ``ip.amazon``, ``sync.dds``, ``[vg#1]``)
 =============  ===============================================  ==========================
 
 Keyword status (:class:`Status`): ``current``; ``deprecated`` (an old
@@ -73,9 +79,11 @@ class Status(StrEnum):
 
 
 class Support(StrEnum):
-    EMITTED = "emitted"
-    PARSED = "parsed"
-    LEGACY = "legacy"
+    """What omc does with a driver (see the module doc)."""
+
+    EMITTED = "emitted"  # compiled into units; omc's runtime runs it
+    PARSED = "parsed"  # an om3 driver omc's runtime does not run: rejected
+    LEGACY = "legacy"  # v1/v2 only, removed in om3: rejected
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -132,27 +140,30 @@ MOUNT_FS_TYPES = words(
     "overlay squashfs iso9660 udf exfat"
 )
 
-# group -> {type: support}. "" is the default type when `type` is unset.
+# group -> {type: support}. "" is the default type when `type` is unset. A type is
+# EMITTED only if omc.runtime.drivers runs it (tests/test_contract.py checks both ways).
 DRIVERS: dict[str, dict[str, Support]] = {
     "ip": {
-        **dict.fromkeys(("host", "netns", "cni", "route"), Support.EMITTED),
+        **dict.fromkeys(("host", "netns"), Support.EMITTED),
+        **dict.fromkeys(("cni", "route"), Support.PARSED),
         **dict.fromkeys(("amazon", "crossbow", "gce", "rule", "zone"), Support.LEGACY),
     },
     "disk": {
-        **dict.fromkeys(("loop", "vg", "lv", "md", "raw", "drbd", "zpool"), Support.EMITTED),
-        **dict.fromkeys(("zvol", "crypt", "disk", "rados", "hp3par", "xp8"), Support.PARSED),
+        **dict.fromkeys(("loop", "vg", "md", "raw"), Support.EMITTED),
+        **dict.fromkeys(words("lv drbd zpool zvol crypt disk rados hp3par xp8"), Support.PARSED),
         **dict.fromkeys(
             words("advfs amazon gandi gce hpvm ldom scsireserv vdisk vxdg vxvol"), Support.LEGACY
         ),
     },
     "fs": {
-        **dict.fromkeys(("flag", "directory", "zfs", *MOUNT_FS_TYPES), Support.EMITTED),
+        **dict.fromkeys(("flag", "directory", *MOUNT_FS_TYPES), Support.EMITTED),
+        "zfs": Support.PARSED,
         "docker": Support.LEGACY,
     },
     "share": {"nfs": Support.EMITTED},
     "container": {
-        **dict.fromkeys(("oci", "docker", "podman", "lxc", "kvm"), Support.EMITTED),
-        "vbox": Support.PARSED,
+        **dict.fromkeys(("oci", "docker", "podman"), Support.EMITTED),
+        **dict.fromkeys(("lxc", "kvm", "vbox"), Support.PARSED),
         **dict.fromkeys(
             words("amazon esx hpvm jail ldom lxd openstack ovm srp vcloud vz xen zone"),
             Support.LEGACY,
@@ -172,6 +183,44 @@ DRIVERS: dict[str, dict[str, Support]] = {
     },
     "task": dict.fromkeys(("host", "docker", "podman", "oci"), Support.EMITTED),
     "volume": {},  # the type names a pool type; a single generic driver
+}
+
+_NO_ZFS = (
+    "omc has no ZFS support: use a disk.loop, disk.vg or disk.md device "
+    "with an fs.ext4 or fs.xfs mount"
+)
+
+# What to use instead of a driver omc's runtime does not run, when omc has something
+# sensible (the hint of the "not supported by omc's runtime" error).
+INSTEAD: dict[str, str] = {
+    "ip.cni": (
+        "use type = netns (netns = container#N, dev = a host bridge): "
+        "omc plumbs the container's interface itself, without CNI"
+    ),
+    "ip.route": "for the container's default route, set 'gateway' on its ip.netns resource",
+    "disk.lv": (
+        "use type = vg, which activates every logical volume of the group, "
+        "and mount /dev/<vg>/<lv> with an fs resource"
+    ),
+    "disk.drbd": (
+        "omc does not replicate block devices: use a local disk (loop, vg, md) "
+        "and copy the data to the other nodes with a sync.rsync resource"
+    ),
+    "disk.zpool": _NO_ZFS,
+    "disk.zvol": _NO_ZFS,
+    "fs.zfs": _NO_ZFS,
+    "sync.zfs": "replicate the mounted filesystem with a sync.rsync resource",
+    "container.lxc": "run the workload as an OCI container (type = podman, docker or oci)",
+    "container.kvm": (
+        "start and stop the VM from an app resource (start, stop and check with virsh)"
+    ),
+    "container.vbox": (
+        "start and stop the VM from an app resource (start, stop and check with VBoxManage)"
+    ),
+    "volume": (
+        "omc has no pools: put the storage in this service instead "
+        "(an fs resource with type = tmpfs for a shm volume, or a disk and an fs mount)"
+    ),
 }
 
 DEFAULT_TYPES = {
@@ -209,20 +258,36 @@ FREEFORM_SECTIONS = frozenset(("env", "data", "labels"))
 
 
 def driver_support(group: str, driver_type: str) -> Support | None:
-    """Support level of ``group.type`` (None: no such driver at all)."""
+    """Support level of ``group.type`` (None: no such driver at all).
+
+    ``volume`` is one driver whatever its ``type`` (a pool type); omc has no pools
+    and no vol objects, so its runtime does not run it.
+    """
     if group == "volume":
-        return Support.EMITTED
+        return Support.PARSED
     return DRIVERS.get(group, {}).get(driver_type)
+
+
+def driver_name(group: str, driver_type: str) -> str:
+    """The driver a unit names (``X-OpenSVC-Driver``, the runtime's registry key):
+    ``group.type``, or just ``volume`` (its ``type`` names a pool type, not a driver)."""
+    return group if group == "volume" else f"{group}.{driver_type}"
+
+
+def drivers(support: Support) -> tuple[str, ...]:
+    """Every driver name of one support level (what the runtime must run, for EMITTED)."""
+    names = [
+        driver_name(g, t) for g, types in DRIVERS.items() for t, s in types.items() if s is support
+    ]
+    if driver_support("volume", "") is support:
+        names.append(driver_name("volume", ""))
+    return tuple(names)
 
 
 def canonical_type(group: str, driver_type: str) -> str:
     """``type`` as om3 names it: default when empty, old aliases mapped."""
     driver_type = driver_type.strip() or DEFAULT_TYPES.get(group, "")
     return TYPE_ALIASES.get((group, driver_type), driver_type)
-
-
-def is_mountable(fs_type: str) -> bool:
-    return fs_type in MOUNT_FS_TYPES or fs_type == "zfs"
 
 
 # --- the table -------------------------------------------------------------------
@@ -324,5 +389,39 @@ def keyword_doc(driver: str | None = None) -> str:
 
 def _section_doc(section: str, driver_type: str | None) -> str:
     title = f"[{section}]" if driver_type is None else f"[{section}] type = {driver_type}"
-    body = "\n".join(_keyword_line(k) for k in section_keywords(section, driver_type))
-    return f"{title}\n{body}"
+    lines = [_keyword_line(k) for k in section_keywords(section, driver_type)]
+    support = (
+        _group_support(section) if driver_type is None else _type_support(section, driver_type)
+    )
+    return "\n".join([title, *support, *lines])
+
+
+_SUPPORT_LABELS = {
+    Support.EMITTED: "types omc runs",
+    Support.PARSED: "om3 types omc's runtime does not run (rejected)",
+    Support.LEGACY: "v1/v2 types om3 removed (rejected)",
+}
+
+
+def _group_support(group: str) -> list[str]:
+    """A resource group's types by support level, so the reference says what omc runs."""
+    if group == "volume":
+        return _type_support(group, "")
+    types = DRIVERS.get(group, {})
+    return [
+        f"  {label}: {' '.join(names)}"
+        for support, label in _SUPPORT_LABELS.items()
+        if (names := [t for t, s in types.items() if s is support])
+    ]
+
+
+def _type_support(group: str, driver_type: str) -> list[str]:
+    """The verdict on one driver omc rejects (none for the drivers it runs)."""
+    support, driver = driver_support(group, driver_type), driver_name(group, driver_type)
+    if support is Support.LEGACY:
+        return [f"  v1/v2 only; om3 removed it: {driver} is rejected"]
+    if support is not Support.PARSED:
+        return []
+    instead = INSTEAD.get(driver)
+    verdict = f"  not supported by omc's runtime: {driver} is rejected"
+    return [verdict, f"  instead: {instead}"] if instead else [verdict]

@@ -45,12 +45,14 @@ from .evaluate import (
 )
 from .keywords import (
     FREEFORM_SECTIONS,
+    INSTEAD,
     LEGACY_GROUPS,
     NODE_GROUPS,
     Conv,
     Keyword,
     Status,
     Support,
+    driver_name,
     driver_support,
     lookup,
     lookup_any_type,
@@ -521,11 +523,14 @@ def _check_required(
 def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource | None:
     group = section.name.split("#", 1)[0]
     if group in LEGACY_GROUPS:
+        why = f"[{group}{'#...' if '#' in section.name else ''}] is a v1 section; om3 removed it"
         _unsupported(
             section,
             ev,
             diags,
-            why=f"[{group}{'#...' if '#' in section.name else ''}] is a v1 section; om3 removed it",
+            span=section.span,
+            error=f"[{section.name}] cannot be compiled: {why}",
+            why=why,
             hint=f"use [disk#N] with type = {LEGACY_GROUPS[group]}",
             code="legacy-section",
         )
@@ -551,14 +556,35 @@ def _resource(section: Section, ev: Evaluator, diags: Collector) -> ir.Resource 
         )
         return None
     if support is not Support.EMITTED:
-        legacy = support is Support.LEGACY
-        what = "a v1/v2 driver" if legacy else "an om3 driver omc does not run"
-        code = "legacy-driver" if legacy else "unsupported-driver"
-        _unsupported(
-            section, ev, diags, why=f"{group}.{driver_type} is {what}", hint=None, code=code
-        )
+        _unsupported_driver(section, driver_name(group, driver_type), support, ev, diags)
         return None
     return _build(section, group, driver_type, ev, diags)
+
+
+def _unsupported_driver(
+    section: Section, driver: str, support: Support, ev: Evaluator, diags: Collector
+) -> None:
+    """A driver omc rejects, pointed at its ``type``: v1/v2 only, or not run by omc.
+
+    The two read differently on purpose: a v1/v2 driver is rejected by om3 as well
+    (the config needs updating anyway), while an om3 driver omc's runtime does not
+    run is valid OpenSVC that omc cannot honour (the hint says what omc offers).
+    """
+    if support is Support.LEGACY:
+        problem, code, hint = "is v1/v2 only; om3 removed it", "legacy-driver", None
+    else:
+        problem, code = "is not supported by omc's runtime", "unsupported-driver"
+        hint = INSTEAD.get(driver)
+    _unsupported(
+        section,
+        ev,
+        diags,
+        span=_type_span(section, ev),
+        error=f"driver {driver} in [{section.name}] {problem}",
+        why=f"driver {driver} {problem}",
+        hint=hint,
+        code=code,
+    )
 
 
 def _types(group: str) -> list[str]:
@@ -573,9 +599,18 @@ def _type_span(section: Section, ev: Evaluator) -> Span:
 
 
 def _unsupported(
-    section: Section, ev: Evaluator, diags: Collector, *, why: str, hint: str | None, code: str
+    section: Section,
+    ev: Evaluator,
+    diags: Collector,
+    *,
+    span: Span,
+    error: str,
+    why: str,
+    hint: str | None,
+    code: str,
 ) -> None:
-    """Error, or a warning when the resource is optional or disabled (then skipped)."""
+    """``error``, or a warning saying ``why`` when the resource is optional or disabled
+    (then skipped)."""
     flags = {}
     for name in ("optional", "disable"):
         value = ev.get(section.name, name)
@@ -586,15 +621,15 @@ def _unsupported(
     if flags["optional"] or flags["disable"]:
         reason = "optional" if flags["optional"] else "disabled"
         diags.warning(
-            section.span,
+            span,
             f"[{section.name}] skipped: {why}",
             code=code,
             hint=hint or f"the resource is {reason}, so the rest still compiles",
         )
         return
     diags.error(
-        section.span,
-        f"[{section.name}] cannot be compiled: {why}",
+        span,
+        error,
         code=code,
         hint=hint or "mark it 'optional = true' or 'disable = true' to skip it",
     )
@@ -623,7 +658,7 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         "rid": section.name,
         "group": group,
         # volume has one generic driver; its `type` names a pool type (VolumeResource.pool_type)
-        "driver": group.value if group is ir.Group.VOLUME else f"{group.value}.{driver_type}",
+        "driver": driver_name(group.value, driver_type),
         "span": ir.SourceSpan(
             file=section.span.file, line=section.span.line, column=section.span.column
         ),

@@ -124,7 +124,6 @@ def _ip(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
         mode=kws.opt_str("mode") if base["driver"] == "ip.netns" else None,
         network=kws.opt_str("network"),
         nsdev=kws.opt_str("nsdev"),
-        to=kws.opt_str("to"),
         alias=bool(kws.get("alias", True)),
         check_carrier=bool(kws.get("check_carrier", True)),
         expose=kws.tuple_of("expose"),
@@ -138,11 +137,9 @@ def _disk(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
         disk_name=kws.opt_str("name"),
         file=kws.opt_str("file"),
         size=size if isinstance(size, int) else None,
-        vg=kws.opt_str("vg"),
         pvs=kws.tuple_of("pvs"),
         devs=kws.tuple_of("devs"),
         uuid=kws.opt_str("uuid"),
-        res=kws.opt_str("res"),
     )
 
 

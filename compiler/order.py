@@ -6,8 +6,8 @@ the default set, then named subsets in alphanumeric order; inside a set the
 resources one after the other in rid string order (``fs#10`` < ``fs#2``),
 except apps with a sequence number (``start = 10``), which come first by
 number. A ``parallel`` subset starts its members together. Linked ip
-resources (ip.cni/ip.netns/ip.route with ``netns = container#x``) start right
-after their container. Stop is the exact reverse, which systemd derives from
+resources (ip.netns with ``netns = container#x``) start right after their
+container. Stop is the exact reverse, which systemd derives from
 the same ``After=`` edges.
 
 This module is pure: it turns an ``ir.Service`` into :class:`ResourceSet`
@@ -25,7 +25,7 @@ from .records import Record
 
 __all__ = ["Edges", "ResourceSet", "active", "edges", "resource_sets"]
 
-_LINKED_IP = frozenset({"ip.cni", "ip.netns", "ip.route"})
+_LINKED_IP = frozenset({"ip.netns"})
 RANK = {group: i for i, group in enumerate(Group)}  # start order of the driver groups
 
 

@@ -8,10 +8,12 @@ ROOT=$(pwd)
 VENV=${VENV:-$ROOT/.venv}
 
 # System packages. Services are never started here (policy-rc.d may forbid it;
-# the lab starts what it needs inside its own nodes).
+# the lab starts what it needs inside its own nodes). fuse-overlayfs is only a
+# recommendation of podman, skipped by --no-install-recommends, yet podman needs it
+# in lab nodes: their /var is an overlayfs, and kernel overlay cannot stack on it.
 APT_PKGS=(pkg-config libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0 dbus systemd
           iproute2 iputils-ping e2fsprogs util-linux etcd-server etcd-client rsync
-          openssh-server openssh-client podman openssl)
+          openssh-server openssh-client podman fuse-overlayfs openssl)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,13 +32,14 @@ __all__ = [
     "veto",
 ]
 
-# driver name -> (family module, class). "fs.<anything else>" is a mountable fs.
+# driver name, as units carry it (X-OpenSVC-Driver) -> (family module, class).
+# "fs.<anything else>" is a mountable fs. The compiler emits exactly these drivers
+# (tests/test_contract.py ties this table to compiler/keywords.py, both ways).
 _REGISTRY: dict[str, tuple[str, str]] = {
     "ip.host": ("ip", "HostIp"),
     "ip.netns": ("ip", "NetnsIp"),
     "disk.loop": ("disk", "Loop"),
     "disk.vg": ("disk", "Vg"),
-    "disk.lvm": ("disk", "Vg"),
     "disk.md": ("disk", "Md"),
     "disk.raw": ("disk", "Raw"),
     "fs.flag": ("fs", "Flag"),

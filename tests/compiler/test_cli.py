@@ -111,6 +111,21 @@ def test_error_text_has_location_source_line_caret_and_hint(
     assert "hint: did you mean 'ipname'?" in err[first + 3 : first + 6]
 
 
+def test_check_rejects_a_driver_omc_does_not_run_with_its_position_and_alternative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`omc check` on an ip.cni config: exit 1, the error at `type`, what to use instead."""
+    text = "[container#0]\ntype = podman\nimage = x\n\n[ip#1]\ntype = cni\nnetns = container#0\n"
+    conf = write(tmp_path, "svc.conf", text)
+    assert omc("check", conf, *FIXED) == ExitStatus.CONFIG_ERROR
+    err = capsys.readouterr().err.splitlines()
+    first = err.index(
+        f"{conf}:6:8: error: driver ip.cni in [ip#1] is not supported by omc's runtime"
+    )
+    assert err[first + 1 : first + 3] == ["   6 | type = cni", "     |        ^~~"]
+    assert err[first + 3].startswith("hint: use type = netns (netns = container#N")
+
+
 def test_every_error_of_every_file_is_reported_in_one_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

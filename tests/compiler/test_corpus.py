@@ -25,20 +25,16 @@ NODE = "n1"
 CLUSTER = {"clustername": "corpus"}
 UPDATE = os.environ.get("OMC_UPDATE_GOLDEN") == "1"
 
-# Diagnostic codes that mean "valid OpenSVC, but not something omc can honour"
-# (v1/v2-only sections, drivers and keywords, om3 drivers omc does not run).
-UNSUPPORTED_CODES = frozenset(
-    {
-        "unsupported-driver",
-        "legacy-driver",
-        "legacy-section",
-        "legacy-keyword",
-        "v2-only",
-        # A command whose program lives in a volume resolved only at run time (om3
-        # resolves `{volume#x.mnt}` when the vol object is up); a unit needs it now.
-        "unsupported-reference",
-    }
-)
+# Diagnostic codes of valid om3 constructs that omc does not run: om3 drivers omc's
+# runtime lacks, and a command whose program lives in a volume resolved only at run
+# time (om3 resolves `{volume#x.mnt}` when the vol object is up; a unit needs it now).
+OMC_UNSUPPORTED_CODES = frozenset({"unsupported-driver", "unsupported-reference"})
+# Diagnostic codes of v1/v2-only sections, drivers and keywords: om3 removed them too.
+LEGACY_CODES = frozenset({"legacy-driver", "legacy-section", "legacy-keyword", "v2-only"})
+# "Valid OpenSVC (once), but not something omc can honour."
+UNSUPPORTED_CODES = OMC_UNSUPPORTED_CODES | LEGACY_CODES
+NOT_RUN = "not run by omc:"
+V1_V2 = "v1/v2 syntax:"
 
 # Files rejected for another reason than an unsupported construct: the file is not a
 # complete valid config for om3 either. file -> (error codes, why), checked exactly.
@@ -46,18 +42,6 @@ NOT_VALID_FOR_OM3: dict[str, tuple[frozenset[str], str]] = {
     "docs-app-full-section-limits.conf": (
         frozenset({"invalid-value"}),
         "om3 rejects it too: `limit_cpu`/`limit_core = 1-4` is neither a duration nor a size",
-    ),
-    "docs-pool-virtual-template-md-raid1-vg.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
-    ),
-    "docs-pool-virtual-template-vg-ext4.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
-    ),
-    "docs-pool-virtual-template-zpool-mirror.conf": (
-        frozenset({"unknown-reference"}),
-        "pool template: `{env.size}` is filled in by the pool when it creates the volume",
     ),
     "docs-references-env-devs.conf": (
         frozenset({"missing-type"}),
@@ -131,8 +115,10 @@ def entry(file: Path) -> Entry:
             reason = f"{NOT_VALID_FOR_OM3[file.name][1]}. {reason}"
         elif file.name in KNOWN_GAPS:
             reason = f"**omc gap**: {reason}"
+        elif {d.code for d in result.diagnostics if d.is_error} & OMC_UNSUPPORTED_CODES:
+            reason = f"{NOT_RUN} {reason}"
         else:
-            reason = f"unsupported: {reason}"
+            reason = f"{V1_V2} {reason}"
         return Entry(file=file.name, outcome="rejected", reason=reason)
     outcome = "compiled" if result.units else f"no units ({result.path.kind})"
     if warnings:
@@ -151,9 +137,10 @@ def render(entries: list[Entry]) -> str:
     compiled = sum(e.outcome.startswith("compiled") for e in entries)
     no_units = sum(e.outcome.startswith("no units") for e in entries)
     rejected = sum(e.outcome == "rejected" for e in entries)
-    unsupported = sum(e.reason.startswith("unsupported:") for e in entries)
+    not_run = sum(e.reason.startswith(NOT_RUN) for e in entries)
+    legacy = sum(e.reason.startswith(V1_V2) for e in entries)
     gaps = sum(e.reason.startswith("**omc gap**") for e in entries)
-    invalid = rejected - unsupported - gaps
+    invalid = rejected - not_run - legacy - gaps
     lines = [
         "# Compatibility with the OpenSVC corpus",
         "",
@@ -162,12 +149,18 @@ def render(entries: list[Entry]) -> str:
         f"tests/compiler/test_corpus.py` rewrites it). Every file is compiled for node `{NODE}`.",
         "The corpus and the origin of each file: `shared/corpus/opensvc/SOURCES.md`.",
         "",
-        f"**{len(entries)} files: {compiled} compiled, {no_units} without units (cfg/sec/usr",
-        f"objects: parsed and validated), {rejected} rejected**: {unsupported} for constructs omc",
-        "does not support (v1/v2-only sections, drivers or keywords; om3 drivers omc does not",
-        f"run), {invalid} that om3 rejects as well (invalid values, documentation fragments,",
-        f"pool templates that need `--env`), {gaps} because of a known omc gap. Each reason is",
-        "the compiler's own diagnostic, with its line.",
+        f"**{len(entries)} files: {compiled} compiled, {no_units} without units (cfg/sec/usr "
+        f"objects: parsed and validated), {rejected} rejected**:",
+        "",
+        f"* {not_run} for constructs om3 runs but omc does not (`{NOT_RUN}`): om3 drivers "
+        "omc's runtime has no driver for (docs/drivers.md says what to use instead), commands "
+        "that need a volume resolved at run time;",
+        f"* {legacy + invalid} that om3 rejects as well: {legacy} with v1/v2-only sections, "
+        f"drivers or keywords that om3 removed (`{V1_V2}`), {invalid} invalid for om3 (invalid "
+        "values, documentation fragments);",
+        f"* {gaps} because of a known omc gap.",
+        "",
+        "Each reason is the compiler's own diagnostic, with its line.",
         "",
         "| File | Outcome | Reason (errors, or warnings when compiled) |",
         "|---|---|---|",

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from omc.compiler.keywords import (
     DRIVERS,
+    INSTEAD,
     Conv,
     Inherit,
     Support,
@@ -21,22 +22,37 @@ from omc.compiler.keywords import (
 )
 
 EMITTED = [
-    "ip.host", "ip.netns", "ip.cni", "ip.route",
-    "disk.loop", "disk.vg", "disk.lv", "disk.md", "disk.raw", "disk.drbd", "disk.zpool",
+    "ip.host", "ip.netns",
+    "disk.loop", "disk.vg", "disk.md", "disk.raw",
     "fs.flag", "fs.directory", "fs.ext4", "fs.xfs", "fs.btrfs", "fs.vfat", "fs.tmpfs",
-    "fs.nfs", "fs.nfs4", "fs.cifs", "fs.bind", "fs.none", "fs.zfs",
+    "fs.nfs", "fs.nfs4", "fs.cifs", "fs.bind", "fs.none",
     "share.nfs",
-    "container.podman", "container.docker", "container.oci", "container.lxc", "container.kvm",
+    "container.podman", "container.docker", "container.oci",
     "app.forking", "app.simple", "sync.rsync",
     "task.host", "task.podman", "task.docker", "task.oci",
 ]  # fmt: skip
 
+# om3 drivers omc's runtime cannot run on its target kernel (no CNI plugins, no
+# device-mapper, no zfs, no drbd, no kvm): their keywords are known, the resource rejected.
+NOT_RUN = [
+    "ip.cni", "ip.route", "disk.lv", "disk.drbd", "disk.zpool", "fs.zfs",
+    "container.lxc", "container.kvm",
+]  # fmt: skip
+
 
 @pytest.mark.parametrize("driver", EMITTED)
-def test_required_drivers_are_emitted(driver: str) -> None:
-    """Every driver the issue lists is compiled into units."""
+def test_drivers_omc_runs_are_emitted(driver: str) -> None:
+    """Every driver omc's runtime runs is compiled into units."""
     group, _, driver_type = driver.partition(".")
     assert driver_support(group, driver_type) is Support.EMITTED
+
+
+@pytest.mark.parametrize("driver", NOT_RUN)
+def test_om3_drivers_omc_does_not_run_are_parsed_not_emitted(driver: str) -> None:
+    """A driver the runtime lacks is never emitted (it would fail at start), and has a hint."""
+    group, _, driver_type = driver.partition(".")
+    assert driver_support(group, driver_type) is Support.PARSED
+    assert INSTEAD[driver]
 
 
 @pytest.mark.parametrize(
@@ -200,6 +216,23 @@ def test_keyword_doc_lists_keywords(driver: str | None) -> None:
     if driver == "ip.host":
         assert "aliases=ipname" in text and "[ip] type = host" in text
         assert "to " not in text.split("\n", 1)[1][:5]
+
+
+def test_keyword_doc_says_which_types_omc_runs() -> None:
+    """``omc keywords fs`` sorts the types: run by omc, om3 ones it rejects, v1/v2 ones."""
+    lines = keyword_doc("fs").splitlines()
+    assert lines[1].startswith("  types omc runs: flag directory ext2 ")
+    assert lines[2] == "  om3 types omc's runtime does not run (rejected): zfs"
+    assert lines[3] == "  v1/v2 types om3 removed (rejected): docker"
+
+
+def test_keyword_doc_of_a_driver_omc_rejects_says_so_and_what_to_use() -> None:
+    """``omc keywords ip.cni`` leads with the verdict and the alternative, then the keywords."""
+    lines = keyword_doc("ip.cni").splitlines()
+    assert lines[1] == "  not supported by omc's runtime: ip.cni is rejected"
+    assert lines[2] == f"  instead: {INSTEAD['ip.cni']}"
+    legacy = keyword_doc("container.hpvm").splitlines()
+    assert legacy[1] == "  v1/v2 only; om3 removed it: container.hpvm is rejected"
 
 
 @pytest.mark.parametrize("driver", ["nosuch", "ip.nosuch"])

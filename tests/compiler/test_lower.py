@@ -65,7 +65,6 @@ def test_typed_fields_per_family() -> None:
         "[app#0]\nscript = /etc/init.d/x\nstart = true\nstop = 10\ncheck = false\n"
         "limit_nofile = 4k\nenvironment = X=1\numask = 022\n"
         "[share#0]\ntype = nfs\npath = /srv/x\nopts = *(ro)\n"
-        "[volume#0]\npool = p\nsize = 1g\n"
     )
     disk = resource(service, "disk#0")
     assert isinstance(disk, ir.DiskResource) and (disk.file, disk.size) == ("/var/img", 100 << 20)
@@ -99,8 +98,6 @@ def test_typed_fields_per_family() -> None:
     assert app.limits == (("LimitNOFILE", 4096),) and app.umask == 0o22
     share = resource(service, "share#0")
     assert isinstance(share, ir.ShareResource) and share.opts == "*(ro)"
-    volume = resource(service, "volume#0")
-    assert isinstance(volume, ir.VolumeResource) and volume.volume_name == "svc1-vol-0"
 
 
 def test_app_script_with_arguments_is_split_like_om3() -> None:
@@ -204,6 +201,31 @@ def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
     )
 
 
+def test_driver_omc_does_not_run_is_an_error_at_its_type_with_what_to_use() -> None:
+    """An om3 driver the runtime lacks: rejected at its ``type``, hint naming omc's way."""
+    text = "[container#0]\ntype = podman\nimage = x\n[ip#1]\ntype = cni\nnetns = container#0\n"
+    result = compile_text(text, filename="svc.conf", node="n1")
+    assert not result.ok
+    assert render_text(result.diagnostics, text) == (
+        "svc.conf:5:8: error: driver ip.cni in [ip#1] is not supported by omc's runtime\n"
+        "   5 | type = cni\n"
+        "     |        ^~~\n"
+        "hint: use type = netns (netns = container#N, dev = a host bridge): omc plumbs the "
+        "container's interface itself, without CNI\n"
+    )
+
+
+def test_v1_driver_is_rejected_as_om3_does_not_as_an_omc_limit() -> None:
+    """A v1/v2 driver says om3 removed it (code legacy-driver), not that omc lacks it."""
+    text = "[container#1]\ntype = hpvm\nname = vm1\n"
+    (diag,) = compile_text(text, filename="svc.conf", node="n1").diagnostics
+    assert (diag.code, diag.message) == (
+        "legacy-driver",
+        "driver container.hpvm in [container#1] is v1/v2 only; om3 removed it",
+    )
+    assert diag.span is not None and (diag.span.line, diag.span.column) == (2, 8)
+
+
 @pytest.mark.parametrize(
     ("text", "severity", "code"),
     [
@@ -212,6 +234,10 @@ def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
         ("[ip#1]\ntype = amazon\ndisable = true\n", Severity.WARNING, "legacy-driver"),
         ("[sync#1]\ntype = dds\nsrc = /a\n", Severity.ERROR, "legacy-driver"),
         ("[disk#1]\ntype = crypt\ndev = /dev/x\n", Severity.ERROR, "unsupported-driver"),
+        ("[disk#1]\ntype = drbd\nres = r0\n", Severity.ERROR, "unsupported-driver"),
+        ("[fs#1]\ntype = zfs\nmnt = /x\ndev = p/x\n", Severity.ERROR, "unsupported-driver"),
+        ("[container#1]\ntype = kvm\noptional = true\n", Severity.WARNING, "unsupported-driver"),
+        ("[volume#1]\npool = p\nsize = 1g\n", Severity.ERROR, "unsupported-driver"),
         ("[vg#1]\nvgname = data\n", Severity.ERROR, "legacy-section"),
         ("[vmdg]\nscsireserv = false\n", Severity.ERROR, "legacy-section"),
         ("[subset#container.docker:x]\nparallel = true\n", Severity.ERROR, "legacy-section"),

@@ -20,8 +20,8 @@ SERVICES = [
 
 
 def test_most_of_the_corpus_has_a_service() -> None:
-    """The round trip below covers the accepted corpus files (at least 60 of them)."""
-    assert len(SERVICES) >= 60
+    """The round trip below covers the accepted corpus files (at least 40 of them)."""
+    assert len(SERVICES) >= 40
 
 
 @pytest.mark.parametrize(("file", "service"), SERVICES, ids=[f.stem for f, _ in SERVICES])

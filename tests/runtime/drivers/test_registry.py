@@ -15,7 +15,7 @@ from .helpers import view
     ("driver", "cls"),
     [
         ("fs.flag", "Flag"), ("fs.ext4", "Mount"), ("fs.tmpfs", "Mount"), ("ip.host", "HostIp"),
-        ("disk.lvm", "Vg"), ("container.oci", "Podman"), ("task.podman", "PodmanTask"),
+        ("disk.vg", "Vg"), ("container.oci", "Podman"), ("task.podman", "PodmanTask"),
     ],
 )  # fmt: skip
 def test_get_maps_driver_names(driver: str, cls: str) -> None:
