@@ -1,0 +1,245 @@
+"""The cluster as the decision step sees it: a snapshot of nodes, objects and intents.
+
+Pure data, frozen, with a JSON form (:func:`snapshot_from_json`) so that golden
+cases are files: a snapshot in, a plan out (``tests/cluster/decide_golden``). The
+daemon builds snapshots from etcd (:mod:`.state`), ``om mon`` renders them.
+
+Vocabulary (opensvc.md §5.1-§5.2, om3's strings):
+
+* an **intent** is an object's global expect (``started``, ``stopped``, ``placed@`` …)
+  with its orchestration id; it lives in etcd until the orchestration ends;
+* an **instance** is the object on one node: its status (avail, frozen …) and its
+  monitor (state, the orchestration it acknowledged, whether it is done with it);
+* a **node** is alive while its etcd lease is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Expect(StrEnum):
+    """Global expects an orchestrated action sets (opensvc.md §4.1)."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+    FROZEN = "frozen"
+    UNFROZEN = "unfrozen"
+    PLACED = "placed"  # giveback: back to the natural leaders
+    PLACED_AT = "placed@"  # switch / takeover: to the destination nodes
+    RESTARTED = "restarted"
+    ABORTED = "aborted"
+
+
+class State(StrEnum):
+    """Instance monitor states (om3's strings). ``… failed`` states block the instance
+    until ``clear`` (or a new intent, which resets every state to idle)."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    START_FAILED = "start failed"
+    STOPPING = "stopping"
+    STOP_FAILED = "stop failed"
+    FREEZING = "freezing"
+    FREEZE_FAILED = "freeze failed"
+    UNFREEZING = "unfreezing"
+    UNFREEZE_FAILED = "unfreeze failed"
+    RESTARTING = "restarting"
+    WAIT_PARENTS = "wait parents"
+
+    @property
+    def busy(self) -> bool:
+        """An action of this instance is in flight."""
+        return self in BUSY
+
+    @property
+    def failed(self) -> bool:
+        return self.value.endswith(" failed")
+
+
+BUSY = frozenset({State.STARTING, State.STOPPING, State.FREEZING, State.UNFREEZING,
+                  State.RESTARTING})  # fmt: skip
+UP = "up"
+DOWN_LIKE = frozenset({"down", "stdby down", "stdby up", "n/a", "undef"})
+UP_LIKE = frozenset({"up", "warn"})
+
+
+class Placement(StrEnum):
+    """``DEFAULT.placement`` (opensvc.md §5.3)."""
+
+    NODES_ORDER = "nodes order"
+    SPREAD = "spread"
+    SCORE = "score"
+    LAST_START = "last start"
+    LOAD_AVG = "load avg"
+    SHIFT = "shift"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intent:
+    """An object's global expect and the orchestration carrying it."""
+
+    expect: Expect
+    oid: str
+    destination: tuple[str, ...] = ()  # placed@: the nodes to place on
+    created: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectConfig:
+    """The object keywords orchestration reads (evaluated, opensvc.md §3.1)."""
+
+    path: str  # display form: svc0, ns1/svc/web
+    nodes: tuple[str, ...]  # scope, in DEFAULT.nodes order
+    drpnodes: tuple[str, ...] = ()
+    topology: str = "failover"
+    orchestrate: str = "no"
+    placement: Placement = Placement.NODES_ORDER
+    flex_min: int = 1
+    flex_max: int = 0  # 0: unlimited
+    flex_target: int = 1
+    priority: int = 50
+    hard_affinity: tuple[str, ...] = ()
+    hard_anti_affinity: tuple[str, ...] = ()
+
+    @property
+    def flex(self) -> bool:
+        return self.topology == "flex"
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        return (*self.nodes, *(n for n in self.drpnodes if n not in self.nodes))
+
+    @property
+    def wanted_up(self) -> int:
+        """How many instances should run: 1, or the flex target."""
+        return self.flex_target if self.flex else 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """An object on one node: its status and its monitor."""
+
+    node: str
+    avail: str = "undef"  # up down warn n/a undef "stdby up" "stdby down"
+    overall: str = "undef"
+    frozen: bool = False
+    provisioned: bool = True
+    state: State = State.IDLE
+    oid: str = ""  # the orchestration this instance acknowledged
+    done: bool = False  # … and is done with
+    local_expect: str = "none"  # "started": the daemon keeps it up (monitoring)
+    last_started: float = 0.0
+    config_error: str = ""  # the object's config did not compile on this node
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """A cluster node as etcd knows it."""
+
+    name: str
+    alive: bool = True
+    frozen: bool = False
+    state: str = "idle"  # idle, draining, drained …
+    score: int = 0
+    load15: float = 0.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectView:
+    """One object across the cluster."""
+
+    config: ObjectConfig
+    intent: Intent | None = None
+    instances: Mapping[str, Instance] = field(default_factory=dict)
+    owner: str | None = None  # holder of the failover ownership key
+
+    def instance(self, node: str) -> Instance | None:
+        return self.instances.get(node)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """The whole cluster at one etcd revision."""
+
+    nodes: Mapping[str, Node]
+    objects: Mapping[str, ObjectView]
+    revision: int = 0
+
+    def alive(self, node: str) -> bool:
+        found = self.nodes.get(node)
+        return found is not None and found.alive
+
+
+# ---------------------------------------------------------------------------
+# JSON (golden cases, `om mon --format json`, the daemon's etcd values)
+
+
+def _intent(data: Mapping[str, Any] | None) -> Intent | None:
+    if not data:
+        return None
+    return Intent(expect=Expect(data["expect"]), oid=str(data["oid"]),
+                  destination=tuple(data.get("destination", ())),
+                  created=float(data.get("created", 0.0)))  # fmt: skip
+
+
+def config_from_json(data: Mapping[str, Any]) -> ObjectConfig:
+    return ObjectConfig(
+        path=str(data["path"]),
+        nodes=tuple(data.get("nodes", ())),
+        drpnodes=tuple(data.get("drpnodes", ())),
+        topology=str(data.get("topology", "failover")),
+        orchestrate=str(data.get("orchestrate", "no")),
+        placement=Placement(data.get("placement", "nodes order")),
+        flex_min=int(data.get("flex_min", 1)),
+        flex_max=int(data.get("flex_max", 0)),
+        flex_target=int(data.get("flex_target", 1)),
+        priority=int(data.get("priority", 50)),
+        hard_affinity=tuple(data.get("hard_affinity", ())),
+        hard_anti_affinity=tuple(data.get("hard_anti_affinity", ())),
+    )
+
+
+def instance_from_json(node: str, data: Mapping[str, Any]) -> Instance:
+    return Instance(
+        node=node,
+        avail=str(data.get("avail", "undef")),
+        overall=str(data.get("overall", data.get("avail", "undef"))),
+        frozen=bool(data.get("frozen", False)),
+        provisioned=bool(data.get("provisioned", True)),
+        state=State(data.get("state", "idle")),
+        oid=str(data.get("oid", "")),
+        done=bool(data.get("done", False)),
+        local_expect=str(data.get("local_expect", "none")),
+        last_started=float(data.get("last_started", 0.0)),
+        config_error=str(data.get("config_error", "")),
+    )
+
+
+def node_from_json(name: str, data: Mapping[str, Any]) -> Node:
+    return Node(
+        name=name,
+        alive=bool(data.get("alive", True)),
+        frozen=bool(data.get("frozen", False)),
+        state=str(data.get("state", "idle")),
+        score=int(data.get("score", 0)),
+        load15=float(data.get("load15", 0.0)),
+        labels=dict(data.get("labels", {})),
+    )
+
+
+def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
+    """A snapshot from its JSON form (the golden cases' input)."""
+    nodes = {name: node_from_json(name, value) for name, value in data["nodes"].items()}
+    objects = {}
+    for path, value in data["objects"].items():
+        config = config_from_json({"path": path, **value.get("config", {})})
+        instances = {n: instance_from_json(n, v) for n, v in value.get("instances", {}).items()}
+        objects[path] = ObjectView(config=config, intent=_intent(value.get("intent")),
+                                   instances=instances, owner=value.get("owner"))  # fmt: skip
+    return Snapshot(nodes=nodes, objects=objects, revision=int(data.get("revision", 0)))
