@@ -36,6 +36,10 @@ def dispatch(args: list[str]) -> int:
         from omc.runtime.drivers.entry import main as driver_main
 
         return driver_main(args[0], args[2:])
+    if args[:1] in (["mon"], ["monitor"], ["daemon"], ["cluster"], ["node"]):
+        from omc.runtime.cluster.cli import main as cluster_main
+
+        return cluster_main(args)
     if args[:1] == ["lab"]:
         from omc.runtime.lab.cli import main as lab_main
 

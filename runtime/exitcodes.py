@@ -24,6 +24,7 @@ class ExitStatus(IntEnum):
     NOT_SUPPORTED = 4  # the action is not supported
     USAGE = 64  # bad command line (sysexits EX_USAGE; 2 means "not found" in om3)
     INTERNAL = 70  # a bug: unexpected exception (--debug shows the traceback)
+    TIMEOUT = 124  # --time ran out (as timeout(1)); the orchestration goes on
     COMMAND_NOT_EXECUTABLE = 126  # `om exec`: the command exists but cannot run (as shells)
     COMMAND_NOT_FOUND = 127  # `om exec`: no such command (as shells)
     INTERRUPTED = 130  # SIGINT (128 + 2), as shells report it

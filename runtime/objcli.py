@@ -21,31 +21,40 @@ from omc.runtime.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     from omc.compiler.contract.paths import ObjectPath
+    from omc.runtime.cluster.settings import ClusterSettings
+    from omc.runtime.cluster.state import ClusterState
     from omc.runtime.log import Sink
     from omc.runtime.objects.model import ObjectModel
     from omc.runtime.objects.selection import Selector
 
 USAGE = """\
-usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
+usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freeze|unfreeze
+       om <selector> start|stop|freeze|unfreeze|restart|switch --to N|takeover|giveback
+                     |clear [--node N]|abort [--wait] [--time D] [--watch] [--dry-run]
+                                                    (orchestrated, on a cluster)
        om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
        om <selector> instance status | print status [--format json] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
+       om mon [SELECTOR] [--watch] [--format json|yaml]
+       om daemon run|status | om cluster config show | om node freeze|unfreeze
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
-       -q/--quiet --debug --format json|text"""
+       --local -q/--quiet --debug --format json|text"""
 
 ACTIONS = frozenset(
     {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
 )
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
-           "--config": "config", "--node": "node", "--target": "target"}  # fmt: skip
+           "--config": "config", "--node": "node", "--target": "target", "--to": "to",
+           "--time": "time"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
-             "-f": "follow", "--follow": "follow"}  # fmt: skip
+             "-f": "follow", "--follow": "follow", "--wait": "wait", "--watch": "watch",
+             "-w": "watch"}  # fmt: skip
 
 
 class UsageError(Exception):
@@ -157,11 +166,101 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
     }
     if verb in table:
         return table[verb](cmd, argv)
+    if _orchestrated(cmd, words):
+        return _orchestrate(cmd, words[0])
     if len(words) == 1 and words[0] in ACTIONS:
         return _action(cmd, argv, words[0])
     if verb in ("update", "sync update", "sync full"):  # "update" is the seed's Sync All
         return _sync(cmd, argv, "full" if verb == "sync full" else "update")
     raise UsageError(f"unknown action {verb!r}" if verb else "missing action")
+
+
+ORCHESTRATED = frozenset({"start", "stop", "freeze", "unfreeze", "thaw", "restart", "switch",
+                          "takeover", "giveback", "abort", "clear"})  # fmt: skip
+ONLY_ORCHESTRATED = frozenset({"switch", "takeover", "giveback", "abort", "clear", "thaw"})
+
+
+def _orchestrated(cmd: Command, words: list[str]) -> bool:
+    """``om <path> start`` (not ``instance start``) on a node of a cluster, without a
+    resource selection or ``--local``: the cluster decides (opensvc.md §4.1)."""
+    from omc.runtime.cluster.settings import configured
+
+    if cmd.words[:1] == ["instance"] or len(words) != 1 or words[0] not in ORCHESTRATED:
+        return False
+    local = "local" in cmd.switches or any(v in cmd.values for v in ("rid", "tag", "subset"))
+    if local and words[0] in ONLY_ORCHESTRATED:
+        raise UsageError(f"{words[0]} is orchestrated: it takes no --local/--rid/--tag/--subset")
+    if local:
+        return False
+    if configured():
+        return True
+    if words[0] in ONLY_ORCHESTRATED:
+        raise UsageError(f"{words[0]} needs a cluster (no /etc/opensvc/cluster.conf here)")
+    return False
+
+
+def _duration(text: str) -> float:
+    """``--time`` as seconds (0: not given)."""
+    from omc.runtime.cluster.settings import SettingsError, duration
+
+    if not text:
+        return 0.0
+    try:
+        return duration(text, key="--time")
+    except SettingsError as exc:
+        raise UsageError(f"--time {text!r}: expected a duration such as 10s, 2m") from exc
+
+
+def _orchestrate(cmd: Command, verb: str) -> int:
+    """Hand an orchestrated action to the cluster (runtime/cluster/orchestrate.py)."""
+    from omc.compiler.contract.node import node_name
+    from omc.runtime.cluster import orchestrate
+    from omc.runtime.cluster.settings import SettingsError, load
+    from omc.runtime.objects.configs import select_objects
+
+    settings = load()
+    if verb == "clear":
+        return _clear(cmd, settings)
+    destination: tuple[str, ...] = ()
+    if verb == "switch":
+        to = cmd.values.get("to") or cmd.values.get("node")
+        if not to:
+            raise UsageError("switch expects --to NODE (om3) or --node NODE (the seed's spelling)")
+        destination = tuple(n for n in to.replace(",", " ").split() if n)
+    elif verb == "takeover":
+        destination = (node_name(),)
+    worst = ExitStatus.OK
+    for path in select_objects(cmd.selector):
+        request = orchestrate.Request(
+            path=path, expect=orchestrate.VERBS[verb], destination=destination,
+            wait="wait" in cmd.switches, watch="watch" in cmd.switches,
+            dry_run="dry_run" in cmd.switches,
+            time=_duration(cmd.values.get("time", "")) or orchestrate.DEFAULT_TIME,
+        )  # fmt: skip
+        try:
+            orchestrate.run(settings, request, render=_monitor_frame)
+        except orchestrate.Timeout as exc:
+            _err(f"{path}: {exc}")
+            worst = max(worst, ExitStatus.TIMEOUT)
+        except (orchestrate.OrchestrationError, SettingsError) as exc:
+            _err(str(exc))
+            worst = max(worst, ExitStatus.ERROR)
+    return worst
+
+
+def _monitor_frame(state: ClusterState, path: ObjectPath) -> str:
+    from omc.runtime.cluster.monitor import render_watch
+
+    return render_watch(state, path)
+
+
+def _clear(cmd: Command, settings: ClusterSettings) -> int:
+    from omc.runtime.cluster import requests
+    from omc.runtime.objects.configs import select_objects
+
+    for path in select_objects(cmd.selector):
+        requests.clear(settings, path, node=cmd.values.get("node"))
+    return ExitStatus.OK
 
 
 def _action(cmd: Command, argv: list[str], verb: str) -> int:
@@ -173,6 +272,7 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         disable_rollback="disable_rollback" in cmd.switches,
         dry_run="dry_run" in cmd.switches,
         argv=tuple(argv),
+        origin=os.environ.get("OSVC_ACTION_ORIGIN") or "user",  # the daemon sets it (om3's)
     )
     console = _console(cmd)
     return _each_object(cmd, console, lambda path: instance.run(path, verb, opts, console=console))
@@ -298,9 +398,33 @@ def _create(cmd: Command, argv: list[str]) -> int:
         sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         return ExitStatus.ERROR
+    if "local" not in cmd.switches and _cluster_configured():
+        return _create_in_cluster(path, text, compiled.units)
     configs.write_config(path, text)
     install.ensure_units(path, reload=_reload)
     return ExitStatus.OK
+
+
+def _cluster_configured() -> bool:
+    from omc.runtime.cluster.settings import configured
+
+    return configured()
+
+
+def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> int:
+    """The config goes to etcd; the daemons of its scope install it (cluster/configs.py)."""
+    from omc.runtime.cluster import configs as cluster_configs
+    from omc.runtime.cluster.orchestrate import OrchestrationError
+    from omc.runtime.cluster.settings import load
+
+    try:
+        problems = cluster_configs.create(load(), path, text, units)
+    except OrchestrationError as exc:
+        _err(str(exc))
+        return ExitStatus.ERROR
+    for problem in problems:
+        _err(f"{path}: {problem}")
+    return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
 def _read(file: Path) -> str:
@@ -317,6 +441,8 @@ def _delete(cmd: Command, argv: list[str]) -> int:
     from omc.runtime.objects import configs, install
     from omc.runtime.objects.model import load
 
+    if "local" not in cmd.switches and _cluster_configured():
+        return _delete_in_cluster(cmd)
     for path in configs.select_objects(cmd.selector):
         model = load(path)
         units = () if model is None else (*(r.unit for r in model.resources), model.target)
@@ -330,6 +456,27 @@ def _delete(cmd: Command, argv: list[str]) -> int:
         install.remove_units(path, reload=functools.partial(_reload, units))
         config_file(path).unlink()
     return ExitStatus.OK
+
+
+def _delete_in_cluster(cmd: Command) -> int:
+    """Remove objects from the cluster (every node); ``--force`` stops them first."""
+    from omc.runtime.cluster import configs as cluster_configs
+    from omc.runtime.cluster import orchestrate
+    from omc.runtime.cluster.settings import load
+    from omc.runtime.objects.configs import select_objects
+
+    settings = load()
+    worst = ExitStatus.OK
+    for path in select_objects(cmd.selector):
+        try:
+            if "force" in cmd.switches:
+                stop = orchestrate.Request(path=path, expect=orchestrate.VERBS["stop"], wait=True)
+                orchestrate.run(settings, stop)
+            cluster_configs.delete(settings, path)
+        except orchestrate.OrchestrationError as exc:
+            _err(str(exc))
+            worst = ExitStatus.ERROR
+    return worst
 
 
 def _active_units(model: ObjectModel) -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ MANAGER_PATH = "/org/freedesktop/systemd1"
 MANAGER_IFACE = "org.freedesktop.systemd1.Manager"
 UNIT_IFACE = "org.freedesktop.systemd1.Unit"
 PROPS_IFACE = "org.freedesktop.DBus.Properties"
+UNIT_PATH_PREFIX = "/org/freedesktop/systemd1/unit/"
 DEFAULT_TIMEOUT = 90.0
 
 # The interface that carries `Result` (and, for services, `MainPID`), by unit suffix.
@@ -192,6 +193,7 @@ class Systemd:
         self._watching = False
         self._sub_id: int | None = None
         self._paths: dict[str, str] = {}
+        self._unit_sub: int | None = None
 
     @classmethod
     def system(cls, address: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Systemd:
@@ -211,9 +213,10 @@ class Systemd:
 
     def close(self) -> None:
         """Drop the signal subscription and close a private connection."""
-        if self._sub_id is not None:
-            self._con.signal_unsubscribe(self._sub_id)
-            self._sub_id = None
+        for sub in (self._sub_id, self._unit_sub):
+            if sub is not None:
+                self._con.signal_unsubscribe(sub)
+        self._sub_id = self._unit_sub = None
         if getattr(self._bus, "autoclose", False) and not self._con.is_closed():
             self._con.close_sync(None)
 
@@ -289,6 +292,11 @@ class Systemd:
             if unit in self._removed_units:
                 found[unit] = self._removed_units[unit]
         return found
+
+    def finished(self, job: str) -> str | None:
+        """The result of a job once it is removed (``done``, ``failed`` …), else None;
+        signals must have been dispatched (:meth:`iterate`)."""
+        return self._removed.pop(job, None)
 
     def forget(self, units: Iterable[str]) -> None:
         """Drop what is known of the removed jobs of ``units`` (before a new transaction)."""
@@ -437,6 +445,61 @@ class Systemd:
         result = self.wait([job], timeout)[job]
         return JobOutcome(unit=name, job=job, result=result, state=self.state(name))
 
+    def launch_transient(
+        self,
+        name: str,
+        argv: Sequence[str],
+        properties: Mapping[str, PropValue] | None = None,
+    ) -> str:
+        """Start ``argv`` as a transient service and return at once (its job path).
+
+        For work that must outlive the caller (the cluster daemon's actions): the unit
+        runs under PID 1, in its own cgroup, logs to the journal, and its end is seen
+        through :meth:`watch_units` (or, after a restart of the caller, its state)."""
+        props = {"ExecStart": exec_start(argv), **(properties or {})}
+        self.subscribe()
+        args: tuple[Any, ...] = (name, "fail", _props(props), [])
+        return str(self.manager("StartTransientUnit", "ssa(sv)a(sa(sv))", *args)[0])
+
+    # -- signals, for long-running callers (the cluster daemon) --------------------------
+
+    def watch_units(self, on_change: Callable[[str], None]) -> None:
+        """Call ``on_change(unit name)`` whenever a unit's properties change (its state,
+        its result …), as :meth:`iterate` dispatches the signals."""
+        self.subscribe()
+
+        def changed(*args: Any) -> None:
+            path = str(args[2])
+            if path.startswith(UNIT_PATH_PREFIX):
+                on_change(unit_name(path))
+
+        self._unit_sub = self._con.signal_subscribe(
+            SYSTEMD, PROPS_IFACE, "PropertiesChanged", None, UNIT_IFACE, 0, changed
+        )
+
+    def iterate(self, timeout: float) -> None:
+        """Dispatch pending signals, waiting up to ``timeout`` seconds for one (or for
+        :meth:`wakeup` from another thread)."""
+        glib = _glib()
+        fired: list[bool] = []
+
+        def wake() -> bool:
+            fired.append(True)
+            return False  # one-shot: GLib drops the source
+
+        source = glib.timeout_add(max(1, int(timeout * 1000)), wake)
+        try:
+            self._ctx.iteration(True)
+        finally:
+            if not fired:
+                glib.source_remove(source)
+        while self._ctx.pending():
+            self._ctx.iteration(False)
+
+    def wakeup(self) -> None:
+        """Make a blocked :meth:`iterate` return (thread-safe)."""
+        self._ctx.wakeup()
+
     # -- manager state -------------------------------------------------------------------
 
     def daemon_reload(self) -> None:
@@ -459,6 +522,34 @@ class Systemd:
         """``systemctl is-system-running``: ``starting``, ``running``, ``degraded`` …"""
         path, iface = MANAGER_PATH, MANAGER_IFACE
         return str(self._call(path, PROPS_IFACE, "Get", "ss", (iface, "SystemState"))[0])
+
+
+def notify(state: str) -> None:
+    """sd_notify(3) without libsystemd: one datagram to ``$NOTIFY_SOCKET`` (READY=1 …)."""
+    import os
+    import socket
+
+    target = os.environ.get("NOTIFY_SOCKET", "")
+    if not target:
+        return
+    address = "\0" + target[1:] if target.startswith("@") else target
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        sock.sendto(state.encode(), address)
+
+
+def unit_name(path: str) -> str:
+    """A unit's name from its object path (systemd escapes bytes as ``_xx``)."""
+    escaped = path.removeprefix(UNIT_PATH_PREFIX)
+    out, i = bytearray(), 0
+    raw = escaped.encode()
+    while i < len(raw):
+        if raw[i : i + 1] == b"_" and i + 2 < len(raw):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode(errors="replace")
 
 
 def _msg(exc: BaseException) -> str:

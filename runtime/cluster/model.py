@@ -180,7 +180,7 @@ class Snapshot:
 # JSON (golden cases, `om mon --format json`, the daemon's etcd values)
 
 
-def _intent(data: Mapping[str, Any] | None) -> Intent | None:
+def intent_from_json(data: Mapping[str, Any] | None) -> Intent | None:
     if not data:
         return None
     return Intent(expect=Expect(data["expect"]), oid=str(data["oid"]),
@@ -240,6 +240,6 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
     for path, value in data["objects"].items():
         config = config_from_json({"path": path, **value.get("config", {})})
         instances = {n: instance_from_json(n, v) for n, v in value.get("instances", {}).items()}
-        objects[path] = ObjectView(config=config, intent=_intent(value.get("intent")),
+        objects[path] = ObjectView(config=config, intent=intent_from_json(value.get("intent")),
                                    instances=instances, owner=value.get("owner"))  # fmt: skip
     return Snapshot(nodes=nodes, objects=objects, revision=int(data.get("revision", 0)))

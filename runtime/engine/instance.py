@@ -159,7 +159,8 @@ def _run(
         for action in _plans(frame.verb):
             states = observe(model, sd=sd)
             last = plan(model, observed_map(states), action, selection=selection,
-                        force=opts.force, disable_rollback=opts.disable_rollback)  # fmt: skip
+                        force=opts.force, disable_rollback=opts.disable_rollback,
+                        by_daemon=opts.origin.startswith("daemon"))  # fmt: skip
             if opts.dry_run:
                 print(last.render())
                 continue

@@ -165,8 +165,11 @@ def plan(
     selection: frozenset[str] | None = None,
     force: bool = False,
     disable_rollback: bool = False,
+    by_daemon: bool = False,
 ) -> Plan:
-    """The steps of ``action`` on ``model`` given what was observed."""
+    """The steps of ``action`` on ``model`` given what was observed. A user's whole-instance
+    stop of an orchestrated object freezes it (so the daemon does not start it again);
+    the daemon's own stops (``by_daemon``) never freeze (opensvc.md §4.2)."""
     default = Observed(unit_active=False, status=Status.UNDEF)
     scoped = [r for r in model.resources if _in_scope(r, action, selection)]
     selected = selection is not None
@@ -193,6 +196,7 @@ def plan(
         freeze=(
             action is Action.STOP
             and not selected
+            and not by_daemon
             and model.orchestrate in ("ha", "start")
         ),
         end_check=whole,

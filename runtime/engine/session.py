@@ -50,6 +50,24 @@ def object_lock(path: ObjectPath) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def try_object_lock(path: ObjectPath) -> Iterator[bool]:
+    """The object lock if it is free now (True), else nothing (False): for callers that
+    must not wait, the cluster daemon's loop."""
+    lock = run_dir() / "lock" / f"{path.flat}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 @dataclass(slots=True)
 class Session:
     """One bracketed action on one object; :meth:`conclude` writes its closing line."""

@@ -35,8 +35,9 @@ import sys
 SOCKET_PATH = "/run/omc/executor.sock"
 MAGIC = "omc2"
 # ``om`` words that never go to the executor: the lab runs on the host, ``exec``
-# replaces its own process, ``executor`` manages the executor itself.
-LOCAL_WORDS = frozenset({"lab", "exec", "executor", "-h", "--help", "help"})
+# replaces its own process, ``executor`` manages the executor itself, ``daemon run`` is a
+# service's main process.
+LOCAL_WORDS = frozenset({"lab", "exec", "executor", "daemon", "-h", "--help", "help"})
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 

@@ -41,6 +41,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from omc.runtime.adapters.systemd import notify
 from omc.runtime.executor import client as wire
 from omc.runtime.exitcodes import ExitStatus
 
@@ -121,16 +122,6 @@ def listen(path: str) -> socket.socket:
     Path(path).chmod(0o600)
     server.listen(64)
     return server
-
-
-def notify(state: str) -> None:
-    """sd_notify(3) without libsystemd: one datagram to ``$NOTIFY_SOCKET``."""
-    target = os.environ.get("NOTIFY_SOCKET", "")
-    if not target:
-        return
-    address = "\0" + target[1:] if target.startswith("@") else target
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.sendto(state.encode(), address)
 
 
 def serve(path: str) -> int:

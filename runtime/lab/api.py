@@ -282,6 +282,7 @@ class Lab:
         etcd: bool = True,
         ssh: bool = False,
         tls: bool = False,
+        cluster: bool = False,
         timeout: float = UP_TIMEOUT,
         kernel_defaults: bool = False,
     ) -> Lab:
@@ -291,7 +292,10 @@ class Lab:
         (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`."""
         name = default_name() if name is None else check_name(name)
         tuned = None if kernel_defaults else cgroups.favor_dynmods()
-        lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls))
+        if cluster and not etcd:
+            raise LabError("a cluster lab needs etcd (drop --no-etcd)")
+        lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
+                           cluster=cluster))  # fmt: skip
         lab.notes = () if tuned is None else (tuned,)
         try:
             lab._build()

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-etcd", action="store_true", help="no etcd cluster")
     up.add_argument("--ssh", action="store_true", help="run sshd with per-lab keys")
     up.add_argument("--tls", action="store_true", help="etcd clients over https (per-lab CA)")
+    up.add_argument("--cluster", action="store_true",
+                    help="cluster.conf and the node daemon (om daemon) in every node")  # fmt: skip
     up.add_argument("--timeout", type=float, default=60.0, help="boot deadline in seconds")
     up.add_argument(
         "--kernel-defaults",
@@ -74,6 +76,7 @@ def _up(args: argparse.Namespace) -> int:
         etcd=not args.no_etcd,
         ssh=args.ssh,
         tls=args.tls,
+        cluster=args.cluster,
         timeout=args.timeout,
         kernel_defaults=args.kernel_defaults,
     )

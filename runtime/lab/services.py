@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from omc.compiler.contract.node import om_path
+from omc.runtime.cluster import daemon
 from omc.runtime.executor import server as executor
 
 from .nodeinit import OVERLAID
@@ -34,6 +35,7 @@ ETCD_UNIT = "omc-lab-etcd.service"
 RSYNCD_UNIT = "omc-lab-rsyncd.socket"
 RSYNCD_SERVICE = "omc-lab-rsyncd@.service"
 SSHD_UNIT = "omc-lab-sshd.service"
+DAEMON_UNIT = "omc-daemon.service"
 RSYNC_MODULE = "root"
 
 
@@ -46,6 +48,8 @@ def target_unit(state: LabState) -> str:
     wants = ["dbus.socket", "dbus.service", "systemd-journald.socket", RSYNCD_UNIT, executor.UNIT]
     if state.etcd:
         wants.append(ETCD_UNIT)
+    if state.cluster:
+        wants.append(DAEMON_UNIT)
     if state.ssh:
         wants.append(SSHD_UNIT)
     return (
@@ -197,7 +201,29 @@ def etc_files(state: LabState, node: NodeInfo) -> dict[str, str]:
     }
     if state.etcd:
         files["opensvc/etcd.endpoints"] = "\n".join(endpoints(state, node)) + "\n"
+    if state.cluster:
+        files["opensvc/cluster.conf"] = cluster_conf(state, node)
     return files
+
+
+def cluster_conf(state: LabState, node: NodeInfo) -> str:
+    """The node's ``/etc/opensvc/cluster.conf`` (docs/cluster.md): the lab's nodes, its
+    etcd members (this node's own first), TLS material when the lab has it."""
+    lines = [
+        "[cluster]",
+        f"name = {state.name}",
+        "nodes = " + " ".join(n.name for n in state.nodes),
+        "",
+        "[etcd]",
+        "endpoints = " + " ".join(endpoints(state, node)),
+    ]
+    if state.tls:
+        lines += ["ca = /etc/opensvc/etcd-ca.pem", "cert = /etc/opensvc/etcd-client.pem",
+                  "key = /etc/opensvc/etcd-client.key"]  # fmt: skip
+    else:  # plain http on the lab's own bridge, which nothing outside the lab reaches
+        lines.append("insecure = true")
+    lines += ["", "[daemon]", "lease_ttl = 5s", "keepalive = 1s", ""]
+    return "\n".join(lines)
 
 
 def _without_localhost(hosts: str) -> str:
@@ -215,6 +241,8 @@ def node_units(state: LabState, node: NodeInfo) -> dict[str, str]:
         units[ETCD_UNIT] = etcd_unit(state, node)
     if state.ssh:
         units[SSHD_UNIT] = sshd_unit(state)
+    if state.cluster:
+        units[DAEMON_UNIT] = daemon.unit_text(om_path())
     return units
 
 

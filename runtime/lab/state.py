@@ -67,6 +67,7 @@ class LabState:
     ssh: bool
     tls: bool
     nodes: tuple[NodeInfo, ...]
+    cluster: bool = False  # cluster.conf and the node daemon in every node (needs etcd)
 
     @property
     def dir(self) -> Path:
@@ -128,7 +129,15 @@ def node_address(index: int, node: str) -> str:
 
 
 def plan(
-    name: str, index: int, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: bool
+    name: str,
+    index: int,
+    *,
+    nodes: int,
+    drp: int,
+    etcd: bool,
+    ssh: bool,
+    tls: bool,
+    cluster: bool = False,
 ) -> LabState:
     """The full naming of a lab with a given index (pure)."""
     infos = tuple(
@@ -152,6 +161,7 @@ def plan(
         ssh=ssh,
         tls=tls,
         nodes=infos,
+        cluster=cluster,
     )
 
 
@@ -176,7 +186,9 @@ def _used_indices() -> set[int]:
     return used
 
 
-def allocate(name: str, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: bool) -> LabState:
+def allocate(
+    name: str, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: bool, cluster: bool = False
+) -> LabState:
     """Reserve a free index and the state directory, and write ``state.json``."""
     check_name(name)
     with _locked():
@@ -191,7 +203,8 @@ def allocate(name: str, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: boo
         ]  # fmt: skip
         if not free:
             raise LabError("no free lab index: too many labs on this host")
-        state = plan(name, free[0], nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls)
+        state = plan(name, free[0], nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
+                     cluster=cluster)  # fmt: skip
         lab_dir(name).mkdir(mode=0o755)
         save(state)
     return state

@@ -1,0 +1,509 @@
+"""``om daemon run``: the node daemon (``omc-daemon.service``).
+
+One per node. It keeps the node alive in etcd (a lease, refreshed by a keeper
+thread), mirrors the cluster's keys (one range read, then a watch that resumes
+from the last revision), installs the object configs replicated to this node,
+publishes each local instance's status on change (systemd's unit signals, and a
+slow resync as a safety net), and converges local instances to the intents:
+
+    etcd watch / unit signal / action end ──▶ ClusterState ──▶ snapshot
+        ──▶ decide (pure) ──▶ steps ──▶ etcd transactions, actions
+
+Actions (start, stop, restart) run as transient units, ``omc-action-<object>.service``
+running ``om <path> instance <action>`` with origin ``daemon/monitor``: the same
+code path, locks and logs as a user's ``om … instance …``; they outlive the daemon
+(restarting it never touches an action in flight, and a restarted daemon picks up
+the action's end). The daemon itself never forks (it is multi-threaded).
+
+Threads: the main loop (GLib context: D-Bus signals, decisions, etcd writes), the
+lease keeper, the watcher. The two others only post to the main loop's queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omc.compiler.contract.node import node_name, om_path
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.adapters.etcd import (
+    CompactedError,
+    Etcd,
+    EtcdError,
+    Event,
+    when_lease,
+    when_mod,
+    when_value,
+    when_version,
+)
+from omc.runtime.adapters.etcd import delete as op_delete
+from omc.runtime.adapters.etcd import put as op_put
+from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notify
+from omc.runtime.cluster import keys as k
+from omc.runtime.cluster import records, replicate
+from omc.runtime.cluster.connect import etcd as connect_etcd
+from omc.runtime.cluster.decide import Decision, Do, decide
+from omc.runtime.cluster.model import State
+from omc.runtime.cluster.records import Monitor, Status
+from omc.runtime.cluster.settings import ClusterSettings
+from omc.runtime.cluster.state import ClusterState
+from omc.runtime.layout import run_dir
+from omc.runtime.log import ActionLog, action_log
+
+ORIGIN = "daemon/monitor"
+UNIT = "omc-daemon.service"
+ACTION_STATES = {Do.START: ("starting", "start failed"), Do.STOP: ("stopping", "stop failed"),
+                 Do.RESTART: ("restarting", "start failed")}  # fmt: skip
+STATS_PERIOD = 60.0
+
+
+def action_unit(path: ObjectPath) -> str:
+    """The transient unit of the daemon's action on ``path`` (one at a time per object)."""
+    return f"omc-action-{path.flat}.service"
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A daemon action whose unit runs."""
+
+    action: Do
+    job: str | None  # None: found running after a daemon restart (its end is read from state)
+
+
+@dataclass(slots=True)
+class Local:
+    """What this node knows of its own instances."""
+
+    status: dict[ObjectPath, Status] = field(default_factory=dict)
+    monitor: dict[ObjectPath, Monitor] = field(default_factory=dict)
+    written: dict[ObjectPath, str] = field(default_factory=dict)  # last published values
+    units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
+    inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
+    dirty: set[ObjectPath] = field(default_factory=set)
+
+
+class Daemon:
+    """The node daemon of one node; :meth:`run` until SIGTERM."""
+
+    def __init__(self, settings: ClusterSettings) -> None:
+        self.settings = settings
+        self.node = settings.node or node_name()
+        self.keys = k.Keys(settings.prefix)
+        self.state = ClusterState(keys=self.keys, members=settings.nodes)
+        self.local = Local()
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.stop = threading.Event()
+        self.started = time.time()
+        self.boot = True  # the first decisions after start (orchestrate = start)
+        self.lease = 0
+        self.etcd: Etcd
+        self.sd: Systemd
+        self._node_value = ""
+        self._stats_at = 0.0
+        self._node_frozen = records.node_frozen_flag().exists()
+        self._resync_at = 0.0
+        self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.etcd = connect_etcd(self.settings)
+        self.sd = Systemd.system()
+        signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
+        signal.signal(signal.SIGINT, lambda *_: self._shutdown())
+        self._take_lease()
+        revision, kvs = self.etcd.range(self.keys.prefix)
+        self.state.load(revision, kvs)
+        self._recover()
+        self.sd.watch_units(self._unit_changed)
+        self._sync_configs(self.state.paths())
+        self._publish_node(force=True)
+        self._resync()
+        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
+        threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        notify("READY=1")
+        self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
+        self._loop()
+        return 0
+
+    def _lease_file(self) -> Path:
+        return run_dir() / "daemon.lease"
+
+    def _take_lease(self) -> None:
+        """Reuse the lease of a daemon that just restarted (its keys stay put), else grant
+        a new one; then (re)write the node record under it."""
+        with contextlib.suppress(OSError, ValueError, EtcdError):
+            old = int(self._lease_file().read_text().strip(), 16)
+            if self.etcd.lease_keepalive(old) > 0:
+                self.lease = old
+        if not self.lease:
+            self.lease, _ = self.etcd.lease_grant(self.settings.timing.lease_ttl)
+        self._lease_file().parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lease_file(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{self.lease:x}\n")
+
+    def _recover(self) -> None:
+        """Take back this node's monitors from etcd, re-bind its keys to the lease, and
+        find actions still running from before a restart."""
+        for path, published in self.state.instances.items():
+            if self.node in published:
+                self.local.monitor[path] = Monitor.from_json(published[self.node])
+        ops = []
+        for path, owner in self.state.owners.items():
+            if owner == self.node:
+                ops.append(op_put(self.keys.owner(path), k.encode({"node": self.node}),
+                                  lease=self.lease))  # fmt: skip
+        if ops:
+            self.etcd.txn([], ops)
+        running = set(self.sd.list_units(["omc-action-*.service"]))
+        for path, monitor in self.local.monitor.items():
+            if monitor.state.busy and action_unit(path) in running:
+                action = {"starting": Do.START, "stopping": Do.STOP}.get(str(monitor.state),
+                                                                         Do.RESTART)  # fmt: skip
+                self.local.inflight[path] = InFlight(action=action, job=None)
+            elif monitor.state.busy:  # ended while the daemon was down
+                self._finish_unknown(path, monitor)
+
+    # -- threads -------------------------------------------------------------------------
+
+    def _post(self, kind: str, data: Any = None) -> None:
+        self.events.put((kind, data))
+        self.sd.wakeup()
+
+    def _keep_lease(self) -> None:
+        timing = self.settings.timing
+        while not self.stop.wait(timing.keepalive):
+            try:
+                if self.etcd.lease_keepalive(self.lease) == 0:
+                    self._post("lease-lost")
+            except EtcdError as exc:
+                self._post("etcd-error", str(exc))
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.etcd.watch(self.keys.prefix, self.state.revision + 1,
+                                lambda events, rev: self._post("watch", (events, rev)),
+                                self.stop)  # fmt: skip
+            except CompactedError:
+                self._post("resync-etcd")
+                self.stop.wait(1.0)
+
+    def _shutdown(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(Exception):
+            self.sd.wakeup()
+
+    # -- the main loop -------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            self.sd.iterate(0.5)
+            self._drain_events()
+            self._check_actions()
+            now = time.monotonic()
+            if now >= self._resync_at:
+                self._resync()
+            frozen = records.node_frozen_flag().exists()
+            if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
+                self._node_frozen = frozen
+                self._publish_node()
+            self._observe_dirty()
+            self._serve_requests()
+            self._reconcile()
+        notify("STOPPING=1")
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                kind, data = self.events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "watch":
+                self._apply(*data)
+            elif kind == "lease-lost":
+                self.log.warning("the node lease expired: registering again")
+                self.lease = 0
+                self._lease_file().unlink(missing_ok=True)
+                self._take_lease()
+                self._republish()
+            elif kind == "resync-etcd":
+                revision, kvs = self.etcd.range(self.keys.prefix)
+                self.state.load(revision, kvs)
+                self._sync_configs(self.state.paths())
+            elif kind == "etcd-error":
+                self.log.warning(f"etcd: {data}")
+
+    def _apply(self, events: list[Event], revision: int) -> None:
+        before = dict(self.state.configs)
+        touched = self.state.apply(events, revision)
+        changed = [p for p in touched if isinstance(p, ObjectPath)
+                   and before.get(p) != self.state.configs.get(p)]  # fmt: skip
+        if changed:
+            self._sync_configs(changed)
+
+    def _unit_changed(self, unit: str) -> None:
+        path = self.local.units.get(unit)
+        if path is not None:
+            self.local.dirty.add(path)
+
+    # -- configs and local status ----------------------------------------------------------
+
+    def _sync_configs(self, paths: list[ObjectPath]) -> None:
+        for path in paths:
+            outcome = replicate.sync(path, self.state.configs.get(path), self.node,
+                                     reload=self.sd.daemon_reload, log=self.log)  # fmt: skip
+            if outcome.removed:
+                self._forget(path)
+            elif outcome.present:
+                self.local.status[path] = Status(config_error=outcome.error)
+                self.local.monitor.setdefault(path, Monitor())
+                for unit in outcome.units:
+                    self.local.units[unit] = path
+                self.local.dirty.add(path)
+
+    def _forget(self, path: ObjectPath) -> None:
+        self.local.status.pop(path, None)
+        self.local.monitor.pop(path, None)
+        self.local.written.pop(path, None)
+        self.local.units = {u: p for u, p in self.local.units.items() if p != path}
+        with contextlib.suppress(EtcdError):
+            self.etcd.delete(self.keys.instance(path, self.node))
+
+    def _resync(self) -> None:
+        self.local.dirty.update(self.local.status)
+        self._resync_at = time.monotonic() + self.settings.timing.resync
+
+    def _observe_dirty(self) -> None:
+        dirty, self.local.dirty = self.local.dirty, set()
+        for path in sorted(dirty, key=lambda p: p.fqn):
+            if path in self.local.status:
+                self.local.status[path] = self._observe(path)
+                self._publish(path)
+
+    def _observe(self, path: ObjectPath) -> Status:
+        known = self.local.status.get(path)
+        error = known.config_error if known is not None else ""
+        return replicate.observe_status(path, error, sd=self.sd)
+
+    def _publish(self, path: ObjectPath) -> None:
+        """Write the instance record if it changed (with the lease)."""
+        value = k.encode(records.instance_record(self.local.status[path],
+                                                 self.local.monitor[path]))  # fmt: skip
+        if self.local.written.get(path) == value:
+            return
+        self.etcd.txn([], [op_put(self.keys.instance(path, self.node), value, lease=self.lease)])
+        self.local.written[path] = value
+        self.state.instances.setdefault(path, {})[self.node] = k.decode(value.encode())
+
+    def _republish(self) -> None:
+        self.local.written.clear()
+        self._node_value = ""
+        self._publish_node(force=True)
+        for path in list(self.local.status):
+            self._publish(path)
+
+    def _publish_node(self, *, force: bool = False) -> None:
+        self._stats_at = time.monotonic()
+        value = k.encode(records.node_record(state="idle", started=self.started))
+        if force or value != self._node_value:
+            self.etcd.txn([], [op_put(self.keys.node(self.node), value, lease=self.lease)])
+            self._node_value = value
+            self.state.nodes[self.node] = k.decode(value.encode())
+
+    def _serve_requests(self) -> None:
+        """Carry out the one-off requests addressed to this node (``clear``), then drop them."""
+        for rid, request in list(self.state.requests.get(self.node, {}).items()):
+            path = next((p for p in self.local.monitor if p.fqn == request.get("path")), None)
+            clearing = request.get("do") == "clear" and path is not None
+            if clearing and path is not None and not self.local.monitor[path].state.busy:
+                self._set(path, state=State.IDLE)
+                self._action_log(path, "clear").info("instance monitor state cleared")
+            self.etcd.delete(self.keys.request(self.node, rid))
+            self.state.requests.get(self.node, {}).pop(rid, None)
+
+    # -- decisions ----------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        plan = decide(self.state.snapshot(self.node), self.node, boot=self.boot,
+                      max_parallel=self.settings.timing.max_parallel)  # fmt: skip
+        self.boot = False
+        for decision in plan.decisions:
+            if decision.steps:
+                try:
+                    self._carry_out(decision)
+                except (EtcdError, SystemdError, OSError) as exc:
+                    self.log.error(f"{decision.path}: {', '.join(decision.steps)}: {exc}")
+
+    def _carry_out(self, decision: Decision) -> None:
+        path = next(p for p in self.state.paths() if str(p) == decision.path)
+        for step in decision.steps:
+            if not self._step(path, step):
+                return
+
+    def _set(self, path: ObjectPath, **changes: Any) -> None:
+        self.local.monitor[path] = self.local.monitor.get(path, Monitor()).but(**changes)
+        self._publish(path)
+
+    def _step(self, path: ObjectPath, step: Do) -> bool:
+        """Carry out one step; False stops the decision's remaining steps."""
+        intent = self.state.intents.get(path, {})
+        if step is Do.ACK:
+            monitor = self.local.monitor.get(path, Monitor())
+            state = monitor.state if monitor.state.busy else State.IDLE
+            self._set(path, oid=str(intent.get("oid", "")), done=False, state=state)
+        elif step is Do.CLEAR:
+            self._set(path, state=State.IDLE)
+        elif step in (Do.FREEZE, Do.UNFREEZE):
+            self._freeze(path, on=step is Do.FREEZE)
+        elif step is Do.TAKE:
+            return self._take(path)
+        elif step is Do.RELEASE:
+            self._release(path)
+        elif step in ACTION_STATES:
+            self._launch(path, step)
+        elif step is Do.DONE:
+            self._set(path, done=True)
+        elif step is Do.END:
+            self._end(path, intent)
+        return True
+
+    def _freeze(self, path: ObjectPath, *, on: bool) -> None:
+        from omc.runtime.engine.instance import freeze
+
+        freeze(path, self._action_log(path, "freeze" if on else "unfreeze"), on=on)
+        self.local.dirty.add(path)
+        self.local.status[path] = self._observe(path)
+        self._publish(path)
+
+    def _take(self, path: ObjectPath) -> bool:
+        """Own the failover object: create the key, or re-bind it when it is already ours."""
+        key, mine = self.keys.owner(path), k.encode({"node": self.node})
+        ours = [op_put(key, mine, lease=self.lease)]
+        again = ours if self.state.owners.get(path) == self.node else []
+        result = self.etcd.txn([when_version(key, "=", 0)], ours, again)
+        if not result.succeeded and not again:
+            return False
+        self.state.owners[path] = self.node
+        return True
+
+    def _release(self, path: ObjectPath) -> None:
+        key = self.keys.owner(path)
+        self.etcd.txn([when_value(key, "=", k.encode({"node": self.node})),
+                       when_lease(key, "=", self.lease)], [op_delete(key)])  # fmt: skip
+        if self.state.owners.get(path) == self.node:
+            self.state.owners.pop(path, None)
+
+    def _end(self, path: ObjectPath, intent: dict[str, Any]) -> None:
+        key = self.keys.intent(path)
+        revision = self.state.intent_revisions.get(path, 0)
+        result = self.etcd.txn([when_mod(key, "=", revision)], [op_delete(key)])
+        if result.succeeded or revision == 0:
+            self.state.intents.pop(path, None)
+        self.log.info(f"{path}: orchestration {intent.get('oid', '')} ended "
+                      f"(>{intent.get('expect', '')})")  # fmt: skip
+
+    def _action_log(self, path: ObjectPath, verb: str) -> ActionLog:
+        return action_log(str(path), action=verb, origin=ORIGIN, console=None)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _launch(self, path: ObjectPath, step: Do) -> None:
+        busy, _ = ACTION_STATES[step]
+        unit = action_unit(path)
+        argv = [om_path(), str(path), "instance", str(step)]
+        properties: dict[str, PropValue] = {
+            "Type": "oneshot",
+            "Environment": [f"OSVC_ACTION_ORIGIN={ORIGIN}", "OMC_EXECUTOR=1"],
+            "Description": f"omc daemon action: {path} {step}",
+            "CollectMode": "inactive-or-failed",
+        }
+        with contextlib.suppress(SystemdError):
+            self.sd.reset_failed(unit)  # a failed previous action unit blocks the name
+        job = self.sd.launch_transient(unit, argv, properties)
+        self.local.inflight[path] = InFlight(action=step, job=job)
+        self._set(path, state=State(busy))
+
+    def _check_actions(self) -> None:
+        for path, flight in list(self.local.inflight.items()):
+            if flight.job is None:
+                if action_unit(path) not in set(self.sd.list_units([action_unit(path)])):
+                    del self.local.inflight[path]
+                    self._finish_unknown(path, self.local.monitor.get(path, Monitor()))
+                continue
+            result = self.sd.finished(flight.job)
+            if result is None:
+                continue
+            del self.local.inflight[path]
+            self._finish(path, flight.action, ok=result == "done")
+
+    def _finish(self, path: ObjectPath, action: Do, *, ok: bool) -> None:
+        _, failed = ACTION_STATES[action]
+        self.local.status[path] = self._observe(path)
+        if not ok:
+            self._set(path, state=State(failed))
+            return
+        if action in (Do.START, Do.RESTART):
+            self._set(path, state=State.IDLE, local_expect="started",
+                      last_started=time.time())  # fmt: skip
+            if action is Do.RESTART and path in self.state.intents:
+                self._set(path, done=True)
+        else:
+            self._set(path, state=State.IDLE, local_expect="none")
+
+    def _finish_unknown(self, path: ObjectPath, monitor: Monitor) -> None:
+        """An action that ended unseen (the daemon was down): judge it by the status."""
+        status = self._observe(path)
+        self.local.status[path] = status
+        action = {"starting": Do.START, "stopping": Do.STOP}.get(str(monitor.state), Do.RESTART)
+        ok = (status.avail == "up") if action is not Do.STOP else status.avail != "up"
+        self._finish(path, action, ok=ok)
+
+
+UNIT_TEXT = """\
+[Unit]
+Description=omc node daemon: cluster state in etcd, orchestration of local instances
+Wants=omc-executor.service
+After=network-online.target omc-executor.service omc-lab-etcd.service
+
+[Service]
+Type=notify
+ExecStart={om} daemon run
+# Actions run in their own transient units: stopping or restarting the daemon never
+# touches one in flight (a restarted daemon picks up its end).
+KillMode=mixed
+Restart=on-failure
+RestartSec=1s
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def unit_text(om: str) -> str:
+    """The daemon's unit; ``om`` is the absolute path of the ``om`` command."""
+    return UNIT_TEXT.format(om=om)
+
+
+def main(argv: list[str]) -> int:
+    """``om daemon run``."""
+    from omc.runtime.cluster.settings import SettingsError, load
+    from omc.runtime.exitcodes import ExitStatus
+
+    if argv != ["run"]:
+        print("usage: om daemon run", flush=True)
+        return ExitStatus.USAGE
+    try:
+        settings = load()
+    except SettingsError as exc:
+        print(f"om daemon: error: {exc}", flush=True)
+        return ExitStatus.ERROR
+    return Daemon(settings).run()

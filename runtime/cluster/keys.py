@@ -1,0 +1,113 @@
+"""The cluster's etcd keys and their values, defined once.
+
+Under the cluster prefix ``/omc/<cluster>/`` (values are JSON)::
+
+    nodes/<node>                  the node record          lease: the node's
+    instances/<ns>/<kind>/<name>/<node>
+                                  an instance's status and monitor
+                                                           lease: the node's
+    owners/<ns>/<kind>/<name>     the node that may run a failover object
+                                                           lease: the owner's
+    intents/<ns>/<kind>/<name>    the object's global expect and orchestration id
+    configs/<ns>/<kind>/<name>    the object's config text (replicated to its nodes)
+    node-intents/<node>           freeze / unfreeze / drain asked of a node
+    requests/<node>/<id>          a one-off request to a node's daemon (``clear``),
+                                  deleted by that daemon once carried out
+
+Why these leases: what a node publishes about itself goes when its lease goes
+(a dead node's instances stop counting, its ownerships are released by etcd
+itself); intents and configs outlive any node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from omc.compiler.contract.paths import ObjectPath, PathError, parse_path
+
+
+class Space(StrEnum):
+    NODES = "nodes"
+    INSTANCES = "instances"
+    OWNERS = "owners"
+    INTENTS = "intents"
+    CONFIGS = "configs"
+    NODE_INTENTS = "node-intents"
+    REQUESTS = "requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The key names of one cluster (``prefix`` ends with ``/``)."""
+
+    prefix: str
+
+    def node(self, node: str) -> str:
+        return f"{self.prefix}{Space.NODES}/{node}"
+
+    def instance(self, path: ObjectPath, node: str) -> str:
+        return f"{self.prefix}{Space.INSTANCES}/{path.fqn}/{node}"
+
+    def owner(self, path: ObjectPath) -> str:
+        return f"{self.prefix}{Space.OWNERS}/{path.fqn}"
+
+    def intent(self, path: ObjectPath) -> str:
+        return f"{self.prefix}{Space.INTENTS}/{path.fqn}"
+
+    def config(self, path: ObjectPath) -> str:
+        return f"{self.prefix}{Space.CONFIGS}/{path.fqn}"
+
+    def node_intent(self, node: str) -> str:
+        return f"{self.prefix}{Space.NODE_INTENTS}/{node}"
+
+    def request(self, node: str, rid: str) -> str:
+        return f"{self.prefix}{Space.REQUESTS}/{node}/{rid}"
+
+    def parse(self, key: str) -> ParsedKey | None:
+        """What a key under the prefix names; None for anything else (or a bad path)."""
+        if not key.startswith(self.prefix):
+            return None
+        space, _, rest = key[len(self.prefix) :].partition("/")
+        try:
+            kind = Space(space)
+        except ValueError:
+            return None
+        parts = rest.split("/")
+        try:
+            if kind in (Space.NODES, Space.NODE_INTENTS) and len(parts) == 1:
+                return ParsedKey(space=kind, node=parts[0])
+            if kind is Space.REQUESTS and len(parts) == 2:
+                return ParsedKey(space=kind, node=parts[0], rid=parts[1])
+            if kind is Space.INSTANCES and len(parts) == 4:
+                return ParsedKey(space=kind, path=parse_path("/".join(parts[:3])), node=parts[3])
+            if len(parts) == 3 and kind in (Space.OWNERS, Space.INTENTS, Space.CONFIGS):
+                return ParsedKey(space=kind, path=parse_path("/".join(parts)))
+        except PathError:
+            return None
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParsedKey:
+    space: Space
+    path: ObjectPath | None = None
+    node: str = ""
+    rid: str = ""  # requests: the request id
+
+
+def encode(value: Mapping[str, Any]) -> str:
+    """A value as stored: compact JSON, keys sorted (equal values, equal bytes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A stored value; ``{}`` for anything that is not a JSON object."""
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

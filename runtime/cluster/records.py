@@ -1,0 +1,125 @@
+"""What a node publishes in etcd: its node record and one record per local instance.
+
+Records are rebuilt from local observation and written only when their encoded
+value changed (an idle cluster writes nothing but lease keep-alives). The
+instance record carries the status (from the units and the drivers' probes, as
+``print status`` sees it), the monitor (state, acknowledged orchestration, done),
+and the object keywords orchestration reads, as this node evaluated them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from omc.runtime.cluster.model import State
+from omc.runtime.layout import var_dir
+
+VERSION = "0.1.0"
+# The object keywords a node publishes for orchestration (model.ObjectConfig).
+CONFIG_KEYS = ("nodes", "drpnodes", "topology", "orchestrate", "placement", "flex_min",
+               "flex_max", "flex_target", "priority", "hard_affinity",
+               "hard_anti_affinity")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Monitor:
+    """The local instance's monitor: what the daemon is doing for it."""
+
+    state: State = State.IDLE
+    oid: str = ""
+    done: bool = False
+    local_expect: str = "none"
+    last_started: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": str(self.state), "oid": self.oid, "done": self.done,
+                "local_expect": self.local_expect, "last_started": self.last_started}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Monitor:
+        try:
+            state = State(data.get("state", "idle"))
+        except ValueError:
+            state = State.IDLE
+        return cls(state=state, oid=str(data.get("oid", "")), done=bool(data.get("done")),
+                   local_expect=str(data.get("local_expect", "none")),
+                   last_started=float(data.get("last_started", 0.0)))  # fmt: skip
+
+    def but(self, **changes: Any) -> Monitor:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status:
+    """The local instance's status."""
+
+    avail: str = "undef"
+    overall: str = "undef"
+    frozen: bool = False
+    resources: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_error: str = ""
+    config_sha: str = ""  # sha256 of the replicated config installed here
+
+
+def instance_record(status: Status, monitor: Monitor) -> dict[str, Any]:
+    """The instance record as stored under ``instances/<fqn>/<node>``."""
+    return {
+        "avail": status.avail,
+        "overall": status.overall,
+        "frozen": status.frozen,
+        "provisioned": True,
+        "resources": dict(status.resources),
+        "config": dict(status.config),
+        "config_error": status.config_error,
+        "config_sha": status.config_sha,
+        **monitor.to_json(),
+    }
+
+
+def orchestration_config(config: Mapping[str, object]) -> dict[str, Any]:
+    """The orchestration keywords of an object's evaluated ``DEFAULT`` section."""
+    return {key: config[key] for key in CONFIG_KEYS if key in config}
+
+
+def node_frozen_flag() -> Path:
+    """The node's frozen flag (om3: ``<var>/node/frozen``): no HA start on this node."""
+    return var_dir() / "node" / "frozen"
+
+
+def load15() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def score() -> int:
+    """om3's node score: ``(100/max(load15,1) + 100 + mem avail% + 2·(100 + swap avail%)) / 7``."""
+    info: dict[str, int] = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info[key] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    mem = 100 * info.get("MemAvailable", 0) // max(info.get("MemTotal", 1), 1)
+    swap = 100 * info.get("SwapFree", 0) // info["SwapTotal"] if info.get("SwapTotal") else 0
+    return (int(100 / max(load15(), 1.0)) + 100 + mem + 2 * (100 + swap)) // 7
+
+
+def node_record(*, state: str, started: float) -> dict[str, Any]:
+    """The node record as stored under ``nodes/<node>`` (lease-bound: alive while it is)."""
+    return {
+        "frozen": node_frozen_flag().exists(),
+        "state": state,
+        "score": score(),
+        "load15": round(load15(), 1),
+        "version": VERSION,
+        "started": started,
+        "pid": os.getpid(),
+    }

@@ -1,0 +1,139 @@
+"""Replicated object configs on one node, and the local status the daemon publishes.
+
+``om <path> create --config F`` on any node of a cluster stores the config in etcd
+(``configs/<fqn>``: the text and its scope, the nodes it belongs to, decided once
+by the creating node). Every daemon installs the configs of its scope exactly as a
+local ``create`` would (config file + compile + units, under the object lock), and
+removes what it had installed when the key goes. A config that does not compile
+here installs nothing (the last good units stay) and is reported in the node's
+instance record (``config_error``), never half-installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omc.compiler.contract.node import config_file
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.cluster.records import Status, orchestration_config
+from omc.runtime.layout import frozen_flag, object_var_dir
+
+if TYPE_CHECKING:
+    from omc.runtime.adapters.systemd import Systemd
+    from omc.runtime.log import ActionLog
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What syncing one object's config did on this node."""
+
+    present: bool  # the object belongs here (installed, or its config failed here)
+    removed: bool = False  # it left this node (deleted, or out of its scope)
+    busy: bool = False  # an action held the object lock: try again later
+    error: str = ""  # the config does not compile here (the diagnostics)
+    units: tuple[str, ...] = ()
+
+
+def config_entry(text: str, scope: list[str], origin: str) -> dict[str, Any]:
+    """The value of ``configs/<fqn>``."""
+    return {"text": text, "scope": scope, "origin": origin,
+            "sha256": hashlib.sha256(text.encode()).hexdigest()}  # fmt: skip
+
+
+def _marker(path: ObjectPath) -> Path:
+    """Written when a config came from the cluster: only those are removed with the key."""
+    return object_var_dir(path) / "replicated"
+
+
+def sync(
+    path: ObjectPath,
+    entry: Mapping[str, Any] | None,
+    node: str,
+    *,
+    reload: Callable[[], None],
+    log: ActionLog,
+) -> Outcome:
+    """Install, update or remove one object's config and units on this node."""
+    from omc.runtime.engine.session import try_object_lock
+
+    wanted = entry is not None and node in entry.get("scope", ())
+    if not wanted and not _marker(path).exists():
+        return Outcome(present=False)
+    with try_object_lock(path) as locked:
+        if not locked:
+            return Outcome(present=wanted, busy=True)
+        if not wanted:
+            return _remove(path, reload=reload, log=log)
+        assert entry is not None
+        return _install(path, str(entry.get("text", "")), reload=reload, log=log)
+
+
+def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+    from omc.runtime.objects import configs, install, model
+
+    file = config_file(path)
+    current = file.read_text(encoding="utf-8") if file.is_file() else None
+    if current != text:
+        compiled = install.compile_config(path, text, filename=str(file))
+        if not compiled.ok:
+            log.error(f"{path}: replicated config does not compile here:\n{compiled.diagnostics}")
+            return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
+        configs.write_config(path, text)
+        _marker(path).parent.mkdir(parents=True, exist_ok=True)
+        _marker(path).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+        log.info(f"{path}: config installed from the cluster")
+    try:
+        install.ensure_units(path, reload=reload)
+    except configs.ConfigError as exc:
+        return Outcome(present=True, error=str(exc))
+    found = model.load(path)
+    units = tuple(found.units) if found is not None else ()
+    return Outcome(present=True, units=units)
+
+
+def _remove(path: ObjectPath, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+    from omc.runtime.objects import install
+
+    install.remove_units(path, reload=reload)
+    with contextlib.suppress(FileNotFoundError):
+        config_file(path).unlink()
+    _marker(path).unlink(missing_ok=True)
+    log.info(f"{path}: config removed (deleted from the cluster, or out of this node's scope)")
+    return Outcome(present=False, removed=True)
+
+
+def observe_status(path: ObjectPath, config_error: str, *, sd: Systemd | None = None) -> Status:
+    """The instance's status as ``print status`` would see it, for the instance record."""
+    from omc.runtime.engine.observe import observe
+    from omc.runtime.objects.model import ModelError, load
+    from omc.runtime.status import aggregate
+
+    try:
+        found = load(path)
+    except ModelError as exc:
+        return Status(config_error=config_error or str(exc))
+    if found is None:
+        return Status(config_error=config_error or "no units installed on this node")
+    states = observe(found, sd=sd)
+    agg = aggregate(s.summary() for s in states.values())
+    return Status(
+        avail=str(agg.avail),
+        overall=str(agg.overall),
+        frozen=frozen_flag(path).exists(),
+        resources={rid: str(st.status) for rid, st in states.items()},
+        config=orchestration_config(found.config),
+        config_error=config_error,
+        config_sha=_installed_sha(path),
+    )
+
+
+def _installed_sha(path: ObjectPath) -> str:
+    try:
+        return _marker(path).read_text().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,143 @@
+"""``cluster.conf``: the cluster's one settings file (``/etc/opensvc/cluster.conf``).
+
+Same file, same place as om3's (the compiler reads its ``[cluster]`` values for
+``{clustername}`` references through the contract). The cluster layer adds::
+
+    [cluster]
+    name = prod1                 # also the etcd key prefix: /omc/<name>/
+    nodes = n1 n2 n3
+
+    [etcd]
+    endpoints = https://10.0.0.11:2379 https://10.0.0.12:2379
+    ca = /etc/opensvc/etcd-ca.pem          # TLS: the CA that signed the members
+    cert = /etc/opensvc/etcd-client.pem    # client certificate and key
+    key = /etc/opensvc/etcd-client.key
+    user = omc                             # etcd auth (password below)
+    password = …
+    timeout = 2s                           # bound of every etcd call
+    insecure = false                       # allow plain http to a non-loopback member
+
+    [daemon]
+    lease_ttl = 5s        # a node is alive while its lease is (etcd's minimum: ~2 s)
+    keepalive = 1s        # lease refresh period (< lease_ttl / 3)
+    resync = 5m           # full re-observation of local instances (a safety net)
+    max_parallel = 10     # actions a node runs at once
+
+The file holds a password: it is written 0600 and read as root. Durations as in
+configs (``5s``, ``1m``, a bare integer is seconds).
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omc.compiler.contract.node import CLUSTER_CONF, etc_dir, node_name
+
+
+class SettingsError(Exception):
+    """cluster.conf is missing, unreadable or wrong; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """The daemon's timing rule (docs/cluster.md): keepalive < lease_ttl / 3."""
+
+    lease_ttl: int = 5
+    keepalive: float = 1.0
+    resync: float = 300.0
+    max_parallel: int = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSettings:
+    """What a node needs to reach the cluster."""
+
+    name: str
+    nodes: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 2.0
+    insecure: bool = False
+    timing: Timing = field(default_factory=Timing)
+    node: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The cluster's etcd key prefix."""
+        return f"/omc/{self.name}/"
+
+
+def duration(text: str, *, key: str) -> float:
+    """``5s``, ``500ms``, ``2m``, ``1h``, or a bare number of seconds."""
+    value = text.strip()
+    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    for suffix, scale in units:
+        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(value[: -len(suffix)]) * scale
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    raise SettingsError(f"cluster.conf: {key} = {text!r} is not a duration (e.g. 5s, 500ms)")
+
+
+def _flag(text: str, *, key: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(f"cluster.conf: {key} = {text!r} is not a boolean")
+
+
+def load(etc: Path | None = None) -> ClusterSettings:
+    """The settings of ``<etc>/cluster.conf``; :class:`SettingsError` says what is wrong."""
+    file = (etc_dir() if etc is None else etc) / CLUSTER_CONF
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        with file.open(encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"{file}: no cluster configured on this node") from None
+    except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{file}: cannot read: {exc}") from None
+
+    def get(section: str, key: str, default: str = "") -> str:
+        return parser.get(section, key, fallback=default).strip()
+
+    endpoints = tuple(get("etcd", "endpoints").split())
+    if not endpoints:
+        raise SettingsError(f"{file}: [etcd] endpoints is empty: the cluster needs etcd")
+    timing = Timing(
+        lease_ttl=max(1, round(duration(get("daemon", "lease_ttl", "5s"), key="lease_ttl"))),
+        keepalive=duration(get("daemon", "keepalive", "1s"), key="keepalive"),
+        resync=duration(get("daemon", "resync", "5m"), key="resync"),
+        max_parallel=int(get("daemon", "max_parallel", "10") or 10),
+    )
+    return ClusterSettings(
+        name=get("cluster", "name", "default") or "default",
+        nodes=tuple(get("cluster", "nodes").split()),
+        endpoints=endpoints,
+        ca=get("etcd", "ca") or None,
+        cert=get("etcd", "cert") or None,
+        key=get("etcd", "key") or None,
+        user=get("etcd", "user") or None,
+        password=get("etcd", "password") or None,
+        timeout=duration(get("etcd", "timeout", "2s"), key="timeout"),
+        insecure=_flag(get("etcd", "insecure", "false"), key="insecure"),
+        timing=timing,
+        node=node_name(),
+    )
+
+
+def configured(etc: Path | None = None) -> bool:
+    """Whether this node belongs to a cluster (a cluster.conf with an [etcd] section)."""
+    file = (etc_dir() if etc is None else etc) / CLUSTER_CONF
+    try:
+        return "[etcd]" in file.read_text(encoding="utf-8")
+    except OSError:
+        return False

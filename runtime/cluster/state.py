@@ -1,0 +1,142 @@
+"""The cluster state a node holds: etcd's keys under the prefix, kept current by a watch.
+
+:class:`ClusterState` starts from one range read (keys + revision) and applies
+watch events in revision order; :meth:`ClusterState.snapshot` turns it into the
+pure :class:`~omc.runtime.cluster.model.Snapshot` that ``decide`` and ``om mon``
+read. No I/O here: the daemon and the CLI feed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.adapters.etcd import Event, KeyValue
+from omc.runtime.cluster import keys as k
+from omc.runtime.cluster.model import (
+    Node,
+    ObjectConfig,
+    ObjectView,
+    Snapshot,
+    config_from_json,
+    instance_from_json,
+    intent_from_json,
+    node_from_json,
+)
+
+
+@dataclass(slots=True)
+class ClusterState:
+    """etcd's view of one cluster, as decoded values, plus the revision it reflects."""
+
+    keys: k.Keys
+    members: tuple[str, ...] = ()  # cluster.conf nodes: shown even when not alive
+    revision: int = 0
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instances: dict[ObjectPath, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    owners: dict[ObjectPath, str] = field(default_factory=dict)
+    intents: dict[ObjectPath, dict[str, Any]] = field(default_factory=dict)
+    intent_revisions: dict[ObjectPath, int] = field(default_factory=dict)  # for END's compare
+    configs: dict[ObjectPath, dict[str, Any]] = field(default_factory=dict)
+    node_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # node → id →
+
+    def load(self, revision: int, kvs: Iterable[KeyValue]) -> None:
+        """Replace everything by one range read's result."""
+        for table in (self.nodes, self.instances, self.owners, self.intents, self.configs,
+                      self.node_intents, self.intent_revisions, self.requests):  # fmt: skip
+            table.clear()
+        for kv in kvs:
+            self._put(kv)
+        self.revision = revision
+
+    def apply(self, events: Iterable[Event], revision: int) -> set[ObjectPath | str]:
+        """Apply watch events; what changed: object paths, and node names."""
+        touched: set[ObjectPath | str] = set()
+        for event in events:
+            parsed = self.keys.parse(event.kv.key)
+            if parsed is None:
+                continue
+            if event.kind == "delete":
+                self._delete(parsed)
+            else:
+                self._put(event.kv)
+            touched.add(parsed.path if parsed.path is not None else parsed.node)
+        self.revision = max(self.revision, revision)
+        return touched
+
+    def _put(self, kv: KeyValue) -> None:
+        parsed = self.keys.parse(kv.key)
+        if parsed is None:
+            return
+        value = k.decode(kv.value)
+        space, path = parsed.space, parsed.path
+        if space is k.Space.NODES:
+            self.nodes[parsed.node] = value
+        elif space is k.Space.NODE_INTENTS:
+            self.node_intents[parsed.node] = value
+        elif space is k.Space.REQUESTS:
+            self.requests.setdefault(parsed.node, {})[parsed.rid] = value
+        elif path is None:
+            return
+        elif space is k.Space.INSTANCES:
+            self.instances.setdefault(path, {})[parsed.node] = value
+        elif space is k.Space.OWNERS:
+            self.owners[path] = str(value.get("node", ""))
+        elif space is k.Space.INTENTS:
+            self.intents[path] = value
+            self.intent_revisions[path] = kv.mod_revision
+        elif space is k.Space.CONFIGS:
+            self.configs[path] = value
+
+    def _delete(self, parsed: k.ParsedKey) -> None:
+        space, path = parsed.space, parsed.path
+        if space is k.Space.NODES:
+            self.nodes.pop(parsed.node, None)
+        elif space is k.Space.NODE_INTENTS:
+            self.node_intents.pop(parsed.node, None)
+        elif space is k.Space.REQUESTS:
+            self.requests.get(parsed.node, {}).pop(parsed.rid, None)
+        elif path is None:
+            return
+        elif space is k.Space.INSTANCES:
+            self.instances.get(path, {}).pop(parsed.node, None)
+            if not self.instances.get(path):
+                self.instances.pop(path, None)
+        elif space is k.Space.OWNERS:
+            self.owners.pop(path, None)
+        elif space is k.Space.INTENTS:
+            self.intents.pop(path, None)
+            self.intent_revisions.pop(path, None)
+        elif space is k.Space.CONFIGS:
+            self.configs.pop(path, None)
+
+    def paths(self) -> list[ObjectPath]:
+        """Every object the cluster knows of (configured, running or intended)."""
+        found = {*self.configs, *self.instances, *self.intents}
+        return sorted(found, key=lambda p: p.fqn)
+
+    def snapshot(self, local: str = "") -> Snapshot:
+        """The pure snapshot; each object's config is the one ``local`` evaluated (the
+        node that decides), else any instance's."""
+        nodes = {name: node_from_json(name, value) for name, value in self.nodes.items()}
+        for name in self.members:
+            nodes.setdefault(name, Node(name=name, alive=False))
+        objects = {str(path): self.view(path, local) for path in self.paths()}
+        return Snapshot(nodes=nodes, objects=objects, revision=self.revision)
+
+    def view(self, path: ObjectPath, local: str = "") -> ObjectView:
+        published = self.instances.get(path, {})
+        config = _config(path, published, local)
+        instances = {n: instance_from_json(n, v) for n, v in published.items()}
+        return ObjectView(config=config, intent=intent_from_json(self.intents.get(path)),
+                          instances=instances, owner=self.owners.get(path))  # fmt: skip
+
+
+def _config(
+    path: ObjectPath, published: Mapping[str, Mapping[str, Any]], local: str
+) -> ObjectConfig:
+    chosen = published.get(local) or next(iter(published.values()), {})
+    return config_from_json({**chosen.get("config", {}), "path": str(path)})
