@@ -25,6 +25,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,12 +57,14 @@ from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
 from omc.runtime.layout import run_dir
 from omc.runtime.log import ActionLog, action_log
+from omc.runtime.upgrade import loaded_sources, stale
 
 ORIGIN = "daemon/monitor"
 UNIT = "omc-daemon.service"
 ACTION_STATES = {Do.START: ("starting", "start failed"), Do.STOP: ("stopping", "stop failed"),
                  Do.RESTART: ("restarting", "start failed")}  # fmt: skip
 STATS_PERIOD = 60.0
+UPGRADE_CHECK = 5.0  # seconds between checks that the daemon's code is the one on disk
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -109,6 +112,8 @@ class Daemon:
         self._stats_at = 0.0
         self._node_frozen = records.node_frozen_flag().exists()
         self._resync_at = 0.0
+        self._upgrade_at = 0.0
+        self._sources: dict[str, int] = {}
         self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
 
     # -- start-up ----------------------------------------------------------------------
@@ -130,6 +135,7 @@ class Daemon:
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         notify("READY=1")
         self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
+        self._sources = loaded_sources()
         self._loop()
         return 0
 
@@ -219,7 +225,18 @@ class Daemon:
             self._observe_dirty()
             self._serve_requests()
             self._reconcile()
+            if now >= self._upgrade_at:
+                self._upgrade_at = now + UPGRADE_CHECK
+                if stale(self._sources):
+                    self._reexec()
         notify("STOPPING=1")
+
+    def _reexec(self) -> None:
+        """Run the new code: the lease, the keys and the actions in flight carry over."""
+        self.log.info("daemon code changed on disk: re-executing")
+        notify("RELOADING=1")
+        self.stop.set()
+        os.execv(sys.executable, [sys.executable, *sys.argv])
 
     def _drain_events(self) -> None:
         while True:

@@ -152,7 +152,9 @@ def _affine(view: ObjectView, snap: Snapshot, node: str) -> bool:
 def candidates(view: ObjectView, snap: Snapshot, *, ignore_frozen: bool = False) -> list[str]:
     """The nodes that may run the object, in placement order: alive, rankable and
     unfrozen nodes of ``DEFAULT.nodes`` whose instance is unfrozen, provisioned,
-    compiled, not ``start failed``, and whose affinities hold."""
+    compiled, not ``start failed``, and whose affinities hold. ``ignore_frozen``:
+    frozen *instances* count (an intent that unfreezes them all is being carried
+    out: the leader must not depend on which node unfroze first)."""
     found = []
     for name in view.config.nodes:
         node = snap.nodes.get(name)
@@ -163,7 +165,7 @@ def candidates(view: ObjectView, snap: Snapshot, *, ignore_frozen: bool = False)
             continue
         if inst.state is State.START_FAILED:
             continue
-        if not ignore_frozen and (node.frozen or inst.frozen):
+        if node.frozen or (inst.frozen and not ignore_frozen):
             continue
         if _affine(view, snap, name):
             found.append(name)
@@ -265,7 +267,7 @@ def _started(view: ObjectView, snap: Snapshot, inst: Instance) -> Decision:
         return Decision(path=path, steps=(Do.UNFREEZE,))
     if started(view, snap):
         return _done(view, inst, clear=True)
-    chosen = leaders(view, snap)
+    chosen = leaders(view, snap, ignore_frozen=True)  # every instance unfreezes first
     if inst.state is State.START_FAILED:
         if not chosen:
             return _done(view, inst)  # every candidate failed: the failure stays shown
@@ -394,8 +396,10 @@ def decide_object(view: ObjectView, snap: Snapshot, node: str, *, boot: bool = F
         found = _with_intent(view, snap, inst)
     else:
         found = _without_intent(view, snap, inst, boot=boot)
-    return Decision(path=path, steps=found.steps, reason=found.reason,
-                    priority=view.config.priority)  # fmt: skip
+    steps = found.steps
+    if view.owner == node and inst.avail in DOWN_LIKE and not {Do.START, Do.RELEASE} & set(steps):
+        steps = (Do.RELEASE, *steps)  # down here (a failed start, a stop): let another run it
+    return Decision(path=path, steps=steps, reason=found.reason, priority=view.config.priority)
 
 
 def decide(

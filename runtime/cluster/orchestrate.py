@@ -267,9 +267,11 @@ def dry_run(cluster: Cluster, request: Request, out: TextIO) -> None:
                 out.write(f"  {node}: {what}\n")
 
 
-def run(settings: ClusterSettings, request: Request, *, out: TextIO = sys.stdout,
+def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = None,
         render: Callable[[ClusterState, ObjectPath], str] | None = None) -> None:  # fmt: skip
-    """Submit, acknowledge, and with ``--wait`` follow to the end; raises on failure."""
+    """Submit, acknowledge, and with ``--wait`` follow to the end; raises on failure.
+    ``out`` defaults to the *current* stdout (an executor worker replaces it)."""
+    out = sys.stdout if out is None else out
     deadline = time.monotonic() + request.time
     cluster = Cluster.open(settings)
     if request.dry_run:

@@ -44,13 +44,14 @@ from pathlib import Path
 from omc.runtime.adapters.systemd import notify
 from omc.runtime.executor import client as wire
 from omc.runtime.exitcodes import ExitStatus
+from omc.runtime.upgrade import loaded_sources, stale
 
 UNIT = "omc-executor.service"
 STATUS_REQUEST = b"omc-status"  # `om executor status`: answered by the executor itself
 Request = tuple[str, list[str], dict[str, str], int]  # cwd, argv, environment, umask
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid")
 RLIMITS = sorted({getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")})
-# What the commands run by units and users import; the lab and etcd stay out.
+# What the commands run by units and users import; the lab stays out.
 PRELOAD = (
     "omc.runtime.cli", "omc.runtime.objcli", "omc.runtime.drivers.entry",
     "omc.runtime.engine.instance", "omc.runtime.engine.apply", "omc.runtime.engine.plan",
@@ -64,6 +65,9 @@ PRELOAD = (
     "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
     "omc.runtime.drivers.sync", "omc.runtime.drivers.task", "omc.compiler.pipeline",
     "omc.compiler.contract.names", "omc.runtime.exec", "hashlib",
+    # orchestrated actions and `om mon` (etcd3gw alone costs ~150 ms to import)
+    "omc.runtime.cluster.orchestrate", "omc.runtime.cluster.cli", "omc.runtime.cluster.monitor",
+    "omc.runtime.cluster.configs", "omc.runtime.cluster.requests", "etcd3gw",
 )  # fmt: skip
 
 
@@ -74,28 +78,7 @@ def preload() -> dict[str, int]:
     for name in PRELOAD:
         importlib.import_module(name)
     import_gi()
-    return _sources()
-
-
-def _sources() -> dict[str, int]:
-    sources: dict[str, int] = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and getattr(module, "__name__", "").startswith("omc."):
-            with contextlib.suppress(OSError):
-                sources[path] = Path(path).stat().st_mtime_ns
-    return sources
-
-
-def stale(sources: dict[str, int]) -> bool:
-    """True when a loaded module's source changed since the executor loaded it."""
-    for path, mtime in sources.items():
-        try:
-            if Path(path).stat().st_mtime_ns != mtime:
-                return True
-        except OSError:
-            return True
-    return False
+    return loaded_sources()
 
 
 def refusal(pid: int, uid: int) -> str:
