@@ -2,19 +2,27 @@
 
 Every node's daemon runs :func:`decide` for itself whenever the snapshot changes
 (an etcd event, a local status change, an action that finished) and carries out
-the steps (:mod:`.daemon`). Nothing here reads a clock, etcd or systemd, so the
-whole orchestrator is tested Pacemaker-style: a snapshot in, a plan out, for every
-node (``tests/cluster/decide_golden``).
+the steps (:mod:`.daemon`) in order, stopping at the first one that fails (a
+launched action counts as carried out: its end is a later status change). Nothing
+here reads a clock, etcd or systemd, so the whole orchestrator is tested
+Pacemaker-style: a snapshot in, a plan out, for every node
+(``tests/cluster/decide_golden``).
 
 Semantics follow om3's instance monitor (opensvc.md §5.3-§5.5; the om3 notes in
 docs/cluster.md list where we differ, and why). The parts that make it safe:
 
 * a failover instance starts only after its node took the object's **ownership**
-  key in an etcd transaction (:attr:`Do.TAKE`); a start is never decided from a
-  node's local view alone, and no "ready period" is needed to let peers object;
+  key in an etcd transaction (:attr:`Do.TAKE`), and only once every live peer has
+  published a status that is not up; a start is never decided from a node's local
+  view alone, and no "ready period" is needed to let peers object;
+* a node gives the ownership back (:attr:`Do.RELEASE`) as soon as its instance is
+  down and it is not about to start it, so a failed or stopped owner never blocks
+  the next candidate; an instance found up without an owner takes it;
 * an instance acts only on the orchestration it has acknowledged, one action at a
-  time, and a ``… failed`` state blocks it until ``clear`` or a new intent;
-* an orchestration ends (:attr:`Do.END`) only once every live instance is done.
+  time, and a ``… failed`` state blocks it until ``clear`` or a new intent: the
+  action that failed is never repeated by the same orchestration;
+* an orchestration ends (:attr:`Do.END`) only once every live instance is done,
+  and every node reaches done: no handler waits for a peer that will not act.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from omc.runtime.cluster.model import (
 
 MAX_PARALLEL = 10  # node.max_parallel: actions a node runs at once (om3's default)
 RANKABLE_NODE_STATES = frozenset({"idle"})
+# A local avail that proves the instance holds nothing (``undef`` proves nothing).
+RELEASABLE = DOWN_LIKE - {"undef"}
 
 
 class Do(StrEnum):
@@ -52,11 +62,20 @@ class Do(StrEnum):
     STOP = "stop"
     RESTART = "restart"
     RELEASE = "release"  # give the failover ownership back
-    DONE = "done"  # this instance is done with the orchestration
+    DONE = "done"  # this instance is done with the orchestration (after a restart:
+    # the daemon marks it, as only it knows the restart ran)
     END = "end"  # every instance is done: remove the intent (transaction on its oid)
 
 
 LAUNCHES = frozenset({Do.START, Do.STOP, Do.RESTART})  # run as actions, count in parallel
+_ORDER = {step: rank for rank, step in enumerate(Do)}
+# A failure state blocks the action that failed until `clear` or a new intent.
+_FAILED_ACTION = {
+    State.START_FAILED: Do.START,
+    State.STOP_FAILED: Do.STOP,
+    State.FREEZE_FAILED: Do.FREEZE,
+    State.UNFREEZE_FAILED: Do.UNFREEZE,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +109,10 @@ def _wait(path: str, reason: str) -> Decision:
     return Decision(path=path, reason=reason)
 
 
+def _do(path: str, *steps: Do, reason: str = "") -> Decision:
+    return Decision(path=path, steps=steps, reason=reason)
+
+
 # ---------------------------------------------------------------------------
 # Placement (opensvc.md §5.3)
 
@@ -107,8 +130,19 @@ def _scaler_index(path: str) -> int:
     return int(head) if dot and head.isdigit() else 0
 
 
+def _shifted(nodes: tuple[str, ...], path: str) -> list[str]:
+    """``DEFAULT.nodes`` rotated by the scaler index: slice ``i`` prefers node ``i``.
+    The whole list turns, not the candidates, so that a node going away does not
+    move every slice's preference (om3 turns the candidates, and only past n)."""
+    if not nodes:
+        return []
+    shift = _scaler_index(path) % len(nodes)
+    return [*nodes[shift:], *nodes[:shift]]
+
+
 def sort_candidates(view: ObjectView, snap: Snapshot, nodes: Iterable[str]) -> list[str]:
-    """Candidates in placement order, best first (``none``: no candidate at all)."""
+    """Candidates in placement order, best first (``none``: no candidate at all).
+    Every sort is stable: ties keep the order ``nodes`` came in."""
     cfg = view.config
     chosen = list(nodes)
     policy = cfg.placement
@@ -117,15 +151,21 @@ def sort_candidates(view: ObjectView, snap: Snapshot, nodes: Iterable[str]) -> l
     if policy is Placement.SPREAD:
         return sorted(chosen, key=lambda n: _spread_key(cfg.path, n))
     if policy is Placement.SCORE:
-        return sorted(chosen, key=lambda n: -snap.nodes[n].score)
+        return sorted(chosen, key=lambda n: -_node_metric(snap, n, "score"))
     if policy is Placement.LOAD_AVG:  # least loaded first (om3 has no case for it)
-        return sorted(chosen, key=lambda n: snap.nodes[n].load15)
+        return sorted(chosen, key=lambda n: _node_metric(snap, n, "load15"))
     if policy is Placement.LAST_START:
         return sorted(chosen, key=lambda n: -_last_started(view, n))
-    if policy is Placement.SHIFT and chosen:
-        shift = _scaler_index(cfg.path) % len(chosen)
-        return chosen[shift:] + chosen[:shift]
+    if policy is Placement.SHIFT:
+        order = {n: i for i, n in enumerate(_shifted(cfg.nodes, cfg.path))}
+        return sorted(chosen, key=lambda n: order.get(n, len(order)))
     return chosen
+
+
+def _node_metric(snap: Snapshot, name: str, metric: str) -> float:
+    """A node's score or load, 0 for a node the snapshot does not know."""
+    node = snap.nodes.get(name)
+    return float(getattr(node, metric)) if node is not None else 0.0
 
 
 def _last_started(view: ObjectView, node: str) -> float:
@@ -152,9 +192,7 @@ def _affine(view: ObjectView, snap: Snapshot, node: str) -> bool:
 def candidates(view: ObjectView, snap: Snapshot, *, ignore_frozen: bool = False) -> list[str]:
     """The nodes that may run the object, in placement order: alive, rankable and
     unfrozen nodes of ``DEFAULT.nodes`` whose instance is unfrozen, provisioned,
-    compiled, not ``start failed``, and whose affinities hold. ``ignore_frozen``:
-    frozen *instances* count (an intent that unfreezes them all is being carried
-    out: the leader must not depend on which node unfroze first)."""
+    compiled, not ``start failed``, and whose affinities hold."""
     found = []
     for name in view.config.nodes:
         node = snap.nodes.get(name)
@@ -165,7 +203,7 @@ def candidates(view: ObjectView, snap: Snapshot, *, ignore_frozen: bool = False)
             continue
         if inst.state is State.START_FAILED:
             continue
-        if node.frozen or (inst.frozen and not ignore_frozen):
+        if not ignore_frozen and (node.frozen or inst.frozen):
             continue
         if _affine(view, snap, name):
             found.append(name)
@@ -176,6 +214,18 @@ def leaders(view: ObjectView, snap: Snapshot, *, ignore_frozen: bool = False) ->
     """The nodes where the object should run: the first candidate, or the first
     ``flex_target`` candidates of a flex object."""
     return candidates(view, snap, ignore_frozen=ignore_frozen)[: view.config.wanted_up]
+
+
+def _runners(view: ObjectView, snap: Snapshot) -> list[str]:
+    """The leaders that still have to start for the object to be started. None for
+    a failover object already (partly) up somewhere: a second instance is never
+    started beside a ``warn`` one, and starting the ``warn`` one again changes
+    nothing (resource restart is what repairs it)."""
+    live = live_instances(view, snap)
+    if not view.config.flex and any(i.avail in UP_LIKE for i in live):
+        return []
+    up_like = {i.node for i in live if i.avail in UP_LIKE}
+    return [n for n in leaders(view, snap) if n not in up_like]
 
 
 # ---------------------------------------------------------------------------
@@ -197,10 +247,12 @@ def started(view: ObjectView, snap: Snapshot) -> bool:
 
 
 def object_avail(view: ObjectView, snap: Snapshot) -> str:
-    """The object's avail from its instances' (opensvc.md §6.1)."""
-    avails = [i.avail for i in live_instances(view, snap) if i.avail not in ("n/a", "undef")]
+    """The object's avail from its live instances' (opensvc.md §6.1): ``n/a`` when
+    they are all n/a, ``undef`` when none tells (no live instance, or no status)."""
+    live = [i.avail for i in live_instances(view, snap)]
+    avails = [a for a in live if a not in ("n/a", "undef")]
     if not avails:
-        return "n/a" if view.instances else "undef"
+        return "n/a" if "n/a" in live else "undef"
     if "warn" in avails:
         return "warn"
     ups = avails.count(UP)
@@ -214,8 +266,9 @@ def object_avail(view: ObjectView, snap: Snapshot) -> str:
 
 
 def placement_state(view: ObjectView, snap: Snapshot) -> str:
-    """``non-optimal`` when the object is up but a leader is not, or a non-leader is."""
-    if object_avail(view, snap) != UP:
+    """``non-optimal`` when the object is up but a leader is not, or a non-leader is;
+    ``n/a`` when it is not up, or has no placement (``none``: observe only)."""
+    if object_avail(view, snap) != UP or view.config.placement is Placement.NONE:
         return "n/a"
     chosen = set(leaders(view, snap))
     for inst in live_instances(view, snap):
@@ -234,8 +287,37 @@ def _busy_peer(view: ObjectView, snap: Snapshot, node: str) -> str | None:
     return None
 
 
+def _silent_peer(view: ObjectView, snap: Snapshot, node: str) -> str | None:
+    """A live scope peer whose instance status is not known yet: it may be up (its
+    daemon restarted, so its ownership went with its old lease)."""
+    for name in view.config.scope:
+        if name == node or not snap.alive(name):
+            continue
+        inst = view.instance(name)
+        if inst is None or (inst.avail == "undef" and not inst.config_error):
+            return name
+    return None
+
+
+def _frozen_peer(view: ObjectView, snap: Snapshot, node: str, oid: str) -> str | None:
+    """A peer instance still frozen that a ``start`` is about to unfreeze (it acts:
+    its node is idle, it has not failed, nor given up)."""
+    for inst in live_instances(view, snap):
+        found = snap.nodes.get(inst.node)
+        acts = found is not None and found.state in RANKABLE_NODE_STATES
+        if inst.node == node or not inst.frozen or not acts or inst.config_error:
+            continue
+        if not inst.state.failed and not _has_done(inst, oid):
+            return inst.node
+    return None
+
+
 def _all_done(view: ObjectView, snap: Snapshot, oid: str) -> bool:
     return all(i.oid == oid and i.done for i in live_instances(view, snap))
+
+
+def _has_done(inst: Instance, oid: str) -> bool:
+    return inst.oid == oid and inst.done
 
 
 # ---------------------------------------------------------------------------
@@ -246,110 +328,167 @@ def _start_here(view: ObjectView, snap: Snapshot, node: str) -> Decision:
     """Start the local instance: failover ones after taking the ownership."""
     path = view.config.path
     if view.config.flex:
-        return Decision(path=path, steps=(Do.START,))
+        return _do(path, Do.START)
     if (peer := _busy_peer(view, snap, node)) is not None:
         return _wait(path, f"{peer} is up or acting")
+    if (peer := _silent_peer(view, snap, node)) is not None:
+        return _wait(path, f"no status from {peer} yet")
     if view.owner not in (None, node):
         return _wait(path, f"owned by {view.owner}")
-    return Decision(path=path, steps=(Do.TAKE, Do.START))
+    return _do(path, Do.TAKE, Do.START)
 
 
-def _done(view: ObjectView, inst: Instance, *, clear: bool = False) -> Decision:
-    steps = [Do.CLEAR] if clear and inst.state is not State.IDLE else []
-    if view.owner == inst.node and inst.avail in DOWN_LIKE:
-        steps.append(Do.RELEASE)
-    return Decision(path=view.config.path, steps=(*steps, Do.DONE))
+def _done(view: ObjectView, inst: Instance, *, clear: bool = False, reason: str = "") -> Decision:
+    steps = (Do.CLEAR,) if clear and inst.state is not State.IDLE else ()
+    return _do(view.config.path, *steps, Do.DONE, reason=reason)
 
 
-def _started(view: ObjectView, snap: Snapshot, inst: Instance) -> Decision:
+def _started(view: ObjectView, snap: Snapshot, inst: Instance, oid: str) -> Decision:
+    """Unfreeze everywhere, and let every unfreeze land before choosing: without a
+    ready period, the natural leader still frozen would lose the start to the next
+    node. Then the leaders that are down start, one candidate after the other as
+    starts fail; every other node is done once no leader is left to try (om3 waits
+    for ever when a candidate cannot act)."""
     path = view.config.path
     if inst.frozen:
-        return Decision(path=path, steps=(Do.UNFREEZE,))
+        return _do(path, Do.UNFREEZE)
     if started(view, snap):
         return _done(view, inst, clear=True)
-    chosen = leaders(view, snap, ignore_frozen=True)  # every instance unfreezes first
-    if inst.state is State.START_FAILED:
-        if not chosen:
-            return _done(view, inst)  # every candidate failed: the failure stays shown
-        return _wait(path, f"start failed here, {chosen[0]} tries next")
-    if not chosen:
-        return _done(view, inst)
-    if inst.node not in chosen:
-        return _wait(path, f"not a leader ({', '.join(chosen)})")
     if inst.avail in UP_LIKE:
-        return _wait(path, "up here, waiting for the other leaders")
-    return _start_here(view, snap, inst.node)
+        return _done(view, inst)  # up here: flex, the other leaders carry on
+    if (peer := _frozen_peer(view, snap, inst.node, oid)) is not None:
+        return _wait(path, f"waiting for {peer} to unfreeze")  # it may be the leader
+    runners = _runners(view, snap)
+    if inst.node in runners:
+        return _start_here(view, snap, inst.node)
+    if not runners:
+        return _done(view, inst)  # nobody left to try: a failure stays shown
+    if inst.state is State.START_FAILED:
+        return _wait(path, f"start failed here, {runners[0]} tries next")
+    return _wait(path, f"not a leader ({', '.join(runners)})")
 
 
 def _stopped(view: ObjectView, inst: Instance) -> Decision:
     if not inst.frozen:
-        return Decision(path=view.config.path, steps=(Do.FREEZE,))
+        return _do(view.config.path, Do.FREEZE)
     if inst.state is State.STOP_FAILED or inst.avail in DOWN_LIKE:
         return _done(view, inst)
-    return Decision(path=view.config.path, steps=(Do.STOP,))
+    return _do(view.config.path, Do.STOP)
 
 
 def _destination(
     view: ObjectView, snap: Snapshot, expect: Expect, dest: tuple[str, ...]
 ) -> list[str]:
-    if expect is Expect.PLACED_AT:
+    """``placed@``: the nodes given; ``placed`` (giveback): the nodes the intent
+    recorded, else the natural leaders as they are now (frozen or not: the
+    giveback unfreezes them)."""
+    if expect is Expect.PLACED_AT or dest:
         return list(dest)
-    return leaders(view, snap, ignore_frozen=True)  # giveback: the natural leaders
+    return leaders(view, snap, ignore_frozen=True)
 
 
-def _placed(view: ObjectView, snap: Snapshot, inst: Instance, dest: list[str]) -> Decision:
+def _placed(
+    view: ObjectView, snap: Snapshot, inst: Instance, dest: list[str], oid: str
+) -> Decision:
+    """Switch, takeover, giveback: unfreeze everywhere, stop off the destination,
+    then start on it. Nothing stops when no destination can run the object (a dead
+    or unknown node, no natural leader): a switch never ends with it down everywhere
+    for want of a target."""
     path = view.config.path
     if inst.frozen:
-        return Decision(path=path, steps=(Do.UNFREEZE,))
+        return _do(path, Do.UNFREEZE)
+    if not any(_can_host(view, snap, n) for n in dest):
+        return _done(view, inst, reason="no live destination")
     if inst.node not in dest:
         if inst.state is State.STOP_FAILED or inst.avail in DOWN_LIKE:
             return _done(view, inst)
-        return Decision(path=path, steps=(Do.STOP,))
-    if inst.state is State.START_FAILED or inst.avail == UP:
+        return _do(path, Do.STOP)
+    if inst.state is State.START_FAILED or inst.avail in UP_LIKE:
         return _done(view, inst)
     if view.config.flex:
-        return Decision(path=path, steps=(Do.START,))
+        return _do(path, Do.START)
     for peer in live_instances(view, snap):
         if peer.node not in dest and (peer.state.busy or peer.avail in UP_LIKE):
+            if peer.state.failed or _has_done(peer, oid):  # it will not stop: never two up
+                return _done(view, inst, reason=f"{peer.node} did not stop")
             return _wait(path, f"waiting for {peer.node} to stop")
     return _start_here(view, snap, inst.node)
 
 
-def _restarted(view: ObjectView, snap: Snapshot, inst: Instance) -> Decision:
-    """Rolling: one instance at a time, in placement order."""
+def _can_host(view: ObjectView, snap: Snapshot, node: str) -> bool:
+    """A destination that can run the object: alive, with a compiled instance."""
+    inst = view.instance(node)
+    return snap.alive(node) and inst is not None and not inst.config_error
+
+
+def _rank(view: ObjectView, snap: Snapshot, nodes: list[str]) -> list[str]:
+    """Nodes in placement order (``none``: in ``DEFAULT.nodes`` order)."""
+    if view.config.placement is Placement.NONE:
+        return nodes
+    return sort_candidates(view, snap, nodes)
+
+
+def _restarts(inst: Instance) -> bool:
+    """A ``restarted`` orchestration restarts this instance: it is up, and not failed."""
+    return inst.avail in UP_LIKE and not inst.state.failed
+
+
+def _restarted(view: ObjectView, snap: Snapshot, inst: Instance, oid: str) -> Decision:
+    """Rolling: one instance at a time, in placement order; each waits for the ones
+    before it to be done. After a restart the instance looks as before, so the
+    daemon itself marks it done when the restart succeeds (a failed one leaves
+    ``start failed``, which is done here)."""
     path = view.config.path
-    if inst.state.failed or inst.avail not in UP_LIKE:
+    if not _restarts(inst):
         return _done(view, inst)
+    # the instances that will restart, in placement order (the down ones are done at once)
+    order = _rank(view, snap, [i.node for i in live_instances(view, snap) if _restarts(i)])
+    for prior in order[: order.index(inst.node)]:
+        found = view.instance(prior)
+        if found is not None and not _has_done(found, oid):
+            return _wait(path, f"{prior} restarts first")
     for peer in live_instances(view, snap):
         if peer.node != inst.node and peer.state.busy:
-            return _wait(path, f"{peer.node} is restarting")
-    return Decision(path=path, steps=(Do.RESTART,))
+            return _wait(path, f"{peer.node} is {peer.state}")
+    return _do(path, Do.RESTART)
 
 
 def _with_intent(view: ObjectView, snap: Snapshot, inst: Instance) -> Decision:
     intent = view.intent
     assert intent is not None
-    if inst.done:
-        if _all_done(view, snap, intent.oid):
-            return Decision(path=view.config.path, steps=(Do.END,))
-        return _wait(view.config.path, "done, waiting for the other instances")
     expect = intent.expect
     if expect is Expect.STARTED:
-        return _started(view, snap, inst)
+        return _started(view, snap, inst, intent.oid)
     if expect is Expect.STOPPED:
         return _stopped(view, inst)
     if expect is Expect.FROZEN:
-        return _done(view, inst) if inst.frozen else Decision(path=view.config.path,
-                                                               steps=(Do.FREEZE,))  # fmt: skip
+        return _done(view, inst) if inst.frozen else _do(view.config.path, Do.FREEZE)
     if expect is Expect.UNFROZEN:
-        if inst.frozen:
-            return Decision(path=view.config.path, steps=(Do.UNFREEZE,))
-        return _done(view, inst)
+        return _do(view.config.path, Do.UNFREEZE) if inst.frozen else _done(view, inst)
     if expect in (Expect.PLACED, Expect.PLACED_AT):
-        return _placed(view, snap, inst, _destination(view, snap, expect, intent.destination))
+        dest = _destination(view, snap, expect, intent.destination)
+        return _placed(view, snap, inst, dest, intent.oid)
     if expect is Expect.RESTARTED:
-        return _restarted(view, snap, inst)
+        return _restarted(view, snap, inst, intent.oid)
     return _done(view, inst)  # aborted
+
+
+def _surplus(view: ObjectView, snap: Snapshot, node: str) -> bool:
+    """Flex with ``orchestrate = ha``: this up instance is beyond ``flex_target``.
+    The up instances rank frozen ones first (they cannot stop), then by placement,
+    so that only the surplus stops, never every non-leader at once."""
+    ups = [i for i in live_instances(view, snap) if i.avail == UP]
+    if len(ups) <= view.config.flex_target:
+        return False
+    rank = {n: i for i, n in enumerate(_rank(view, snap, list(view.config.nodes)))}
+
+    def key(inst: Instance) -> tuple[bool, int]:
+        found = snap.nodes.get(inst.node)
+        frozen = inst.frozen or (found is not None and found.frozen)
+        return (not frozen, rank.get(inst.node, len(rank)))
+
+    keep = {i.node for i in sorted(ups, key=key)[: view.config.flex_target]}
+    return any(i.node == node for i in ups) and node not in keep
 
 
 def _without_intent(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> Decision:
@@ -358,23 +497,55 @@ def _without_intent(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: b
     starts it on its natural leader once, when the node's daemon starts."""
     path, cfg = view.config.path, view.config
     if inst.state is State.START_FAILED and started(view, snap):
-        return Decision(path=path, steps=(Do.CLEAR,))
+        return _do(path, Do.CLEAR)
     auto = cfg.orchestrate == "ha" or (cfg.orchestrate == "start" and boot)
     node = snap.nodes.get(inst.node)
     if not auto or inst.frozen or node is None or node.frozen or inst.state.failed:
         return _wait(path, "")
-    chosen = leaders(view, snap)
-    if cfg.flex and cfg.orchestrate == "ha":
-        ups = up_count(view, snap)
-        if ups > cfg.flex_target and inst.node not in chosen and inst.avail == UP:
-            return Decision(path=path, steps=(Do.STOP,))
-        if ups >= cfg.flex_target:
-            return _wait(path, "")
-    elif started(view, snap):
-        return _wait(path, "")
-    if inst.node not in chosen or inst.avail in UP_LIKE:
+    if cfg.flex and cfg.orchestrate == "ha" and _surplus(view, snap, inst.node):
+        return _do(path, Do.STOP)
+    if started(view, snap) or inst.node not in _runners(view, snap):
         return _wait(path, "")
     return _start_here(view, snap, inst.node)
+
+
+def _local(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> Decision:
+    """The next steps of an acknowledged, idle instance."""
+    path, intent = view.config.path, view.intent
+    if intent is not None and inst.done:  # a done node waits for the others, then ends
+        if _all_done(view, snap, intent.oid):
+            return _do(path, Do.END)
+        return _wait(path, "done, waiting for the other instances")
+    if intent is not None and intent.expect is Expect.ABORTED:
+        return _done(view, inst)
+    if inst.config_error:  # nothing to act with: it takes no part (and holds none up)
+        if intent is not None:
+            return _do(path, Do.DONE, reason="config does not compile here")
+        return _wait(path, "config does not compile here")
+    node = snap.nodes.get(inst.node)
+    if node is None or node.state not in RANKABLE_NODE_STATES:  # om3: only idle nodes act
+        return _wait(path, f"node is {node.state if node else 'unknown'}")
+    if intent is None:
+        return _without_intent(view, snap, inst, boot=boot)
+    found = _with_intent(view, snap, inst)
+    retried = _FAILED_ACTION.get(inst.state)
+    if retried is not None and retried in found.steps:  # never repeat what failed
+        return _done(view, inst, reason=f"{inst.state}: clear to retry")
+    return found
+
+
+def _ownership(view: ObjectView, inst: Instance, steps: tuple[Do, ...]) -> tuple[Do, ...]:
+    """Failover: release the ownership when the instance is down and not about to
+    start (a failed start, a stop, a non-leader); take it when the instance is up
+    without an owner (started by hand, or its daemon restarted with a new lease)."""
+    if view.config.flex:
+        return steps
+    found = set(steps)
+    if view.owner == inst.node and inst.avail in RELEASABLE and not found & {Do.TAKE, Do.START}:
+        found.add(Do.RELEASE)
+    elif view.owner is None and inst.avail in UP_LIKE and not found & {Do.STOP, Do.RESTART}:
+        found.add(Do.TAKE)
+    return tuple(sorted(found, key=_ORDER.__getitem__))
 
 
 def decide_object(view: ObjectView, snap: Snapshot, node: str, *, boot: bool = False) -> Decision:
@@ -388,18 +559,9 @@ def decide_object(view: ObjectView, snap: Snapshot, node: str, *, boot: bool = F
         return Decision(path=path, steps=(Do.ACK,), priority=view.config.priority)
     if inst.state.busy:
         return _wait(path, f"{inst.state}")
-    if inst.config_error:  # nothing to act with: it takes no part (and holds none up)
-        if intent is not None and not inst.done:
-            return Decision(path=path, steps=(Do.DONE,), reason="config does not compile here")
-        return _wait(path, "config does not compile here")
-    if intent is not None:
-        found = _with_intent(view, snap, inst)
-    else:
-        found = _without_intent(view, snap, inst, boot=boot)
-    steps = found.steps
-    if view.owner == node and inst.avail in DOWN_LIKE and not {Do.START, Do.RELEASE} & set(steps):
-        steps = (Do.RELEASE, *steps)  # down here (a failed start, a stop): let another run it
-    return Decision(path=path, steps=steps, reason=found.reason, priority=view.config.priority)
+    found = _local(view, snap, inst, boot=boot)
+    return Decision(path=path, steps=_ownership(view, inst, found.steps), reason=found.reason,
+                    priority=view.config.priority)  # fmt: skip
 
 
 def decide(
@@ -422,7 +584,9 @@ def decide(
     return NodePlan(node=node, decisions=decisions)
 
 
-def decide_all(snap: Snapshot, *, boot: bool = False) -> Mapping[str, NodePlan]:
+def decide_all(
+    snap: Snapshot, *, boot: bool = False, max_parallel: int = MAX_PARALLEL
+) -> Mapping[str, NodePlan]:
     """Every live node's plan (``--dry-run``, the golden cases)."""
-    return {name: decide(snap, name, boot=boot) for name in sorted(snap.nodes)
-            if snap.alive(name)}  # fmt: skip
+    return {name: decide(snap, name, boot=boot, max_parallel=max_parallel)
+            for name in sorted(snap.nodes) if snap.alive(name)}  # fmt: skip

@@ -1,6 +1,7 @@
 """The decision step, Pacemaker-style: each ``decide_golden/<case>.json`` (a cluster
 snapshot) has a ``<case>.plan.json`` (every live node's next steps, and each object's
-avail, placement and leaders as decide sees them).
+avail, placement and leaders as decide sees them). A case may set ``boot`` (the
+daemons just started) and ``max_parallel`` (node.max_parallel, default 10).
 
 ``OMC_UPDATE_GOLDEN=1`` rewrites the ``.plan.json`` files from the current code; review
 the diff: it is the behaviour change.
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from omc.runtime.cluster.decide import (
+    MAX_PARALLEL,
     Decision,
     decide_all,
     leaders,
@@ -29,7 +31,11 @@ CASES = Path(__file__).parent / "decide_golden"
 def run_case(case: dict[str, Any]) -> dict[str, Any]:
     """The golden output of one case."""
     snap = snapshot_from_json(case["snapshot"])
-    plans = decide_all(snap, boot=bool(case.get("boot", False)))
+    plans = decide_all(
+        snap,
+        boot=bool(case.get("boot", False)),
+        max_parallel=int(case.get("max_parallel", MAX_PARALLEL)),
+    )
     return {
         "doc": case["doc"],
         "nodes": {
@@ -69,5 +75,5 @@ def test_decide_golden(name: str) -> None:
 
 
 def test_there_are_enough_cases() -> None:
-    """The golden table covers the orchestrator broadly (at least 40 cases)."""
-    assert len(_names()) >= 40
+    """The golden table covers the orchestrator broadly (at least 45 cases)."""
+    assert len(_names()) >= 45
