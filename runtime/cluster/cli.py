@@ -4,7 +4,7 @@
 (:mod:`.monitor`); ``--watch`` redraws at every etcd event (no polling).
 ``om daemon run|status|start|stop|restart`` — the node daemon (``omc-daemon.service``).
 ``om cluster config show|get KEY``, ``om cluster status`` — ``cluster.conf`` and the cluster.
-``om node freeze|unfreeze|config show|get KEY`` — this node (``node.conf``).
+``om node freeze|unfreeze|drain|config show|get KEY`` — this node (``node.conf``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ USAGE = """\
 usage: om mon [SELECTOR] [--watch] [--format json|yaml]
        om daemon run|status|start|stop|restart
        om cluster status | config show | config get KEY
-       om node freeze | unfreeze | config show | config get KEY"""
+       om node freeze | unfreeze | drain | config show | config get KEY"""
 
 
 class UsageError(Exception):
@@ -182,4 +182,37 @@ def node(argv: list[str]) -> int:
             flag.unlink(missing_ok=True)
             print("node unfrozen")
         return ExitStatus.OK
-    raise UsageError("om node expects freeze, unfreeze or config show|get")
+    if argv == ["drain"]:
+        return drain()
+    raise UsageError("om node expects freeze, unfreeze, drain or config show|get")
+
+
+def drain() -> int:
+    """``om node drain``: freeze this node (the cluster starts nothing here on its own),
+    then shut down every local service instance (standby resources included); HA
+    services then start on their next candidate."""
+    from omc.runtime.cluster.records import node_frozen_flag
+    from omc.runtime.engine import instance
+    from omc.runtime.engine.session import ActionError
+    from omc.runtime.log import ConsoleSink
+    from omc.runtime.objects.configs import list_objects
+    from omc.runtime.objects.model import InstanceNotFoundError
+
+    flag = node_frozen_flag()
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    flag.touch()
+    print("node frozen")
+    console = ConsoleSink(sys.stdout)
+    worst = ExitStatus.OK
+    for path in list_objects():
+        if path.kind != "svc":
+            continue
+        opts = instance.Options(argv=(str(path), "instance", "shutdown"))
+        try:
+            instance.run(path, "shutdown", opts, console=console)
+        except InstanceNotFoundError:
+            continue  # nothing installed here for it
+        except ActionError:
+            worst = ExitStatus.ERROR
+    print("node drained" if worst == ExitStatus.OK else "node drain failed", flush=True)
+    return worst

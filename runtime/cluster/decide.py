@@ -299,6 +299,11 @@ def _silent_peer(view: ObjectView, snap: Snapshot, node: str) -> str | None:
     return None
 
 
+def _acting_peer(view: ObjectView, snap: Snapshot, node: str) -> Instance | None:
+    """A peer instance whose action is in flight."""
+    return next((i for i in live_instances(view, snap) if i.node != node and i.state.busy), None)
+
+
 def _frozen_peer(view: ObjectView, snap: Snapshot, node: str, oid: str) -> str | None:
     """A peer instance still frozen that a ``start`` is about to unfreeze (it acts:
     its node is idle, it has not failed, nor given up)."""
@@ -361,6 +366,10 @@ def _started(view: ObjectView, snap: Snapshot, inst: Instance, oid: str) -> Deci
     runners = _runners(view, snap)
     if inst.node in runners:
         return _start_here(view, snap, inst.node)
+    if (acting := _acting_peer(view, snap, inst.node)) is not None:
+        # Its status is mid-action (a start shows `warn` while its first resources are
+        # up): nothing can be concluded from it before its action ends.
+        return _wait(path, f"{acting.node} is {acting.state}")
     if not runners:
         return _done(view, inst)  # nobody left to try: a failure stays shown
     if inst.state is State.START_FAILED:

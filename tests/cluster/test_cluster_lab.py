@@ -18,6 +18,7 @@ import pytest
 from omc.runtime.lab.api import Lab, Node
 
 OM = str(Path(sys.executable).parent / "om")
+pytestmark = pytest.mark.lab
 
 
 def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -233,3 +234,20 @@ def test_orchestrated_actions_need_the_daemon(cluster: Lab, name: str) -> None:
         assert "the daemon is not running on n2" in proc.stderr
     finally:
         n2.run(["systemctl", "start", "omc-daemon.service"])
+
+
+def test_orchestrate_ha_starts_it_and_drain_moves_it(cluster: Lab, name: str) -> None:
+    """orchestrate = ha: the cluster starts it on n1 by itself; `om node drain` on n1
+    freezes n1 and shuts it down there, and n2 takes it; unfreeze n1 afterwards."""
+    n1 = cluster.node("n1")
+    assert create(n1, name, config(nodes="n1 n2", orchestrate="ha")).returncode == 0
+    until(lambda: avails(n1, name).get("n1") == "up")
+    try:
+        proc = om(n1, "node", "drain")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        until(lambda: avails(n1, name) == {"n1": "down", "n2": "up"})
+        assert mon(n1)["nodes"]["n1"]["frozen"] is True  # type: ignore[index]
+    finally:
+        om(n1, "node", "unfreeze")
+    time.sleep(2)  # no flapping back once n1 is unfrozen
+    assert avails(n1, name) == {"n1": "down", "n2": "up"}
