@@ -142,81 +142,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# The command lines scripts and boot run most, parsed without building argparse's parser
-# (see _plain_args): per command, its positional's dest and its options by exact
-# spelling, as (dest, takes a value).
-_FILE_OPTIONS = {
-    "--debug": ("debug", False),
-    "--node": ("node", True),
-    "--format": ("format", True),
-    "--cluster-name": ("cluster_name", True),
-}
-_PLAIN: dict[str, tuple[str, dict[str, tuple[str, bool]], dict[str, object]]] = {
-    "compile": (
-        "files",
-        {
-            **_FILE_OPTIONS,
-            "-o": ("output", True),
-            "--output": ("output", True),
-            "--om": ("om", True),
-            "--dry-run": ("dry_run", False),
-            "-q": ("quiet", False),
-            "--quiet": ("quiet", False),
-        },
-        {"output": DEFAULT_UNIT_DIR, "om": None, "dry_run": False, "quiet": False},
-    ),
-    "check": ("files", _FILE_OPTIONS, {}),
-    "generator": ("dirs", {"--debug": ("debug", False)}, {}),
-}
-
-
-def _plain_args(args: Sequence[str]) -> argparse.Namespace | None:
-    """What ``build_parser().parse_args(args)`` returns, for a plain command line.
-
-    Plain: ``compile``, ``check`` or ``generator``, options spelled in full, values not
-    starting with ``-``, the positionals in one run. Anything else (help, an
-    abbreviation, ``--``, a bad value, an error) is left to argparse (None). Building
-    argparse's parser costs a cold ``omc`` more than parsing (~3% of its instructions);
-    a test checks both give the same result.
-    """
-    rest = list(args)
-    while rest and rest[0] == "--debug":  # argparse: the command's own default wins
-        rest.pop(0)
-    if not rest or rest[0] not in _PLAIN:
-        return None
-    command, words = rest[0], rest[1:]
-    positional, options, defaults = _PLAIN[command]
-    values: dict[str, object] = {"debug": False, "command": command, positional: []}
-    if positional == "files":
-        values.update(node=None, format="text", cluster_name=None, **defaults)
-    paths: list[Path] = []
-    ended = False  # argparse takes one run of positionals (nargs="+")
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if not word.startswith("-"):
-            if ended:
-                return None
-            paths.append(Path(word))
-        elif word in options:
-            ended = bool(paths)
-            dest, takes_value = options[word]
-            if not takes_value:
-                values[dest] = True
-            elif i + 1 < len(words) and not words[i + 1].startswith("-"):
-                i += 1
-                values[dest] = Path(words[i]) if dest == "output" else words[i]
-            else:
-                return None
-        else:
-            return None
-        i += 1
-    if not paths or values.get("format", "text") not in ("text", "json"):
-        return None
-    values[positional] = paths
-    return argparse.Namespace(**values)
-
-
 def _command_of(args: Sequence[str]) -> str | None:
     """The command named on the command line, when the sub-parser alone can parse it.
 
@@ -407,7 +332,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         args_list = ["generator", *args_list]
     debug = "--debug" in args_list
     try:
-        args = _plain_args(args_list) or build_parser(_command_of(args_list)).parse_args(args_list)
+        args = build_parser(_command_of(args_list)).parse_args(args_list)
         return int(COMMANDS[args.command](args))
     except UsageError as exc:
         sys.stderr.write(f"omc: error: {exc}\n")
