@@ -77,17 +77,8 @@ def cluster_settings(etc: Path) -> dict[str, str]:
     return settings
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line, declared once (also what ``--help`` prints).
-
-    ``only``: declare just that command's sub-parser (see :func:`_command_of`);
-    argparse builds a help formatter per argument, so declaring the four unused
-    commands cost a cold ``omc`` a few ms for nothing.
-    """
-
-    def wanted(name: str) -> bool:
-        return only is None or only == name
-
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, declared once (also what ``--help`` prints)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser = argparse.ArgumentParser(
@@ -117,44 +108,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )  # fmt: skip
         cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
 
-    if wanted("compile"):
-        compile_cmd = files_command("compile", "compile configs and install their units")
-        output_options(compile_cmd, required=False)
-        compile_cmd.add_argument(
-            "--dry-run", action="store_true", help="print units, write nothing"
-        )
-        compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
-    if wanted("check"):
-        files_command("check", "validate configs only (exit 1 on errors)")
-    if wanted("diff"):
-        diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
-        output_options(diff_cmd, required=True)
-    if wanted("keywords"):
-        keywords_cmd = sub.add_parser(
-            "keywords", help="print the keyword documentation", parents=[common]
-        )
-        keywords_cmd.add_argument(
-            "driver", nargs="?", help="a group or driver, e.g. ip or app.forking"
-        )
-    if wanted("generator"):
-        gen = sub.add_parser("generator", help="run as a systemd generator", parents=[common])
-        gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
+    compile_cmd = files_command("compile", "compile configs and install their units")
+    output_options(compile_cmd, required=False)
+    compile_cmd.add_argument("--dry-run", action="store_true", help="print units, write nothing")
+    compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
+    files_command("check", "validate configs only (exit 1 on errors)")
+    diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
+    output_options(diff_cmd, required=True)
+    keywords_cmd = sub.add_parser(
+        "keywords", help="print the keyword documentation", parents=[common]
+    )
+    keywords_cmd.add_argument("driver", nargs="?", help="a group or driver, e.g. ip or app.forking")
+    gen = sub.add_parser("generator", help="run as a systemd generator", parents=[common])
+    gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
     return parser
-
-
-def _command_of(args: Sequence[str]) -> str | None:
-    """The command named on the command line, when the sub-parser alone can parse it.
-
-    The top level takes only flags (``--debug``, ``-h``), so the first word not
-    starting with ``-`` is the command; with ``-h`` before it, or an unknown or
-    missing command, the full parser is needed (its help, its error message).
-    """
-    for arg in args:
-        if not arg.startswith("-"):
-            return arg if arg in COMMANDS else None
-        if arg != "--debug":
-            return None
-    return None
 
 
 @dataclass(slots=True)
@@ -332,7 +299,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         args_list = ["generator", *args_list]
     debug = "--debug" in args_list
     try:
-        args = build_parser(_command_of(args_list)).parse_args(args_list)
+        args = build_parser().parse_args(args_list)
         return int(COMMANDS[args.command](args))
     except UsageError as exc:
         sys.stderr.write(f"omc: error: {exc}\n")

@@ -267,62 +267,6 @@ def test_omc_runs_as_a_separate_process(tmp_path: Path) -> None:
     assert "# --- opensvc-svc.svc0.target ---" in proc.stdout
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["compile", "--dry-run", "a.conf"],
-        ["--debug", "compile", "-o", "/tmp/u", "--node", "n1", "a.conf", "b.conf", "-q"],
-        ["compile", "--format=json", "--cluster-name", "c", "a.conf", "--om", "/usr/bin/om"],
-        ["check", "a.conf", "--node=n2"],
-        ["diff", "a.conf", "-o", "/tmp/u"],
-        ["keywords", "app.forking"],
-        ["generator", "/run/a", "/run/b", "/run/c"],
-        ["compile"],
-        ["compile", "--help"],
-        ["compile", "--dry", "a.conf"],
-        ["compile", "--format", "xml", "a.conf"],
-        ["diff", "a.conf"],
-        ["--help"],
-        ["-h", "compile"],
-        ["--deb", "check", "a.conf"],
-        ["nosuch", "a.conf"],
-        [],
-    ],
-)
-def test_parsing_one_command_matches_the_full_parser(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Declaring only the named command parses, helps and fails exactly as the full parser."""
-
-    def outcome(parser: object) -> tuple[object, str, str]:
-        try:
-            result: object = vars(parser.parse_args(argv))  # type: ignore[attr-defined]
-        except SystemExit as exc:
-            result = exc.code
-        out, err = capsys.readouterr()
-        return result, out, err
-
-    assert outcome(cli.build_parser(cli._command_of(argv))) == outcome(cli.build_parser())
-
-
-@pytest.mark.parametrize(
-    ("argv", "command"),
-    [
-        (["compile", "a.conf"], "compile"),
-        (["--debug", "generator", "/run/a"], "generator"),
-        (["--help"], None),
-        (["-h", "compile"], None),
-        (["nosuch"], None),
-        ([], None),
-    ],
-)
-def test_command_of_names_the_command_only_when_alone_enough(
-    argv: list[str], command: str | None
-) -> None:
-    """A known command after top-level flags is parsed by its sub-parser alone."""
-    assert cli._command_of(argv) == command
-
-
 FILES = {"debug": False, "node": None, "format": "text", "cluster_name": None}
 UNITS = {"output": cli.DEFAULT_UNIT_DIR, "om": None}
 COMPILE = {**FILES, **UNITS, "command": "compile", "dry_run": False, "quiet": False}
