@@ -40,17 +40,8 @@ class UsageError(Exception):
     """A bad command line detected after argparse (mapped to ``ExitStatus.USAGE``)."""
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line, declared once (also what ``--help`` prints).
-
-    ``only``: declare just that command's sub-parser (see :func:`_command_of`);
-    argparse builds a help formatter per argument, so declaring the four unused
-    commands cost a cold ``omc`` a few ms for nothing.
-    """
-
-    def wanted(name: str) -> bool:
-        return only is None or only == name
-
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, declared once (also what ``--help`` prints)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser = argparse.ArgumentParser(
@@ -80,119 +71,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )  # fmt: skip
         cmd.add_argument("--om", default=None, help="absolute path of om in ExecStart lines")
 
-    if wanted("compile"):
-        compile_cmd = files_command("compile", "compile configs and install their units")
-        output_options(compile_cmd, required=False)
-        compile_cmd.add_argument(
-            "--dry-run", action="store_true", help="print units, write nothing"
-        )
-        compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
-    if wanted("check"):
-        files_command("check", "validate configs only (exit 1 on errors)")
-    if wanted("diff"):
-        diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
-        output_options(diff_cmd, required=True)
-    if wanted("keywords"):
-        keywords_cmd = sub.add_parser(
-            "keywords", help="print the keyword documentation", parents=[common]
-        )
-        keywords_cmd.add_argument(
-            "driver", nargs="?", help="a group or driver, e.g. ip or app.forking"
-        )
-    if wanted("generator"):
-        gen = sub.add_parser("generator", help="run as a systemd generator", parents=[common])
-        gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
+    compile_cmd = files_command("compile", "compile configs and install their units")
+    output_options(compile_cmd, required=False)
+    compile_cmd.add_argument("--dry-run", action="store_true", help="print units, write nothing")
+    compile_cmd.add_argument("-q", "--quiet", action="store_true", help="no change report")
+    files_command("check", "validate configs only (exit 1 on errors)")
+    diff_cmd = files_command("diff", "unified diff of compiled units against installed ones")
+    output_options(diff_cmd, required=True)
+    keywords_cmd = sub.add_parser(
+        "keywords", help="print the keyword documentation", parents=[common]
+    )
+    keywords_cmd.add_argument("driver", nargs="?", help="a group or driver, e.g. ip or app.forking")
+    gen = sub.add_parser("generator", help="run as a systemd generator", parents=[common])
+    gen.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="normal [early late]")
     return parser
-
-
-# The command lines scripts and boot run most, parsed without building argparse's parser
-# (see _plain_args): per command, its positional's dest and its options by exact
-# spelling, as (dest, takes a value).
-_FILE_OPTIONS = {
-    "--debug": ("debug", False),
-    "--node": ("node", True),
-    "--format": ("format", True),
-    "--cluster-name": ("cluster_name", True),
-}
-_PLAIN: dict[str, tuple[str, dict[str, tuple[str, bool]], dict[str, object]]] = {
-    "compile": (
-        "files",
-        {
-            **_FILE_OPTIONS,
-            "-o": ("output", True),
-            "--output": ("output", True),
-            "--om": ("om", True),
-            "--dry-run": ("dry_run", False),
-            "-q": ("quiet", False),
-            "--quiet": ("quiet", False),
-        },
-        {"output": UNIT_DIR, "om": None, "dry_run": False, "quiet": False},
-    ),
-    "check": ("files", _FILE_OPTIONS, {}),
-    "generator": ("dirs", {"--debug": ("debug", False)}, {}),
-}
-
-
-def _plain_args(args: Sequence[str]) -> argparse.Namespace | None:
-    """What ``build_parser().parse_args(args)`` returns, for a plain command line.
-
-    Plain: ``compile``, ``check`` or ``generator``, options spelled in full, values not
-    starting with ``-``, the positionals in one run. Anything else (help, an
-    abbreviation, ``--``, a bad value, an error) is left to argparse (None). Building
-    argparse's parser costs a cold ``omc`` more than parsing (~3% of its instructions);
-    a test checks both give the same result.
-    """
-    rest = list(args)
-    while rest and rest[0] == "--debug":  # argparse: the command's own default wins
-        rest.pop(0)
-    if not rest or rest[0] not in _PLAIN:
-        return None
-    command, words = rest[0], rest[1:]
-    positional, options, defaults = _PLAIN[command]
-    values: dict[str, object] = {"debug": False, "command": command, positional: []}
-    if positional == "files":
-        values.update(node=None, format="text", cluster_name=None, **defaults)
-    paths: list[Path] = []
-    ended = False  # argparse takes one run of positionals (nargs="+")
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if not word.startswith("-"):
-            if ended:
-                return None
-            paths.append(Path(word))
-        elif word in options:
-            ended = bool(paths)
-            dest, takes_value = options[word]
-            if not takes_value:
-                values[dest] = True
-            elif i + 1 < len(words) and not words[i + 1].startswith("-"):
-                i += 1
-                values[dest] = Path(words[i]) if dest == "output" else words[i]
-            else:
-                return None
-        else:
-            return None
-        i += 1
-    if not paths or values.get("format", "text") not in ("text", "json"):
-        return None
-    values[positional] = paths
-    return argparse.Namespace(**values)
-
-
-def _command_of(args: Sequence[str]) -> str | None:
-    """The command named on the command line, when the sub-parser alone can parse it.
-
-    The top level takes only flags (``--debug``, ``-h``), so the first word not
-    starting with ``-`` is the command; with ``-h`` before it, or an unknown or
-    missing command, the full parser is needed (its help, its error message).
-    """
-    for arg in args:
-        if not arg.startswith("-"):
-            return arg if arg in COMMANDS else None
-        if arg != "--debug":
-            return None
-    return None
 
 
 @dataclass(slots=True)
@@ -373,7 +265,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         args_list = ["generator", *args_list]
     debug = "--debug" in args_list
     try:
-        args = _plain_args(args_list) or build_parser(_command_of(args_list)).parse_args(args_list)
+        args = build_parser().parse_args(args_list)
         return int(COMMANDS[args.command](args))
     except UsageError as exc:
         sys.stderr.write(f"omc: error: {exc}\n")

@@ -205,36 +205,6 @@ class Evaluator:
         self._cache[key] = value
         return value
 
-    def get_keyword(self, section: str, keyword: Keyword) -> Value | None:
-        """``get(section, keyword.name)``, short-cut for the common unset keyword.
-
-        Most keywords of a resource are written nowhere: neither in its section
-        nor in DEFAULT (under any name or scope). Their value is their plain
-        default (no reference in it), which needs none of the rules of :meth:`get`.
-        """
-        kind = section_kind(section)
-        if section != DEFAULT and kind not in NOT_FAST:
-            fast = plain_defaults(kind, self.driver_type(section)).get(keyword.name)
-            if fast is not None:
-                names, head_names, value = fast
-                if self.unset_default(section, keyword.name, names, head_names, value):
-                    return self._cache[(section, keyword.name)]
-        return self.get(section, keyword.name)
-
-    def unset_default(
-        self, section: str, name: str, names: tuple[str, ...], heads: tuple[str, ...], value: Value
-    ) -> bool:
-        """:meth:`get_keyword`'s shortcut, for callers that hold the
-        :func:`plain_defaults` entry of a keyword already: True (and ``value``
-        remembered as ``get(section, name)``) when the keyword is written neither
-        in ``section`` under ``names`` nor in DEFAULT under ``heads``."""
-        here = self._index.get(section, _NO_ENTRIES).keys()
-        head = self._index.get(DEFAULT, _NO_ENTRIES).keys()
-        if here.isdisjoint(names) and head.isdisjoint(heads):
-            self._cache.setdefault((section, name), value)
-            return True
-        return False
-
     def expand(self, text: str, *, section: str, span: Span | None) -> str:
         """Replace every ``{...}`` reference in ``text``."""
         if "{" not in text:
@@ -508,17 +478,14 @@ def _plain_default(text: str) -> Value:
     return Value(text=text, span=None, origin=Origin.KEYWORD_DEFAULT)
 
 
-_NO_ENTRIES: dict[str, list[Entry]] = {}
-NOT_FAST = frozenset((*FREEFORM_SECTIONS, DEFAULT, "subset"))  # sections never short-cut
-
-
 @cache
 def plain_defaults(
     kind: str, driver_type: str | None
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], Value]]:
     """Keywords whose unset value is a plain default, by name: (their names, the DEFAULT
     names they inherit from, the value). Only keywords :meth:`Evaluator.keyword` resolves
-    to themselves, so the shortcut and :meth:`Evaluator.get` see the same keyword.
+    to themselves, so the defaults lowering copies whole (``lower._KeywordTable``) are
+    what :meth:`Evaluator.get` gives the same keyword.
 
     A default whose references are all left for run time (``{node.node.prkey}``)
     counts as plain: expanding it gives it back as written."""

@@ -29,7 +29,7 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import ir
 from .convert import ConvertError, convert
@@ -39,7 +39,6 @@ from .evaluate import (
     Context,
     Evaluator,
     Origin,
-    Value,
     plain_defaults,
     section_kind,
 )
@@ -253,90 +252,122 @@ def _unknown_keyword(
 
 
 _NO_SHORTCUT = object()
-_Plain = tuple[
-    tuple[str, ...], tuple[str, ...], Value, Any
-]  # names, DEFAULT names, value, converted
-_Candidate = tuple[Keyword, _Plain | None]
+
+
+class _Candidate(NamedTuple):
+    """One keyword of a driver's table, with what evaluating it in a section needs."""
+
+    keyword: Keyword
+    plain: bool
+    """Its value where it is set nowhere is known once per driver (see
+    :class:`_KeywordTable`): taken from ``defaults``, not evaluated."""
+    resolves: bool
+    """:meth:`Evaluator.keyword` finds this very keyword for its name, so
+    :meth:`Evaluator.get_resolved` may skip that lookup."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
-class _Candidates(Record):
-    """The non-legacy keywords of one driver (computed once per driver, see
-    :func:`_candidates`), with what finds the ones worth evaluating in a section.
+class _KeywordTable(Record):
+    """The keywords of one driver (or of DEFAULT, or of subsets) as
+    :func:`evaluate_keywords` walks them; built once per driver by :func:`_keyword_table`.
 
-    Most keywords of a resource are written nowhere and take their plain default
-    (no reference in it, converted once here): ``defaults`` holds those values,
-    copied whole into a section's values. Only the other keywords, and the plain
-    ones written in the section or inherited from DEFAULT, are evaluated one by one.
+    A driver has some 70 keywords and a section writes a handful. Of the others,
+    most have no default (they stay unset, nothing to do) and nearly all the rest a
+    *plain* one (some 17 per driver): a constant that no rule of
+    :meth:`Evaluator.get` changes unless the section writes the keyword (under any
+    name) or DEFAULT sets what it inherits. Plain defaults are converted once here
+    and copied whole into a section's values; only the keywords written somewhere,
+    and the few with another kind of default, are evaluated one by one. The
+    indexes make a section cost in proportion to what it and DEFAULT write, not to
+    the size of the table.
     """
 
-    keywords: tuple[_Candidate, ...]  # each with its converted plain default, if any
-    defaults: Mapping[str, Any]  # name -> converted plain default (no run-time one)
-    plain_by_name: Mapping[str, frozenset[str]]  # name or alias -> the plain keywords' names
-    plain_by_head: Mapping[str, frozenset[str]]  # DEFAULT name -> the plain keywords inheriting it
-    always: frozenset[int]  # positions of keywords with a value even when unset
-    always_unplain: frozenset[int]  # ... minus the plain defaults'
-    plain_positions: frozenset[int]  # the plain defaults' positions
-    by_name: Mapping[str, tuple[int, ...]]  # name or alias -> positions
-    by_own_name: Mapping[str, tuple[int, ...]]  # name (no alias) -> positions
-    position: Mapping[str, int]  # name -> the position of the plain keyword of that name
-    resolved: frozenset[int]  # keywords Evaluator.keyword finds for their own name
+    candidates: tuple[_Candidate, ...]
+    """The non-legacy keywords in table order, the order they are evaluated (and
+    their diagnostics reported) in."""
+    defaults: Mapping[str, Any]
+    """Name -> converted plain default. A plain default left for run time
+    (``{node.node.prkey}``) has no entry: the keyword stays unset."""
+    by_name: Mapping[str, tuple[int, ...]]
+    """Name or alias -> positions: what a section's (or DEFAULT's) few keys name."""
+    by_head: Mapping[str, tuple[int, ...]]
+    """DEFAULT keyword -> positions of the plain keywords inheriting from it (under
+    a name that is not always theirs): set in DEFAULT, it overrides their default."""
+    defaulted: frozenset[int]
+    """Positions of the keywords that have a value even when unset but no plain
+    default (a default with references, a ``default_option``): evaluated in every
+    section."""
 
-    def written(self, present: frozenset[str], head_keys: frozenset[str]) -> set[str]:
-        """The plain keywords whose default does not apply as is: written in the
-        section (under any name) or in DEFAULT (under a name they inherit)."""
-        found: set[str] = set()
-        for key in present:
-            found.update(self.plain_by_name.get(key, ()))
-        for key in self.plain_by_head.keys() & head_keys:  # DEFAULT's keys are mostly its own
-            found.update(self.plain_by_head[key])
+    def written(self, present: frozenset[str], head_keys: frozenset[str]) -> set[int]:
+        """Positions of the plain keywords whose default does not apply as is:
+        written in the section (``present``: its keys) or set in DEFAULT
+        (``head_keys``) under a name they inherit."""
+        candidates = self.candidates
+        found = {at for key in present for at in self.by_name.get(key, ()) if candidates[at].plain}
+        for key in self.by_head.keys() & head_keys:  # most DEFAULT keys name no such keyword
+            found.update(self.by_head[key])
         return found
 
-    def relevant(
-        self, present: frozenset[str], head_keys: frozenset[str], *, bulk: frozenset[int]
+    def to_evaluate(
+        self, present: frozenset[str], head_keys: frozenset[str], written: set[int]
     ) -> list[int]:
-        """Positions, in table order, of the keywords present in the section (under
-        any name), set in DEFAULT (under their own name) or with a default; minus
-        ``bulk``, the positions of the plain defaults taken whole."""
-        found = set(self.always_unplain if bulk else self.always)
-        if bulk:  # the plain keywords not taken whole have a default: always relevant
-            found.update(self.plain_positions - bulk)
-        for key in present:
+        """Positions, in table order, of the keywords to evaluate one by one: the
+        ``written`` plain ones, and of the others those with a default, present in
+        the section (under any name) or set in DEFAULT (under their own name)."""
+        found = set(self.defaulted)
+        found.update(written)
+        for key in present:  # a plain keyword named here is one of ``written``
             found.update(self.by_name.get(key, ()))
-        for key in self.by_own_name.keys() & head_keys:
-            found.update(self.by_own_name[key])
-        return sorted(found - bulk if bulk else found)
+        candidates = self.candidates
+        for key in self.by_name.keys() & head_keys:  # a plain one: written, or not inheriting
+            found.update(
+                at
+                for at in self.by_name[key]
+                if candidates[at].keyword.name == key and not candidates[at].plain
+            )
+        return sorted(found)
 
 
 @cache
-def _candidates(kind: str, driver_type: str | None) -> _Candidates:
-    """The non-legacy keywords of a section kind and driver; each keyword whose unset
-    value is a plain default comes with that value already converted (see
-    :func:`evaluate_keywords`)."""
+def _keyword_table(kind: str, driver_type: str | None) -> _KeywordTable:
+    """The :class:`_KeywordTable` of a section kind and driver.
+
+    A keyword is plain when :func:`plain_defaults` lists it, its default converts
+    without a diagnostic, and no other keyword of the table shares its name (those
+    are left to the one-by-one path, which picks the first)."""
+    keywords = [k for k in section_keywords(kind, driver_type) if k.status is not Status.LEGACY]
     plain = plain_defaults(kind, driver_type) if kind not in FREEFORM_SECTIONS else {}
-    keywords: list[_Candidate] = []
-    always: set[int] = set()
+    count: dict[str, int] = {}
+    for k in keywords:
+        count[k.name] = count.get(k.name, 0) + 1
+    candidates: list[_Candidate] = []
+    defaults: dict[str, Any] = {}
     by_name: dict[str, list[int]] = {}
-    by_own_name: dict[str, list[int]] = {}
-    for k in section_keywords(kind, driver_type):
-        if k.status is Status.LEGACY:
-            continue
-        fast = plain.get(k.name)
-        shortcut = None
-        if fast is not None:
-            names, heads, value = fast
-            shortcut = (names, heads, value, _quiet_convert(k, value.text))
-        position = len(keywords)
-        keywords.append((k, shortcut))
-        if k.default is not None or k.default_option:
-            always.add(position)
+    by_head: dict[str, list[int]] = {}
+    defaulted: set[int] = set()
+    for at, k in enumerate(keywords):
         for name in k.names:
-            by_name.setdefault(name, []).append(position)
-        by_own_name.setdefault(k.name, []).append(position)
-    resolved = frozenset(
-        at for at, (k, _) in enumerate(keywords) if _resolves(k, kind, driver_type)
+            by_name.setdefault(name, []).append(at)
+        found = plain.get(k.name) if count[k.name] == 1 else None
+        value = _NO_SHORTCUT if found is None else _quiet_convert(k, found[2].text)
+        is_plain = found is not None and value is not _NO_SHORTCUT
+        candidates.append(_Candidate(k, is_plain, _resolves(k, kind, driver_type)))
+        if found is None or not is_plain:
+            if k.default is not None or k.default_option:
+                defaulted.add(at)
+            continue
+        _, heads, default = found
+        if "{" not in default.text:  # else left for run time: it stays unset
+            defaults[k.name] = value
+        for head in heads:
+            by_head.setdefault(head, []).append(at)
+    return _KeywordTable(
+        candidates=tuple(candidates),
+        defaults=defaults,
+        by_name={n: tuple(p) for n, p in by_name.items()},
+        by_head={n: tuple(p) for n, p in by_head.items()},
+        defaulted=frozenset(defaulted),
     )
-    return _with_defaults(keywords, always, by_name, by_own_name, resolved)
 
 
 def _resolves(keyword: Keyword, kind: str, driver_type: str | None) -> bool:
@@ -350,44 +381,6 @@ def _resolves(keyword: Keyword, kind: str, driver_type: str | None) -> bool:
     return found is keyword
 
 
-def _with_defaults(
-    keywords: list[_Candidate],
-    always: set[int],
-    by_name: dict[str, list[int]],
-    by_own_name: dict[str, list[int]],
-    resolved: frozenset[int],
-) -> _Candidates:
-    """The :class:`_Candidates` of ``keywords``: their plain defaults gathered (a
-    keyword sharing its name with another is left to the one-by-one path)."""
-    defaults: dict[str, Any] = {}
-    position: dict[str, int] = {}
-    plain_by_name: dict[str, set[str]] = {}
-    plain_by_head: dict[str, set[str]] = {}
-    for at, (k, plain) in enumerate(keywords):
-        if plain is None or plain[3] is _NO_SHORTCUT or len(by_own_name[k.name]) > 1:
-            continue
-        if "{" not in plain[2].text:  # else a run-time default: the keyword stays unset
-            defaults[k.name] = plain[3]
-        position[k.name] = at
-        for name in plain[0]:
-            plain_by_name.setdefault(name, set()).add(k.name)
-        for head in plain[1]:
-            plain_by_head.setdefault(head, set()).add(k.name)
-    return _Candidates(
-        keywords=tuple(keywords),
-        defaults=defaults,
-        plain_by_name={n: frozenset(ks) for n, ks in plain_by_name.items()},
-        plain_by_head={n: frozenset(ks) for n, ks in plain_by_head.items()},
-        always=frozenset(always),
-        always_unplain=frozenset(always - set(position.values())),
-        plain_positions=frozenset(position.values()),
-        by_name={n: tuple(p) for n, p in by_name.items()},
-        by_own_name={n: tuple(p) for n, p in by_own_name.items()},
-        position=position,
-        resolved=resolved,
-    )
-
-
 def _quiet_convert(keyword: Keyword, text: str) -> Any:
     """A default's converted value when converting it reports nothing, else _NO_SHORTCUT."""
     scratch = Collector(file="")
@@ -396,38 +389,32 @@ def _quiet_convert(keyword: Keyword, text: str) -> Any:
 
 
 def evaluate_keywords(
-    section: str, kind: str, driver_type: str | None, ev: Evaluator, diags: Collector
+    section: str, ev: Evaluator, diags: Collector
 ) -> tuple[dict[str, Any], dict[str, Span | None]]:
-    """Every relevant keyword, evaluated and converted (bad values reported, left out).
+    """Every relevant keyword of a resource, subset or DEFAULT section, evaluated and
+    converted (bad values reported, left out); their values and spans.
 
-    Relevant: present, inherited from DEFAULT, or with a default. The keywords
-    that take their plain default (most of them: see :class:`_Candidates`) are
-    copied in whole: what :meth:`Evaluator.get` and :func:`_convert` would give
-    them, minus some twenty calls per keyword.
+    Relevant: present, inherited from DEFAULT, or with a default. The plain
+    defaults that apply (most keywords: see :class:`_KeywordTable`) are copied in
+    whole: what :meth:`Evaluator.get` and :func:`_convert` would give them, minus
+    some twenty calls per keyword.
     """
+    kind = section_kind(section)
+    table = _keyword_table(kind, None if kind in (DEFAULT, "subset") else ev.driver_type(section))
     present = ev.keys(section)
     head_keys = ev.keys(DEFAULT) if section != DEFAULT else frozenset()
-    candidates = _candidates(kind, driver_type)
-    values: dict[str, Any] = {}
-    bulk: frozenset[int] = frozenset()
-    # the table is the driver's own: kind and driver type are those of the section
-    resolved = kind == section_kind(section) and (
-        kind in (DEFAULT, "subset") or driver_type == ev.driver_type(section)
-    )
-    if resolved:  # DEFAULT and subsets too: an unset keyword there takes its default as well
-        values, bulk = _plain_values(candidates, candidates.written(present, head_keys))
+    written = table.written(present, head_keys)
+    values = dict(table.defaults)
+    for at in written:  # a few out of some 25: taken out, not the rest put in
+        values.pop(table.candidates[at].keyword.name, None)
     spans: dict[str, Span | None] = dict.fromkeys(values)
     seen: set[str] = set()
-    keywords = candidates.keywords
-    for position in candidates.relevant(present, head_keys, bulk=bulk):
-        keyword = keywords[position][0]
+    for at in table.to_evaluate(present, head_keys, written):
+        keyword, _, resolves = table.candidates[at]
         if keyword.name in seen:
-            continue
+            continue  # the first keyword of a name wins
         seen.add(keyword.name)
-        if resolved and position in candidates.resolved:
-            value = ev.get_resolved(section, keyword)
-        else:  # the plain defaults are settled: get_keyword would only look for them again
-            value = ev.get(section, keyword.name) if bulk else ev.get_keyword(section, keyword)
+        value = ev.get_resolved(section, keyword) if resolves else ev.get(section, keyword.name)
         if value is None:
             continue
         if value.origin == Origin.KEYWORD_DEFAULT and "{" in value.text:
@@ -437,20 +424,6 @@ def evaluate_keywords(
             values[keyword.name] = converted
             spans[keyword.name] = value.span
     return values, spans
-
-
-def _plain_values(
-    candidates: _Candidates, written: set[str]
-) -> tuple[dict[str, Any], frozenset[int]]:
-    """The plain defaults that apply as they are, and their positions."""
-    values = dict(candidates.defaults)
-    if not written:
-        return values, candidates.plain_positions
-    # a few written keywords out of some 25 defaults: take them out, not the rest in
-    # (a run-time default has a position but no value)
-    for name in written:
-        values.pop(name, None)
-    return values, candidates.plain_positions - {candidates.position[k] for k in written}
 
 
 _BAD = object()
@@ -639,7 +612,7 @@ def _unsupported(
 def _build(
     section: Section, group: str, driver_type: str, ev: Evaluator, diags: Collector
 ) -> ir.Resource | None:
-    values, spans = evaluate_keywords(section.name, group, driver_type, ev, diags)
+    values, spans = evaluate_keywords(section.name, ev, diags)
     _check_required(section, group, driver_type, values, diags)
     kws = Keywords(
         rid=section.name, values=values, spans=spans, section_span=section.span, diags=diags
@@ -722,7 +695,7 @@ def _subsets(
     out: dict[tuple[str, str], ir.Subset] = {}
     for section in sections:
         group, _, name = section.name.removeprefix("subset#").partition(":")
-        values, spans = evaluate_keywords(section.name, "subset", None, ev, diags)
+        values, spans = evaluate_keywords(section.name, ev, diags)
         out[(group, name)] = ir.Subset(
             group=ir.Group(group),
             name=name,
@@ -753,7 +726,7 @@ def _service(
     resources: list[ir.Resource],
     subsets: tuple[ir.Subset, ...],
 ) -> ir.Service:
-    values, spans = evaluate_keywords(DEFAULT, DEFAULT, None, ev, ev.diags)
+    values, spans = evaluate_keywords(DEFAULT, ev, ev.diags)
     if path.kind in (ir.Kind.CFG, ir.Kind.SEC, ir.Kind.USR) and not ev.entries(DEFAULT, "nodes"):
         values["nodes"] = ("*",)
     cluster_nodes = tuple(ev.ctx.cluster.get("clusternodes", "").lower().split())

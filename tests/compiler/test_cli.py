@@ -252,99 +252,89 @@ def test_omc_runs_as_a_separate_process(tmp_path: Path) -> None:
     assert "# --- opensvc-svc.svc0.target ---" in proc.stdout
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["compile", "--dry-run", "a.conf"],
-        ["--debug", "compile", "-o", "/tmp/u", "--node", "n1", "a.conf", "b.conf", "-q"],
-        ["compile", "--format=json", "--cluster-name", "c", "a.conf", "--om", "/usr/bin/om"],
-        ["check", "a.conf", "--node=n2"],
-        ["diff", "a.conf", "-o", "/tmp/u"],
-        ["keywords", "app.forking"],
-        ["generator", "/run/a", "/run/b", "/run/c"],
-        ["compile"],
-        ["compile", "--help"],
-        ["compile", "--dry", "a.conf"],
-        ["compile", "--format", "xml", "a.conf"],
-        ["diff", "a.conf"],
-        ["--help"],
-        ["-h", "compile"],
-        ["--deb", "check", "a.conf"],
-        ["nosuch", "a.conf"],
-        [],
-    ],
-)
-def test_parsing_one_command_matches_the_full_parser(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Declaring only the named command parses, helps and fails exactly as the full parser."""
-
-    def outcome(parser: object) -> tuple[object, str, str]:
-        try:
-            result: object = vars(parser.parse_args(argv))  # type: ignore[attr-defined]
-        except SystemExit as exc:
-            result = exc.code
-        out, err = capsys.readouterr()
-        return result, out, err
-
-    assert outcome(cli.build_parser(cli._command_of(argv))) == outcome(cli.build_parser())
+FILES = {"debug": False, "node": None, "format": "text", "cluster_name": None}
+UNITS = {"output": cli.UNIT_DIR, "om": None}
+COMPILE = {**FILES, **UNITS, "command": "compile", "dry_run": False, "quiet": False}
 
 
 @pytest.mark.parametrize(
-    ("argv", "command"),
+    ("argv", "expected"),
     [
-        (["compile", "a.conf"], "compile"),
-        (["--debug", "generator", "/run/a"], "generator"),
-        (["--help"], None),
-        (["-h", "compile"], None),
-        (["nosuch"], None),
-        ([], None),
+        (["compile", "--dry-run", "a.conf"],
+         {**COMPILE, "files": [Path("a.conf")], "dry_run": True}),
+        (["compile", "-o", "/tmp/u", "--node", "n1", "a.conf", "b.conf", "-q"],
+         {**COMPILE, "files": [Path("a.conf"), Path("b.conf")], "output": Path("/tmp/u"),
+          "node": "n1", "quiet": True}),
+        (["compile", "--debug", "--format=json", "--cluster-name", "c", "a.conf", "--om", "/o"],
+         {**COMPILE, "files": [Path("a.conf")], "debug": True, "format": "json",
+          "cluster_name": "c", "om": "/o"}),
+        (["compile", "--output", "/u", "--quiet", "--dry", "a.conf"],
+         {**COMPILE, "files": [Path("a.conf")], "output": Path("/u"), "quiet": True,
+          "dry_run": True}),
+        (["check", "a.conf", "--node", ""],
+         {**FILES, "command": "check", "files": [Path("a.conf")], "node": ""}),
+        (["diff", "a.conf", "-o", "/tmp/u"],
+         {**FILES, **UNITS, "command": "diff", "files": [Path("a.conf")],
+          "output": Path("/tmp/u")}),
+        (["keywords", "app.forking"],
+         {"debug": False, "command": "keywords", "driver": "app.forking"}),
+        (["keywords"], {"debug": False, "command": "keywords", "driver": None}),
+        (["generator", "/run/a", "/run/b", "/run/c"],
+         {"debug": False, "command": "generator",
+          "dirs": [Path("/run/a"), Path("/run/b"), Path("/run/c")]}),
     ],
-)
-def test_command_of_names_the_command_only_when_alone_enough(
-    argv: list[str], command: str | None
+)  # fmt: skip
+def test_command_lines_parse_into_the_settings_the_commands_read(
+    argv: list[str], expected: dict[str, object]
 ) -> None:
-    """A known command after top-level flags is parsed by its sub-parser alone."""
-    assert cli._command_of(argv) == command
+    """Each command's options, their defaults and value types (paths as Path)."""
+    assert vars(cli.build_parser().parse_args(argv)) == expected
 
 
-PLAIN_LINES = [
-    ["compile", "--dry-run", "a.conf"],
-    ["compile", "--dry-run", "--node", "n1", "a.conf", "b.conf"],
-    ["--debug", "compile", "-o", "/tmp/u", "--om", "/usr/bin/om", "a.conf", "-q"],
-    ["compile", "--debug", "--format", "json", "--cluster-name", "c", "a.conf"],
-    ["check", "a.conf", "--node", ""],
-    ["generator", "/run/a", "/run/b", "/run/c"],
-    ["--debug", "generator", "/run/a"],
-]
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compile", "--format", "xml", "a.conf"],
+         "omc compile: error: argument --format: invalid choice: 'xml' "
+         "(choose from 'text', 'json')"),
+        (["diff", "a.conf"], "omc diff: error: the following arguments are required: -o/--output"),
+        (["check"], "omc check: error: the following arguments are required: CONFIG"),
+        (["check", "a.conf", "--dry-run"], "omc: error: unrecognized arguments: --dry-run"),
+        (["nosuch"], "omc: error: argument COMMAND: invalid choice: 'nosuch' (choose from "
+                     "'compile', 'check', 'diff', 'keywords', 'generator')"),
+    ],
+)  # fmt: skip
+def test_a_bad_command_line_names_the_problem_and_exits_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse's error, with the usage line, on stderr; nothing on stdout."""
+    assert omc(*argv) == ExitStatus.USAGE
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: omc")
+    assert err.endswith(message + "\n")
 
 
-@pytest.mark.parametrize("argv", PLAIN_LINES)
-def test_plain_command_lines_skip_argparse_with_the_same_result(argv: list[str]) -> None:
-    """The common command lines are parsed without argparse, into what argparse gives."""
-    plain = cli._plain_args(argv)
-    assert plain is not None
-    assert plain == cli.build_parser().parse_args(argv)
-
-
-def test_any_other_command_line_is_left_to_argparse() -> None:
-    """On random command lines the shortcut either agrees with argparse or declines."""
-    import random
-
-    rng = random.Random(7)
-    words = [
-        "compile", "check", "diff", "generator", "keywords", "--debug", "--node", "--format",
-        "--format=json", "--cluster-name", "-o", "--output", "--om", "--dry-run", "--dry",
-        "-q", "--quiet", "-h", "--", "-", "json", "text", "xml", "a.conf", "b.conf", "",
-        "-oDIR", "/tmp/u", "-x",
-    ]  # fmt: skip
-    agreed = 0
-    for _ in range(3000):
-        head = rng.choice([[], ["--debug"], ["compile"], ["check"], ["generator"]])
-        argv = head + [rng.choice(words) for _ in range(rng.randint(0, 7))]
-        plain = cli._plain_args(argv)
-        if plain is None:
-            continue
-        agreed += 1
-        assert plain == cli.build_parser().parse_args(argv), argv
-    assert agreed > 150
+def test_help_lists_the_commands_and_exit_statuses_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`omc --help` names every command and the exit statuses; `omc compile -h` its options."""
+    assert omc("--help") == ExitStatus.OK
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: omc [-h] [--debug] COMMAND ...")
+    for command in cli.COMMANDS:
+        assert f" {command} " in text
+    assert "exit status: 0 ok, 1 config errors, 2 usage, 3 I/O error, 4 diff found" in text
+    assert omc("compile", "-h") == ExitStatus.OK
+    text = " ".join(capsys.readouterr().out.split())
+    for option in (
+        "-o DIR, --output DIR",
+        "--node NODE",
+        "--format {text,json}",
+        "--cluster-name CLUSTER_NAME",
+        "--om OM",
+        "--dry-run",
+        "-q, --quiet",
+        "CONFIG",
+    ):
+        assert option in text  # fmt: skip
