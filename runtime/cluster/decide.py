@@ -546,10 +546,13 @@ def _local(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> D
 def _ownership(view: ObjectView, inst: Instance, steps: tuple[Do, ...]) -> tuple[Do, ...]:
     """Failover: release the ownership when the instance is down and not about to
     start (a failed start, a stop, a non-leader); take it when the instance is up
-    without an owner (started by hand, or its daemon restarted with a new lease)."""
+    without an owner (started by hand, or its daemon restarted with a new lease); stop
+    it when it is up while another node owns the object."""
     if view.config.flex:
         return steps
     found = set(steps)
+    if view.owner not in (None, inst.node) and inst.avail in UP_LIKE:
+        return (Do.STOP,)  # another node owns it: never two up (a lost lease, a manual start)
     if view.owner == inst.node and inst.avail in RELEASABLE and not found & {Do.TAKE, Do.START}:
         found.add(Do.RELEASE)
     elif view.owner is None and inst.avail in UP_LIKE and not found & {Do.STOP, Do.RESTART}:
