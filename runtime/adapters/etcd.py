@@ -317,10 +317,10 @@ class Etcd:
         reply = self.call("/lease/keepalive", {"ID": str(lease)})
         return int(reply.get("result", {}).get("TTL", 0))
 
-    def lease_ttl(self, lease: int) -> int:
-        """Seconds a lease still has (-1: gone)."""
+    def lease_ttl(self, lease: int) -> tuple[int, int]:
+        """Seconds a lease still has (-1: gone), and the TTL etcd granted it."""
         reply = self.call("/kv/lease/timetolive", {"ID": str(lease)})
-        return int(reply.get("TTL", -1))
+        return int(reply.get("TTL", -1)), int(reply.get("grantedTTL", 0))
 
     def lease_revoke(self, lease: int) -> None:
         """Drop a lease now: its keys are deleted at once."""

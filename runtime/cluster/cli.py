@@ -24,7 +24,7 @@ from omc.runtime.exitcodes import ExitStatus
 DAEMON_UNIT = "omc-daemon.service"
 USAGE = """\
 usage: om mon [SELECTOR] [--watch] [--format json|yaml]
-       om daemon run|status|start|stop|restart
+       om daemon run|status|start|stop|restart|fence
        om cluster status | config show | config get KEY
        om node freeze | unfreeze | drain | config show | config get KEY"""
 
@@ -112,6 +112,10 @@ def mon(argv: list[str]) -> int:
 
 
 def daemon(argv: list[str]) -> int:
+    if argv == ["fence"]:
+        from omc.runtime.cluster.fence import main as fence_main
+
+        return fence_main(argv)
     if argv == ["run"]:
         from omc.runtime.cluster.daemon import main as daemon_main
 

@@ -47,8 +47,8 @@ from omc.runtime.adapters.etcd import (
 from omc.runtime.adapters.etcd import delete as op_delete
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notify
+from omc.runtime.cluster import fence, records, replicate
 from omc.runtime.cluster import keys as k
-from omc.runtime.cluster import records, replicate
 from omc.runtime.cluster.connect import etcd as connect_etcd
 from omc.runtime.cluster.decide import Decision, Do, decide
 from omc.runtime.cluster.model import State
@@ -65,6 +65,7 @@ ACTION_STATES = {Do.START: ("starting", "start failed"), Do.STOP: ("stopping", "
                  Do.RESTART: ("restarting", "start failed")}  # fmt: skip
 STATS_PERIOD = 60.0
 UPGRADE_CHECK = 5.0  # seconds between checks that the daemon's code is the one on disk
+LOOP_STALL = 30.0  # a main loop stuck longer than this stops the watchdog pings
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -114,6 +115,9 @@ class Daemon:
         self._resync_at = 0.0
         self._upgrade_at = 0.0
         self._sources: dict[str, int] = {}
+        self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
+        self.loop_at = time.monotonic()  # when the main loop last came round
+        self.fenced = False
         self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
 
     # -- start-up ----------------------------------------------------------------------
@@ -131,7 +135,9 @@ class Daemon:
         self._sync_configs(self.state.paths())
         self._publish_node(force=True)
         self._resync()
+        self.timing_check()
         threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
+        threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         notify("READY=1")
         self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
@@ -151,6 +157,7 @@ class Daemon:
                 self.lease = old
         if not self.lease:
             self.lease, _ = self.etcd.lease_grant(self.settings.timing.lease_ttl)
+        self.last_ok = time.monotonic()
         self._lease_file().parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lease_file(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -185,13 +192,52 @@ class Daemon:
         self.sd.wakeup()
 
     def _keep_lease(self) -> None:
+        """Refresh the lease every ``keepalive`` on a connection of its own, bounded by
+        ``keepalive`` (a member in a minority hangs): ``last_ok`` is when the last
+        successful refresh was *sent*, the conservative end of its round trip."""
         timing = self.settings.timing
+        client = connect_etcd(self.settings, timeout=timing.keepalive)
         while not self.stop.wait(timing.keepalive):
+            sent = time.monotonic()
             try:
-                if self.etcd.lease_keepalive(self.lease) == 0:
-                    self._post("lease-lost")
+                ttl = client.lease_keepalive(self.lease)
             except EtcdError as exc:
                 self._post("etcd-error", str(exc))
+                continue
+            if ttl > 0:
+                self.last_ok = sent
+            else:
+                self._post("lease-lost")
+
+    def _guard(self) -> None:
+        """Self-fencing and the systemd watchdog, on a thread that does no I/O.
+
+        No successful keep-alive for ``detect`` seconds: stop every local failover
+        instance before the lease can expire (:mod:`.fence`), then ``split_action`` if
+        the stop misses ``lease_ttl - margin``. The watchdog is pinged while this thread
+        and the main loop both run (a hung daemon is killed, then restarted or fenced)."""
+        timing = self.settings.timing
+        while not self.stop.wait(0.1):
+            now = time.monotonic()
+            if now - self.loop_at < LOOP_STALL:
+                notify("WATCHDOG=1")
+            if now - self.last_ok > timing.detect and not self.fenced:
+                self.fenced = True
+                self._fence(deadline=self.last_ok + timing.lease_ttl - timing.margin)
+            elif self.fenced and now - self.last_ok < timing.detect:
+                self.fenced = False
+                self._post("unfenced")
+
+    def _fence(self, *, deadline: float) -> None:
+        paths = fence.failover_instances()
+        self.log.warning(f"no etcd lease refresh for {self.settings.timing.detect:g}s: "
+                         f"stopping the failover instances {[str(p) for p in paths]}")  # fmt: skip
+        failed = fence.stop_all(paths, deadline)
+        if failed:
+            action = self.settings.timing.split_action
+            self.log.error(f"failover instances {[str(p) for p in failed]} not stopped before "
+                           f"the lease deadline: split action {action}")  # fmt: skip
+            fence.split_action(action)
 
     def _watch(self) -> None:
         while not self.stop.is_set():
@@ -210,8 +256,17 @@ class Daemon:
 
     # -- the main loop -------------------------------------------------------------------
 
+    def timing_check(self) -> None:
+        """etcd may grant a longer TTL than asked (its minimum): say what holds."""
+        _, granted = self.etcd.lease_ttl(self.lease)
+        timing = self.settings.timing
+        self.log.info(f"lease ttl {granted}s (asked {timing.lease_ttl}s), keepalive "
+                      f"{timing.keepalive:g}s, gives up failover instances after "
+                      f"{timing.detect:g}s without etcd")  # fmt: skip
+
     def _loop(self) -> None:
         while not self.stop.is_set():
+            self.loop_at = time.monotonic()
             self.sd.iterate(0.5)
             self._drain_events()
             self._check_actions()
@@ -258,10 +313,16 @@ class Daemon:
                 self._sync_configs(self.state.paths())
             elif kind == "etcd-error":
                 self.log.warning(f"etcd: {data}")
+            elif kind == "unfenced":
+                self.log.info("etcd reachable again, the lease still holds")
 
     def _apply(self, events: list[Event], revision: int) -> None:
         before = dict(self.state.configs)
-        touched = self.state.apply(events, revision)
+        lost = set(self.state.lost)
+        touched = self.state.apply(events, revision, now=time.monotonic())
+        for node in set(self.state.lost) - lost:
+            self.log.warning(f"node {node} lost (its lease expired): its failover instances "
+                             f"are taken over in {self.settings.timing.grace:g}s")  # fmt: skip
         changed = [p for p in touched if isinstance(p, ObjectPath)
                    and before.get(p) != self.state.configs.get(p)]  # fmt: skip
         if changed:
@@ -350,6 +411,7 @@ class Daemon:
     # -- decisions ----------------------------------------------------------------------
 
     def _reconcile(self) -> None:
+        self.state.forget_lost(time.monotonic(), self.settings.timing.grace)
         plan = decide(self.state.snapshot(self.node), self.node, boot=self.boot,
                       max_parallel=self.settings.timing.max_parallel)  # fmt: skip
         self.boot = False
@@ -490,6 +552,7 @@ UNIT_TEXT = """\
 Description=omc node daemon: cluster state in etcd, orchestration of local instances
 Wants=omc-executor.service
 After=network-online.target omc-executor.service omc-lab-etcd.service
+OnFailure=omc-daemon-fence.service
 
 [Service]
 Type=notify
@@ -499,15 +562,20 @@ ExecStart={om} daemon run
 KillMode=mixed
 Restart=on-failure
 RestartSec=1s
+# A hung daemon is killed (then restarted); one that keeps failing stops the node's
+# failover instances (omc-daemon-fence.service): no instance stays unguarded.
+WatchdogSec={watchdog}
+StartLimitIntervalSec=60
+StartLimitBurst=3
 
 [Install]
 WantedBy=multi-user.target
 """
 
 
-def unit_text(om: str) -> str:
+def unit_text(om: str, *, watchdog: float = 3.0) -> str:
     """The daemon's unit; ``om`` is the absolute path of the ``om`` command."""
-    return UNIT_TEXT.format(om=om)
+    return UNIT_TEXT.format(om=om, watchdog=f"{int(watchdog * 1000)}ms")
 
 
 def main(argv: list[str]) -> int:

@@ -18,8 +18,13 @@ Same file, same place as om3's (the compiler reads its ``[cluster]`` values for
     insecure = false                       # allow plain http to a non-loopback member
 
     [daemon]
-    lease_ttl = 5s        # a node is alive while its lease is (etcd's minimum: ~2 s)
-    keepalive = 1s        # lease refresh period (< lease_ttl / 3)
+    lease_ttl = 10s       # a node is alive while its lease is (etcd's minimum: ~2 s)
+    keepalive = 2s        # lease refresh period (<= lease_ttl / 3)
+    stop_budget = 5s      # time the node's failover instances may take to stop
+    margin = 1s           # safety margin before the lease can expire
+    grace = 1s            # peers take over that long after a lost node's lease expired
+    watchdog = 3s         # WatchdogSec= of omc-daemon.service (<= the detection time)
+    split_action = crash  # when the stop misses its deadline: crash | reboot | disabled
     resync = 5m           # full re-observation of local instances (a safety net)
     max_parallel = 10     # actions a node runs at once
 
@@ -42,12 +47,55 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timing:
-    """The daemon's timing rule (docs/cluster.md): keepalive < lease_ttl / 3."""
+    """The daemon's timing rule (docs/cluster.md, "Timing"), checked by :meth:`check`.
 
-    lease_ttl: int = 5
-    keepalive: float = 1.0
+    A node cut off from etcd must have stopped its failover instances before etcd
+    can expire its lease (and peers take them over): it gives up when no keep-alive
+    succeeded for ``detect = lease_ttl - stop_budget - margin`` seconds, measured on its
+    own clock from the *sending* of the last successful keep-alive (the server's
+    expiry can only come later). Peers take over ``grace`` seconds after etcd deleted
+    the lease's keys.
+    """
+
+    lease_ttl: int = 10
+    keepalive: float = 2.0
+    stop_budget: float = 5.0  # the time stopping the node's failover instances may take
+    margin: float = 1.0  # safety margin on the lease deadline
+    grace: float = 1.0  # peers wait that long after a node's lease expired
+    watchdog: float = 3.0  # WatchdogSec= of omc-daemon.service
+    split_action: str = "crash"  # when the stop misses the deadline: crash | reboot | disabled
     resync: float = 300.0
     max_parallel: int = 10
+
+    @property
+    def detect(self) -> float:
+        """No successful keep-alive for this long: the node gives up its failover instances."""
+        return self.lease_ttl - self.stop_budget - self.margin
+
+    def check(self) -> None:
+        """Refuse a configuration that cannot keep the promise (a clear message)."""
+        if self.keepalive * 3 > self.lease_ttl:
+            raise SettingsError(
+                f"cluster.conf: keepalive = {self.keepalive:g}s is more than lease_ttl/3 "
+                f"({self.lease_ttl / 3:g}s): a single slow keep-alive would put the lease at risk"
+            )
+        if self.detect < 2 * self.keepalive:
+            raise SettingsError(
+                f"cluster.conf: lease_ttl ({self.lease_ttl}s) - stop_budget "
+                f"({self.stop_budget:g}s) - margin ({self.margin:g}s) = {self.detect:g}s leaves "
+                f"less than two keep-alives ({2 * self.keepalive:g}s) before the node must give "
+                "up its services: raise lease_ttl or lower stop_budget"
+            )
+        if self.watchdog > self.detect:
+            raise SettingsError(
+                f"cluster.conf: watchdog = {self.watchdog:g}s exceeds the detection time "
+                f"({self.detect:g}s): a hung daemon would be killed too late to stop its services"
+            )
+        if self.split_action not in ("crash", "reboot", "disabled"):
+            raise SettingsError(
+                f"cluster.conf: split_action = {self.split_action!r}: expected crash, reboot "
+                "or disabled"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,12 +160,23 @@ def load(etc: Path | None = None) -> ClusterSettings:
     endpoints = tuple(get("etcd", "endpoints").split())
     if not endpoints:
         raise SettingsError(f"{file}: [etcd] endpoints is empty: the cluster needs etcd")
+    default = Timing()
+
+    def seconds(key: str, fallback: float) -> float:
+        return duration(get("daemon", key, f"{fallback:g}s"), key=key)
+
     timing = Timing(
-        lease_ttl=max(1, round(duration(get("daemon", "lease_ttl", "5s"), key="lease_ttl"))),
-        keepalive=duration(get("daemon", "keepalive", "1s"), key="keepalive"),
-        resync=duration(get("daemon", "resync", "5m"), key="resync"),
+        lease_ttl=max(1, round(seconds("lease_ttl", default.lease_ttl))),
+        keepalive=seconds("keepalive", default.keepalive),
+        stop_budget=seconds("stop_budget", default.stop_budget),
+        margin=seconds("margin", default.margin),
+        grace=seconds("grace", default.grace),
+        watchdog=seconds("watchdog", default.watchdog),
+        split_action=get("daemon", "split_action", default.split_action),
+        resync=seconds("resync", default.resync),
         max_parallel=int(get("daemon", "max_parallel", "10") or 10),
     )
+    timing.check()
     return ClusterSettings(
         name=get("cluster", "name", "default") or "default",
         nodes=tuple(get("cluster", "nodes").split()),

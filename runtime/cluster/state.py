@@ -42,6 +42,11 @@ class ClusterState:
     configs: dict[ObjectPath, dict[str, Any]] = field(default_factory=dict)
     node_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # node → id →
+    # Nodes whose lease expired (or was revoked): when (a monotonic time), their last record
+    # and instances. Kept ``grace`` seconds, shown alive meanwhile: peers take over only
+    # after it (docs/cluster.md, "Timing").
+    lost: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    preserved: dict[ObjectPath, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def load(self, revision: int, kvs: Iterable[KeyValue]) -> None:
         """Replace everything by one range read's result."""
@@ -52,20 +57,44 @@ class ClusterState:
             self._put(kv)
         self.revision = revision
 
-    def apply(self, events: Iterable[Event], revision: int) -> set[ObjectPath | str]:
-        """Apply watch events; what changed: object paths, and node names."""
+    def apply(
+        self, events: Iterable[Event], revision: int, *, now: float = 0.0
+    ) -> set[ObjectPath | str]:
+        """Apply watch events; what changed: object paths, and node names. ``now`` (a
+        monotonic time) dates the nodes found lost in them."""
         touched: set[ObjectPath | str] = set()
+        gone: list[tuple[ObjectPath, str, dict[str, Any]]] = []
         for event in events:
             parsed = self.keys.parse(event.kv.key)
             if parsed is None:
                 continue
             if event.kind == "delete":
+                if parsed.space is k.Space.NODES and parsed.node in self.nodes:
+                    self.lost[parsed.node] = (now, self.nodes[parsed.node])
+                elif parsed.space is k.Space.INSTANCES and parsed.path is not None:
+                    record = self.instances.get(parsed.path, {}).get(parsed.node)
+                    if record is not None:
+                        gone.append((parsed.path, parsed.node, record))
                 self._delete(parsed)
             else:
                 self._put(event.kv)
+                if parsed.space is k.Space.NODES:
+                    self.lost.pop(parsed.node, None)
             touched.add(parsed.path if parsed.path is not None else parsed.node)
+        for path, node, record in gone:  # a lease's keys go in one revision, its node's too
+            if node in self.lost:
+                self.preserved.setdefault(path, {})[node] = record
         self.revision = max(self.revision, revision)
         return touched
+
+    def forget_lost(self, now: float, grace: float) -> None:
+        """Drop what is kept of nodes lost more than ``grace`` seconds ago."""
+        for node, (when, _) in list(self.lost.items()):
+            if now - when >= grace:
+                del self.lost[node]
+                for records in self.preserved.values():
+                    records.pop(node, None)
+        self.preserved = {p: r for p, r in self.preserved.items() if r}
 
     def _put(self, kv: KeyValue) -> None:
         parsed = self.keys.parse(kv.key)
@@ -115,20 +144,22 @@ class ClusterState:
 
     def paths(self) -> list[ObjectPath]:
         """Every object the cluster knows of (configured, running or intended)."""
-        found = {*self.configs, *self.instances, *self.intents}
+        found = {*self.configs, *self.instances, *self.intents, *self.preserved}
         return sorted(found, key=lambda p: p.fqn)
 
     def snapshot(self, local: str = "") -> Snapshot:
         """The pure snapshot; each object's config is the one ``local`` evaluated (the
         node that decides), else any instance's."""
         nodes = {name: node_from_json(name, value) for name, value in self.nodes.items()}
+        for name, (_, record) in self.lost.items():  # within the takeover grace
+            nodes.setdefault(name, node_from_json(name, record))
         for name in self.members:
             nodes.setdefault(name, Node(name=name, alive=False))
         objects = {str(path): self.view(path, local) for path in self.paths()}
         return Snapshot(nodes=nodes, objects=objects, revision=self.revision)
 
     def view(self, path: ObjectPath, local: str = "") -> ObjectView:
-        published = self.instances.get(path, {})
+        published = {**self.preserved.get(path, {}), **self.instances.get(path, {})}
         config = _config(path, published, local)
         instances = {n: instance_from_json(n, v) for n, v in published.items()}
         return ObjectView(config=config, intent=intent_from_json(self.intents.get(path)),

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from omc.compiler.contract.node import om_path
-from omc.runtime.cluster import daemon
+from omc.runtime.cluster import daemon, fence
 from omc.runtime.executor import server as executor
 
 from .nodeinit import OVERLAID
@@ -36,6 +36,11 @@ RSYNCD_UNIT = "omc-lab-rsyncd.socket"
 RSYNCD_SERVICE = "omc-lab-rsyncd@.service"
 SSHD_UNIT = "omc-lab-sshd.service"
 DAEMON_UNIT = "omc-daemon.service"
+# Conservative enough for a loaded 2-core test machine (a stop there can take seconds);
+# bench/ha.py writes faster ones.
+LAB_TIMING = {"lease_ttl": "8s", "keepalive": "1s", "stop_budget": "4s",
+              "margin": "500ms", "grace": "500ms", "watchdog": "3s",
+              "split_action": "reboot"}  # fmt: skip
 RSYNC_MODULE = "root"
 
 
@@ -222,7 +227,9 @@ def cluster_conf(state: LabState, node: NodeInfo) -> str:
                   "key = /etc/opensvc/etcd-client.key"]  # fmt: skip
     else:  # plain http on the lab's own bridge, which nothing outside the lab reaches
         lines.append("insecure = true")
-    lines += ["", "[daemon]", "lease_ttl = 5s", "keepalive = 1s", ""]
+    # Short timings (failover in seconds), within the timing rule (docs/cluster.md);
+    # `reboot` ends only the node (a crash would be the host's kernel).
+    lines += ["", "[daemon]", *(f"{k} = {v}" for k, v in LAB_TIMING.items()), ""]
     return "\n".join(lines)
 
 
@@ -242,7 +249,8 @@ def node_units(state: LabState, node: NodeInfo) -> dict[str, str]:
     if state.ssh:
         units[SSHD_UNIT] = sshd_unit(state)
     if state.cluster:
-        units[DAEMON_UNIT] = daemon.unit_text(om_path())
+        units[DAEMON_UNIT] = daemon.unit_text(om_path(), watchdog=3.0)
+        units[fence.UNIT] = fence.unit_text(om_path())
     return units
 
 
