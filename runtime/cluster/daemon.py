@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shlex
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -66,6 +68,8 @@ ACTION_STATES = {Do.START: ("starting", "start failed"), Do.STOP: ("stopping", "
 STATS_PERIOD = 60.0
 UPGRADE_CHECK = 5.0  # seconds between checks that the daemon's code is the one on disk
 LOOP_STALL = 30.0  # a main loop stuck longer than this stops the watchdog pings
+STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
+STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -118,6 +122,7 @@ class Daemon:
         self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
         self.loop_at = time.monotonic()  # when the main loop last came round
         self.fenced = False
+        self._fence_tries: dict[str, float] = {}
         self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
 
     # -- start-up ----------------------------------------------------------------------
@@ -169,13 +174,12 @@ class Daemon:
         for path, published in self.state.instances.items():
             if self.node in published:
                 self.local.monitor[path] = Monitor.from_json(published[self.node])
-        ops = []
+        ops = [op_delete(self.keys.fenced(self.node))]  # fenced while lost: back now
         for path, owner in self.state.owners.items():
             if owner == self.node:
                 ops.append(op_put(self.keys.owner(path), k.encode({"node": self.node}),
                                   lease=self.lease))  # fmt: skip
-        if ops:
-            self.etcd.txn([], ops)
+        self.etcd.txn([], ops)
         running = set(self.sd.list_units(["omc-action-*.service"]))
         for path, monitor in self.local.monitor.items():
             if monitor.state.busy and action_unit(path) in running:
@@ -443,6 +447,8 @@ class Daemon:
             self._set(path, state=State.IDLE)
         elif step in (Do.FREEZE, Do.UNFREEZE):
             self._freeze(path, on=step is Do.FREEZE)
+        elif step is Do.FENCE:
+            return self._stonith(path)
         elif step is Do.TAKE:
             return self._take(path)
         elif step is Do.RELEASE:
@@ -462,6 +468,35 @@ class Daemon:
         self.local.dirty.add(path)
         self.local.status[path] = self._observe(path)
         self._publish(path)
+
+    def _stonith(self, path: ObjectPath) -> bool:
+        """Fence the lost nodes the object ran on (``[stonith] cmd``) before taking it over;
+        False (no takeover) while a fence did not succeed: better down than twice up."""
+        view = self.state.view(path, self.node)
+        for node in view.lost_up:
+            if time.monotonic() - self._fence_tries.get(node, -STONITH_RETRY) < STONITH_RETRY:
+                return False
+            self._fence_tries[node] = time.monotonic()
+            if not self.settings.stonith:
+                self.log.error(f"{path}: stonith is set but cluster.conf has no [stonith] cmd: "
+                               f"{node} cannot be fenced, {path} is not taken over")  # fmt: skip
+                return False
+            argv = [w.replace("{node}", node) for w in shlex.split(self.settings.stonith)]
+            self.log.warning(f"{path}: fencing {node} before the takeover: {shlex.join(argv)}")
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=STONITH_TIMEOUT,
+                                      check=False, stdin=subprocess.DEVNULL)  # fmt: skip
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self.log.error(f"{path}: fencing {node} failed: {exc}")
+                return False
+            if proc.returncode != 0:
+                self.log.error(f"{path}: fencing {node} failed (exit {proc.returncode}): "
+                               f"{proc.stderr.strip()[-500:]}")  # fmt: skip
+                return False
+            value = k.encode({"at": time.time(), "by": self.node})
+            self.etcd.txn([], [op_put(self.keys.fenced(node), value)])
+            self.state.fenced[node] = k.decode(value.encode())
+        return True
 
     def _take(self, path: ObjectPath) -> bool:
         """Own the failover object: create the key, or re-bind it when it is already ours."""

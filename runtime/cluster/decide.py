@@ -57,6 +57,7 @@ class Do(StrEnum):
     CLEAR = "clear"  # monitor state back to idle (a failure cleared)
     UNFREEZE = "unfreeze"
     FREEZE = "freeze"
+    FENCE = "fence"  # stonith: fence the lost nodes it ran on (view.lost_up) before a takeover
     TAKE = "take"  # own the failover object (etcd transaction bound to the node lease)
     START = "start"  # `om <path> instance start`, origin daemon/monitor
     STOP = "stop"
@@ -340,6 +341,8 @@ def _start_here(view: ObjectView, snap: Snapshot, node: str) -> Decision:
         return _wait(path, f"no status from {peer} yet")
     if view.owner not in (None, node):
         return _wait(path, f"owned by {view.owner}")
+    if view.config.stonith and view.lost_up:
+        return _do(path, Do.FENCE, Do.TAKE, Do.START)  # the lost node may still run it
     return _do(path, Do.TAKE, Do.START)
 
 

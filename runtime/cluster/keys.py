@@ -13,6 +13,8 @@ Under the cluster prefix ``/omc/<cluster>/`` (values are JSON)::
     node-intents/<node>           freeze / unfreeze / drain asked of a node
     requests/<node>/<id>          a one-off request to a node's daemon (``clear``),
                                   deleted by that daemon once carried out
+    fenced/<node>                 a lost node was fenced (stonith), by whom and when;
+                                  the node deletes it when it registers again
 
 Why these leases: what a node publishes about itself goes when its lease goes
 (a dead node's instances stop counting, its ownerships are released by etcd
@@ -38,6 +40,7 @@ class Space(StrEnum):
     CONFIGS = "configs"
     NODE_INTENTS = "node-intents"
     REQUESTS = "requests"
+    FENCED = "fenced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,9 @@ class Keys:
     def node_intent(self, node: str) -> str:
         return f"{self.prefix}{Space.NODE_INTENTS}/{node}"
 
+    def fenced(self, node: str) -> str:
+        return f"{self.prefix}{Space.FENCED}/{node}"
+
     def request(self, node: str, rid: str) -> str:
         return f"{self.prefix}{Space.REQUESTS}/{node}/{rid}"
 
@@ -78,7 +84,7 @@ class Keys:
             return None
         parts = rest.split("/")
         try:
-            if kind in (Space.NODES, Space.NODE_INTENTS) and len(parts) == 1:
+            if kind in (Space.NODES, Space.NODE_INTENTS, Space.FENCED) and len(parts) == 1:
                 return ParsedKey(space=kind, node=parts[0])
             if kind is Space.REQUESTS and len(parts) == 2:
                 return ParsedKey(space=kind, node=parts[0], rid=parts[1])

@@ -105,6 +105,7 @@ class ObjectConfig:
     priority: int = 50
     hard_affinity: tuple[str, ...] = ()
     hard_anti_affinity: tuple[str, ...] = ()
+    stonith: bool = False  # fence a lost node that ran it before taking it over
 
     @property
     def flex(self) -> bool:
@@ -158,6 +159,9 @@ class ObjectView:
     intent: Intent | None = None
     instances: Mapping[str, Instance] = field(default_factory=dict)
     owner: str | None = None  # holder of the failover ownership key
+    # Lost nodes (lease expired, past the grace) where it was up when lost, not fenced
+    # since: with `stonith`, they are fenced before it is taken over.
+    lost_up: tuple[str, ...] = ()
 
     def instance(self, node: str) -> Instance | None:
         return self.instances.get(node)
@@ -202,6 +206,7 @@ def config_from_json(data: Mapping[str, Any]) -> ObjectConfig:
         priority=int(data.get("priority", 50)),
         hard_affinity=tuple(data.get("hard_affinity", ())),
         hard_anti_affinity=tuple(data.get("hard_anti_affinity", ())),
+        stonith=bool(data.get("stonith", False)),
     )
 
 
@@ -241,5 +246,6 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
         config = config_from_json({"path": path, **value.get("config", {})})
         instances = {n: instance_from_json(n, v) for n, v in value.get("instances", {}).items()}
         objects[path] = ObjectView(config=config, intent=intent_from_json(value.get("intent")),
-                                   instances=instances, owner=value.get("owner"))  # fmt: skip
+                                   instances=instances, owner=value.get("owner"),
+                                   lost_up=tuple(value.get("lost_up", ())))  # fmt: skip
     return Snapshot(nodes=nodes, objects=objects, revision=int(data.get("revision", 0)))

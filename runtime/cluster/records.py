@@ -22,7 +22,7 @@ VERSION = "0.1.0"
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
 CONFIG_KEYS = ("nodes", "drpnodes", "topology", "orchestrate", "placement", "flex_min",
                "flex_max", "flex_target", "priority", "hard_affinity",
-               "hard_anti_affinity")  # fmt: skip
+               "hard_anti_affinity", "stonith")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

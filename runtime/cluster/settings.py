@@ -17,6 +17,9 @@ Same file, same place as om3's (the compiler reads its ``[cluster]`` values for
     timeout = 2s                           # bound of every etcd call
     insecure = false                       # allow plain http to a non-loopback member
 
+    [stonith]
+    cmd = /usr/local/sbin/fence-node {node}   # fences a lost node (objects with stonith)
+
     [daemon]
     lease_ttl = 10s       # a node is alive while its lease is (etcd's minimum: ~2 s)
     keepalive = 2s        # lease refresh period (<= lease_ttl / 3)
@@ -114,6 +117,7 @@ class ClusterSettings:
     insecure: bool = False
     timing: Timing = field(default_factory=Timing)
     node: str = ""
+    stonith: str = ""  # [stonith] cmd: the command that fences a node, {node} replaced
 
     @property
     def prefix(self) -> str:
@@ -190,6 +194,7 @@ def load(etc: Path | None = None) -> ClusterSettings:
         insecure=_flag(get("etcd", "insecure", "false"), key="insecure"),
         timing=timing,
         node=node_name(),
+        stonith=get("stonith", "cmd"),
     )
 
 

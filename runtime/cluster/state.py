@@ -47,11 +47,14 @@ class ClusterState:
     # after it (docs/cluster.md, "Timing").
     lost: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     preserved: dict[ObjectPath, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    lost_up: dict[ObjectPath, set[str]] = field(default_factory=dict)  # up there when lost
+    fenced: dict[str, dict[str, Any]] = field(default_factory=dict)  # fenced/<node>
 
     def load(self, revision: int, kvs: Iterable[KeyValue]) -> None:
         """Replace everything by one range read's result."""
         for table in (self.nodes, self.instances, self.owners, self.intents, self.configs,
-                      self.node_intents, self.intent_revisions, self.requests):  # fmt: skip
+                      self.node_intents, self.intent_revisions, self.requests,
+                      self.fenced):  # fmt: skip
             table.clear()
         for kv in kvs:
             self._put(kv)
@@ -92,8 +95,10 @@ class ClusterState:
         for node, (when, _) in list(self.lost.items()):
             if now - when >= grace:
                 del self.lost[node]
-                for records in self.preserved.values():
-                    records.pop(node, None)
+                for path, records in self.preserved.items():
+                    record = records.pop(node, None)
+                    if record is not None and record.get("avail") in ("up", "warn"):
+                        self.lost_up.setdefault(path, set()).add(node)
         self.preserved = {p: r for p, r in self.preserved.items() if r}
 
     def _put(self, kv: KeyValue) -> None:
@@ -104,6 +109,10 @@ class ClusterState:
         space, path = parsed.space, parsed.path
         if space is k.Space.NODES:
             self.nodes[parsed.node] = value
+            for nodes in self.lost_up.values():  # back: it runs nothing unknown to us
+                nodes.discard(parsed.node)
+        elif space is k.Space.FENCED:
+            self.fenced[parsed.node] = value
         elif space is k.Space.NODE_INTENTS:
             self.node_intents[parsed.node] = value
         elif space is k.Space.REQUESTS:
@@ -124,6 +133,8 @@ class ClusterState:
         space, path = parsed.space, parsed.path
         if space is k.Space.NODES:
             self.nodes.pop(parsed.node, None)
+        elif space is k.Space.FENCED:
+            self.fenced.pop(parsed.node, None)
         elif space is k.Space.NODE_INTENTS:
             self.node_intents.pop(parsed.node, None)
         elif space is k.Space.REQUESTS:
@@ -162,8 +173,10 @@ class ClusterState:
         published = {**self.preserved.get(path, {}), **self.instances.get(path, {})}
         config = _config(path, published, local)
         instances = {n: instance_from_json(n, v) for n, v in published.items()}
+        lost_up = sorted(self.lost_up.get(path, set()) - set(self.fenced) - set(self.nodes))
         return ObjectView(config=config, intent=intent_from_json(self.intents.get(path)),
-                          instances=instances, owner=self.owners.get(path))  # fmt: skip
+                          instances=instances, owner=self.owners.get(path),
+                          lost_up=tuple(lost_up))  # fmt: skip
 
 
 def _config(

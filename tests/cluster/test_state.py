@@ -71,3 +71,16 @@ def test_a_node_back_is_no_longer_lost() -> None:
     state.apply([put(KEYS.node("n1"), {"score": 3}, 7)], 7, now=100.2)
     assert "n1" not in state.lost
     assert state.snapshot().nodes["n1"].score == 3
+
+
+def test_a_node_lost_while_running_an_object_is_remembered_until_fenced() -> None:
+    """After the grace, a lost node that ran svc0 is listed in lost_up (stonith fences
+    it before a takeover) until a fenced/<node> key says it was, or it comes back."""
+    state = state_with_two_nodes()
+    state.apply([delete(KEYS.node("n1"), 6), delete(KEYS.instance(SVC, "n1"), 6)], 6, now=1.0)
+    state.forget_lost(2.0, grace=0.5)
+    assert state.view(SVC).lost_up == ("n1",)
+    state.apply([put(KEYS.fenced("n1"), {"by": "n2"}, 7)], 7)
+    assert state.view(SVC).lost_up == ()
+    state.apply([delete(KEYS.fenced("n1"), 8), put(KEYS.node("n1"), {}, 8)], 8)
+    assert state.view(SVC).lost_up == ()
