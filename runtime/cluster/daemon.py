@@ -64,12 +64,22 @@ from omc.runtime.upgrade import loaded_sources, stale
 ORIGIN = "daemon/monitor"
 UNIT = "omc-daemon.service"
 ACTION_STATES = {Do.START: ("starting", "start failed"), Do.STOP: ("stopping", "stop failed"),
+                 Do.RESTART_RESOURCES: ("starting", "start failed"),
+                 Do.EVICT: ("stopping", "stop failed"),
                  Do.RESTART: ("restarting", "start failed")}  # fmt: skip
 STATS_PERIOD = 60.0
 UPGRADE_CHECK = 5.0  # seconds between checks that the daemon's code is the one on disk
 LOOP_STALL = 30.0  # a main loop stuck longer than this stops the watchdog pings
+RESTARTS_RESET = 300.0  # a resource up that long since its last restart has its restarts back
+MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable resources
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
+
+
+def _monitored(status: Status) -> bool:
+    """Resource monitoring needs it observed even when systemd sees no change (a
+    forking app whose check fails while its unit stays active)."""
+    return any(r.get("restart") or r.get("monitor") for r in status.resources.values())
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -118,6 +128,7 @@ class Daemon:
         self._node_frozen = records.node_frozen_flag().exists()
         self._resync_at = 0.0
         self._upgrade_at = 0.0
+        self._monitor_at = 0.0
         self._sources: dict[str, int] = {}
         self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
         self.loop_at = time.monotonic()  # when the main loop last came round
@@ -277,6 +288,10 @@ class Daemon:
             now = time.monotonic()
             if now >= self._resync_at:
                 self._resync()
+            elif now >= self._monitor_at:  # monitored objects: om3's monitor_schedule (@1m)
+                self._monitor_at = now + MONITOR_PERIOD
+                self.local.dirty.update(p for p, st in self.local.status.items()
+                                        if _monitored(st))  # fmt: skip
             frozen = records.node_frozen_flag().exists()
             if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
                 self._node_frozen = frozen
@@ -369,12 +384,32 @@ class Daemon:
         for path in sorted(dirty, key=lambda p: p.fqn):
             if path in self.local.status:
                 self.local.status[path] = self._observe(path)
+                self._rearm(path)
                 self._publish(path)
 
     def _observe(self, path: ObjectPath) -> Status:
         known = self.local.status.get(path)
         error = known.config_error if known is not None else ""
         return replicate.observe_status(path, error, sd=self.sd)
+
+    def _rearm(self, path: ObjectPath) -> None:
+        """A resource up for ``RESTARTS_RESET`` since its last restart gets its restarts
+        back. om3 gives them back as soon as it is seen up, so a resource that keeps
+        dying is restarted for ever and its monitor_action never runs; here ``restart =
+        2`` means two restarts, then the monitor action, within that window."""
+        monitor = self.local.monitor.get(path)
+        if monitor is None or not monitor.restarts:
+            return
+        resources = self.local.status[path].resources
+        now = time.time()
+        kept = {
+            rid: v
+            for rid, v in monitor.restarts.items()
+            if resources.get(rid, {}).get("status") not in ("up", "stdby up", "n/a")
+            or now - float(v.get("last", 0.0)) < RESTARTS_RESET
+        }
+        if kept != monitor.restarts:
+            self.local.monitor[path] = monitor.but(restarts=kept)
 
     def _publish(self, path: ObjectPath) -> None:
         """Write the instance record if it changed (with the lease)."""
@@ -416,7 +451,7 @@ class Daemon:
 
     def _reconcile(self) -> None:
         self.state.forget_lost(time.monotonic(), self.settings.timing.grace)
-        plan = decide(self.state.snapshot(self.node), self.node, boot=self.boot,
+        plan = decide(self.state.snapshot(self.node, now=time.time()), self.node, boot=self.boot,
                       max_parallel=self.settings.timing.max_parallel)  # fmt: skip
         self.boot = False
         for decision in plan.decisions:
@@ -429,14 +464,14 @@ class Daemon:
     def _carry_out(self, decision: Decision) -> None:
         path = next(p for p in self.state.paths() if str(p) == decision.path)
         for step in decision.steps:
-            if not self._step(path, step):
+            if not self._step(path, step, decision):
                 return
 
     def _set(self, path: ObjectPath, **changes: Any) -> None:
         self.local.monitor[path] = self.local.monitor.get(path, Monitor()).but(**changes)
         self._publish(path)
 
-    def _step(self, path: ObjectPath, step: Do) -> bool:
+    def _step(self, path: ObjectPath, step: Do, decision: Decision) -> bool:
         """Carry out one step; False stops the decision's remaining steps."""
         intent = self.state.intents.get(path, {})
         if step is Do.ACK:
@@ -453,7 +488,19 @@ class Daemon:
             return self._take(path)
         elif step is Do.RELEASE:
             self._release(path)
+        elif step is Do.RESTART_RESOURCES:
+            self._restart_resources(path, decision.rids)
+        elif step is Do.SPLIT:
+            self._set(path, monitor_action_at=time.time())
+            action = self.state.view(path, self.node).config.monitor_action[0]
+            self.log.error(f"{path}: monitored resources down: monitor_action {action}")
+            fence.split_action(action)
         elif step in ACTION_STATES:
+            if decision.reason.startswith("monitor_action"):
+                self._set(path, monitor_action_at=time.time())
+                self._action_log(path, "monitor").warning(
+                    f"monitored resources stay down after their restarts: {decision.reason}"
+                )
             self._launch(path, step)
         elif step is Do.DONE:
             self._set(path, done=True)
@@ -530,10 +577,30 @@ class Daemon:
 
     # -- actions --------------------------------------------------------------------------
 
-    def _launch(self, path: ObjectPath, step: Do) -> None:
+    def _restart_resources(self, path: ObjectPath, rids: tuple[str, ...]) -> None:
+        """A restart of down resources: one of their attempts spent (om3 counts at launch)."""
+        monitor = self.local.monitor.get(path, Monitor())
+        status = self.local.status.get(path, Status())
+        restarts = dict(monitor.restarts)
+        for rid in rids:
+            config = status.resources.get(rid, {})
+            left = restarts.get(rid, {}).get("remaining", int(config.get("restart", 0)))
+            restarts[rid] = {"remaining": max(0, int(left) - 1), "last": time.time()}
+        self._set(path, restarts=restarts)
+        self._action_log(path, "restart").info(f"resource monitoring restarts {', '.join(rids)}")
+        self._launch(path, Do.RESTART_RESOURCES, rids=rids)
+
+    def _launch(self, path: ObjectPath, step: Do, *, rids: tuple[str, ...] = ()) -> None:
         busy, _ = ACTION_STATES[step]
         unit = action_unit(path)
-        argv = [om_path(), str(path), "instance", str(step)]
+        verb = {Do.RESTART_RESOURCES: "start", Do.EVICT: "stop"}.get(step, str(step))
+        argv = [
+            om_path(),
+            str(path),
+            "instance",
+            verb,
+            *(("--rid", ",".join(rids)) if rids else ()),
+        ]
         properties: dict[str, PropValue] = {
             "Type": "oneshot",
             "Environment": [f"OSVC_ACTION_ORIGIN={ORIGIN}", "OMC_EXECUTOR=1"],
@@ -566,10 +633,14 @@ class Daemon:
             self._set(path, state=State(failed))
             return
         if action in (Do.START, Do.RESTART):
-            self._set(path, state=State.IDLE, local_expect="started",
+            self._set(path, state=State.IDLE, local_expect="started", monitor_action_at=0.0,
                       last_started=time.time())  # fmt: skip
             if action is Do.RESTART and path in self.state.intents:
                 self._set(path, done=True)
+        elif action is Do.RESTART_RESOURCES:
+            self._set(path, state=State.IDLE)
+        elif action is Do.EVICT:  # off the candidates: the next node takes it (§5.6 switch)
+            self._set(path, state=State.START_FAILED, local_expect="evicted")
         else:
             self._set(path, state=State.IDLE, local_expect="none")
 
@@ -588,6 +659,8 @@ Description=omc node daemon: cluster state in etcd, orchestration of local insta
 Wants=omc-executor.service
 After=network-online.target omc-executor.service omc-lab-etcd.service
 OnFailure=omc-daemon-fence.service
+StartLimitIntervalSec=60
+StartLimitBurst=3
 
 [Service]
 Type=notify
@@ -600,8 +673,6 @@ RestartSec=1s
 # A hung daemon is killed (then restarted); one that keeps failing stops the node's
 # failover instances (omc-daemon-fence.service): no instance stays unguarded.
 WatchdogSec={watchdog}
-StartLimitIntervalSec=60
-StartLimitBurst=3
 
 [Install]
 WantedBy=multi-user.target

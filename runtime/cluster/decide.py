@@ -62,13 +62,18 @@ class Do(StrEnum):
     START = "start"  # `om <path> instance start`, origin daemon/monitor
     STOP = "stop"
     RESTART = "restart"
+    RESTART_RESOURCES = "restart resources"  # `instance start --rid …` of down resources
+    EVICT = "evict"  # monitor_action switch: stop, then `start failed` (no longer a candidate)
+    SPLIT = "split"  # monitor_action crash|reboot: the node's split action
     RELEASE = "release"  # give the failover ownership back
     DONE = "done"  # this instance is done with the orchestration (after a restart:
     # the daemon marks it, as only it knows the restart ran)
     END = "end"  # every instance is done: remove the intent (transaction on its oid)
 
 
-LAUNCHES = frozenset({Do.START, Do.STOP, Do.RESTART})  # run as actions, count in parallel
+LAUNCHES = frozenset(
+    {Do.START, Do.STOP, Do.RESTART, Do.RESTART_RESOURCES, Do.EVICT}
+)  # run as actions, count in parallel
 _ORDER = {step: rank for rank, step in enumerate(Do)}
 # A failure state blocks the action that failed until `clear` or a new intent.
 _FAILED_ACTION = {
@@ -87,6 +92,7 @@ class Decision:
     steps: tuple[Do, ...] = ()
     reason: str = ""
     priority: int = 50
+    rids: tuple[str, ...] = ()  # the resources of a `restart resources` step
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"steps": [str(s) for s in self.steps]}
@@ -546,6 +552,59 @@ def _local(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> D
     return found
 
 
+MONITORED_STATES = frozenset({State.IDLE, State.START_FAILED, State.STOP_FAILED})
+DOWN_RESOURCE = frozenset({"down", "warn", "stdby down"})
+
+
+def _resource_monitoring(view: ObjectView, snap: Snapshot, inst: Instance) -> Decision | None:
+    """opensvc.md §5.6: a resource seen down while the instance should run (``local
+    expect started``, or a standby resource) is restarted ``restart`` times, at most
+    every ``restart_delay``; still down after them and ``monitor`` set, the object's
+    ``monitor_action`` runs, once (``freezestop``, ``switch``, ``crash``, ``reboot``,
+    ``none``). None: nothing for resource monitoring to do."""
+    node = snap.nodes.get(inst.node)
+    if node is None or node.frozen or node.state not in RANKABLE_NODE_STATES:
+        return None
+    if inst.frozen or inst.state not in MONITORED_STATES or inst.monitor_action_at:
+        return None
+    path = view.config.path
+    restart, monitor, waiting = [], False, False
+    for rid, res in sorted(inst.resources.items()):
+        if res.disabled or res.stopped or res.status not in DOWN_RESOURCE:
+            continue
+        if not (res.standby or inst.local_expect == "started"):
+            continue
+        left = inst.restarts.get(rid)
+        remaining = res.restart if left is None else left.remaining
+        if remaining > 0:
+            last = 0.0 if left is None else left.last
+            if snap.now - last >= res.restart_delay:
+                restart.append(rid)
+            else:
+                waiting = True
+        elif res.monitor:
+            monitor = True
+    if restart:
+        return Decision(path=path, steps=(Do.RESTART_RESOURCES,), rids=tuple(restart),
+                        reason="resource monitoring")  # fmt: skip
+    if waiting:
+        return _wait(path, "restart_delay")
+    if monitor:
+        return _monitor_action(view)
+    return None
+
+
+def _monitor_action(view: ObjectView) -> Decision:
+    path, action = view.config.path, (view.config.monitor_action or ("none",))[0]
+    if action == "freezestop":
+        return _do(path, Do.FREEZE, Do.STOP, reason="monitor_action freezestop")
+    if action == "switch":
+        return _do(path, Do.EVICT, reason="monitor_action switch")
+    if action in ("crash", "reboot"):
+        return _do(path, Do.SPLIT, reason=f"monitor_action {action}")
+    return _wait(path, "monitored resource down, monitor_action none")
+
+
 def _ownership(view: ObjectView, inst: Instance, steps: tuple[Do, ...]) -> tuple[Do, ...]:
     """Failover: release the ownership when the instance is down and not about to
     start (a failed start, a stop, a non-leader); take it when the instance is up
@@ -574,6 +633,10 @@ def decide_object(view: ObjectView, snap: Snapshot, node: str, *, boot: bool = F
         return Decision(path=path, steps=(Do.ACK,), priority=view.config.priority)
     if inst.state.busy:
         return _wait(path, f"{inst.state}")
+    monitored = _resource_monitoring(view, snap, inst) if not inst.config_error else None
+    if monitored is not None and (monitored.steps or view.intent is None):
+        return Decision(path=path, steps=monitored.steps, reason=monitored.reason,
+                        priority=view.config.priority, rids=monitored.rids)  # fmt: skip
     found = _local(view, snap, inst, boot=boot)
     return Decision(path=path, steps=_ownership(view, inst, found.steps), reason=found.reason,
                     priority=view.config.priority)  # fmt: skip

@@ -105,6 +105,7 @@ class ObjectConfig:
     priority: int = 50
     hard_affinity: tuple[str, ...] = ()
     hard_anti_affinity: tuple[str, ...] = ()
+    monitor_action: tuple[str, ...] = ("none",)
     stonith: bool = False  # fence a lost node that ran it before taking it over
 
     @property
@@ -122,6 +123,28 @@ class ObjectConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Resource:
+    """One resource of an instance, as the daemon's resource monitoring reads it (§5.6)."""
+
+    rid: str
+    status: str = "undef"
+    restart: int = 0  # restart attempts the daemon makes when it is seen down
+    restart_delay: float = 0.5  # seconds between two attempts
+    monitor: bool = False  # still down after the restarts: the object's monitor_action
+    standby: bool = False
+    disabled: bool = False
+    stopped: bool = False  # stopped on purpose (a --rid stop): left alone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restarts:
+    """What is left of a resource's restarts, and when the last one was made."""
+
+    remaining: int
+    last: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Instance:
     """An object on one node: its status and its monitor."""
 
@@ -136,6 +159,9 @@ class Instance:
     local_expect: str = "none"  # "started": the daemon keeps it up (monitoring)
     last_started: float = 0.0
     config_error: str = ""  # the object's config did not compile on this node
+    resources: Mapping[str, Resource] = field(default_factory=dict)
+    restarts: Mapping[str, Restarts] = field(default_factory=dict)
+    monitor_action_at: float = 0.0  # the monitor action ran (once, until the instance is up)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +200,7 @@ class Snapshot:
     nodes: Mapping[str, Node]
     objects: Mapping[str, ObjectView]
     revision: int = 0
+    now: float = 0.0  # the deciding node's clock (wall, seconds): restart delays
 
     def alive(self, node: str) -> bool:
         found = self.nodes.get(node)
@@ -207,6 +234,7 @@ def config_from_json(data: Mapping[str, Any]) -> ObjectConfig:
         hard_affinity=tuple(data.get("hard_affinity", ())),
         hard_anti_affinity=tuple(data.get("hard_anti_affinity", ())),
         stonith=bool(data.get("stonith", False)),
+        monitor_action=tuple(str(a) for a in data.get("monitor_action", ("none",))) or ("none",),
     )
 
 
@@ -223,6 +251,27 @@ def instance_from_json(node: str, data: Mapping[str, Any]) -> Instance:
         local_expect=str(data.get("local_expect", "none")),
         last_started=float(data.get("last_started", 0.0)),
         config_error=str(data.get("config_error", "")),
+        resources={rid: _resource(rid, value) for rid, value in data.get("resources", {}).items()},
+        restarts={
+            rid: Restarts(remaining=int(v.get("remaining", 0)), last=float(v.get("last", 0.0)))
+            for rid, v in data.get("restarts", {}).items()
+        },
+        monitor_action_at=float(data.get("monitor_action_at", 0.0)),
+    )
+
+
+def _resource(rid: str, value: object) -> Resource:
+    if not isinstance(value, Mapping):  # older records: the status alone
+        return Resource(rid=rid, status=str(value))
+    return Resource(
+        rid=rid,
+        status=str(value.get("status", "undef")),
+        restart=int(value.get("restart", 0)),
+        restart_delay=float(value.get("restart_delay", 0.5)),
+        monitor=bool(value.get("monitor", False)),
+        standby=bool(value.get("standby", False)),
+        disabled=bool(value.get("disabled", False)),
+        stopped=bool(value.get("stopped", False)),
     )
 
 
@@ -248,4 +297,5 @@ def snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
         objects[path] = ObjectView(config=config, intent=intent_from_json(value.get("intent")),
                                    instances=instances, owner=value.get("owner"),
                                    lost_up=tuple(value.get("lost_up", ())))  # fmt: skip
-    return Snapshot(nodes=nodes, objects=objects, revision=int(data.get("revision", 0)))
+    return Snapshot(nodes=nodes, objects=objects, revision=int(data.get("revision", 0)),
+                    now=float(data.get("now", 0.0)))  # fmt: skip

@@ -22,7 +22,7 @@ VERSION = "0.1.0"
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
 CONFIG_KEYS = ("nodes", "drpnodes", "topology", "orchestrate", "placement", "flex_min",
                "flex_max", "flex_target", "priority", "hard_affinity",
-               "hard_anti_affinity", "stonith")  # fmt: skip
+               "hard_anti_affinity", "stonith", "monitor_action")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,10 +34,14 @@ class Monitor:
     done: bool = False
     local_expect: str = "none"
     last_started: float = 0.0
+    restarts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    monitor_action_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"state": str(self.state), "oid": self.oid, "done": self.done,
-                "local_expect": self.local_expect, "last_started": self.last_started}  # fmt: skip
+                "local_expect": self.local_expect, "last_started": self.last_started,
+                "restarts": {r: dict(v) for r, v in self.restarts.items()},
+                "monitor_action_at": self.monitor_action_at}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Monitor:
@@ -47,7 +51,9 @@ class Monitor:
             state = State.IDLE
         return cls(state=state, oid=str(data.get("oid", "")), done=bool(data.get("done")),
                    local_expect=str(data.get("local_expect", "none")),
-                   last_started=float(data.get("last_started", 0.0)))  # fmt: skip
+                   last_started=float(data.get("last_started", 0.0)),
+                   restarts=dict(data.get("restarts", {})),
+                   monitor_action_at=float(data.get("monitor_action_at", 0.0)))  # fmt: skip
 
     def but(self, **changes: Any) -> Monitor:
         return replace(self, **changes)
@@ -60,7 +66,7 @@ class Status:
     avail: str = "undef"
     overall: str = "undef"
     frozen: bool = False
-    resources: Mapping[str, str] = field(default_factory=dict)
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # rid → status …
     config: Mapping[str, Any] = field(default_factory=dict)
     config_error: str = ""
     config_sha: str = ""  # sha256 of the replicated config installed here

@@ -125,11 +125,28 @@ def observe_status(path: ObjectPath, config_error: str, *, sd: Systemd | None = 
         avail=str(agg.avail),
         overall=str(agg.overall),
         frozen=frozen_flag(path).exists(),
-        resources={rid: str(st.status) for rid, st in states.items()},
+        resources={rid: _resource(found, st, path) for rid, st in states.items()},
         config=orchestration_config(found.config),
         config_error=config_error,
         config_sha=_installed_sha(path),
     )
+
+
+def _resource(model: Any, state: Any, path: ObjectPath) -> dict[str, Any]:
+    """One resource in the instance record: its status and what resource monitoring reads."""
+    from omc.runtime.layout import stopped_flag
+
+    res = state.res
+    config = res.config
+    return {
+        "status": str(state.status),
+        "restart": int(config.get("restart", 0) or 0),
+        "restart_delay": float(config.get("restart_delay", 0.5) or 0.0),
+        "monitor": "monitor" in res.flags,
+        "standby": res.standby,
+        "disabled": res.disabled,
+        "stopped": stopped_flag(path, res.rid).exists(),
+    }
 
 
 def _installed_sha(path: ObjectPath) -> str:

@@ -158,7 +158,7 @@ class ClusterState:
         found = {*self.configs, *self.instances, *self.intents, *self.preserved}
         return sorted(found, key=lambda p: p.fqn)
 
-    def snapshot(self, local: str = "") -> Snapshot:
+    def snapshot(self, local: str = "", *, now: float = 0.0) -> Snapshot:
         """The pure snapshot; each object's config is the one ``local`` evaluated (the
         node that decides), else any instance's."""
         nodes = {name: node_from_json(name, value) for name, value in self.nodes.items()}
@@ -167,7 +167,7 @@ class ClusterState:
         for name in self.members:
             nodes.setdefault(name, Node(name=name, alive=False))
         objects = {str(path): self.view(path, local) for path in self.paths()}
-        return Snapshot(nodes=nodes, objects=objects, revision=self.revision)
+        return Snapshot(nodes=nodes, objects=objects, revision=self.revision, now=now)
 
     def view(self, path: ObjectPath, local: str = "") -> ObjectView:
         published = {**self.preserved.get(path, {}), **self.instances.get(path, {})}
