@@ -11,6 +11,7 @@ bad value for the keyword's converter / candidates     error     file rejected
 missing required keyword (``fs.mnt``, ``disk.file``)   error     file rejected
 unknown reference, reference loop                      error     file rejected
 unknown section name                                   error     file rejected
+rid outside the grammar (``[fs#a/b]``, ``[fs#]``)       error     file rejected
 driver omc does not run (legacy v1/v2 type or group,   error     file rejected
 om3-only driver such as ``disk.crypt``)
 ... same, on an ``optional`` or ``disable``\\d resource  warning   resource skipped

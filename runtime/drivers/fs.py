@@ -80,7 +80,9 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
 
     Only for failover objects with more than one node (flex instances run
     everywhere). A peer that cannot be reached is not counted: like OpenSVC,
-    the veto only protects against a visible double start.
+    the veto only protects against a visible double start. The peer's flag must
+    be a file root owns (``test -O`` as root over ssh): a user of the peer cannot
+    veto our start with a file of theirs.
     """
     from . import unitfile  # lazily: only failover objects with peers get here
     from .command import probe, ssh_argv
@@ -94,10 +96,11 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
         return None
     local = os.environ.get("OMC_NODE") or socket.gethostname()
     ssh = ssh_argv(connect_timeout=2)
+    flag = str(flag_file(res))
     for peer in peers:
         if (
             peer != local
-            and probe((*ssh, peer, "test", "-f", str(flag_file(res))), runner=runner).ok
+            and probe((*ssh, peer, "test", "-f", flag, "-a", "-O", flag), runner=runner).ok
         ):
             return peer
     return None

@@ -6,6 +6,7 @@ all the kernel and the checks look at.
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 from collections.abc import Iterator
@@ -166,3 +167,61 @@ def test_layout_refuses_unchecked_object_names() -> None:
             layout.lock_file(ref)
     with pytest.raises(PathError, match="suffix"):
         layout.resource_file(ObjectPath(name="svc0"), "sync#0", ".last_sync./x")
+
+
+# --- the invariant: the runtime writes its own files through safefs only -----------------
+
+RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
+WRITES = frozenset(("mkdir", "makedirs", "touch", "write_text", "write_bytes", "symlink_to",
+                    "symlink", "mknod", "mkfifo", "chmod", "chown", "unlink", "rmdir"))  # fmt: skip
+# Code that writes paths which are not the runtime's own (layout.py's) trees, and why:
+# ``file`` (all of it) or ``file:Name`` (one top-level class or function).
+OTHER_PATHS = {
+    "drivers/fs.py:Directory": "the directory the config names",
+    "drivers/fs.py:Mount": "the mount point the config names",
+    "drivers/disk.py:Loop": "the image file the config names",
+    "drivers/disk.py:Raw": "the device nodes the config names",
+    "exec.py": "cgroup files under /sys/fs/cgroup",
+    "executor/server.py": "/proc/self files and the executor's own unit file",
+    "objects/configs.py": "object configs under /etc/opensvc",
+    "objcli.py": "object configs under /etc/opensvc, the editor's temporary file",
+}
+
+
+def direct_writes(root: Path) -> list[str]:
+    """``file:line: call`` for each filesystem write outside safefs and OTHER_PATHS."""
+    found = []
+    for file in sorted(root.rglob("*.py")):
+        rel = file.relative_to(root).as_posix()
+        if rel.startswith("lab/") or rel == "safefs.py" or rel in OTHER_PATHS:
+            continue
+        for top in ast.parse(file.read_text()).body:
+            if f"{rel}:{getattr(top, 'name', '')}" in OTHER_PATHS:
+                continue
+            for node in ast.walk(top):
+                func = getattr(node, "func", None)
+                name = getattr(func, "attr", getattr(func, "id", None))
+                if (
+                    isinstance(node, ast.Call)
+                    and name in WRITES
+                    and "safefs" not in ast.unparse(func)
+                ):
+                    found.append(f"{rel}:{node.lineno}: {ast.unparse(func)}")
+    return found
+
+
+def test_the_runtime_writes_its_files_through_safefs_only() -> None:
+    """No mkdir/touch/write_text/unlink … outside safefs, but for paths a config names."""
+    assert direct_writes(RUNTIME) == []
+
+
+def test_a_direct_write_is_caught(tmp_path: Path) -> None:
+    """The check fails on a planted ``flag.touch()`` in the engine."""
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "x.py").write_text(
+        "def f(flag):\n    flag.parent.mkdir()\n    flag.touch()\n"
+    )
+    assert direct_writes(tmp_path) == [
+        "engine/x.py:2: flag.parent.mkdir",
+        "engine/x.py:3: flag.touch",
+    ]
