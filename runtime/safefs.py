@@ -230,15 +230,16 @@ def write_file(path: Path, data: bytes | str, *, mode: int = 0o644, dir_mode: in
         tmp = f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}"
         fd = os.open(tmp, _NEW, mode, dir_fd=dir_fd)
         try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb", closefd=False) as out:
-                out.write(raw)
-        finally:
-            os.close(fd)
-        try:
+            try:
+                os.fchmod(fd, mode)
+                with os.fdopen(fd, "wb", closefd=False) as out:
+                    out.write(raw)
+            finally:
+                os.close(fd)
             os.rename(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except OSError:
-            os.unlink(tmp, dir_fd=dir_fd)
+        except BaseException:  # a full disk, a directory in the way: leave nothing behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
             raise
 
 

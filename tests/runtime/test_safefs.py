@@ -140,6 +140,14 @@ def test_write_file_replaces_a_symlink_instead_of_writing_through_it(tmp_path: P
     assert safefs.read_text(tmp_path / "hash") == "new"
 
 
+def test_a_failed_replace_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A directory in the way of the rename: the error is raised and nothing is left."""
+    (tmp_path / "hash").mkdir()
+    with pytest.raises(IsADirectoryError):
+        safefs.write_file(tmp_path / "hash", "x")
+    assert [p.name for p in tmp_path.iterdir()] == ["hash"]
+
+
 def test_relative_and_dotdot_paths_are_refused(tmp_path: Path) -> None:
     """The primitives take absolute paths without '..' only (the layout never builds others)."""
     for bad in (Path("rel/x"), tmp_path / ".." / "x"):
