@@ -232,3 +232,17 @@ def test_logs_escape_control_characters(clean: Node) -> None:
     logs = om(clean, OBJ, "logs")
     assert "\x1b" not in logs.stdout
     assert r"app#0: \x1b[2Jcleared" in logs.stdout
+
+
+def test_a_rid_that_climbs_out_is_refused_by_create_and_by_the_driver(clean: Node) -> None:
+    """``[fs#x/../../etc/victim]`` is a positioned error; from argv, a usage error."""
+    bad = "[DEFAULT]\nid = 1\n\n[fs#x/../../../../../etc/omct-nologin]\ntype = flag\n"
+    clean.write_file("/run/omct/h2.conf", bad)
+    create = om(clean, "h2", "create", "--config", "/run/omct/h2.conf")
+    assert create.returncode != 0
+    assert "/run/omct/h2.conf:4:2: error: invalid resource id 'fs#x/../../" in create.stderr
+    assert clean.run(["ls", "/etc/opensvc/h2.conf"], check=False).returncode != 0
+    driver = om(clean, OBJ, "driver", "start", "--rid", "fs#x/../../../../../etc/omct-nologin")
+    assert driver.returncode == 2
+    assert "om: error: invalid resource id" in driver.stderr
+    assert not clean.path("/etc/omct-nologin").exists()
