@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from omc.compiler.contract.paths import ObjectPath, PathError, RidError
+from omc.compiler.contract.paths import Kind, ObjectPath, PathError, RidError
 from omc.runtime import layout, safefs
 from omc.runtime.safefs import UnsafePathError
 
@@ -48,6 +48,17 @@ def test_files_get_their_fixed_mode_whatever_the_umask(tmp_path: Path, umask_000
     safefs.write_file(tmp_path / "a" / "data", "x", mode=0o600)
     os.close(safefs.open_lock(tmp_path / "a" / "lock"))
     assert [mode(tmp_path / "a" / n) for n in ("flag", "data", "lock")] == [0o644, 0o600, 0o600]
+
+
+def test_object_configs_are_root_only_whatever_the_umask(
+    tmp_path: Path, umask_000: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``om create`` under umask 000: /etc/opensvc/<kind> is 0755 (not 0777), the config 0600."""
+    from omc.runtime.objects.configs import write_config
+
+    monkeypatch.setenv("OMC_ETC", str(tmp_path / "etc"))
+    written = write_config(ObjectPath(kind=Kind.CFG, name="c1"), "[DEFAULT]\n")
+    assert [mode(p) for p in (tmp_path / "etc", written.parent, written)] == [0o755, 0o755, 0o600]
 
 
 def test_a_directory_owned_by_another_user_is_refused_by_name(tmp_path: Path) -> None:
