@@ -11,6 +11,7 @@ bad value for the keyword's converter / candidates     error     file rejected
 missing required keyword (``fs.mnt``, ``disk.file``)   error     file rejected
 unknown reference, reference loop                      error     file rejected
 unknown section name                                   error     file rejected
+rid outside the grammar (``[fs#a/b]``, ``[fs#]``)       error     file rejected
 driver omc does not run (legacy v1/v2 type or group,   error     file rejected
 om3-only driver such as ``disk.crypt``)
 ... same, on an ``optional`` or ``disable``\\d resource  warning   resource skipped
@@ -26,12 +27,14 @@ duplicate key / section                                warning   last wins
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
 from . import ir
+from .contract.paths import RID_INDEX_MAX, rid_error
 from .convert import ConvertError, convert
 from .diagnostics import Collector, Span
 from .evaluate import (
@@ -105,19 +108,11 @@ def _classify(section: Section, diags: Collector) -> str:
         return DEFAULT
     if name in FREEFORM_SECTIONS:
         return "freeform"
-    group, sep, index = name.partition("#")
+    group, sep, _ = name.partition("#")
     if name.startswith("subset#"):
         return "subset" if _valid_subset(section, diags) else "ignored"
     if group in RESOURCE_GROUPS and sep:
-        if not index:
-            diags.error(
-                section.span,
-                f"empty resource index in [{name}]",
-                code="bad-section",
-                hint=f"name it [{group}#0] or [{group}#<name>]",
-            )
-            return "ignored"
-        return "resource"
+        return "resource" if _valid_rid(section, diags) else "ignored"
     if group in LEGACY_GROUPS:
         return "resource"  # reported as a legacy driver by _resource
     if group in NODE_GROUPS:
@@ -135,6 +130,24 @@ def _classify(section: Section, diags: Collector) -> str:
         + ", ".join(g.value for g in ir.Group),
     )
     return "ignored"
+
+
+def _valid_rid(section: Section, diags: Collector) -> bool:
+    """The contract's rid grammar: a rid becomes part of file and unit names at run time."""
+    why = rid_error(section.name)
+    if not why:
+        return True
+    group, _, index = section.name.partition("#")
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", index).lstrip("-")[:RID_INDEX_MAX] or "0"
+    span = section.span
+    diags.error(
+        Span(file=span.file, line=span.line, column=span.column + 1, end_line=span.line,
+             end_column=span.column + 1 + len(section.name)),
+        why,
+        code="bad-section",
+        hint=f"rename the section, e.g. [{group}#{safe}]",
+    )  # fmt: skip
+    return False
 
 
 def _valid_subset(section: Section, diags: Collector) -> bool:

@@ -13,6 +13,15 @@ unix datagram socket (:class:`ActionRelay` on the acting side,
 :func:`driver_log` on the driver side). The sid file next to it lets the
 driver log under the acting command's session id.
 
+Who may write on root's console: the relay socket and sid file live in a
+root-only directory (``/run/opensvc/action``, 0700, see :mod:`omc.runtime.layout`),
+and the relay reads each datagram's sender credentials (``SO_PASSCRED``): it takes
+records from root (and from the user running ``om``, the same person) only, and
+says once per action that it dropped others. Drivers run as root (systemd runs
+the units' ``om … driver`` commands), so nothing legitimate is dropped. Every
+console line has its control characters made visible (:func:`printable`): a
+record's text, whoever wrote it, cannot move the cursor or rewrite earlier lines.
+
 Import-light on purpose: this module is on the hot path of every ``om`` call.
 """
 
@@ -21,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -32,8 +42,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from omc.compiler.contract.paths import parse_path
-from omc.runtime.layout import run_dir
+from omc.compiler.contract.paths import PathError, parse_path
+from omc.runtime import layout, safefs
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
@@ -73,7 +83,7 @@ class Record:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
         millis = int(self.time * 1000) % 1000
         prefix = f"{self.path}: {self.rid}: " if self.rid else f"{self.path}: "
-        return f"{stamp}.{millis:03d} {self.level.tag} {prefix}{self.message}"
+        return printable(f"{stamp}.{millis:03d} {self.level.tag} {prefix}{self.message}")
 
     def to_json(self) -> str:
         return json.dumps(
@@ -98,6 +108,17 @@ class Record:
             message=str(data["message"]),
             fields={str(k): str(v) for k, v in dict(data.get("fields", {})).items()},
         )
+
+
+# C0 controls, DEL and C1 controls (ESC, CR, CSI …): shown as escapes, never sent raw.
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_VISIBLE.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ``\\n``):
+    what a console line may contain, whoever wrote the record."""
+    return text.translate(_VISIBLE)
 
 
 class Sink(Protocol):
@@ -308,14 +329,30 @@ def new_sid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def relay_files(path: str) -> tuple[Path, Path]:
-    """The acting ``om``'s relay socket and sid file for an object."""
-    base = run_dir() / "action"
+def relay_files(path: str) -> tuple[Path, Path] | None:
+    """The acting ``om``'s relay socket and sid file for an object (None: not a path)."""
     try:
-        name = parse_path(path).flat
-    except ValueError:
-        name = path.replace("/", "_")
-    return base / f"{name}.sock", base / f"{name}.sid"
+        return layout.relay_files(parse_path(path))
+    except PathError:
+        return None
+
+
+_SID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _relay(path: str) -> tuple[str | None, RelaySink | None]:
+    """The acting ``om``'s sid and a sink to its relay, when one listens in root's
+    directory (a stale sid file without a listener is ignored)."""
+    files = relay_files(path)
+    if files is None:
+        return None, None
+    sock_path, sid_path = files
+    try:
+        sid = safefs.read_text(sid_path).strip()
+        sink = RelaySink(sock_path)
+    except OSError:  # none, stale, or not root's (UnsafePathError)
+        return None, None
+    return (sid if _SID.match(sid) else None), sink
 
 
 def driver_log(path: str, rid: str, *, action: str = "", unit: str = "") -> ActionLog:
@@ -328,64 +365,79 @@ def driver_log(path: str, rid: str, *, action: str = "", unit: str = "") -> Acti
     ``journalctl -u <unit>`` find them even when a node executor's worker, outside
     the unit's cgroup, ran the driver (journald honours it from root).
     """
-    sock_path, sid_path = relay_files(path)
-    sid: str | None = None
-    extra: tuple[Sink, ...] = ()
-    with contextlib.suppress(OSError):
-        sid = sid_path.read_text().strip() or None
-        extra = (RelaySink(sock_path),)
-    if not extra:
-        sid = None  # a sid file without a listener is stale (the acting om is gone)
+    sid, relay = _relay(path)
     console: Sink | None = None
-    if not extra and sys.stderr.isatty():
+    if relay is None and sys.stderr.isatty():
         console = ConsoleSink(sys.stderr)
     log = action_log(
         path,
         action=action or os.environ.get("OPENSVC_ACTION", "driver"),
         sid=sid or os.environ.get("OPENSVC_SID"),
         console=console,
-        extra_sinks=extra,
+        extra_sinks=() if relay is None else (relay,),
     )
     if unit:
         log = replace(log, fields={**log.fields, "OBJECT_SYSTEMD_UNIT": unit})
     return log.bind(rid=rid)
 
 
+_CREDS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 class ActionRelay:
     """Acting side: receives driver records and hands them to ``on_record`` in arrival order.
 
-    Binds ``<run>/action/<object>.sock`` and writes the sid file, so drivers
-    started by systemd for this action find both. Use as a context manager;
-    the files are removed on exit.
+    Binds ``<run>/action/<object>.sock`` (0600, in a 0700 root directory) and writes
+    the sid file, so drivers started by systemd for this action find both. Takes
+    records from root and from the user running ``om`` only (the kernel's
+    ``SCM_CREDENTIALS`` of each datagram); the first one dropped is reported on the
+    console. Use as a context manager; the files are removed on exit.
     """
 
     def __init__(self, path: str, sid: str, on_record: Callable[[Record], None]) -> None:
-        self.sock_path, self.sid_path = relay_files(path)
+        files = relay_files(path)
+        if files is None:
+            raise PathError(f"invalid object path {path!r}")
+        self.path = path
+        self.sock_path, self.sid_path = files
         self.sid = sid
         self.on_record = on_record
         self.sock: socket.socket | None = None
         self.thread: threading.Thread | None = None
         self.stopping = False
         self.marker = threading.Event()
+        self.dropped = 0
+        self.senders = frozenset((0, os.geteuid()))
 
     def __enter__(self) -> ActionRelay:
-        self.sock_path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.sock_path.unlink()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.sock_path))
-        self.sid_path.write_text(self.sid + "\n")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        safefs.bind_socket(self.sock, self.sock_path, mode=0o600, dir_mode=layout.ACTION_DIR_MODE)
+        safefs.write_file(self.sid_path, self.sid + "\n", mode=0o600,
+                          dir_mode=layout.ACTION_DIR_MODE)  # fmt: skip
         self.thread = threading.Thread(target=self._loop, name="om-log-relay", daemon=True)
         self.thread.start()
         return self
 
-    def _loop(self) -> None:
+    def _receive(self) -> tuple[bytes, tuple[int, int, int] | None]:
+        """One datagram and its sender's (pid, uid, gid), None when it came without."""
         assert self.sock is not None
+        data, ancillary, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(_CREDS.size))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid, uid, gid = _CREDS.unpack(payload[: _CREDS.size])
+                return data, (pid, uid, gid)
+        return data, None
+
+    def _loop(self) -> None:
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                data, creds = self._receive()
             except OSError:
                 return
+            if creds is None or creds[1] not in self.senders:
+                self._drop(creds)
+                continue
             if data == b"":
                 self.marker.set()
                 if self.stopping:
@@ -393,6 +445,18 @@ class ActionRelay:
                 continue
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.on_record(Record.from_json(data.decode("utf-8", "replace")))
+
+    def _drop(self, creds: tuple[int, int, int] | None) -> None:
+        """Say (once) that records from someone else were dropped: they are not the drivers'."""
+        self.dropped += 1
+        if self.dropped > 1:
+            return
+        who = (
+            "a sender without credentials" if creds is None else f"uid {creds[1]} (pid {creds[0]})"
+        )
+        self.on_record(Record(time=time.time(), level=Level.WARNING, path=self.path, fields={},
+                              message=f"dropped a log record sent by {who}: "
+                              "the relay takes records from root only"))  # fmt: skip
 
     def drain(self, timeout: float = 2.0) -> None:
         """Wait until every datagram already queued has been handed over.
@@ -411,8 +475,8 @@ class ActionRelay:
         self.stopping = True
         self.drain()
         for p in (self.sid_path, self.sock_path):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+            with contextlib.suppress(OSError):
+                safefs.remove(p)
         if self.sock is not None:
             self.sock.close()
 
@@ -420,23 +484,32 @@ class ActionRelay:
 _PRIORITY_LEVEL = {7: Level.DEBUG, 6: Level.INFO, 5: Level.INFO, 4: Level.WARNING}
 
 
+def _journal_text(value: object) -> str | None:
+    """A field of ``journalctl -o json``: a string, or an array of bytes when journald
+    found control characters in it (what a hostile record is made of)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return bytes(value).decode("utf-8", "replace")
+    return None
+
+
 def record_from_journal(line: str) -> Record | None:
     """A record back from one ``journalctl -o json`` line (None if it is not one of ours)."""
     try:
         entry = json.loads(line)
-        path = entry["OBJ_PATH"]
+        path = _journal_text(entry["OBJ_PATH"])
         stamp = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
-        message = entry["MESSAGE"]
+        message = _journal_text(entry["MESSAGE"])
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(message, str) or not isinstance(path, str):
+    if message is None or path is None:
         return None
-    rid = entry.get("RID")
-    if isinstance(rid, str) and message.startswith(f"{rid}: "):
+    rid = _journal_text(entry.get("RID"))
+    if rid is not None and message.startswith(f"{rid}: "):
         message = message[len(rid) + 2 :]
     level = _PRIORITY_LEVEL.get(int(entry.get("PRIORITY", 6)), Level.ERROR)
-    return Record(time=stamp, level=level, path=path, rid=rid if isinstance(rid, str) else None,
-                  message=message)  # fmt: skip
+    return Record(time=stamp, level=level, path=path, rid=rid, message=message)
 
 
 def go_duration(seconds: float) -> str:

@@ -125,6 +125,7 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
     from omc.runtime.engine.session import ActionError
     from omc.runtime.objects import configs
     from omc.runtime.objects.model import InstanceNotFoundError
+    from omc.runtime.safefs import UnsafePathError
 
     if isinstance(exc, configs.NotFoundError):
         _err(str(exc))
@@ -135,7 +136,7 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
     if isinstance(exc, configs.ConfigError):
         print(str(exc), file=sys.stderr)
         return ExitStatus.ERROR
-    if isinstance(exc, configs.StoreError | PathError):
+    if isinstance(exc, configs.StoreError | PathError | UnsafePathError):
         _err(str(exc))
         return ExitStatus.ERROR
     if isinstance(exc, ActionError):

@@ -1,9 +1,12 @@
-"""Object paths, kinds and driver groups (opensvc.md §1.1, §1.3, §2.2): one parser for all.
+"""Object paths, kinds, driver groups and resource ids (opensvc.md §1.1, §1.3, §2.2).
 
 ``om`` parses every command's selector, the driver entry point every unit's
 ``X-OpenSVC-Path=``, the compiler every file location: all of them through
 :func:`parse_path`, so a name one side accepts is never refused by the other.
-Import-light on purpose (``om``'s hot path): enums, one dataclass, one regex.
+Resource ids have one grammar too (:func:`rid_error`): the compiler refuses a
+section that breaks it, and the runtime checks it again wherever a rid becomes
+part of a file name (a rid also arrives from argv: ``driver start --rid``).
+Import-light on purpose (``om``'s hot path): enums, one dataclass, a few regexes.
 """
 
 from __future__ import annotations
@@ -85,6 +88,39 @@ class ObjectPath:
     def flat(self) -> str:
         """A file-name-safe form, ``root_svc_svc0`` (names never hold ``_``)."""
         return f"{self.namespace}_{self.kind}_{self.name}"
+
+
+class RidError(PathError):
+    """A string that is not a valid resource id; the message says why."""
+
+
+# <group>#<index>: the index is a file-name-safe word (it becomes part of file and unit
+# names: ``fs#1.flag``, ``stopped/app#web``, ``…-app.web.service``), never ``.``, ``/``
+# or a leading ``-``. Every rid of the corpus fits: app#1ok, fs#data, sync#i0, container#db.
+_RID_INDEX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
+RID_INDEX_MAX = 64
+
+
+def rid_error(rid: str) -> str:
+    """Why ``rid`` is not a valid resource id (``<group>#<index>``), or ``""``."""
+    group, sep, index = rid.partition("#")
+    if not sep or group not in _GROUP_RANK:
+        groups = ", ".join(Group)
+        return f"invalid resource id {rid!r}: expected <group>#<index>, group one of {groups}"
+    if not _RID_INDEX.match(index) or len(index) > RID_INDEX_MAX:
+        return (
+            f"invalid resource id {rid!r}: the index after '#' must be 1 to {RID_INDEX_MAX} "
+            "letters, digits, '_' or '-', not starting with '-'"
+        )
+    return ""
+
+
+def check_rid(rid: str) -> str:
+    """``rid`` itself when valid, else :class:`RidError` (before it becomes part of a path)."""
+    why = rid_error(rid)
+    if why:
+        raise RidError(why)
+    return rid
 
 
 def name_error(value: str, what: str = "name") -> str:

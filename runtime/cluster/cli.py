@@ -172,18 +172,18 @@ def cluster(argv: list[str]) -> int:
 
 
 def node(argv: list[str]) -> int:
-    from omc.runtime.cluster.records import node_frozen_flag
+    from omc.runtime import safefs
+    from omc.runtime.layout import node_frozen_flag
 
     if argv[:1] == ["config"]:
         return _show_conf(NODE_CONF, argv[1:])
     if argv in (["freeze"], ["unfreeze"], ["thaw"]):
         flag = node_frozen_flag()
         if argv == ["freeze"]:
-            flag.parent.mkdir(parents=True, exist_ok=True)
-            flag.touch()
+            safefs.create_file(flag, mode=0o644)
             print("node frozen: the cluster starts nothing here on its own")
         else:
-            flag.unlink(missing_ok=True)
+            safefs.remove(flag)
             print("node unfrozen")
         return ExitStatus.OK
     if argv == ["drain"]:
@@ -195,16 +195,15 @@ def drain() -> int:
     """``om node drain``: freeze this node (the cluster starts nothing here on its own),
     then shut down every local service instance (standby resources included); HA
     services then start on their next candidate."""
-    from omc.runtime.cluster.records import node_frozen_flag
+    from omc.runtime import safefs
     from omc.runtime.engine import instance
     from omc.runtime.engine.session import ActionError
+    from omc.runtime.layout import node_frozen_flag
     from omc.runtime.log import ConsoleSink
     from omc.runtime.objects.configs import list_objects
     from omc.runtime.objects.model import InstanceNotFoundError
 
-    flag = node_frozen_flag()
-    flag.parent.mkdir(parents=True, exist_ok=True)
-    flag.touch()
+    safefs.create_file(node_frozen_flag(), mode=0o644)
     print("node frozen")
     console = ConsoleSink(sys.stdout)
     worst = ExitStatus.OK

@@ -31,11 +31,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omc.compiler.contract.node import node_name, om_path
 from omc.compiler.contract.paths import ObjectPath
+from omc.runtime import safefs
 from omc.runtime.adapters.etcd import (
     CompactedError,
     Etcd,
@@ -57,7 +57,7 @@ from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
-from omc.runtime.layout import run_dir
+from omc.runtime.layout import daemon_lease_file, node_frozen_flag
 from omc.runtime.log import ActionLog, action_log
 from omc.runtime.upgrade import loaded_sources, stale
 
@@ -125,7 +125,7 @@ class Daemon:
         self.sd: Systemd
         self._node_value = ""
         self._stats_at = 0.0
-        self._node_frozen = records.node_frozen_flag().exists()
+        self._node_frozen = safefs.is_file(node_frozen_flag())
         self._resync_at = 0.0
         self._upgrade_at = 0.0
         self._monitor_at = 0.0
@@ -161,23 +161,17 @@ class Daemon:
         self._loop()
         return 0
 
-    def _lease_file(self) -> Path:
-        return run_dir() / "daemon.lease"
-
     def _take_lease(self) -> None:
         """Reuse the lease of a daemon that just restarted (its keys stay put), else grant
         a new one; then (re)write the node record under it."""
         with contextlib.suppress(OSError, ValueError, EtcdError):
-            old = int(self._lease_file().read_text().strip(), 16)
+            old = int(safefs.read_text(daemon_lease_file()).strip(), 16)
             if self.etcd.lease_keepalive(old) > 0:
                 self.lease = old
         if not self.lease:
             self.lease, _ = self.etcd.lease_grant(self.settings.timing.lease_ttl)
         self.last_ok = time.monotonic()
-        self._lease_file().parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lease_file(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{self.lease:x}\n")
+        safefs.write_file(daemon_lease_file(), f"{self.lease:x}\n", mode=0o600)
 
     def _recover(self) -> None:
         """Take back this node's monitors from etcd, re-bind its keys to the lease, and
@@ -292,7 +286,7 @@ class Daemon:
                 self._monitor_at = now + MONITOR_PERIOD
                 self.local.dirty.update(p for p, st in self.local.status.items()
                                         if _monitored(st))  # fmt: skip
-            frozen = records.node_frozen_flag().exists()
+            frozen = safefs.is_file(node_frozen_flag())
             if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
                 self._node_frozen = frozen
                 self._publish_node()
@@ -323,7 +317,7 @@ class Daemon:
             elif kind == "lease-lost":
                 self.log.warning("the node lease expired: registering again")
                 self.lease = 0
-                self._lease_file().unlink(missing_ok=True)
+                safefs.remove(daemon_lease_file())
                 self._take_lease()
                 self._republish()
             elif kind == "resync-etcd":

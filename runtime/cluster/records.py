@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from omc.runtime import safefs
 from omc.runtime.cluster.model import State
-from omc.runtime.layout import var_dir
+from omc.runtime.layout import node_frozen_flag
 
 VERSION = "0.1.0"
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
@@ -92,11 +93,6 @@ def orchestration_config(config: Mapping[str, object]) -> dict[str, Any]:
     return {key: config[key] for key in CONFIG_KEYS if key in config}
 
 
-def node_frozen_flag() -> Path:
-    """The node's frozen flag (om3: ``<var>/node/frozen``): no HA start on this node."""
-    return var_dir() / "node" / "frozen"
-
-
 def load15() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[2])
@@ -121,7 +117,7 @@ def score() -> int:
 def node_record(*, state: str, started: float) -> dict[str, Any]:
     """The node record as stored under ``nodes/<node>`` (lease-bound: alive while it is)."""
     return {
-        "frozen": node_frozen_flag().exists(),
+        "frozen": safefs.is_file(node_frozen_flag()),
         "state": state,
         "score": score(),
         "load15": round(load15(), 1),

@@ -11,17 +11,16 @@ instance record (``config_error``), never half-installed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omc.compiler.contract.node import config_file
 from omc.compiler.contract.paths import ObjectPath
+from omc.runtime import safefs
 from omc.runtime.cluster.records import Status, orchestration_config
-from omc.runtime.layout import frozen_flag, object_var_dir
+from omc.runtime.layout import frozen_flag, replicated_marker
 
 if TYPE_CHECKING:
     from omc.runtime.adapters.systemd import Systemd
@@ -45,11 +44,6 @@ def config_entry(text: str, scope: list[str], origin: str) -> dict[str, Any]:
             "sha256": hashlib.sha256(text.encode()).hexdigest()}  # fmt: skip
 
 
-def _marker(path: ObjectPath) -> Path:
-    """Written when a config came from the cluster: only those are removed with the key."""
-    return object_var_dir(path) / "replicated"
-
-
 def sync(
     path: ObjectPath,
     entry: Mapping[str, Any] | None,
@@ -62,7 +56,7 @@ def sync(
     from omc.runtime.engine.session import try_object_lock
 
     wanted = entry is not None and node in entry.get("scope", ())
-    if not wanted and not _marker(path).exists():
+    if not wanted and not safefs.is_file(replicated_marker(path)):
         return Outcome(present=False)
     with try_object_lock(path) as locked:
         if not locked:
@@ -84,8 +78,7 @@ def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: Ac
             log.error(f"{path}: replicated config does not compile here:\n{compiled.diagnostics}")
             return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
         configs.write_config(path, text)
-        _marker(path).parent.mkdir(parents=True, exist_ok=True)
-        _marker(path).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+        safefs.write_file(replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n")
         log.info(f"{path}: config installed from the cluster")
     try:
         install.ensure_units(path, reload=reload)
@@ -98,11 +91,11 @@ def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: Ac
 
 def _remove(path: ObjectPath, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
     from omc.runtime.objects import install
+    from omc.runtime.objects.configs import remove_config
 
     install.remove_units(path, reload=reload)
-    with contextlib.suppress(FileNotFoundError):
-        config_file(path).unlink()
-    _marker(path).unlink(missing_ok=True)
+    remove_config(path)
+    safefs.remove(replicated_marker(path))
     log.info(f"{path}: config removed (deleted from the cluster, or out of this node's scope)")
     return Outcome(present=False, removed=True)
 
@@ -151,6 +144,6 @@ def _resource(model: Any, state: Any, path: ObjectPath) -> dict[str, Any]:
 
 def _installed_sha(path: ObjectPath) -> str:
     try:
-        return _marker(path).read_text().strip()
+        return safefs.read_text(replicated_marker(path)).strip()
     except OSError:
         return ""

@@ -27,6 +27,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from omc.runtime import safefs
+
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, probe, run, subprocess_runner
@@ -65,36 +67,32 @@ def _stale_links(res: ResourceView, keep: int, root: Path) -> list[Path]:
     """Published links of ``res`` with an index ``>= keep``."""
     first = published(res, 0, root)
     pattern = re.compile(re.escape(first.name.removesuffix(".0")) + r"\.([0-9]+)")
-    if not first.parent.is_dir():
-        return []
     return [
-        p
-        for p in sorted(first.parent.iterdir())
-        if (m := pattern.fullmatch(p.name)) and int(m[1]) >= keep and p.is_symlink()
-    ]
+        first.parent / name
+        for name in safefs.entries(first.parent)
+        if (m := pattern.fullmatch(name)) and int(m[1]) >= keep
+        and safefs.readlink(first.parent / name) is not None
+    ]  # fmt: skip
 
 
 def publish(res: ResourceView, devs: list[str], log: ActionLog, root: Path = Path("/")) -> None:
-    """Point the stable links at ``devs`` (atomically replaced), dropping extra old ones."""
+    """Point the stable links at ``devs`` (atomically replaced, in root's directories:
+    a mount unit follows them as root), dropping extra old ones."""
     for index, dev in enumerate(devs):
         link = published(res, index, root)
-        if link.is_symlink() and str(link.readlink()) == dev:
+        if safefs.readlink(link) == dev:
             continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = link.with_name(f".{link.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(dev)
-        tmp.replace(link)
+        safefs.symlink(link, dev)
         log.info(f"publish {dev} as {link}")
     for link in _stale_links(res, len(devs), root):
-        link.unlink()
+        safefs.remove(link)
 
 
 def unpublish(res: ResourceView, log: ActionLog, root: Path = Path("/")) -> None:
     """Remove the stable links of ``res``: a mount can no longer find the device."""
     for link in _stale_links(res, 0, root):
         log.info(f"unpublish {link}")
-        link.unlink()
+        safefs.remove(link)
 
 
 class Loop:

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from omc.compiler.contract.paths import rid_error
 from omc.runtime import drivers
 from omc.runtime.drivers import unitfile
 from omc.runtime.exitcodes import DriverExit
@@ -66,6 +67,9 @@ def parse(argv: list[str]) -> Request:
         options[key] = value
     if not options.get("--rid"):
         raise UsageError("--rid is required")
+    why = rid_error(options["--rid"])  # argv: checked before it names a unit or a file
+    if why:
+        raise UsageError(why)
     return Request(
         action=argv[0],
         rid=options["--rid"],

@@ -17,52 +17,59 @@ import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from omc.runtime import layout, safefs
+
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, run, subprocess_runner
 
-FLAG_DIR_ENV = "OMC_FLAG_DIR"
-DEFAULT_FLAG_DIR = "/dev/shm/opensvc"
-
 
 def flag_file(res: ResourceView) -> Path:
     """``/dev/shm/opensvc/<kind>/<name>/<rid>.flag``; namespaced under ``namespaces/<ns>/``."""
-    base = Path(os.environ.get(FLAG_DIR_ENV) or DEFAULT_FLAG_DIR)
-    ref = res.ref
-    if ref.namespace != "root":
-        base = base / "namespaces" / ref.namespace
-    return base / ref.kind / ref.name / f"{res.rid}.flag"
+    try:
+        return layout.flag_file(res.ref, res.rid)
+    except ValueError as exc:  # PathError, RidError
+        raise DriverError(str(exc)) from None
 
 
 class Flag:
-    """A file in /dev/shm: the cheapest "this instance is started" marker."""
+    """A file in /dev/shm: the cheapest "this instance is started" marker.
+
+    /dev/shm is writable by every user, so the flag is made and read through
+    :mod:`omc.runtime.safefs`: a flag counts only when root made it, in directories
+    only root can change; anything else in the way fails start and stop with the
+    path and its owner, and shows in the status as a warning.
+    """
 
     def label(self, res: ResourceView) -> str:
         return "flag"
 
     def start(self, res: ResourceView, log: ActionLog) -> None:
         path = flag_file(res)
-        if path.exists():
+        if safefs.is_file(path):
             log.info(f"flag file {path} is already installed")
             return
         log.info(f"install flag file {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        safefs.create_file(path)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
         path = flag_file(res)
-        if not path.exists():
+        if not safefs.is_file(path):
             log.info(f"flag file {path} is already uninstalled")
             return
         log.info(f"uninstall flag file {path}")
-        path.unlink(missing_ok=True)
+        safefs.remove(path)
 
     def status(self, res: ResourceView) -> Probe:
-        return Probe(status=Status.UP if flag_file(res).exists() else Status.DOWN)
+        try:
+            up = safefs.is_file(flag_file(res))
+        except safefs.UnsafePathError as exc:
+            return Probe(status=Status.DOWN, warnings=(str(exc),))
+        return Probe(status=Status.UP if up else Status.DOWN)
 
     def abort(self, res: ResourceView) -> str | None:
         """A failover object with peers: refuse when the flag is up on one of them (ssh)."""
-        if flag_file(res).exists():
+        if layout.is_set(flag_file(res)):
             return None
         peer = flag_peer(res)
         return f"already up on peer {peer}" if peer else None
@@ -73,7 +80,9 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
 
     Only for failover objects with more than one node (flex instances run
     everywhere). A peer that cannot be reached is not counted: like OpenSVC,
-    the veto only protects against a visible double start.
+    the veto only protects against a visible double start. The peer's flag must
+    be a file root owns (``test -O`` as root over ssh): a user of the peer cannot
+    veto our start with a file of theirs.
     """
     from . import unitfile  # lazily: only failover objects with peers get here
     from .command import probe, ssh_argv
@@ -87,10 +96,11 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
         return None
     local = os.environ.get("OMC_NODE") or socket.gethostname()
     ssh = ssh_argv(connect_timeout=2)
+    flag = str(flag_file(res))
     for peer in peers:
         if (
             peer != local
-            and probe((*ssh, peer, "test", "-f", str(flag_file(res))), runner=runner).ok
+            and probe((*ssh, peer, "test", "-f", flag, "-a", "-O", flag), runner=runner).ok
         ):
             return peer
     return None
@@ -269,7 +279,7 @@ def resolve_dev(res: ResourceView) -> str:
     from .disk import published  # lazily: only for referenced disks
 
     link = published(replace(res, rid=found["rid"]), int(found["index"]))
-    if link.exists():
+    if safefs.readlink(link) is not None and link.exists():  # root's link, to a device
         return str(link)
 
     disk = unitfile.load(res.path, found["rid"])

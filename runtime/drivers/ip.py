@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omc.runtime import safefs
+
 from . import settings
 from .arp import arp_alive, gratuitous_arp, in_netns
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
@@ -62,8 +64,7 @@ def resolve(name: str, cache: Path | None = None) -> tuple[str, str | None]:
         return cached, f"cannot resolve {name!r} ({exc}): using the cached {cached}"
     if cache is not None and _read_cache(cache, name) != address:
         with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps({"name": name, "address": address}))
+            safefs.write_file(cache, json.dumps({"name": name, "address": address}))
     return address, None
 
 
@@ -71,7 +72,7 @@ def _read_cache(cache: Path | None, name: str) -> str | None:
     if cache is None:
         return None
     try:
-        data = json.loads(cache.read_text())
+        data = json.loads(safefs.read_text(cache))
     except (OSError, ValueError):
         return None
     return str(data["address"]) if isinstance(data, dict) and data.get("name") == name else None
@@ -79,12 +80,11 @@ def _read_cache(cache: Path | None, name: str) -> str | None:
 
 def name_cache(res: ResourceView) -> Path | None:
     """``<var>/<kind>/<name>/<rid>.ipname``: the last address the name resolved to."""
-    from omc.compiler.contract.paths import parse_path
-    from omc.runtime.layout import object_var_dir
+    from omc.runtime.layout import resource_file
 
     try:
-        return object_var_dir(parse_path(res.path)) / f"{res.rid}.ipname"
-    except ValueError:
+        return resource_file(res.ref, res.rid, ".ipname")
+    except (ValueError, DriverError):
         return None
 
 

@@ -21,6 +21,8 @@ import socket
 import time
 from pathlib import Path
 
+from omc.runtime import safefs
+
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, probe, run, ssh_argv, subprocess_runner
@@ -102,10 +104,13 @@ def _local_node() -> str:
 
 
 def stamp_file(res: ResourceView, node: str | None) -> Path:
-    from omc.compiler.contract.paths import parse_path
-    from omc.runtime.layout import object_var_dir
+    """``<var>/…/<rid>.last_sync.<node>``: when the last copy to ``node`` succeeded."""
+    from omc.runtime.layout import resource_file
 
-    return object_var_dir(parse_path(res.path)) / f"{res.rid}.last_sync.{node or 'local'}"
+    try:
+        return resource_file(res.ref, res.rid, f".last_sync.{node or 'local'}")
+    except ValueError as exc:  # PathError, RidError, a node name unfit for a file name
+        raise DriverError(str(exc)) from None
 
 
 class Rsync:
@@ -136,7 +141,7 @@ class Rsync:
         for peer in peers:
             try:
                 age = now - stamp_file(res, peer).stat().st_mtime
-            except OSError:
+            except (OSError, DriverError):
                 warnings.append(f"{peer or 'local'} never synced")
                 continue
             if age > max_delay:
@@ -158,9 +163,7 @@ class Rsync:
             self._check_dstfs(res, peer, module=module)
             argv = rsync_argv(res, peer, module=module)
             run(argv, log=log, runner=self.runner)
-            stamp = stamp_file(res, peer)
-            stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.touch()
+            safefs.write_file(stamp_file(res, peer), "")  # a new file: a new mtime
 
     full = update
 

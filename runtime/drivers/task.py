@@ -16,36 +16,34 @@ import sys
 import time
 from pathlib import Path
 
+from omc.runtime import layout, safefs
+
 from . import settings
 from .app import AppCommands, command, retcodes, status_of
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import CommandError, Runner, run, subprocess_runner
 
 
-def _var_dir(res: ResourceView) -> Path:
-    from omc.compiler.contract.paths import parse_path
-    from omc.runtime.layout import object_var_dir
-
-    try:
-        return object_var_dir(parse_path(res.path))
-    except ValueError as exc:
-        raise DriverError(str(exc)) from None
-
-
 def last_run_file(res: ResourceView) -> Path:
     """``/var/lib/opensvc/<kind>/<name>/<rid>.last_run`` (``OMC_VAR`` overrides the base)."""
-    return _var_dir(res) / f"{res.rid}.last_run"
+    try:
+        return layout.resource_file(res.ref, res.rid, ".last_run")
+    except ValueError as exc:  # PathError, RidError
+        raise DriverError(str(exc)) from None
 
 
 def pid_dir(res: ResourceView) -> Path:
     """Where running instances of the task leave a pid file each (for ``max_parallel``)."""
-    return _var_dir(res) / "run" / res.rid
+    try:
+        return layout.task_pid_dir(res.ref, res.rid)
+    except ValueError as exc:
+        raise DriverError(str(exc)) from None
 
 
 def read_last_run(res: ResourceView) -> dict[str, object] | None:
     try:
-        data = json.loads(last_run_file(res).read_text())
-    except (OSError, ValueError):
+        data = json.loads(safefs.read_text(last_run_file(res)))
+    except (OSError, ValueError):  # missing, unreadable, not root's, not JSON
         return None
     return data if isinstance(data, dict) else None
 
@@ -64,13 +62,12 @@ def running(res: ResourceView) -> list[int]:
     """Pids of the live runs; stale pid files are removed on the way."""
     found = []
     directory = pid_dir(res)
-    if not directory.is_dir():
-        return []
-    for entry in directory.iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
-            found.append(int(entry.name))
+    for name in safefs.entries(directory):
+        if name.isdigit() and _alive(int(name)):
+            found.append(int(name))
         else:
-            entry.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                safefs.remove(directory / name)
     return sorted(found)
 
 
@@ -123,8 +120,7 @@ class HostTask:
         if len(busy) >= limit:
             raise DriverError(f"max_parallel={limit} reached: running as pid {busy}")
         mine = pid_dir(res) / str(os.getpid())
-        mine.parent.mkdir(parents=True, exist_ok=True)
-        mine.write_text("")
+        safefs.create_file(mine)
         code = 0
         try:
             self.execute(res, log)
@@ -135,7 +131,7 @@ class HostTask:
             code = 1
             raise
         finally:
-            mine.unlink(missing_ok=True)
+            safefs.remove(mine)
             self._record(res, code)
             if code:
                 self._on_error(res, log)
@@ -147,11 +143,7 @@ class HostTask:
         self.commands.act(res, "command", log)
 
     def _record(self, res: ResourceView, code: int) -> None:
-        path = last_run_file(res)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"time": time.time(), "code": code}))
-        tmp.replace(path)
+        safefs.write_file(last_run_file(res), json.dumps({"time": time.time(), "code": code}))
 
     def _on_error(self, res: ResourceView, log: ActionLog) -> None:
         if command(res, "on_error"):

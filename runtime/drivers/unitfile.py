@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from omc.compiler.contract.paths import rid_error
 from omc.compiler.contract.units import Key, search_path
 
 from .base import DriverError, ResourceView
@@ -146,6 +147,8 @@ def view_from_text(text: str, *, unit: str) -> ResourceView:
     missing = [k for k in (Key.PATH, Key.RID, Key.DRIVER) if k not in keys]
     if missing:
         raise DriverError(f"{unit}: not an omc resource unit (missing {', '.join(missing)})")
+    if why := rid_error(keys[Key.RID]):
+        raise DriverError(f"{unit}: {why}")
     return ResourceView(
         path=keys[Key.PATH],
         rid=keys[Key.RID],

@@ -10,13 +10,13 @@ status.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from omc.compiler.contract.node import om_path
 from omc.compiler.contract.paths import ObjectPath
+from omc.runtime import safefs
 from omc.runtime.drivers.base import Status
 from omc.runtime.engine.observe import observe, observed_map
 from omc.runtime.engine.plan import Action, Op, Plan, plan
@@ -98,14 +98,11 @@ def load_model(path: ObjectPath, reload: Callable[[], None] | None) -> model_mod
 
 
 def freeze(path: ObjectPath, log: ActionLog, *, on: bool) -> None:
-    flag = frozen_flag(path)
     if on:
-        flag.parent.mkdir(parents=True, exist_ok=True)
-        flag.touch()
+        safefs.create_file(frozen_flag(path))
         log.info("instance frozen")
     else:
-        with contextlib.suppress(FileNotFoundError):
-            flag.unlink()
+        safefs.remove(frozen_flag(path))
         log.info("instance unfrozen")
 
 
@@ -206,13 +203,10 @@ def _apply(
 def _flags(path: ObjectPath, p: Plan, *, ok: bool) -> None:
     """Selection stops leave a "stopped" flag on each resource; starts clear it."""
     for step in p.jobs:
-        flag = stopped_flag(path, step.rid)
         if p.selected and step.op is Op.STOP and ok:
-            flag.parent.mkdir(parents=True, exist_ok=True)
-            flag.touch()
+            safefs.create_file(stopped_flag(path, step.rid))
         elif step.op in (Op.START, Op.RESTART):
-            with contextlib.suppress(FileNotFoundError):
-                flag.unlink()
+            safefs.remove(stopped_flag(path, step.rid))
 
 
 def _conclude(

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from omc.compiler.contract.paths import ObjectPath
-from omc.runtime.layout import run_dir
+from omc.runtime import safefs
+from omc.runtime.layout import lock_file
 from omc.runtime.log import ActionLog, Sink, action_log, go_duration
 
 
@@ -40,9 +41,7 @@ class ActionError(Exception):
 @contextlib.contextmanager
 def object_lock(path: ObjectPath) -> Iterator[None]:
     """The per-object action lock (§4.7): one state-changing action at a time."""
-    lock = run_dir() / "lock" / f"{path.flat}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = safefs.open_lock(lock_file(path))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -54,9 +53,7 @@ def object_lock(path: ObjectPath) -> Iterator[None]:
 def try_object_lock(path: ObjectPath) -> Iterator[bool]:
     """The object lock if it is free now (True), else nothing (False): for callers that
     must not wait, the cluster daemon's loop."""
-    lock = run_dir() / "lock" / f"{path.flat}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = safefs.open_lock(lock_file(path))
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

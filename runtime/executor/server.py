@@ -98,11 +98,12 @@ def refusal(pid: int, uid: int) -> str:
 
 
 def listen(path: str) -> socket.socket:
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    Path(path).unlink(missing_ok=True)
+    """The executor's socket: 0600 in a 0700 directory of root's (checked, whatever the
+    umask), so only root reaches it; :func:`refusal` then checks each client anyway."""
+    from omc.runtime import safefs
+
     server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    server.bind(path)
-    Path(path).chmod(0o600)
+    safefs.bind_socket(server, Path(path), mode=0o600, dir_mode=0o700)
     server.listen(64)
     return server
 

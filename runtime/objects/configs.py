@@ -90,13 +90,24 @@ def write_config(path: ObjectPath, text: str) -> Path:
     """Atomic write (temp file + rename) of an object's config."""
     import tempfile  # not on the status path
 
+    from omc.runtime import safefs  # root's directories, 0755 whatever the umask
+
     target = config_file(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        safefs.ensure_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         Path(tmp).replace(target)
-    except OSError as exc:
-        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
+    except OSError as exc:  # UnsafePathError says it all; others by their strerror
+        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def remove_config(path: ObjectPath) -> bool:
+    """Remove an object's config file (the cluster deleted it); False when absent."""
+    try:
+        config_file(path).unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from omc.compiler.contract.node import (
     cluster_settings,
@@ -28,7 +27,8 @@ from omc.compiler.contract.node import (
 )
 from omc.compiler.contract.paths import ObjectPath
 from omc.compiler.contract.units import unit_dir
-from omc.runtime.layout import object_var_dir
+from omc.runtime import safefs
+from omc.runtime.layout import config_hash_file
 from omc.runtime.objects.configs import ConfigError, read_config
 
 
@@ -53,10 +53,6 @@ def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
     return Compiled(units=dict(result.units), diagnostics=rendered, ok=result.ok)
 
 
-def _hash_file(path: ObjectPath) -> Path:
-    return object_var_dir(path) / "config.sha256"
-
-
 def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     """Recompile and install the object's units if its config changed; reload once if so.
 
@@ -68,9 +64,9 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     text = read_config(path)
     digest = hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest()
     digest += " " + om_path()
-    marker = _hash_file(path)
+    marker = config_hash_file(path)
     with contextlib.suppress(OSError):
-        if marker.read_text() == digest:
+        if safefs.read_text(marker) == digest:
             return False
     from omc.compiler.install import install  # only when the config changed
 
@@ -80,8 +76,7 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     report = install(compiled.units, directory=unit_dir(), object_path=str(path))
     if report.changed:
         reload()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(digest)
+    safefs.write_file(marker, digest)
     return report.changed
 
 
@@ -90,8 +85,7 @@ def remove_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     from omc.compiler.install import install
 
     report = install({}, directory=unit_dir(), object_path=str(path))
-    with contextlib.suppress(FileNotFoundError):
-        _hash_file(path).unlink()
+    safefs.remove(config_hash_file(path))
     if report.changed:
         reload()
     return report.changed

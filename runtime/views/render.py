@@ -2,7 +2,8 @@
 
 Layout: the object line, ``instances``, the local node expanded with its
 ``resources``: ``rid  flags  status  label`` and indented status-log lines.
-The status column is aligned across all lines, as om3 prints it.
+The status column is aligned across all lines, as om3 prints it. Control characters
+(an app's check output, a label) are shown escaped, as on every console line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from omc.runtime.drivers.base import Status
+from omc.runtime.log import printable  # labels and check output: controls shown escaped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +138,7 @@ def render_tree(view: InstanceView) -> str:
             f"{ln.left:<{status_x - 10}}{row.flags}  {row.status!s:<{status_w}}{row.label}"
         )
         lines.extend(f"{ln.cont.rstrip():<{label_x}}{_message_line(m)}" for m in row.messages)
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(printable(line).rstrip() for line in lines) + "\n"
 
 
 def to_json(view: InstanceView) -> str:

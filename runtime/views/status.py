@@ -11,14 +11,23 @@ import socket
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.engine.observe import ResourceState, label, observe
 from omc.runtime.exitcodes import avail_code
-from omc.runtime.layout import frozen_flag, stopped_flag
+from omc.runtime.layout import frozen_flag, is_set, stopped_dir
 from omc.runtime.objects import model as model_mod
 from omc.runtime.objects.model import InstanceNotFoundError
+from omc.runtime.safefs import UnsafePathError, entries
 from omc.runtime.status import aggregate
 from omc.runtime.views.render import InstanceView, ResourceRow, flags, render_tree, to_json
 
 
-def _row(model: model_mod.ObjectModel, st: ResourceState) -> ResourceRow:
+def _stopped(path: ObjectPath) -> frozenset[str]:
+    """The rids with a stopped flag (one directory listing, not one lookup per resource)."""
+    try:
+        return frozenset(entries(stopped_dir(path)))
+    except UnsafePathError:
+        return frozenset()
+
+
+def _row(model: model_mod.ObjectModel, st: ResourceState, stopped: frozenset[str]) -> ResourceRow:
     res = st.res
     restart = res.config.get("restart", 0)
     return ResourceRow(
@@ -31,7 +40,7 @@ def _row(model: model_mod.ObjectModel, st: ResourceState) -> ResourceRow:
             encap="encap" in res.flags,
             standby=res.standby,
             restart=int(str(restart)) if str(restart).isdigit() else 0,
-            stopped=stopped_flag(model.path, res.rid).exists(),
+            stopped=res.rid in stopped,
         ),
         status=st.status,
         label=label(model, res),
@@ -46,14 +55,15 @@ def view(path: ObjectPath) -> InstanceView:
     if model is None:
         raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
     states = observe(model)
+    stopped = _stopped(path)
     agg = aggregate(s.summary() for s in states.values())
     return InstanceView(
         path=str(path),
         node=socket.gethostname(),
         avail=agg.avail,
         overall=agg.overall,
-        frozen=frozen_flag(path).exists(),
-        resources=tuple(_row(model, states[r.rid]) for r in model.resources),
+        frozen=is_set(frozen_flag(path)),
+        resources=tuple(_row(model, states[r.rid], stopped) for r in model.resources),
         parallel=model.parallel,
         extra={"units": {st.res.unit: st.unit_state for st in states.values()}},
     )

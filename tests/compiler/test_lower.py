@@ -376,3 +376,32 @@ def test_node_selectors_expand_against_cluster_nodes(
     """Globs expand over the cluster's nodes when they are known."""
     service = compile_ok(f"[DEFAULT]\nnodes = {nodes}\n", cluster={"clusternodes": cluster})
     assert service.nodes == expected
+
+
+def test_rid_that_would_escape_a_directory_is_a_positioned_error() -> None:
+    """``[app#x/../../etc/victim]`` is refused: caret under the section name, with a hint."""
+    text = "[DEFAULT]\nid = 1\n\n[app#x/../../etc/victim]\nstart = /bin/true\n"
+    result = compile_text(text, filename="svc.conf", node="n1")
+    assert not result.ok and result.service is None
+    assert render_text(result.diagnostics, text) == (
+        "svc.conf:4:2: error: invalid resource id 'app#x/../../etc/victim': the index after '#'"
+        " must be 1 to 64 letters, digits, '_' or '-', not starting with '-'\n"
+        "   4 | [app#x/../../etc/victim]\n"
+        "     |  ^~~~~~~~~~~~~~~~~~~~~~\n"
+        "hint: rename the section, e.g. [app#x_etc_victim]\n"
+    )
+
+
+@pytest.mark.parametrize("rid", ["fs#a.b", "fs#-x", "fs#" + "x" * 65, "fs#x y", "fs#é", "fs#1/x"])
+def test_rids_outside_the_grammar_are_errors(rid: str) -> None:
+    """Dots, a leading '-', spaces, non-ASCII and over-long indexes are all refused."""
+    result = compile_text(f"[{rid}]\ntype = flag\n", filename="t.conf", node="n1")
+    assert "bad-section" in codes(result, Severity.ERROR), result.diagnostics
+
+
+@pytest.mark.parametrize("rid", ["app#1ok", "fs#data", "sync#i0", "container#db", "app#web-1"])
+def test_rids_of_real_configs_stay_valid(rid: str) -> None:
+    """What the corpus spells (and a dash) is inside the grammar."""
+    from omc.compiler.contract.paths import rid_error
+
+    assert rid_error(rid) == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+import stat
 import struct
 from pathlib import Path
 
@@ -138,3 +140,74 @@ def test_record_from_journal_round_trip() -> None:
     assert rec is not None
     assert rec.console_line()[12:] == " INF svc0: fs#1: install flag file /x"
     assert record_from_journal('{"MESSAGE":"not ours"}') is None
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("\x1b[2J\x1b]0;owned\x07", r"\x1b[2J\x1b]0;owned\x07"),
+        ("fake\r12:00:00.000 INF svc0: done", r"fake\r12:00:00.000 INF svc0: done"),
+        ("two\nlines\tand a tab", r"two\nlines\tand a tab"),
+        ("\x7f\x9b6n é ✓", r"\x7f\x9b6n é ✓"),
+    ],
+)
+def test_console_lines_show_control_characters_escaped(message: str, shown: str) -> None:
+    """ESC, CR, LF, TAB, DEL and C1 controls never reach a console raw; other text is kept."""
+    line = Record(time=0.0, level=Level.INFO, path="svc0", rid="fs#1", message=message)
+    assert line.console_line()[13:] == f"INF svc0: fs#1: {shown}"
+
+
+def test_record_from_journal_reads_byte_array_fields() -> None:
+    """journald hands a message with control characters as bytes: ``om logs`` still shows it."""
+    raw = list(b"fs#1: \x1b[31mred")
+    entry = ('{"OBJ_PATH":"svc0","RID":"fs#1","MESSAGE":' + str(raw) +
+             ',"PRIORITY":"6","__REALTIME_TIMESTAMP":"1700000000590000"}')  # fmt: skip
+    rec = record_from_journal(entry)
+    assert rec is not None and rec.message == "\x1b[31mred"
+    assert rec.console_line().endswith(r"INF svc0: fs#1: \x1b[31mred")
+
+
+def test_relay_socket_is_root_only_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """umask 000: the relay's directory is 0700, its socket and sid file 0600."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
+    old = os.umask(0)
+    try:
+        with ActionRelay("svc0", "sid", lambda _: None) as relay:
+            made = (tmp_path / "run", relay.sock_path.parent, relay.sock_path, relay.sid_path)
+            modes = [stat.S_IMODE(p.stat().st_mode) for p in made]
+    finally:
+        os.umask(old)
+    assert modes == [0o755, 0o700, 0o600, 0o600]
+
+
+def test_relay_drops_datagrams_from_other_uids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A datagram whose sender is not root is dropped, and the first drop is reported."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path))
+    got: list[Record] = []
+    with ActionRelay("svc0", "sid", got.append) as relay:
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.connect(str(relay.sock_path))
+        pid = os.fork()
+        if pid == 0:  # the child becomes another user, keeping the connected socket
+            try:
+                os.setgid(4242)
+                os.setuid(4242)
+                for text in ("forged 1", "forged 2"):
+                    sender.send(Record(time=0.0, level=Level.INFO, path="svc0", message=text)
+                                .to_json().encode())  # fmt: skip
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        sender.send(
+            Record(time=0.0, level=Level.INFO, path="svc0", message="root").to_json().encode()
+        )
+        relay.drain()
+    assert [(r.level, r.message) for r in got] == [
+        (Level.WARNING, f"dropped a log record sent by uid 4242 (pid {pid}): "
+                        "the relay takes records from root only"),
+        (Level.INFO, "root"),
+    ]  # fmt: skip

@@ -210,6 +210,18 @@ def test_tree_layout() -> None:
     )
 
 
+def test_tree_shows_check_output_with_control_characters_escaped() -> None:
+    """An app's check output (its own user's words) cannot drive root's terminal."""
+    row = ResourceRow(rid="app#0", flags="........", status=Status.UP, label="forking\x1b[8m",
+                      messages=("\x1b[2J\x1b[Hall clear\r",))  # fmt: skip
+    view = InstanceView(path="s", node="n1", avail=Status.UP, overall=Status.UP, frozen=False,
+                        resources=(row,))  # fmt: skip
+    assert render_tree(view).splitlines()[4:] == [
+        r"      └ app#0  ........  up  forking\x1b[8m",
+        r"                             info: \x1b[2J\x1b[Hall clear\r",
+    ]
+
+
 def test_tree_groups_subsets() -> None:
     """Members of a subset are listed under a subset#<group>:<name> node, // when parallel."""
     row = ResourceRow(rid="ip#0", flags="........", status=Status.UP, label="host")

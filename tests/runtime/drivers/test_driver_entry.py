@@ -43,10 +43,12 @@ def test_parse(argv: list[str], expected: driver_entry.Request) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["boot", "--rid", "x"], ["start"], ["start", "--rid"], ["start", "-x"]]
-)
+    "argv",
+    [[], ["boot", "--rid", "x"], ["start"], ["start", "--rid"], ["start", "-x"],
+     ["start", "--rid", "fs#1/../../../etc/x"], ["stop", "--rid=fs#.."], ["start", "--rid", "x"]],
+)  # fmt: skip
 def test_parse_rejects(argv: list[str]) -> None:
-    """Anything else is a usage error."""
+    """Anything else is a usage error, a rid outside the grammar included (it comes from argv)."""
     with pytest.raises(driver_entry.UsageError):
         driver_entry.parse(argv)
 
@@ -66,6 +68,7 @@ def test_view_from_unit_text() -> None:
     [
         ("[Unit]\nX-OpenSVC-Path=svc0\n", "missing X-OpenSVC-Rid"),
         (unit_text("fs#1", "fs.flag", {}).replace("{}", "[1]"), "not a JSON object"),
+        (unit_text("fs#x/../../victim", "fs.flag", {}), "invalid resource id"),
     ],
 )
 def test_bad_units_are_clear_errors(text: str, message: str) -> None:

@@ -174,12 +174,14 @@ def failover_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_flag_peer_found_over_ssh(failover_units: Path) -> None:
-    """FAKE ssh: the peer whose `test -f <flag>` exits 0 holds the flag; we never ask ourselves."""
+    """FAKE ssh: the peer whose `test -f <flag> -a -O <flag>` (a file of root's) exits 0 holds
+    the flag; we never ask ourselves."""
     runner = FakeRunner([answer(("ssh",), rc=0)])
     res = view("fs.flag", {}, rid="fs#1")
     assert fs.flag_peer(res, runner=runner) == "n2"
     (call,) = runner.calls
-    assert call[-4:] == ("n2", "test", "-f", str(fs.flag_file(res)))
+    flag = str(fs.flag_file(res))
+    assert call[-7:] == ("n2", "test", "-f", flag, "-a", "-O", flag)
 
 
 def test_flag_peer_unreachable_is_no_veto(failover_units: Path) -> None:

@@ -50,7 +50,9 @@ def om(node: Node, obj: str, action: str, rid: str, *env: str) -> int:
 
 
 def journal(node: Node, obj: str, rid: str) -> list[str]:
-    """The driver's log lines for one resource, from the node's journal."""
+    """The driver's log lines for one resource, from the node's journal (once journald has
+    written what it received: a loaded machine lags)."""
+    node.run(["journalctl", "--sync"], check=False)
     argv = ["journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=om", f"OBJ_PATH={obj}"]
     lines = node.run(argv).stdout.splitlines()
     return [ln.removeprefix(f"{rid}: ") for ln in lines if ln.startswith(f"{rid}: ")]
