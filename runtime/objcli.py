@@ -203,18 +203,34 @@ def _console(cmd: Command) -> Sink | None:
 
 
 def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath], object]) -> int:
-    """Run ``act`` on every selected object; a failure is reported and the others run."""
+    """Run ``act`` on every selected object; a failure is reported and the others run.
+
+    Resource options that match nothing in an object skip it; they are an error
+    (exit :attr:`ExitStatus.NO_MATCH`) only when they matched nothing in every object,
+    so ``om '*' stop --tag db`` stops the db resources wherever there are some.
+    """
     from omc.runtime.engine.session import ActionError
     from omc.runtime.objects.configs import select_objects
+    from omc.runtime.objects.selection import NoMatchError
 
     worst = ExitStatus.OK
-    for path in select_objects(cmd.selector):
+    paths = select_objects(cmd.selector)
+    unmatched: list[str] = []
+    for path in paths:
         try:
             act(path)
+        except NoMatchError as exc:
+            unmatched.append(str(exc))
         except ActionError as exc:
             if console is None or not exc.logged:
                 _err(str(exc))
             worst = ExitStatus.ERROR
+    if len(unmatched) == len(paths):
+        for message in unmatched:
+            _err(message)
+        return ExitStatus.NO_MATCH
+    for message in unmatched:
+        print(f"om: {message}, skipped", file=sys.stderr)
     return worst
 
 

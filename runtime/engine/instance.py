@@ -26,7 +26,7 @@ from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log
 from omc.runtime.objects import configs, install
 from omc.runtime.objects import model as model_mod
 from omc.runtime.objects.model import InstanceNotFoundError
-from omc.runtime.objects.selection import Selector, select
+from omc.runtime.objects.selection import Selector, select_some
 from omc.runtime.status import aggregate
 
 if TYPE_CHECKING:
@@ -122,7 +122,8 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
             sd = connected()
             if model.disabled and verb != "shutdown":
                 raise ActionError(f"{path}: object instance is disabled", logged=False)
-            selection = select((r.selectable for r in model.resources), opts.selector)
+            selectable = (r.selectable for r in model.resources)
+            selection = select_some(selectable, opts.selector, owner=str(path))
 
             def avail() -> str:
                 return _avail(sd, model)

@@ -22,7 +22,7 @@ from omc.runtime.engine.observe import observe
 from omc.runtime.engine.session import ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
-from omc.runtime.objects.selection import Selector, select
+from omc.runtime.objects.selection import Selector, select_some
 from omc.runtime.status import aggregate
 
 TARGET_WORDS = {"nodes": "nodes", "drp": "drpnodes", "drpnodes": "drpnodes", "local": "local"}
@@ -73,7 +73,8 @@ def run(
 
     wanted = target_of(target)
     model = load_model(path, None)
-    todo = plan_syncs(model, select((r.selectable for r in model.resources), selector))
+    selectable = (r.selectable for r in model.resources)
+    todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
 
     def avail() -> str:
         return str(aggregate(s.summary() for s in observe(model).values()).avail)
