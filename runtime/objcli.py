@@ -34,14 +34,15 @@ usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|fre
        om exec --pg CGROUP -- CMD...
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
-       -q/--quiet --debug --format json|text"""
+       --waitlock DURATION (30s) -q/--quiet --debug --format json|text"""
 
 ACTIONS = frozenset(
     {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
 )
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
-           "--config": "config", "--node": "node", "--target": "target"}  # fmt: skip
+           "--config": "config", "--node": "node", "--target": "target",
+           "--waitlock": "waitlock"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -130,6 +131,8 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         _err(str(exc))
         return ExitStatus.ERROR
     if isinstance(exc, ActionError):
+        if not exc.logged:  # a lock wait that timed out, a refusal before any log line
+            _err(str(exc))
         return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
@@ -173,6 +176,7 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         disable_rollback="disable_rollback" in cmd.switches,
         dry_run="dry_run" in cmd.switches,
         argv=tuple(argv),
+        waitlock=_waitlock(cmd),
     )
     console = _console(cmd)
     return _each_object(cmd, console, lambda path: instance.run(path, verb, opts, console=console))
@@ -182,8 +186,27 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime.engine import syncs
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
-    return _each_object(cmd, console, lambda path: syncs.run(
-        path, verb, target=target, selector=selector, argv=argv, console=console))  # fmt: skip
+    waitlock = _waitlock(cmd)
+    return _each_object(cmd, console, lambda path: syncs.run(path, verb, target=target,
+        selector=selector, argv=argv, console=console, waitlock=waitlock))  # fmt: skip
+
+
+def _waitlock(cmd: Command) -> float:
+    """``--waitlock DURATION`` in seconds (``10s``, ``1m``, a bare number is seconds)."""
+    from omc.runtime.drivers.base import DriverError
+    from omc.runtime.drivers.settings import parse_duration
+    from omc.runtime.engine.session import WAITLOCK
+
+    text = cmd.values.get("waitlock")
+    if text is None:
+        return WAITLOCK
+    wrong = UsageError(f"--waitlock expects a duration like 30s, 1m or 10, got {text!r}")
+    if not text.strip():
+        raise wrong
+    try:
+        return parse_duration(text, what="--waitlock")
+    except (DriverError, ValueError):
+        raise wrong from None
 
 
 def _selector(cmd: Command) -> Selector:

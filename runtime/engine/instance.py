@@ -20,9 +20,9 @@ from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.drivers.base import Status
 from omc.runtime.engine.observe import observe, observed_map
 from omc.runtime.engine.plan import Action, Op, Plan, plan
-from omc.runtime.engine.session import ActionError, Session, object_lock, session
+from omc.runtime.engine.session import WAITLOCK, ActionError, Session, object_lock, session
 from omc.runtime.layout import frozen_flag, stopped_flag
-from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log
+from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log, new_sid
 from omc.runtime.objects import configs, install
 from omc.runtime.objects import model as model_mod
 from omc.runtime.objects.model import InstanceNotFoundError
@@ -47,6 +47,7 @@ class Options:
     dry_run: bool = False
     argv: tuple[str, ...] = ()
     origin: str = "user"
+    waitlock: float = WAITLOCK  # seconds to wait for the object lock (--waitlock)
 
 
 def connect() -> Systemd:
@@ -116,8 +117,9 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
         freeze(path, log, on=verb == "freeze")
         return None
     connected = connect_soon()
+    sid = new_sid()  # the lock names its holder by the action's sid
     try:
-        with object_lock(path):
+        with object_lock(path, action=verb, sid=sid, wait=opts.waitlock):
             model = load_model(path, lambda: connected().daemon_reload())
             sd = connected()
             if model.disabled and verb != "shutdown":
@@ -129,7 +131,8 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
                 return _avail(sd, model)
 
             with session(path, verb, argv=opts.argv, origin=opts.origin, console=console,
-                         avail=avail, lock=False, bracket=not opts.dry_run) as frame:  # fmt: skip
+                         avail=avail, lock=False, bracket=not opts.dry_run,
+                         sid=sid) as frame:  # fmt: skip
                 return _run(sd, model, selection, frame, opts=opts)
     finally:
         connected().close()

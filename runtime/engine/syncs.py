@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.engine.instance import load_model
 from omc.runtime.engine.observe import observe
-from omc.runtime.engine.session import ActionError, session
+from omc.runtime.engine.session import WAITLOCK, ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
 from omc.runtime.objects.selection import Selector, select_some
@@ -66,6 +66,7 @@ def run(
     argv: Sequence[str],
     console: Sink | None,
     origin: str = "user",
+    waitlock: float = WAITLOCK,
 ) -> None:
     """Run ``verb`` (update, full) on the object's selected sync resources; raises
     ActionError (already logged) when one that is not optional failed."""
@@ -80,7 +81,7 @@ def run(
         return str(aggregate(s.summary() for s in observe(model).values()).avail)
 
     with session(path, f"sync {verb}", argv=argv, origin=origin, console=console,
-                 avail=avail) as frame:  # fmt: skip
+                 avail=avail, waitlock=waitlock) as frame:  # fmt: skip
         if not todo.resources:
             frame.log.info("no sync resource selected")
         failed = []
