@@ -325,7 +325,7 @@ def _reload(forget: tuple[str, ...] = ()) -> None:
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import install
 
     source = cmd.values.get("config")
     if not source:
@@ -337,9 +337,23 @@ def _create(cmd: Command, argv: list[str]) -> int:
         sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         return ExitStatus.ERROR
-    configs.write_config(path, text)
-    install.ensure_units(path, reload=_reload)
+    _save(cmd, path, text, "create")
     return ExitStatus.OK
+
+
+def _save(cmd: Command, path: ObjectPath, text: str, action: str, *, edited: str = "") -> None:
+    """Write an object's config and install its units under the object lock: a config
+    change must never cut through a running action (it would swap units under its
+    jobs). ``edited``: the text an editor started from, which must still be the
+    config (a change made meanwhile is not overwritten)."""
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs, install
+
+    with object_lock(path, action=action, wait=_waitlock(cmd)):
+        if edited and configs.read_config(path) != edited:
+            raise configs.StoreError(f"{path}: config changed while it was edited: not saved")
+        configs.write_config(path, text)
+        install.ensure_units(path, reload=_reload)
 
 
 def _read(file: Path) -> str:
@@ -352,23 +366,31 @@ def _read(file: Path) -> str:
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs
+
+    for path in configs.select_objects(cmd.selector):
+        with object_lock(path, action="delete", wait=_waitlock(cmd)):
+            _delete_one(path, forced="force" in cmd.switches)
+    return ExitStatus.OK
+
+
+def _delete_one(path: ObjectPath, *, forced: bool) -> None:
+    """Remove one object's units and config (the caller holds the object lock)."""
     from omc.compiler.contract.node import config_file
     from omc.runtime.objects import configs, install
     from omc.runtime.objects.model import load
 
-    for path in configs.select_objects(cmd.selector):
-        model = load(path)
-        units = () if model is None else (*(r.unit for r in model.resources), model.target)
-        forced = "force" in cmd.switches
-        active = _active_units(model) if model is not None and not forced else []
-        if active:
-            raise configs.StoreError(
-                f"{path}: units are active ({', '.join(active)}): "
-                "run 'instance shutdown' first, or delete --force"
-            )
-        install.remove_units(path, reload=functools.partial(_reload, units))
-        config_file(path).unlink()
-    return ExitStatus.OK
+    model = load(path)
+    units = () if model is None else (*(r.unit for r in model.resources), model.target)
+    active = _active_units(model) if model is not None and not forced else []
+    if active:
+        raise configs.StoreError(
+            f"{path}: units are active ({', '.join(active)}): "
+            "run 'instance shutdown' first, or delete --force"
+        )
+    install.remove_units(path, reload=functools.partial(_reload, units))
+    config_file(path).unlink()
 
 
 def _active_units(model: ObjectModel) -> list[str]:
@@ -428,6 +450,5 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    configs.write_config(path, new)
-    install.ensure_units(path, reload=_reload)
+    _save(cmd, path, new, "config edit", edited=text)
     return ExitStatus.OK

@@ -72,6 +72,7 @@ def holding(node: Node, path: str) -> Iterator[tuple[subprocess.Popen[str], str]
         node.write_file(f"/run/omct/{path}.go", "")
         out, err = start.communicate(timeout=120)
         assert start.returncode == 0, out + err
+        assert "<<< done start" in out, out
 
 
 def test_a_second_action_names_the_holder_and_gives_up_at_waitlock(n1: Node) -> None:
