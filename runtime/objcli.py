@@ -8,8 +8,6 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -310,17 +308,13 @@ def _ls(cmd: Command, argv: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _reload(forget: tuple[str, ...] = ()) -> None:
-    """One daemon-reload; then the failed state of ``forget`` (units just removed) is
-    reset, so a deleted object's units do not linger "not-found failed" and keep
-    the node ``degraded``."""
-    from omc.runtime.adapters.systemd import Systemd, SystemdError
+def _reload(gone: tuple[str, ...]) -> None:
+    """One daemon-reload, on a connection of its own (``delete``)."""
+    from omc.runtime.adapters.systemd import Systemd
+    from omc.runtime.engine.config_change import reload
 
     with Systemd.system() as sd:
-        sd.daemon_reload()
-        for unit in forget:
-            with contextlib.suppress(SystemdError):  # not loaded, or not failed
-                sd.reset_failed(unit)
+        reload(sd, gone)
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
@@ -346,14 +340,15 @@ def _save(cmd: Command, path: ObjectPath, text: str, action: str, *, edited: str
     change must never cut through a running action (it would swap units under its
     jobs). ``edited``: the text an editor started from, which must still be the
     config (a change made meanwhile is not overwritten)."""
+    from omc.runtime.engine.config_change import install_units
     from omc.runtime.engine.session import object_lock
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import configs
 
     with object_lock(path, action=action, wait=_waitlock(cmd)):
         if edited and configs.read_config(path) != edited:
             raise configs.StoreError(f"{path}: config changed while it was edited: not saved")
         configs.write_config(path, text)
-        install.ensure_units(path, reload=_reload)
+        install_units(path, action=action, console=_console(cmd))
 
 
 def _read(file: Path) -> str:
@@ -382,14 +377,13 @@ def _delete_one(path: ObjectPath, *, forced: bool) -> None:
     from omc.runtime.objects.model import load
 
     model = load(path)
-    units = () if model is None else (*(r.unit for r in model.resources), model.target)
     active = _active_units(model) if model is not None and not forced else []
     if active:
         raise configs.StoreError(
             f"{path}: units are active ({', '.join(active)}): "
             "run 'instance shutdown' first, or delete --force"
         )
-    install.remove_units(path, reload=functools.partial(_reload, units))
+    install.remove_units(path, reload=_reload)
     config_file(path).unlink()
 
 

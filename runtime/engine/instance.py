@@ -11,6 +11,7 @@ status.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,12 +19,13 @@ from typing import TYPE_CHECKING
 from omc.compiler.contract.node import om_path
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.drivers.base import Status
+from omc.runtime.engine.config_change import install_units
 from omc.runtime.engine.observe import observe, observed_map
 from omc.runtime.engine.plan import Action, Op, Plan, plan
 from omc.runtime.engine.session import WAITLOCK, ActionError, Session, object_lock, session
 from omc.runtime.layout import frozen_flag, stopped_flag
 from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log, new_sid
-from omc.runtime.objects import configs, install
+from omc.runtime.objects import configs
 from omc.runtime.objects import model as model_mod
 from omc.runtime.objects.model import InstanceNotFoundError
 from omc.runtime.objects.selection import Selector, select_some
@@ -88,10 +90,11 @@ def connect_soon() -> Callable[[], Systemd]:
     return wait
 
 
-def load_model(path: ObjectPath, reload: Callable[[], None] | None) -> model_mod.ObjectModel:
-    """Install the units if the config changed (one daemon-reload), then read the model."""
-    if reload is not None and configs.config_file_exists(path):
-        install.ensure_units(path, reload=reload)
+def load_model(path: ObjectPath, install: Callable[[], object] | None) -> model_mod.ObjectModel:
+    """Run ``install`` (the config change, when the config changed: see
+    :mod:`.config_change`), then read the model from the units."""
+    if install is not None and configs.config_file_exists(path):
+        install()
     found = model_mod.load(path)
     if found is None:
         raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
@@ -120,7 +123,11 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
     sid = new_sid()  # the lock names its holder by the action's sid
     try:
         with object_lock(path, action=verb, sid=sid, wait=opts.waitlock):
-            model = load_model(path, lambda: connected().daemon_reload())
+            # --dry-run plans on the installed units: installing a changed config may
+            # stop resources that leave it.
+            change = functools.partial(install_units, path, action=verb, console=console,
+                                       sd=connected, origin=opts.origin, sid=sid)  # fmt: skip
+            model = load_model(path, None if opts.dry_run else change)
             sd = connected()
             if model.disabled and verb != "shutdown":
                 raise ActionError(f"{path}: object instance is disabled", logged=False)

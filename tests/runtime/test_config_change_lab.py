@@ -89,3 +89,71 @@ def test_every_config_change_takes_the_object_lock(n1: Node, change: tuple[str, 
         assert proc.stderr.endswith(f"(start, sid {sid})\n")
         assert n1.read_file(f"/etc/opensvc/{path}.conf") == config
         assert status(n1, path) == {"avail": "up", "fs#1": "up", "app#web": "up"}
+
+
+def alive(node: Node, pid: str) -> bool:
+    return node.path(f"/proc/{pid}").exists()
+
+
+def test_a_running_resource_renamed_by_create_is_stopped_with_its_stop_command(n1: Node) -> None:
+    """Renaming app#web to app#www on a running instance runs app#web's stop command (its
+    forked process ends) before its unit file goes; nothing is left not-found."""
+    with created(n1, "cfgren", web("cfgren", 3)) as path:
+        n1.write_file(f"/run/omct/{path}.go", "")
+        assert om(n1, path, "instance", "start").returncode == 0
+        pid = n1.read_file(f"/run/omct/{path}.pid").strip()
+        assert alive(n1, pid)
+        n1.write_file(f"/run/omct/{path}.conf", web(path, 3, app="www"))
+        proc = om(n1, path, "create", "--config", f"/run/omct/{path}.conf")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        lines = console(proc)
+        assert lines[0] == f"INF {path}: app#web: removed from the config: stop"
+        assert any(ln.startswith(f"INF {path}: app#web: run: ") and "kill" in ln for ln in lines)
+        assert not alive(n1, pid)
+        assert not n1.path(f"/run/omct/{path}.web").exists()
+        assert not [u for u in units(n1, path) if "not-found" in u or ".web." in u], units(n1, path)
+        assert status(n1, path) == {"avail": "warn", "fs#1": "up", "app#www": "down"}
+
+
+def test_a_running_flag_renamed_by_config_edit_is_uninstalled_by_its_driver(n1: Node) -> None:
+    """A driver-backed resource that leaves through `config edit` runs its driver's stop
+    (the flag file goes) before its unit file goes."""
+    with created(n1, "cfgedit", web("cfgedit", 4)) as path:
+        n1.write_file(f"/run/omct/{path}.go", "")
+        assert om(n1, path, "instance", "start", "--rid", "fs#1").returncode == 0
+        flag = f"/dev/shm/opensvc/svc/{path}/fs#1.flag"
+        assert n1.path(flag).exists()
+        editor = "EDITOR=sed -i -e s/fs#1/fs#2/"
+        proc = n1.run(["env", editor, OM, path, "config", "edit"], check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"INF {path}: fs#1: uninstall flag file {flag}" in console(proc)
+        assert not n1.path(flag).exists()
+        assert not [u for u in units(n1, path) if "fs.1" in u], units(n1, path)
+        assert status(n1, path) == {"avail": "down", "fs#2": "down", "app#web": "down"}
+
+
+def test_a_config_edited_by_hand_is_applied_by_the_next_action_stopping_what_left(
+    n1: Node,
+) -> None:
+    """A config replaced behind om's back (by hand, or replicated) is installed by the next
+    action, which first stops the running resources the new config no longer has."""
+    with created(n1, "cfghand", web("cfghand", 5)) as path:
+        n1.write_file(f"/run/omct/{path}.go", "")
+        assert om(n1, path, "instance", "start").returncode == 0
+        pid = n1.read_file(f"/run/omct/{path}.pid").strip()
+        n1.write_file(f"/etc/opensvc/{path}.conf", web(path, 5, app="www"))
+        proc = om(n1, path, "instance", "stop")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert console(proc)[0] == f"INF {path}: app#web: removed from the config: stop"
+        assert not alive(n1, pid)
+        assert status(n1, path) == {"avail": "down", "fs#1": "down", "app#www": "down"}
+
+
+def test_a_stopped_instance_changes_config_silently(n1: Node) -> None:
+    """On a stopped instance a rename stops nothing and says nothing; the old unit is gone."""
+    with created(n1, "cfgstop", web("cfgstop", 6)) as path:
+        n1.write_file(f"/run/omct/{path}.conf", web(path, 6, app="www"))
+        proc = om(n1, path, "create", "--config", f"/run/omct/{path}.conf")
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+        assert not [u for u in units(n1, path) if ".web." in u], units(n1, path)
+        assert status(n1, path) == {"avail": "down", "fs#1": "down", "app#www": "down"}
