@@ -217,7 +217,7 @@ def _flags(path: ObjectPath, p: Plan, *, ok: bool) -> None:
     """Selection stops leave a "stopped" flag on each resource; starts clear it."""
     for step in p.jobs:
         flag = stopped_flag(path, step.rid)
-        if p.selected and step.op is Op.STOP and ok:
+        if p.selected and step.op.stops and ok:
             flag.parent.mkdir(parents=True, exist_ok=True)
             flag.touch()
         elif step.op in (Op.START, Op.RESTART):
