@@ -4,12 +4,11 @@ and the requests the executor finds when it resumes never run a second time (iss
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 
-import pytest
 from omc.runtime.lab.api import Lab, Node
 
+from .test_executor_lab import _wait_for
 from .test_instance_lab import created, om, status
 
 HUNG = """\
@@ -36,14 +35,6 @@ def executor_stopped(node: Node) -> Iterator[str]:
         node.run(["kill", "-CONT", pid])
 
 
-def until(what: str, probe: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_a_stopped_executor_hangs_no_om_and_runs_nothing_twice(
     lab_factory: Callable[..., Lab],
 ) -> None:
@@ -62,7 +53,7 @@ def test_a_stopped_executor_hangs_no_om_and_runs_nothing_twice(
             assert ran.returncode == 0, ran.stdout + ran.stderr
         assert status(node, path) == {"avail": "up", "fs#1": "up", "task#count": "n/a"}
         assert om(node, "executor", "status").returncode == 0  # answered after the queue
-        until(
+        _wait_for(
             "the workers of the queued requests to end",
             lambda: node.run(["pgrep", "-x", "om-worker"], check=False).returncode == 1,
         )
