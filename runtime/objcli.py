@@ -8,8 +8,6 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -41,7 +39,7 @@ usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freez
        om daemon run|status | om cluster config show | om node freeze|unfreeze
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
-       --local -q/--quiet --debug --format json|text"""
+       --local --waitlock DURATION (30s) -q/--quiet --debug --format json|text"""
 
 ACTIONS = frozenset(
     {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
@@ -49,7 +47,7 @@ ACTIONS = frozenset(
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
            "--config": "config", "--node": "node", "--target": "target", "--to": "to",
-           "--time": "time"}  # fmt: skip
+           "--time": "time", "--waitlock": "waitlock"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -140,6 +138,8 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         _err(str(exc))
         return ExitStatus.ERROR
     if isinstance(exc, ActionError):
+        if not exc.logged:  # a lock wait that timed out, a refusal before any log line
+            _err(str(exc))
         return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
@@ -274,6 +274,7 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         dry_run="dry_run" in cmd.switches,
         argv=tuple(argv),
         origin=os.environ.get("OSVC_ACTION_ORIGIN") or "user",  # the daemon sets it (om3's)
+        waitlock=_waitlock(cmd),
     )
     console = _console(cmd)
     return _each_object(cmd, console, lambda path: instance.run(path, verb, opts, console=console))
@@ -283,8 +284,27 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime.engine import syncs
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
-    return _each_object(cmd, console, lambda path: syncs.run(
-        path, verb, target=target, selector=selector, argv=argv, console=console))  # fmt: skip
+    waitlock = _waitlock(cmd)
+    return _each_object(cmd, console, lambda path: syncs.run(path, verb, target=target,
+        selector=selector, argv=argv, console=console, waitlock=waitlock))  # fmt: skip
+
+
+def _waitlock(cmd: Command) -> float:
+    """``--waitlock DURATION`` in seconds (``10s``, ``1m``, a bare number is seconds)."""
+    from omc.runtime.drivers.base import DriverError
+    from omc.runtime.drivers.settings import parse_duration
+    from omc.runtime.engine.session import WAITLOCK
+
+    text = cmd.values.get("waitlock")
+    if text is None:
+        return WAITLOCK
+    wrong = UsageError(f"--waitlock expects a duration like 30s, 1m or 10, got {text!r}")
+    if not text.strip():
+        raise wrong
+    try:
+        return parse_duration(text, what="--waitlock")
+    except (DriverError, ValueError):
+        raise wrong from None
 
 
 def _selector(cmd: Command) -> Selector:
@@ -304,18 +324,34 @@ def _console(cmd: Command) -> Sink | None:
 
 
 def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath], object]) -> int:
-    """Run ``act`` on every selected object; a failure is reported and the others run."""
+    """Run ``act`` on every selected object; a failure is reported and the others run.
+
+    Resource options that match nothing in an object skip it; they are an error
+    (exit :attr:`ExitStatus.NO_MATCH`) only when they matched nothing in every object,
+    so ``om '*' stop --tag db`` stops the db resources wherever there are some.
+    """
     from omc.runtime.engine.session import ActionError
     from omc.runtime.objects.configs import select_objects
+    from omc.runtime.objects.selection import NoMatchError
 
     worst = ExitStatus.OK
-    for path in select_objects(cmd.selector):
+    paths = select_objects(cmd.selector)
+    unmatched: list[str] = []
+    for path in paths:
         try:
             act(path)
+        except NoMatchError as exc:
+            unmatched.append(str(exc))
         except ActionError as exc:
             if console is None or not exc.logged:
                 _err(str(exc))
             worst = ExitStatus.ERROR
+    if len(unmatched) == len(paths):
+        for message in unmatched:
+            _err(message)
+        return ExitStatus.NO_MATCH
+    for message in unmatched:
+        print(f"om: {message}, skipped", file=sys.stderr)
     return worst
 
 
@@ -372,22 +408,18 @@ def _ls(cmd: Command, argv: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _reload(forget: tuple[str, ...] = ()) -> None:
-    """One daemon-reload; then the failed state of ``forget`` (units just removed) is
-    reset, so a deleted object's units do not linger "not-found failed" and keep
-    the node ``degraded``."""
-    from omc.runtime.adapters.systemd import Systemd, SystemdError
+def _reload(gone: tuple[str, ...]) -> None:
+    """One daemon-reload, on a connection of its own (``delete``)."""
+    from omc.runtime.adapters.systemd import Systemd
+    from omc.runtime.engine.config_change import reload
 
     with Systemd.system() as sd:
-        sd.daemon_reload()
-        for unit in forget:
-            with contextlib.suppress(SystemdError):  # not loaded, or not failed
-                sd.reset_failed(unit)
+        reload(sd, gone)
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import install
 
     source = cmd.values.get("config")
     if not source:
@@ -401,8 +433,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
         return ExitStatus.ERROR
     if "local" not in cmd.switches and _cluster_configured():
         return _create_in_cluster(path, text, compiled.units)
-    configs.write_config(path, text)
-    install.ensure_units(path, reload=_reload)
+    _save(cmd, path, text, "create")
     return ExitStatus.OK
 
 
@@ -428,6 +459,22 @@ def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> in
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
+def _save(cmd: Command, path: ObjectPath, text: str, action: str, *, edited: str = "") -> None:
+    """Write an object's config and install its units under the object lock: a config
+    change must never cut through a running action (it would swap units under its
+    jobs). ``edited``: the text an editor started from, which must still be the
+    config (a change made meanwhile is not overwritten)."""
+    from omc.runtime.engine.config_change import install_units
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs
+
+    with object_lock(path, action=action, wait=_waitlock(cmd)):
+        if edited and configs.read_config(path) != edited:
+            raise configs.StoreError(f"{path}: config changed while it was edited: not saved")
+        configs.write_config(path, text)
+        install_units(path, action=action, console=_console(cmd))
+
+
 def _read(file: Path) -> str:
     from omc.runtime.objects.configs import StoreError
 
@@ -438,25 +485,32 @@ def _read(file: Path) -> str:
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
-    from omc.compiler.contract.node import config_file
-    from omc.runtime.objects import configs, install
-    from omc.runtime.objects.model import load
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs
 
     if "local" not in cmd.switches and _cluster_configured():
         return _delete_in_cluster(cmd)
     for path in configs.select_objects(cmd.selector):
-        model = load(path)
-        units = () if model is None else (*(r.unit for r in model.resources), model.target)
-        forced = "force" in cmd.switches
-        active = _active_units(model) if model is not None and not forced else []
-        if active:
-            raise configs.StoreError(
-                f"{path}: units are active ({', '.join(active)}): "
-                "run 'instance shutdown' first, or delete --force"
-            )
-        install.remove_units(path, reload=functools.partial(_reload, units))
-        config_file(path).unlink()
+        with object_lock(path, action="delete", wait=_waitlock(cmd)):
+            _delete_one(path, forced="force" in cmd.switches)
     return ExitStatus.OK
+
+
+def _delete_one(path: ObjectPath, *, forced: bool) -> None:
+    """Remove one object's units and config (the caller holds the object lock)."""
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import configs, install
+    from omc.runtime.objects.model import load
+
+    model = load(path)
+    active = _active_units(model) if model is not None and not forced else []
+    if active:
+        raise configs.StoreError(
+            f"{path}: units are active ({', '.join(active)}): "
+            "run 'instance shutdown' first, or delete --force"
+        )
+    install.remove_units(path, reload=_reload)
+    config_file(path).unlink()
 
 
 def _delete_in_cluster(cmd: Command) -> int:
@@ -537,6 +591,5 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    configs.write_config(path, new)
-    install.ensure_units(path, reload=_reload)
+    _save(cmd, path, new, "config edit", edited=text)
     return ExitStatus.OK

@@ -351,7 +351,7 @@ class Daemon:
     def _sync_configs(self, paths: list[ObjectPath]) -> None:
         for path in paths:
             outcome = replicate.sync(path, self.state.configs.get(path), self.node,
-                                     reload=self.sd.daemon_reload, log=self.log)  # fmt: skip
+                                     sd=self.sd, log=self.log)  # fmt: skip
             if outcome.removed:
                 self._forget(path)
             elif outcome.present:

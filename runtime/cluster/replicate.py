@@ -12,7 +12,7 @@ instance record (``config_error``), never half-installed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ def sync(
     entry: Mapping[str, Any] | None,
     node: str,
     *,
-    reload: Callable[[], None],
+    sd: Systemd,
     log: ActionLog,
 ) -> Outcome:
     """Install, update or remove one object's config and units on this node."""
@@ -62,12 +62,13 @@ def sync(
         if not locked:
             return Outcome(present=wanted, busy=True)
         if not wanted:
-            return _remove(path, reload=reload, log=log)
+            return _remove(path, sd=sd, log=log)
         assert entry is not None
-        return _install(path, str(entry.get("text", "")), reload=reload, log=log)
+        return _install(path, str(entry.get("text", "")), sd=sd, log=log)
 
 
-def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+def _install(path: ObjectPath, text: str, *, sd: Systemd, log: ActionLog) -> Outcome:
+    from omc.runtime.engine.config_change import install_units
     from omc.runtime.objects import configs, install, model
 
     file = config_file(path)
@@ -81,7 +82,8 @@ def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: Ac
         safefs.write_file(replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n")
         log.info(f"{path}: config installed from the cluster")
     try:
-        install.ensure_units(path, reload=reload)
+        install_units(path, action="replicate", console=None, sd=lambda: sd,
+                      origin="daemon/monitor")  # fmt: skip
     except configs.ConfigError as exc:
         return Outcome(present=True, error=str(exc))
     found = model.load(path)
@@ -89,11 +91,12 @@ def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: Ac
     return Outcome(present=True, units=units)
 
 
-def _remove(path: ObjectPath, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+def _remove(path: ObjectPath, *, sd: Systemd, log: ActionLog) -> Outcome:
+    from omc.runtime.engine.config_change import reload
     from omc.runtime.objects import install
     from omc.runtime.objects.configs import remove_config
 
-    install.remove_units(path, reload=reload)
+    install.remove_units(path, reload=lambda gone: reload(sd, gone))
     remove_config(path)
     safefs.remove(replicated_marker(path))
     log.info(f"{path}: config removed (deleted from the cluster, or out of this node's scope)")

@@ -49,6 +49,8 @@ def command(res: ResourceModel, text: str, *, om: str) -> str:
 def done(step: Step, res: ResourceModel, *, om: str, pg_seen: set[str]) -> list[str]:
     """The lines of a step whose job is done; ``pg_seen`` (the cgroups already announced
     in this action) is updated."""
+    if step.op is Op.DRIVER_STOP:
+        return []  # the driver ran in om and logged its own lines
     lines = []
     starting = step.op in (Op.START, Op.RESTART)
     if starting and res.group in PG_GROUPS:
@@ -66,6 +68,12 @@ def done(step: Step, res: ResourceModel, *, om: str, pg_seen: set[str]) -> list[
             if " driver " not in exec_line  # driver units log for themselves
         ]
     return lines
+
+
+def outside_unit(step: Step) -> Line:
+    """Why a stop runs the driver itself: the resource is up but its unit is not (the
+    driver's own lines follow)."""
+    return Line(Level.INFO, "up outside its unit: driver stop")
 
 
 def not_acted(step: Step) -> str:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.engine.instance import load_model
 from omc.runtime.engine.observe import observe
-from omc.runtime.engine.session import ActionError, session
+from omc.runtime.engine.session import WAITLOCK, ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
-from omc.runtime.objects.selection import Selector, select
+from omc.runtime.objects.selection import Selector, select_some
 from omc.runtime.status import aggregate
 
 TARGET_WORDS = {"nodes": "nodes", "drp": "drpnodes", "drpnodes": "drpnodes", "local": "local"}
@@ -66,6 +66,7 @@ def run(
     argv: Sequence[str],
     console: Sink | None,
     origin: str = "user",
+    waitlock: float = WAITLOCK,
 ) -> None:
     """Run ``verb`` (update, full) on the object's selected sync resources; raises
     ActionError (already logged) when one that is not optional failed."""
@@ -73,13 +74,14 @@ def run(
 
     wanted = target_of(target)
     model = load_model(path, None)
-    todo = plan_syncs(model, select((r.selectable for r in model.resources), selector))
+    selectable = (r.selectable for r in model.resources)
+    todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
 
     def avail() -> str:
         return str(aggregate(s.summary() for s in observe(model).values()).avail)
 
     with session(path, f"sync {verb}", argv=argv, origin=origin, console=console,
-                 avail=avail) as frame:  # fmt: skip
+                 avail=avail, waitlock=waitlock) as frame:  # fmt: skip
         if not todo.resources:
             frame.log.info("no sync resource selected")
         failed = []

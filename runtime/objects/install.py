@@ -9,7 +9,9 @@ text (and of ``cluster.conf``, whose values the units embed) is kept in
 ``<var>/<object>/config.sha256`` with the ``om`` path written into them; the
 install is atomic (``omc.compiler.install``) and ONE ``daemon-reload`` follows,
 only when a unit file actually changed. A config with errors never reaches the
-unit directory: the last good units stay.
+unit directory: the last good units stay. Units that leave are handed to the
+caller's ``retire`` before their files go (the engine stops what still runs:
+:mod:`omc.runtime.engine.config_change`).
 """
 
 from __future__ import annotations
@@ -53,11 +55,19 @@ def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
     return Compiled(units=dict(result.units), diagnostics=rendered, ok=result.ok)
 
 
-def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
+Reload = Callable[[tuple[str, ...]], None]
+"""One daemon-reload, told the names of the units just removed."""
+
+
+def ensure_units(
+    path: ObjectPath, *, reload: Reload, retire: Callable[[frozenset[str]], None]
+) -> bool:
     """Recompile and install the object's units if its config changed; reload once if so.
 
-    Returns whether anything changed. A config with errors raises and leaves
-    the last good units in place.
+    ``retire`` gets the installed units the new config no longer has, while their
+    files are still there; when it raises, nothing is installed. Returns whether
+    anything changed. A config with errors raises and leaves the last good units
+    in place.
     """
     import hashlib  # not on the status path
 
@@ -68,24 +78,30 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     with contextlib.suppress(OSError):
         if safefs.read_text(marker) == digest:
             return False
-    from omc.compiler.install import install  # only when the config changed
+    from omc.compiler.install import install, installed_units  # only when the config changed
 
     compiled = compile_config(path, text, filename=str(config_file(path)))
     if not compiled.ok:
         raise ConfigError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
-    report = install(compiled.units, directory=unit_dir(), object_path=str(path))
+    directory = unit_dir()
+    installed = installed_units(directory, str(path))
+    leaving = frozenset(installed) - frozenset(compiled.units)
+    if leaving:
+        retire(leaving)
+    report = install(compiled.units, directory=directory, object_path=str(path),
+                     installed=installed)  # fmt: skip
     if report.changed:
-        reload()
+        reload(tuple(sorted(leaving)))
     safefs.write_file(marker, digest)
     return report.changed
 
 
-def remove_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
+def remove_units(path: ObjectPath, *, reload: Reload) -> bool:
     """Uninstall every unit of the object (``delete``)."""
     from omc.compiler.install import install
 
     report = install({}, directory=unit_dir(), object_path=str(path))
     safefs.remove(config_hash_file(path))
     if report.changed:
-        reload()
+        reload(tuple(c.unit for c in report.changes))
     return report.changed
