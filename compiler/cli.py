@@ -210,13 +210,13 @@ class Run:
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .contract.node import path_from_location
+        from .contract.node import ConfigFileError, path_from_location, read_config_file
         from .pipeline import build
 
         try:
-            text = file.read_bytes().decode("utf-8", errors="replace")
-        except OSError as exc:
-            self.fail(ExitStatus.IO_ERROR, f"cannot read {file}: {exc.strerror or exc}")
+            text = read_config_file(file).text
+        except ConfigFileError as exc:
+            self.fail(ExitStatus.IO_ERROR, str(exc))
             return None
         result = build(
             text,

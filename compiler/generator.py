@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import ir
-from .contract.node import discover
+from .contract.node import ConfigFileError, discover, read_config_file
 from .exitcodes import ExitStatus
 from .records import Record
 
@@ -153,7 +153,7 @@ class Generator:
 
     def prepare(self, file: Path, path: ir.ObjectPath) -> Job | None:
         """A cache hit is written at once (None); anything else becomes a compile job."""
-        text = file.read_bytes().decode("utf-8", errors="replace")
+        text = read_config_file(file).text
         key = self.settings.key(text, path)
         cached = _read_cache(self._cache(path))
         if cached is not None and cached[0] == key:
@@ -234,8 +234,8 @@ def run(
     for file, path in found:
         try:
             job = gen.prepare(file, path)
-        except OSError as exc:  # one unreadable config must not stop the others
-            gen.fail(file, path, exc.strerror or str(exc))
+        except ConfigFileError as exc:  # one unreadable config must not stop the others
+            gen.fail(file, path, str(exc))
             continue
         if job is not None:
             jobs.append(job)

@@ -35,6 +35,7 @@ Object path defaults (when ``path`` is not given):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,18 +106,16 @@ def compile_file(
     cluster: Mapping[str, str] | None = None,
 ) -> Result:
     """:func:`compile_text` on a file; an unreadable file is a diagnostic, not an exception."""
+    from .contract.node import ConfigFileError, read_config_file
+
     try:
-        raw = file.read_bytes()
-    except OSError as exc:
+        text = read_config_file(file).text
+    except ConfigFileError as exc:
         diag = Diagnostic(
-            severity=Severity.ERROR,
-            span=None,
-            message=f"cannot read {file}: {exc.strerror or exc}",
-            code="unreadable-file",
+            severity=Severity.ERROR, span=None, message=str(exc), code="unreadable-file"
         )
         guess = path or ir.ObjectPath(name=file.stem)
         return Result(path=guess, service=None, diagnostics=(diag,))
-    text = raw.decode("utf-8", errors="replace")
     return compile_text(text, filename=str(file), node=node, path=path, env=env, cluster=cluster)
 
 
@@ -154,9 +153,16 @@ def infer_kind(file: Path, document: Document) -> ir.Kind:
 
 
 def _absolute(filename: str) -> str:
+    """The ``SourcePath=`` of a config: absolute and normalised (systemd ignores, with a
+    warning on every unit, a path holding ``..`` or ``.``).
+
+    ``os.path.abspath`` normalises the text only; ``Path.resolve()`` would also follow
+    symlinks, writing where a link points today instead of the path the admin named
+    (``/etc/opensvc`` a link to a shared mount stays ``/etc/opensvc/…``).
+    """
     if filename.startswith("<"):
         return filename
-    return str(Path(filename).absolute())
+    return os.path.abspath(filename)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)

@@ -291,7 +291,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
     source = cmd.values.get("config")
     if not source:
         raise UsageError("create expects --config FILE (or - for stdin)")
-    text = sys.stdin.read() if source == "-" else _read(Path(source))
+    text = _read(source)
     path = parse_path(cmd.selector)
     compiled = install.compile_config(path, text, filename=source)
     if compiled.diagnostics:
@@ -303,13 +303,25 @@ def _create(cmd: Command, argv: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _read(file: Path) -> str:
+def _read(source: str) -> str:
+    """A config given on the command line (``-``: stdin), read as ``omc`` reads one:
+    bounded, a regular file (a FIFO or a device is refused, never waited on), UTF-8."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_config_file
     from omc.runtime.objects.configs import StoreError
 
     try:
-        return file.read_text(encoding="utf-8")
+        if source != "-":
+            return read_config_file(Path(source), errors="strict").text
+        data = read_config_bytes(sys.stdin.fileno(), name="stdin")
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
     except OSError as exc:
-        raise StoreError(f"cannot read {file}: {exc.strerror}") from None
+        raise StoreError(f"cannot read stdin: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = f"byte {exc.start} is {data[exc.start]:#04x}"
+        raise StoreError(f"cannot read stdin: not UTF-8 text ({at})") from None
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
@@ -379,7 +391,7 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         fh.write(text)
     try:
         subprocess.run([*shlex.split(editor), fh.name], check=False)
-        new = Path(fh.name).read_text(encoding="utf-8")
+        new = _read(fh.name)
     finally:
         Path(fh.name).unlink()
     if new == text:

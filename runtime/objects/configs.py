@@ -13,7 +13,7 @@ import fnmatch
 import os
 from pathlib import Path
 
-from omc.compiler.contract.node import config_file, discover
+from omc.compiler.contract.node import ConfigFileError, config_file, discover, read_config_file
 from omc.compiler.contract.paths import Kind, ObjectPath, parse_path
 
 _GLOB = frozenset("*?[")
@@ -78,12 +78,13 @@ def config_file_exists(path: ObjectPath) -> bool:
 
 
 def read_config(path: ObjectPath) -> str:
+    """The object's config text (bounded, a regular file, UTF-8: ``read_config_file``)."""
     try:
-        return config_file(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None
-    except OSError as exc:
-        raise StoreError(f"cannot read {config_file(path)}: {exc.strerror}") from None
+        return read_config_file(config_file(path), errors="strict").text
+    except ConfigFileError as exc:
+        if exc.missing:
+            raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None
+        raise StoreError(str(exc)) from None
 
 
 def write_config(path: ObjectPath, text: str) -> Path:
