@@ -81,6 +81,7 @@ def compile_text(
     document = parse(text, filename=filename, diags=diags)
     if path is None:
         path = default_path(filename, document)
+    _check_path(path, diags)
     service = None
     if document.sections or not diags.has_errors:
         service = lower(
@@ -152,6 +153,21 @@ def infer_kind(file: Path, document: Document) -> ir.Kind:
     return ir.Kind.SVC
 
 
+def _check_path(path: ir.ObjectPath, diags: Collector) -> None:
+    """An object name or namespace ``om`` would refuse (the contract's rule, the one
+    ``parse_path`` applies) is an error: such units could never be acted on."""
+    from .contract.paths import name_error
+
+    for value, what in ((path.name, "name"), (path.namespace, "namespace")):
+        if what == "namespace" and value == "root":
+            continue
+        if why := name_error(value, what):
+            diags.error(
+                None, f"{why}; om refuses this object", code="invalid-name",
+                hint="rename the file (the object name is the file name without .conf)",
+            )  # fmt: skip
+
+
 def _absolute(filename: str) -> str:
     """The ``SourcePath=`` of a config: absolute and normalised (systemd ignores, with a
     warning on every unit, a path holding ``..`` or ``.``).
@@ -162,7 +178,7 @@ def _absolute(filename: str) -> str:
     """
     if filename.startswith("<"):
         return filename
-    return os.path.abspath(filename)
+    return os.path.abspath(filename)  # noqa: PTH100 (resolve() follows symlinks: above)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)

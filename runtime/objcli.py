@@ -101,6 +101,11 @@ def main(argv: list[str]) -> int:
         return driver_main(argv[0], argv[2:])
     try:
         cmd = parse(argv)
+        if os.geteuid() != 0:
+            # Objects are root's: configs 0600, units, locks and state under /etc, /run
+            # and /var. One sentence instead of the first EACCES deep in an action.
+            _err(f"om must run as root (uid {os.geteuid()})")
+            return ExitStatus.ERROR
         return int(dispatch(cmd, argv))
     except UsageError as exc:
         _err(f"{exc}\n{USAGE}")
@@ -130,6 +135,9 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         _err(str(exc))
         return ExitStatus.ERROR
     if isinstance(exc, ActionError):
+        return ExitStatus.ERROR
+    if isinstance(exc, OSError) and exc.filename is not None:  # root, yet refused: say where
+        _err(f"cannot access {exc.filename}: {exc.strerror}")
         return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
@@ -286,7 +294,7 @@ def _reload(forget: tuple[str, ...] = ()) -> None:
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import install
 
     source = cmd.values.get("config")
     if not source:
@@ -298,8 +306,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
         sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         return ExitStatus.ERROR
-    configs.write_config(path, text)
-    install.ensure_units(path, reload=_reload)
+    install.commit(path, text, compiled.units, reload=_reload)
     return ExitStatus.OK
 
 
@@ -401,6 +408,5 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    configs.write_config(path, new)
-    install.ensure_units(path, reload=_reload)
+    install.commit(path, new, compiled.units, reload=_reload)
     return ExitStatus.OK

@@ -87,17 +87,36 @@ def read_config(path: ObjectPath) -> str:
         raise StoreError(str(exc)) from None
 
 
-def write_config(path: ObjectPath, text: str) -> Path:
-    """Atomic write (temp file + rename) of an object's config."""
+def stage_config(path: ObjectPath, text: str) -> Path:
+    """Write ``text`` to a temporary file beside the object's config (0600, fsynced):
+    renaming it over the config is the commit (``install.commit``), unlinking it the
+    abort. A full or read-only file system fails here, before anything changed."""
     import tempfile  # not on the status path
 
     target = config_file(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as exc:
+        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        Path(tmp).replace(target)
+            fh.flush()
+            os.fsync(fh.fileno())
     except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
+    return Path(tmp)
+
+
+def write_config(path: ObjectPath, text: str) -> Path:
+    """Atomic write (temp file + rename) of an object's config."""
+    staged = stage_config(path, text)
+    target = config_file(path)
+    try:
+        staged.replace(target)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
         raise StoreError(f"cannot write {target}: {exc.strerror}") from None
     return target

@@ -10,6 +10,10 @@ text (and of ``cluster.conf``, whose values the units embed) is kept in
 install is atomic (``omc.compiler.install``) and ONE ``daemon-reload`` follows,
 only when a unit file actually changed. A config with errors never reaches the
 unit directory: the last good units stay.
+
+``create`` and ``config edit`` go through :func:`commit`: the config, its units and the
+marker are installed all together or not at all (a full ``/var`` or ``/etc`` fails the
+command, naming the file, before anything changed).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from omc.compiler.contract.node import (
 from omc.compiler.contract.paths import ObjectPath
 from omc.compiler.contract.units import unit_dir
 from omc.runtime.layout import object_var_dir
-from omc.runtime.objects.configs import ConfigError, read_config
+from omc.runtime.objects.configs import ConfigError, StoreError, read_config, stage_config
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,17 +61,22 @@ def _hash_file(path: ObjectPath) -> Path:
     return object_var_dir(path) / "config.sha256"
 
 
+def _digest(text: str) -> str:
+    """The marker of installed units: what they were compiled from (config, cluster
+    values, the ``om`` path written into them)."""
+    import hashlib  # not on the status path
+
+    return hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest() + " " + om_path()
+
+
 def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     """Recompile and install the object's units if its config changed; reload once if so.
 
     Returns whether anything changed. A config with errors raises and leaves
     the last good units in place.
     """
-    import hashlib  # not on the status path
-
     text = read_config(path)
-    digest = hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest()
-    digest += " " + om_path()
+    digest = _digest(text)
     marker = _hash_file(path)
     with contextlib.suppress(OSError):
         if marker.read_text() == digest:
@@ -80,8 +89,56 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     report = install(compiled.units, directory=unit_dir(), object_path=str(path))
     if report.changed:
         reload()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(digest)
+    _stage_marker(marker, digest).replace(marker)
+    return report.changed
+
+
+def _stage_marker(marker: Path, digest: str) -> Path:
+    """The marker written beside its final name (renamed over it to commit)."""
+    staged = marker.with_name(f".{marker.name}.tmp")
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(digest)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {marker}: {exc.strerror}") from None
+    return staged
+
+
+def commit(
+    path: ObjectPath, text: str, units: dict[str, str], *, reload: Callable[[], None]
+) -> bool:
+    """Install a new config, its compiled ``units`` and their marker: all or nothing.
+
+    Everything that needs room is written first (the marker and the config beside their
+    final names, the units into a staging directory by ``compiler.install``); only
+    renames follow, and a failure among them puts the previous units back. Returns
+    whether the units changed (``reload`` has then run once).
+    """
+    from omc.compiler.install import InstallError, install, installed_units
+
+    marker = _hash_file(path)
+    staged_marker = _stage_marker(marker, _digest(text))
+    staged_config: Path | None = None
+    try:
+        staged_config = stage_config(path, text)
+        previous = installed_units(unit_dir(), str(path))
+        try:
+            report = install(units, directory=unit_dir(), object_path=str(path))
+        except InstallError as exc:
+            raise StoreError(str(exc)) from None
+        try:
+            staged_marker.replace(marker)  # a marker ahead of its config only forces a recompile
+            staged_config.replace(config_file(path))
+        except OSError as exc:
+            install(previous, directory=unit_dir(), object_path=str(path))
+            raise StoreError(f"cannot install {config_file(path)}: {exc.strerror}") from None
+    finally:
+        staged_marker.unlink(missing_ok=True)
+        if staged_config is not None:
+            staged_config.unlink(missing_ok=True)
+    if report.changed:
+        reload()
     return report.changed
 
 

@@ -78,7 +78,7 @@ def test_check_refuses_a_device_instead_of_reading_it_forever(tmp_path: Path) ->
 
 def test_check_refuses_a_fifo_instead_of_hanging(tmp_path: Path) -> None:
     """A FIFO with no writer is refused at once (opening it must not block)."""
-    fifo = tmp_path / "svc.conf"
+    fifo = tmp_path / "web.conf"
     os.mkfifo(fifo)
     proc = run_omc("check", fifo, *FIXED, cwd=tmp_path)
     assert proc.returncode == ExitStatus.IO_ERROR
@@ -137,7 +137,7 @@ def _words(count: int, width: int) -> str:
     """``count`` words of four parts each (plain, '…', "…" with an escape, an escaped
     blank), every run ``width`` characters long."""
     run = "x" * width
-    return " ".join([f"{run}'{run}'\"{run}\\\"{run}\"\\ {run}"] * count)
+    return " ".join([f'{run}\'{run}\'"{run}\\"{run}"\\ {run}'] * count)
 
 
 def test_splitting_cost_grows_with_the_words_not_their_characters() -> None:
@@ -173,3 +173,27 @@ def test_a_megabyte_environment_value_compiles(tmp_path: Path) -> None:
     out = tmp_path / "units"
     assert omc("compile", config, "-o", out, "-q", *FIXED) == ExitStatus.OK
     assert f"BIG={value}" in (out / "opensvc-svc.web-app.0.service").read_text()
+
+
+@pytest.mark.parametrize(
+    ("relative", "why"),
+    [
+        ("Bad_Name.conf", "invalid name 'Bad_Name'"),
+        ("svc.conf", "invalid name 'svc': it is a reserved kind name"),
+        ("namespaces/Ns1/svc/web.conf", "invalid namespace 'Ns1'"),
+        ("x" * 64 + ".conf", f"invalid name '{'x' * 64}'"),
+    ],
+)
+def test_omc_refuses_the_object_names_om_refuses(
+    tmp_path: Path, relative: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file whose name `om` would refuse compiles to a diagnostic, not to units."""
+    config = tmp_path / relative
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(GOOD)
+    out = tmp_path / "units"
+    assert omc("compile", config, "-o", out, *FIXED) == ExitStatus.CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"{config}: error: {why}"), err
+    assert "hint: rename the file" in err
+    assert not out.exists()

@@ -194,10 +194,10 @@ def test_scoped_values_are_evaluated_for_the_node() -> None:
 def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
     """The issue's example, rendered exactly."""
     text = "[ip#0]\nipnme = 10.0.0.1\ndev = eth0\n"
-    result = compile_text(text, filename="svc.conf", node="n1")
+    result = compile_text(text, filename="web.conf", node="n1")
     assert not result.ok and result.service is None
     assert render_text(result.diagnostics, text) == (
-        "svc.conf:2:1: error: unknown keyword 'ipnme' in [ip#0]\n"
+        "web.conf:2:1: error: unknown keyword 'ipnme' in [ip#0]\n"
         "   2 | ipnme = 10.0.0.1\n"
         "     | ^~~~~\n"
         "hint: did you mean 'ipname'?\n"
