@@ -224,16 +224,25 @@ def to_shlex(raw: str) -> tuple[str, ...]:
 
 
 _SHELL_OPERATORS = ("|", "&&", ";")
+_SHELLS = frozenset(("sh", "bash", "dash", "/bin/sh", "/bin/bash", "/bin/dash", "/usr/bin/bash"))
 
 
 def to_command(raw: str) -> tuple[str, ...]:
     """A command as om3 runs it (``CmdArgsFromString``).
 
     A string holding ``|``, ``&&`` or ``;`` runs as ``/bin/sh -c <string>``;
-    anything else is shlex-split and executed directly.
+    anything else is shlex-split and executed directly. A string that already is
+    exactly ``<shell> -c <script>`` runs as written: om3 would wrap it in a second
+    shell (same effect, one more process, and a ``run:`` line showing the wrap twice).
     """
     text = raw.strip()
     if any(op in text for op in _SHELL_OPERATORS):
+        try:
+            words = split_words(text)
+        except ValueError:
+            words = []
+        if len(words) == 3 and words[0] in _SHELLS and words[1] == "-c":
+            return tuple(words)
         return ("/bin/sh", "-c", text)
     return to_shlex(text)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Completed, Runner, run
+from .settings import command
 
 DEFAULT_RETCODES = "0:up 1:down"
-SCRIPT_ACTIONS = frozenset({"start", "stop", "check", "info"})  # true/false/number mean <script>
 STATUS_TIMEOUT = 60.0  # status_timeout default (opensvc.md §3.2) when check has none
 
 
@@ -47,28 +47,6 @@ def parse_retcodes(text: str) -> dict[int, Status]:
 def status_of(code: int, table: Mapping[int, Status]) -> Status:
     """The status for an exit code; unlisted codes mean warn."""
     return table.get(code, Status.WARN)
-
-
-def command(res: ResourceView, action: str) -> tuple[str, ...]:
-    """The argv of ``action`` (start, stop, check, info): () means "nothing to run".
-
-    ``true`` or a sequence number runs ``<script> <action>``; ``false`` runs
-    nothing; anything else is the command itself (shlex, or a JSON list).
-    """
-    value = res.config.get(action)
-    if value is None or value is False:
-        return ()
-    if action not in SCRIPT_ACTIONS:
-        return settings.argv(res, action)
-    word = str(value).strip().lower() if not isinstance(value, list | tuple) else ""
-    if value is True or word == "true" or word.isdigit():
-        script = settings.text(res, "script")
-        if not script:
-            raise DriverError(f"{res.rid}: {action} = {value} needs the script keyword")
-        return (script, action)
-    if word == "false":
-        return ()
-    return settings.argv(res, action)
 
 
 def environment(res: ResourceView, action: str) -> dict[str, str]:
@@ -205,8 +183,8 @@ class _App:
         desc = settings.text(res, "desc")
         if desc:
             return desc
-        argv = command(res, "start")
-        return " ".join(argv) if argv else (settings.text(res, "script") or "")
+        argv = command(res, "start")  # shell-quoted: the words as they run, unambiguous
+        return shlex.join(argv) if argv else (settings.text(res, "script") or "")
 
 
 class Forking(_App):

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from . import settings
-from .app import AppCommands, command, retcodes, status_of
+from .app import AppCommands, retcodes, status_of
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import CommandError, Runner, run, subprocess_runner
+from .settings import command
 
 
 def _var_dir(res: ResourceView) -> Path:

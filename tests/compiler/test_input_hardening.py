@@ -197,3 +197,20 @@ def test_omc_refuses_the_object_names_om_refuses(
     assert err.startswith(f"{config}: error: {why}"), err
     assert "hint: rename the file" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "argv"),
+    [
+        ("/bin/sh -c 'exportfs -au; exportfs -f'", ("/bin/sh", "-c", "exportfs -au; exportfs -f")),
+        ('sh -c "a && b"', ("sh", "-c", "a && b")),
+        ("bash -c 'a | b'", ("bash", "-c", "a | b")),
+        ("echo a && echo b", ("/bin/sh", "-c", "echo a && echo b")),
+        ("/bin/sh -c 'a; b' ; echo c", ("/bin/sh", "-c", "/bin/sh -c 'a; b' ; echo c")),
+        ("/bin/sh -c 'echo $0; x' name", ("/bin/sh", "-c", "/bin/sh -c 'echo $0; x' name")),
+    ],
+)
+def test_a_shell_command_is_not_wrapped_in_a_second_shell(raw: str, argv: tuple[str, ...]) -> None:
+    """`/bin/sh -c '…; …'` runs as written; only other commands with `;`, `|` or `&&` get
+    om3's `/bin/sh -c <text>` wrap (same effect, one shell, a readable `run:` line)."""
+    assert convert.to_command(raw) == argv

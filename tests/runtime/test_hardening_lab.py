@@ -107,3 +107,39 @@ def test_create_on_a_full_var_installs_nothing(node: Node) -> None:
         om(node, "full", "delete")
     finally:
         node.run(["umount", "/var/lib/opensvc"], check=False)
+
+
+# ---------------------------------------------------------------------------
+# 15: `run:` lines show the command as written and as it runs
+
+SHELLY = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0a15
+
+[app#0]
+start = /bin/sh -c 'true && printf "100%%n" "$HOME" > /run/omct/shelly.out'
+stop = printf '%s' $$HOME
+check = test -e /run/omct/shelly.out
+"""
+
+
+def test_run_lines_show_the_command_as_it_runs(lab: Lab) -> None:
+    """No unit escapes (`%%`, `$$`), one shell wrap, words quoted as a shell reads them;
+    the command really ran as shown (its output file has the expanded text)."""
+    n1 = lab.node("n1")
+    pg = "/opensvc.slice/opensvc-svc.shelly.slice/opensvc-svc.shelly-app.0.slice"
+    with created(n1, "shelly", SHELLY):
+        start = om(n1, "shelly", "instance", "start")
+        assert start.returncode == 0, start.stdout + start.stderr
+        runs = [
+            line.split(" app#0: ", 1)[1] for line in start.stdout.splitlines() if " run: " in line
+        ]
+        script = """true && printf "100%%n" "$HOME" > /run/omct/shelly.out"""
+        assert runs == [f"run: {OM} exec --pg {pg} -- /bin/sh -c '{script}'"]
+        # One shell, no `$$` (that would print the shell's pid): HOME is unset in units.
+        assert n1.read_file("/run/omct/shelly.out") == "100%n"
+        stop = om(n1, "shelly", "instance", "stop")
+        runs = [
+            line.split(" app#0: ", 1)[1] for line in stop.stdout.splitlines() if " run: " in line
+        ]
+        assert runs == [f"run: {OM} exec --pg {pg} -- printf %s '$$HOME'"]
