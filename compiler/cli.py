@@ -210,7 +210,7 @@ class Run:
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .contract.node import ConfigFileError, path_from_location, read_config_file
+        from .contract.node import ConfigFileError, etc_dir, path_from_location, read_config_file
         from .pipeline import build
 
         try:
@@ -225,6 +225,7 @@ class Run:
             om=self.om,
             path=path_from_location(file),
             cluster=self.cluster,
+            stores=etc_dir(),
         )
         self.report(result.diagnostics, text)
         if not result.ok:

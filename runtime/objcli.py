@@ -30,6 +30,8 @@ usage: om <selector> [instance] start|stop|restart|startstandby|shutdown|run|fre
        om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
        om <selector> instance status | print status [--format json] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
+       om <cfg|sec|usr path> create | add|change --key K [--value V | --from FILE|-]
+       om <cfg|sec|usr path> keys [--match GLOB] | decode --key K | remove --key K
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
        om lab up|down|status|list|exec|run|logs    (om lab --help)
@@ -41,7 +43,8 @@ ACTIONS = frozenset(
 )
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
-           "--config": "config", "--node": "node", "--target": "target"}  # fmt: skip
+           "--config": "config", "--node": "node", "--target": "target",
+           "--key": "key", "--value": "value", "--from": "from", "--match": "match"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -162,6 +165,11 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
         "config validate": _config_validate,
         "config edit": _config_edit,
         "logs": _logs,
+        "add": _key_add,
+        "change": _key_change,
+        "keys": _keys,
+        "decode": _decode,
+        "remove": _key_remove,
     }
     if verb in table:
         return table[verb](cmd, argv)
@@ -294,13 +302,16 @@ def _reload(forget: tuple[str, ...] = ()) -> None:
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import install
+    from omc.runtime.objects import install, kv
 
     source = cmd.values.get("config")
-    if not source:
-        raise UsageError("create expects --config FILE (or - for stdin)")
-    text = _read(source)
     path = parse_path(cmd.selector)
+    if not source and kv.is_store(path):
+        source, text = "<new>", kv.new_config()  # om3: an empty store, keys added later
+    elif not source:
+        raise UsageError("create expects --config FILE (or - for stdin)")
+    else:
+        text = _read(source)
     compiled = install.compile_config(path, text, filename=source)
     if compiled.diagnostics:
         sys.stderr.write(compiled.diagnostics)
@@ -409,4 +420,100 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
     install.commit(path, new, compiled.units, reload=_reload)
+    return ExitStatus.OK
+
+
+# ---------------------------------------------------------------------------
+# Keys of cfg, sec and usr objects (om3's ``om <path> add|change|keys|decode|remove``)
+
+
+def _store_path(cmd: Command) -> ObjectPath:
+    """The one cfg/sec/usr object a key command acts on (it must exist)."""
+    from omc.runtime.objects import kv
+    from omc.runtime.objects.configs import StoreError, select_objects
+
+    found = select_objects(cmd.selector)
+    if len(found) != 1:
+        raise UsageError(f"key commands act on one object; {cmd.selector!r} selects {len(found)}")
+    if not kv.is_store(found[0]):
+        raise StoreError(
+            f"{found[0]} is a {found[0].kind}: only cfg, sec and usr objects hold keys"
+        )
+    return found[0]
+
+
+def _key_name(cmd: Command) -> str:
+    key = cmd.values.get("key")
+    if not key:
+        raise UsageError("expected --key NAME")
+    return key
+
+
+def _key_value(cmd: Command) -> bytes:
+    """``--value V``, ``--from FILE`` (``-``: stdin), or empty (om3)."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_regular_file
+    from omc.runtime.objects.configs import StoreError
+    from omc.runtime.objects.kv import MAX_VALUE_BYTES
+
+    value, source = cmd.values.get("value"), cmd.values.get("from")
+    if value is not None and source is not None:
+        raise UsageError("give --value or --from, not both")
+    if value is not None:
+        return value.encode()
+    if source is None:
+        return b""
+    what = "a key value"
+    try:
+        if source == "-":
+            return read_config_bytes(sys.stdin.fileno(), name="stdin", limit=MAX_VALUE_BYTES,
+                                     what=what)  # fmt: skip
+        return read_regular_file(Path(source), limit=MAX_VALUE_BYTES, what=what)[0]
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _set_key(cmd: Command, *, replace: bool) -> int:
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import kv
+
+    path, key, value = _store_path(cmd), _key_name(cmd), _key_value(cmd)
+    with object_lock(path):  # read-modify-write of the config
+        kv.set_key(path, key, value, replace=replace)
+    return ExitStatus.OK
+
+
+def _key_add(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=False)
+
+
+def _key_change(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=True)
+
+
+def _key_remove(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import kv
+
+    path, key = _store_path(cmd), _key_name(cmd)
+    with object_lock(path):
+        kv.remove_key(path, key)
+    return ExitStatus.OK
+
+
+def _keys(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.objects import kv
+
+    for key in kv.keys(_store_path(cmd), cmd.values.get("match")):
+        print(key)
+    return ExitStatus.OK
+
+
+def _decode(cmd: Command, argv: list[str]) -> int:
+    """The value's bytes as stored, nothing added (om3: no trailing newline)."""
+    from omc.runtime.objects import kv
+
+    value = kv.decode(_store_path(cmd), _key_name(cmd))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(value)
+    sys.stdout.buffer.flush()
     return ExitStatus.OK

@@ -66,7 +66,9 @@ def _kind_of(mode: int) -> str:
     return next((what for test, what in _FILE_TYPES if test(mode)), "not a regular file")
 
 
-def read_config_bytes(source: int, *, name: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+def read_config_bytes(
+    source: int, *, name: str, limit: int = MAX_CONFIG_BYTES, what: str = "a config file"
+) -> bytes:
     """At most ``limit`` bytes from an open file (a pipe included: ``create --config -``);
     one byte more is an error. Reads in chunks: the bound holds for a file that grows."""
     chunks: list[bytes] = []
@@ -79,7 +81,7 @@ def read_config_bytes(source: int, *, name: str, limit: int = MAX_CONFIG_BYTES) 
         size += len(chunk)
     if size > limit:
         raise ConfigFileError(
-            f"cannot read {name}: larger than {_size(limit)}, the bound of a config file"
+            f"cannot read {name}: larger than {_size(limit)}, the bound of {what}"
         )
     return b"".join(chunks)
 
@@ -88,13 +90,13 @@ def _size(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
 
 
-def read_config_file(
-    file: Path, *, errors: str = "replace", limit: int = MAX_CONFIG_BYTES
-) -> ConfigFile:
-    """A config file's text, refusing what is not a regular file of at most ``limit``
-    bytes. ``O_NONBLOCK``: opening a FIFO with no writer must not hang; ``fstat`` of the
-    opened file, not ``stat`` of the name, so the checked file is the one read.
-    ``errors="strict"`` refuses text that is not UTF-8 (``om`` stores configs as given)."""
+def read_regular_file(
+    file: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "a config file"
+) -> tuple[bytes, int]:
+    """The bytes and mode of a regular file of at most ``limit`` bytes, else
+    :class:`ConfigFileError`. ``O_NONBLOCK``: opening a FIFO with no writer must not
+    hang; ``fstat`` of the opened file, not ``stat`` of the name, so the checked file is
+    the one read."""
     try:
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
@@ -108,20 +110,27 @@ def read_config_file(
             )
         if st.st_size > limit:
             raise ConfigFileError(
-                f"cannot read {file}: larger than {_size(limit)}, the bound of a config file"
+                f"cannot read {file}: larger than {_size(limit)}, the bound of {what}"
             )
-        data = read_config_bytes(fd, name=str(file), limit=limit)
+        return read_config_bytes(fd, name=str(file), limit=limit, what=what), st.st_mode
     except OSError as exc:
         raise ConfigFileError(f"cannot read {file}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def read_config_file(file: Path, *, errors: str = "replace") -> ConfigFile:
+    """A config file's text (:func:`read_regular_file`: a regular file of at most
+    :data:`MAX_CONFIG_BYTES`). ``errors="strict"`` refuses text that is not UTF-8
+    (``om`` stores configs as given)."""
+    data, mode = read_regular_file(file)
     try:
         text = data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as exc:
         raise ConfigFileError(
             f"cannot read {file}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
         ) from None
-    return ConfigFile(text=text, private=not st.st_mode & stat.S_IROTH)
+    return ConfigFile(text=text, private=not mode & stat.S_IROTH)
 
 
 def etc_dir() -> Path:

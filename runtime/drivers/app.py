@@ -68,7 +68,21 @@ def environment(res: ResourceView, action: str) -> dict[str, str]:
         if not sep or not key:
             raise DriverError(f"{res.rid}: environment item {item!r} is not VAR=value")
         env[key] = value
+    env.update(kv_environment(res))
     return env
+
+
+def kv_environment(res: ResourceView) -> dict[str, str]:
+    """The variables of ``configs_environment``/``secrets_environment`` (om3 passes them
+    to every command of the resource); a missing object or key is a :class:`DriverError`."""
+    if "configs_environment" not in res.config and "secrets_environment" not in res.config:
+        return {}
+    from omc.runtime.objects import kv  # only for resources that take keys
+
+    try:
+        return kv.environment(res.ref.namespace, res.config)
+    except kv.KvReferenceError as exc:
+        raise DriverError(f"{res.rid}: {exc}") from None
 
 
 def _timeout(res: ResourceView, action: str, default: float | None) -> float | None:

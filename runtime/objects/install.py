@@ -27,6 +27,7 @@ from omc.compiler.contract.node import (
     cluster_settings,
     cluster_text,
     config_file,
+    etc_dir,
     node_name,
     om_path,
 )
@@ -52,7 +53,7 @@ def compile_config(path: ObjectPath, text: str, *, filename: str) -> Compiled:
     from omc.compiler.pipeline import build
 
     result = build(text, filename=filename, node=node_name(), om=om_path(), path=path,
-                   cluster=cluster_settings())  # fmt: skip
+                   cluster=cluster_settings(), stores=etc_dir())  # fmt: skip
     rendered = render_text(result.diagnostics, text) if result.diagnostics else ""
     return Compiled(units=dict(result.units), diagnostics=rendered, ok=result.ok)
 
