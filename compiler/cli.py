@@ -207,6 +207,9 @@ class Run:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     statuses: list[ExitStatus] = field(default_factory=list)
+    private: set[Path] = field(
+        default_factory=set
+    )  # configs not world-readable: nor are their units
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
@@ -214,10 +217,13 @@ class Run:
         from .pipeline import build
 
         try:
-            text = read_config_file(file).text
+            config = read_config_file(file)
         except ConfigFileError as exc:
             self.fail(ExitStatus.IO_ERROR, str(exc))
             return None
+        text = config.text
+        if config.private:
+            self.private.add(file)
         result = build(
             text,
             filename=str(file),
@@ -299,6 +305,7 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
                 directory=args.output,
                 object_path=str(result.path),
                 installed=owned.get(str(result.path), {}),
+                private=file in run.private,
             )
         except InstallError as exc:
             run.fail(ExitStatus.IO_ERROR, f"{file}: {exc}")

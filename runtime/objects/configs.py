@@ -13,7 +13,13 @@ import fnmatch
 import os
 from pathlib import Path
 
-from omc.compiler.contract.node import ConfigFileError, config_file, discover, read_config_file
+from omc.compiler.contract.node import (
+    ConfigFile,
+    ConfigFileError,
+    config_file,
+    discover,
+    read_config_file,
+)
 from omc.compiler.contract.paths import Kind, ObjectPath, parse_path
 
 _GLOB = frozenset("*?[")
@@ -79,8 +85,13 @@ def config_file_exists(path: ObjectPath) -> bool:
 
 def read_config(path: ObjectPath) -> str:
     """The object's config text (bounded, a regular file, UTF-8: ``read_config_file``)."""
+    return load_config(path).text
+
+
+def load_config(path: ObjectPath) -> ConfigFile:
+    """The object's config text and whether its mode keeps it private (so are its units)."""
     try:
-        return read_config_file(config_file(path), errors="strict").text
+        return read_config_file(config_file(path), errors="strict")
     except ConfigFileError as exc:
         if exc.missing:
             raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None

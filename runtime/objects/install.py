@@ -34,7 +34,7 @@ from omc.compiler.contract.node import (
 from omc.compiler.contract.paths import ObjectPath
 from omc.compiler.contract.units import unit_dir
 from omc.runtime.layout import object_var_dir
-from omc.runtime.objects.configs import ConfigError, StoreError, read_config, stage_config
+from omc.runtime.objects.configs import ConfigError, StoreError, load_config, stage_config
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,12 +62,13 @@ def _hash_file(path: ObjectPath) -> Path:
     return object_var_dir(path) / "config.sha256"
 
 
-def _digest(text: str) -> str:
+def _digest(text: str, *, private: bool) -> str:
     """The marker of installed units: what they were compiled from (config, cluster
-    values, the ``om`` path written into them)."""
+    values, the ``om`` path written into them) and their mode (the config's privacy)."""
     import hashlib  # not on the status path
 
-    return hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest() + " " + om_path()
+    digest = hashlib.sha256((text + "\0" + cluster_text()).encode()).hexdigest()
+    return f"{digest} {om_path()} {'0600' if private else '0644'}"
 
 
 def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
@@ -76,8 +77,9 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     Returns whether anything changed. A config with errors raises and leaves
     the last good units in place.
     """
-    text = read_config(path)
-    digest = _digest(text)
+    config = load_config(path)
+    text = config.text
+    digest = _digest(text, private=config.private)
     marker = _hash_file(path)
     with contextlib.suppress(OSError):
         if marker.read_text() == digest:
@@ -87,7 +89,8 @@ def ensure_units(path: ObjectPath, *, reload: Callable[[], None]) -> bool:
     compiled = compile_config(path, text, filename=str(config_file(path)))
     if not compiled.ok:
         raise ConfigError(compiled.diagnostics.rstrip() or f"{path}: config has errors")
-    report = install(compiled.units, directory=unit_dir(), object_path=str(path))
+    report = install(compiled.units, directory=unit_dir(), object_path=str(path),
+                     private=config.private)  # fmt: skip
     if report.changed:
         reload()
     _stage_marker(marker, digest).replace(marker)
@@ -119,20 +122,20 @@ def commit(
     from omc.compiler.install import InstallError, install, installed_units
 
     marker = _hash_file(path)
-    staged_marker = _stage_marker(marker, _digest(text))
+    staged_marker = _stage_marker(marker, _digest(text, private=True))  # om writes configs 0600
     staged_config: Path | None = None
     try:
         staged_config = stage_config(path, text)
         previous = installed_units(unit_dir(), str(path))
         try:
-            report = install(units, directory=unit_dir(), object_path=str(path))
+            report = install(units, directory=unit_dir(), object_path=str(path), private=True)
         except InstallError as exc:
             raise StoreError(str(exc)) from None
         try:
             staged_marker.replace(marker)  # a marker ahead of its config only forces a recompile
             staged_config.replace(config_file(path))
         except OSError as exc:
-            install(previous, directory=unit_dir(), object_path=str(path))
+            install(previous, directory=unit_dir(), object_path=str(path), private=True)
             raise StoreError(f"cannot install {config_file(path)}: {exc.strerror}") from None
     finally:
         staged_marker.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -214,3 +215,25 @@ def test_a_shell_command_is_not_wrapped_in_a_second_shell(raw: str, argv: tuple[
     """`/bin/sh -c '…; …'` runs as written; only other commands with `;`, `|` or `&&` get
     om3's `/bin/sh -c <text>` wrap (same effect, one shell, a readable `run:` line)."""
     assert convert.to_command(raw) == argv
+
+
+@pytest.mark.parametrize(
+    ("config_mode", "unit_mode"), [(0o600, 0o600), (0o640, 0o600), (0o644, 0o644)]
+)
+def test_units_are_no_more_readable_than_their_config(
+    tmp_path: Path, config_mode: int, unit_mode: int
+) -> None:
+    """X-OpenSVC-Config embeds every keyword: a config others cannot read gives units
+    they cannot read either (slices, which name the object only, stay 0644)."""
+    config = tmp_path / "web.conf"
+    config.write_text(GOOD)
+    config.chmod(config_mode)
+    out = tmp_path / "units"
+    assert omc("compile", config, "-o", out, "-q", *FIXED) == ExitStatus.OK
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes.pop("opensvc-svc.web.slice") == modes.pop("opensvc-svc.web-app.0.slice") == 0o644
+    modes.pop("opensvc.slice")
+    assert modes == {
+        "opensvc-svc.web.target": unit_mode,
+        "opensvc-svc.web-app.0.service": unit_mode,
+    }

@@ -30,10 +30,15 @@ def om(node: Node, *args: str, input: str | None = None) -> subprocess.Completed
     return node.run([OM, *args], check=False, timeout=120, input=input)
 
 
+def as_bob(node: Node, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command run by the node's unprivileged user ``bob`` (setpriv: no PAM, no login)."""
+    setpriv = ["setpriv", "--reuid=bob", "--regid=bob", "--init-groups", "--"]
+    return node.run([*setpriv, *argv], check=False, timeout=120)
+
+
 def as_user(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-    """``om`` run by the node's unprivileged user ``bob`` (setpriv: no PAM, no login)."""
-    argv = ["setpriv", "--reuid=bob", "--regid=bob", "--init-groups", "--", OM, *args]
-    return node.run(argv, check=False, timeout=120)
+    """``om`` run by ``bob``."""
+    return as_bob(node, OM, *args)
 
 
 def units_of(node: Node, stem: str) -> list[str]:
@@ -143,3 +148,80 @@ def test_run_lines_show_the_command_as_it_runs(lab: Lab) -> None:
             line.split(" app#0: ", 1)[1] for line in stop.stdout.splitlines() if " run: " in line
         ]
         assert runs == [f"run: {OM} exec --pg {pg} -- printf %s '$$HOME'"]
+
+
+# ---------------------------------------------------------------------------
+# 10 + 4: keys reach the app, and nobody else
+
+KVAPP = """\
+[DEFAULT]
+id = 6c1e6e3e-6f0b-4a0e-9a51-7c9d1f2a0a10
+
+[app#0]
+start = /bin/sh -c 'printf "%s|%s|%s|%s" "$PASS" "$TOKEN" "$PORT" "$PLAIN" > /tmp/kvapp.out'
+check = /bin/sh -c 'test -e /tmp/kvapp.out && test "$PORT" = 8080'
+stop = /bin/sh -c 'printf "%s" "$PASS" > /tmp/kvapp.stop && rm /tmp/kvapp.out'
+user = appuser
+environment = PLAIN=visible
+secrets_environment = PASS=s1/password s1/TOK*
+configs_environment = PORT=c1/port
+"""
+SECRET = 's3cr"et $x\\n%n `b`'
+
+
+def test_keys_reach_the_app_exactly_and_only_root_reads_them(node: Node) -> None:
+    """A real app (run as its own user) gets the exact bytes of its sec/cfg keys; the
+    root-only env file exists only while the unit runs; another unprivileged user finds
+    them in no unit file, no unit property (systemctl show) and no env file."""
+    for user in ("bob", "appuser"):
+        node.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", user])
+    for path in ("sec/s1", "cfg/c1"):
+        assert om(node, path, "create").returncode == 0
+    assert om(node, "sec/s1", "add", "--key", "password", "--value", SECRET).returncode == 0
+    assert om(node, "sec/s1", "add", "--key", "TOKEN", "--from", "-", input="a\nb").returncode == 0
+    assert om(node, "cfg/c1", "add", "--key", "port", "--value", "8080").returncode == 0
+    with created(node, "kvapp", KVAPP):
+        start = om(node, "kvapp", "instance", "start")
+        assert start.returncode == 0, start.stdout + start.stderr
+        assert node.read_file("/tmp/kvapp.out") == f"{SECRET}|a\nb|8080|visible"
+        env_file = "/run/opensvc/env/opensvc-svc.kvapp-app.0.service.env"
+        assert node.run(["stat", "-c", "%a %U", env_file]).stdout == "600 root\n"
+        assert node.run(["stat", "-c", "%a %U", "/run/opensvc/env"]).stdout == "700 root\n"
+        unit = "/etc/systemd/system/opensvc-svc.kvapp-app.0.service"
+        assert node.run(["stat", "-c", "%a", unit]).stdout == "600\n"
+        verify = node.run(["systemd-analyze", "verify", "--man=no", unit], check=False)
+        assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")  # root reads 0600
+        for file in (unit, env_file, "/etc/opensvc/sec/s1.conf"):
+            seen = as_bob(node, "cat", file)
+            assert seen.returncode == 1 and "Permission denied" in seen.stderr, file
+        show = as_bob(node, "systemctl", "show", "opensvc-svc.kvapp-app.0.service").stdout
+        assert "PLAIN=visible" in show  # `environment` is public by design (docs/units.md)
+        assert "s3cr" not in show and "8080" not in show and "X-OpenSVC" not in show
+        stop = om(node, "kvapp", "instance", "stop")
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert node.read_file("/tmp/kvapp.stop") == SECRET  # stop commands get them too
+        assert node.run(["test", "-e", env_file], check=False).returncode == 1
+
+
+def test_a_missing_key_fails_the_start_naming_it(node: Node) -> None:
+    """Compile time: a warning at the keyword; start: an error line naming the key, and
+    the app never runs without it."""
+    node.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "appuser"])
+    assert om(node, "sec/s1", "create").returncode == 0
+    assert om(node, "cfg/c1", "create").returncode == 0
+    node.write_file("/run/omct/kvapp.conf", KVAPP)
+    create = om(node, "kvapp", "create", "--config", "/run/omct/kvapp.conf")
+    assert create.returncode == 0, create.stderr
+    assert (
+        "/run/omct/kvapp.conf:10:23: warning: secrets_environment of [app#0]: "
+        "PASS=s1/password: sec/s1 has no key 'password'"
+    ) in create.stderr
+    start = om(node, "kvapp", "instance", "start")
+    assert start.returncode == 1
+    errors = [line.split(" ", 1)[1] for line in start.stdout.splitlines() if " ERR " in line]
+    assert errors[0] == (
+        "ERR kvapp: app#0: cannot start: configs_environment: PORT=c1/port: "
+        "cfg/c1 has no key 'port'"
+    ), start.stdout
+    assert node.run(["test", "-e", "/tmp/kvapp.out"], check=False).returncode == 1
+    om(node, "kvapp", "delete", "--force")
