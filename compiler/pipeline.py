@@ -116,9 +116,8 @@ def compile_file(
     try:
         text = read_config_file(file).text
     except ConfigFileError as exc:
-        diag = Diagnostic(
-            severity=Severity.ERROR, span=None, message=str(exc), code="unreadable-file"
-        )
+        diag = Diagnostic(severity=Severity.ERROR, span=None, message=str(exc),
+                          code="unreadable-file", file=str(file))  # fmt: skip
         guess = path or ir.ObjectPath(name=file.stem)
         return Result(path=guess, service=None, diagnostics=(diag,))
     return compile_text(text, filename=str(file), node=node, path=path, env=env, cluster=cluster)

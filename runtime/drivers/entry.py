@@ -2,8 +2,10 @@
 
 systemd runs this for every driver-backed resource (docs/design.md), so it is
 on the hot path of every start: it imports only the driver protocol, the unit
-reader, the logger and the one driver family it needs, never the compiler or
-D-Bus. Settings come from the resource's own unit file (``X-OpenSVC-Config=``).
+reader, the logger and the one driver family it needs, never D-Bus, nor the
+compiler but for the key-store reader (``compiler/kvstore.py``) of a resource that
+takes cfg/sec keys. Settings come from the resource's own unit file
+(``X-OpenSVC-Config=``).
 
 ``run`` (tasks) takes ``--confirm``; ``update``/``full`` (syncs) take ``--target``;
 ``abort`` prints the start veto (``abort! <reason>``) and exits 1, or exits 0.

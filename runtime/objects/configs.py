@@ -106,7 +106,7 @@ def stage_config(path: ObjectPath, text: str) -> Path:
 
     target = config_file(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)  # whatever the umask
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     except OSError as exc:
         raise StoreError(f"cannot write {target}: {exc.strerror}") from None

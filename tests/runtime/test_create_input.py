@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.trees import scratch_env
+
 BIN = Path(sys.executable).parent
 MAX_CONFIG_BYTES = 1 << 20
 GOOD = """[DEFAULT]
@@ -20,21 +22,9 @@ start = /bin/true
 """
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "OMC_ETC": str(tmp_path / "etc"),
-        "OMC_VAR": str(tmp_path / "var"),
-        "OMC_RUN": str(tmp_path / "run"),
-        "OMC_UNIT_DIR": str(tmp_path / "units"),
-        "OMC_EXECUTOR": "0",
-        "OMC_NODE": "n1",
-    }
-
-
 def om(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``om`` in a child process; the timeout guards against a hang, it asserts nothing."""
-    return subprocess.run([BIN / "om", *args], cwd=tmp_path, env=_env(tmp_path), input=stdin,
+    return subprocess.run([BIN / "om", *args], cwd=tmp_path, env=scratch_env(tmp_path), input=stdin,
                           capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
 
 

@@ -5,15 +5,16 @@ a real full file system."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from omc.runtime.lab.api import Lab, Node
+
+from tests.runtime.test_instance_lab import created
 
 OM = str(Path(sys.executable).parent / "om")
 APP = """\
@@ -50,18 +51,6 @@ def units_of(node: Node, stem: str) -> list[str]:
 def node(lab_factory: Callable[..., Lab]) -> Node:
     """A fresh node of its own: these tests mount, fill disks and add users."""
     return lab_factory(nodes=1).node("n1")
-
-
-@contextlib.contextmanager
-def created(node: Node, path: str, config: str) -> Iterator[str]:
-    node.write_file(f"/run/omct/{path}.conf", config)
-    proc = om(node, path, "create", "--config", f"/run/omct/{path}.conf")
-    assert proc.returncode == 0, proc.stderr
-    try:
-        yield path
-    finally:
-        om(node, path, "instance", "shutdown")
-        om(node, path, "delete")
 
 
 # ---------------------------------------------------------------------------

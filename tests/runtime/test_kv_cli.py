@@ -4,7 +4,6 @@ scratch config directory (key commands need no systemd)."""
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
@@ -13,21 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.trees import scratch_env
+
 BIN = Path(sys.executable).parent
 Om = Callable[..., subprocess.CompletedProcess[bytes]]
 
 
 @pytest.fixture
 def om(tmp_path: Path) -> Om:
-    env = {
-        **os.environ,
-        "OMC_ETC": str(tmp_path / "etc"),
-        "OMC_VAR": str(tmp_path / "var"),
-        "OMC_RUN": str(tmp_path / "run"),
-        "OMC_UNIT_DIR": str(tmp_path / "units"),
-        "OMC_EXECUTOR": "0",
-        "OMC_NODE": "n1",
-    }
+    env = scratch_env(tmp_path)
 
     def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([BIN / "om", *args], cwd=tmp_path, env=env, input=stdin,
