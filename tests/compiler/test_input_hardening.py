@@ -181,6 +181,7 @@ def test_a_megabyte_environment_value_compiles(tmp_path: Path) -> None:
     [
         ("Bad_Name.conf", "invalid name 'Bad_Name'"),
         ("svc.conf", "invalid name 'svc': it is a reserved kind name"),
+        ("web\n.conf", "invalid name 'web\\n'"),
         ("namespaces/Ns1/svc/web.conf", "invalid namespace 'Ns1'"),
         ("x" * 64 + ".conf", f"invalid name '{'x' * 64}'"),
     ],

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from omc.compiler.contract.paths import parse_path
+from omc.runtime.drivers import DriverError, container
+from omc.runtime.drivers.command import Completed
 from omc.runtime.objects import kv
 from omc.runtime.objects.configs import StoreError, write_config
+
+from .drivers.helpers import RecordingLog, view
 
 
 @pytest.fixture
@@ -119,3 +124,37 @@ def test_env_file_text_escapes_what_systemd_unescapes() -> None:
     """Inside double quotes systemd unescapes \\" \\\\ \\` \\$; newlines are kept as is."""
     text = kv.env_file_text({"A": 'q"b\\t`d$e\nf%g'})
     assert text == 'A="q\\"b\\\\t\\`d\\$e\nf%g"\n'
+
+
+def test_a_container_gets_keys_by_name_in_argv_and_by_value_in_the_engine_env(etc: Path) -> None:
+    """`podman run --env PASS`: the value is in podman's environment, never in its argv
+    (which `ps` shows to every user)."""
+    calls: list[tuple[tuple[str, ...], dict[str, str]]] = []
+
+    def engine(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, **_: object
+    ) -> Completed:
+        calls.append((tuple(argv), dict(env or {})))
+        return Completed(argv=tuple(argv), returncode=1 if "inspect" in argv else 0)
+
+    config = {"name": "c1", "image": "busybox", "secrets_environment": ["PASS=s1/password"]}
+    res = view("container.podman", config, rid="container#0")
+    container.Podman(runner=engine).start(res, RecordingLog())
+    argv, env = calls[-1]
+    assert argv[:3] == ("podman", "--cgroup-manager=systemd", "run") and "--env=PASS" in argv
+    assert not any("hunter2" in word for word in argv)
+    assert env["PASS"] == "hunter2"
+
+
+def test_a_container_does_not_start_without_its_key(etc: Path) -> None:
+    """The engine is never asked to run a container whose key is missing."""
+    calls: list[tuple[str, ...]] = []
+
+    def engine(argv: Sequence[str], **_: object) -> Completed:
+        calls.append(tuple(argv))
+        return Completed(argv=tuple(argv), returncode=1 if "inspect" in argv else 0)
+
+    res = view("container.podman", {"secrets_environment": ["P=s1/nope"]}, rid="container#0")
+    with pytest.raises(DriverError, match="sec/s1 has no key 'nope'"):
+        container.Podman(runner=engine).start(res, RecordingLog())
+    assert not [c for c in calls if "run" in c]
