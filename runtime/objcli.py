@@ -430,15 +430,12 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
 def _store_path(cmd: Command) -> ObjectPath:
     """The one cfg/sec/usr object a key command acts on (it must exist)."""
     from omc.runtime.objects import kv
-    from omc.runtime.objects.configs import StoreError, select_objects
+    from omc.runtime.objects.configs import select_objects
 
     found = select_objects(cmd.selector)
     if len(found) != 1:
         raise UsageError(f"key commands act on one object; {cmd.selector!r} selects {len(found)}")
-    if not kv.is_store(found[0]):
-        raise StoreError(
-            f"{found[0]} is a {found[0].kind}: only cfg, sec and usr objects hold keys"
-        )
+    kv.require_store(found[0])
     return found[0]
 
 

@@ -38,11 +38,12 @@ def is_store(path: ObjectPath) -> bool:
 
 def load(path: ObjectPath) -> Store:
     """The object's keys (:class:`NotFoundError` without a config)."""
-    _require_store(path)
+    require_store(path)
     return read(read_config(path), filename=str(config_file(path)))
 
 
-def _require_store(path: ObjectPath) -> None:
+def require_store(path: ObjectPath) -> None:
+    """Refuse (:class:`StoreError`) an object that holds no keys."""
     if not is_store(path):
         raise StoreError(f"{path} is a {path.kind}: only cfg, sec and usr objects hold keys")
 
