@@ -33,6 +33,8 @@ usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freez
        om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
        om <selector> instance status | print status [--format json] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
+       om <cfg|sec|usr path> create | add|change --key K [--value V | --from FILE|-]
+       om <cfg|sec|usr path> keys [--match GLOB] | decode --key K | remove --key K
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
        om mon [SELECTOR] [--watch] [--format json|yaml]
@@ -47,7 +49,8 @@ ACTIONS = frozenset(
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
            "--config": "config", "--node": "node", "--target": "target", "--to": "to",
-           "--time": "time", "--waitlock": "waitlock"}  # fmt: skip
+           "--time": "time", "--waitlock": "waitlock",
+           "--key": "key", "--value": "value", "--from": "from", "--match": "match"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -108,6 +111,11 @@ def main(argv: list[str]) -> int:
         return driver_main(argv[0], argv[2:])
     try:
         cmd = parse(argv)
+        if os.geteuid() != 0:
+            # Objects are root's: configs 0600, units, locks and state under /etc, /run
+            # and /var. One sentence instead of the first EACCES deep in an action.
+            _err(f"om must run as root (uid {os.geteuid()})")
+            return ExitStatus.ERROR
         return int(dispatch(cmd, argv))
     except UsageError as exc:
         _err(f"{exc}\n{USAGE}")
@@ -141,6 +149,9 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         if not exc.logged:  # a lock wait that timed out, a refusal before any log line
             _err(str(exc))
         return ExitStatus.ERROR
+    if isinstance(exc, OSError) and exc.filename is not None:  # root, yet refused: say where
+        _err(f"cannot access {exc.filename}: {exc.strerror}")
+        return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
         return ExitStatus.ERROR
@@ -164,6 +175,11 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
         "config validate": _config_validate,
         "config edit": _config_edit,
         "logs": _logs,
+        "add": _key_add,
+        "change": _key_change,
+        "keys": _keys,
+        "decode": _decode,
+        "remove": _key_remove,
     }
     if verb in table:
         return table[verb](cmd, argv)
@@ -419,13 +435,16 @@ def _reload(gone: tuple[str, ...]) -> None:
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import install
+    from omc.runtime.objects import install, kv
 
     source = cmd.values.get("config")
-    if not source:
-        raise UsageError("create expects --config FILE (or - for stdin)")
-    text = sys.stdin.read() if source == "-" else _read(Path(source))
     path = parse_path(cmd.selector)
+    if not source and kv.is_store(path):
+        source, text = "<new>", kv.new_config()  # om3: an empty store, keys added later
+    elif not source:
+        raise UsageError("create expects --config FILE (or - for stdin)")
+    else:
+        text = _read(source)
     compiled = install.compile_config(path, text, filename=source)
     if compiled.diagnostics:
         sys.stderr.write(compiled.diagnostics)
@@ -433,7 +452,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
         return ExitStatus.ERROR
     if "local" not in cmd.switches and _cluster_configured():
         return _create_in_cluster(path, text, compiled.units)
-    _save(cmd, path, text, "create")
+    _save(cmd, path, text, "create", units=compiled.units)
     return ExitStatus.OK
 
 
@@ -459,29 +478,50 @@ def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> in
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
-def _save(cmd: Command, path: ObjectPath, text: str, action: str, *, edited: str = "") -> None:
+def _save(
+    cmd: Command,
+    path: ObjectPath,
+    text: str,
+    action: str,
+    *,
+    units: dict[str, str],
+    edited: str = "",
+) -> None:
     """Write an object's config and install its units under the object lock: a config
     change must never cut through a running action (it would swap units under its
-    jobs). ``edited``: the text an editor started from, which must still be the
-    config (a change made meanwhile is not overwritten)."""
-    from omc.runtime.engine.config_change import install_units
+    jobs). The config, its units and their marker land all together or not at all
+    (:func:`omc.runtime.objects.install.commit`). ``edited``: the text an editor
+    started from, which must still be the config (a change made meanwhile is not
+    overwritten)."""
+    from omc.runtime.engine.config_change import commit_config
     from omc.runtime.engine.session import object_lock
     from omc.runtime.objects import configs
 
     with object_lock(path, action=action, wait=_waitlock(cmd)):
         if edited and configs.read_config(path) != edited:
             raise configs.StoreError(f"{path}: config changed while it was edited: not saved")
-        configs.write_config(path, text)
-        install_units(path, action=action, console=_console(cmd))
+        commit_config(path, text, units, action=action, console=_console(cmd))
 
 
-def _read(file: Path) -> str:
+def _read(source: str) -> str:
+    """A config given on the command line (``-``: stdin), read as ``omc`` reads one:
+    bounded, a regular file (a FIFO or a device is refused, never waited on), UTF-8."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_config_file
     from omc.runtime.objects.configs import StoreError
 
     try:
-        return file.read_text(encoding="utf-8")
+        if source != "-":
+            return read_config_file(Path(source), errors="strict").text
+        data = read_config_bytes(sys.stdin.fileno(), name="stdin")
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
     except OSError as exc:
-        raise StoreError(f"cannot read {file}: {exc.strerror}") from None
+        raise StoreError(f"cannot read stdin: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = f"byte {exc.start} is {data[exc.start]:#04x}"
+        raise StoreError(f"cannot read stdin: not UTF-8 text ({at})") from None
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
@@ -581,7 +621,7 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         fh.write(text)
     try:
         subprocess.run([*shlex.split(editor), fh.name], check=False)
-        new = Path(fh.name).read_text(encoding="utf-8")
+        new = _read(fh.name)
     finally:
         Path(fh.name).unlink()
     if new == text:
@@ -591,5 +631,98 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    _save(cmd, path, new, "config edit", edited=text)
+    _save(cmd, path, new, "config edit", units=compiled.units, edited=text)
+    return ExitStatus.OK
+
+
+# ---------------------------------------------------------------------------
+# Keys of cfg, sec and usr objects (om3's ``om <path> add|change|keys|decode|remove``)
+
+
+def _store_path(cmd: Command) -> ObjectPath:
+    """The one cfg/sec/usr object a key command acts on (it must exist)."""
+    from omc.runtime.objects import kv
+    from omc.runtime.objects.configs import select_objects
+
+    found = select_objects(cmd.selector)
+    if len(found) != 1:
+        raise UsageError(f"key commands act on one object; {cmd.selector!r} selects {len(found)}")
+    kv.require_store(found[0])
+    return found[0]
+
+
+def _key_name(cmd: Command) -> str:
+    key = cmd.values.get("key")
+    if not key:
+        raise UsageError("expected --key NAME")
+    return key
+
+
+def _key_value(cmd: Command) -> bytes:
+    """``--value V``, ``--from FILE`` (``-``: stdin), or empty (om3)."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_regular_file
+    from omc.runtime.objects.configs import StoreError
+    from omc.runtime.objects.kv import MAX_VALUE_BYTES
+
+    value, source = cmd.values.get("value"), cmd.values.get("from")
+    if value is not None and source is not None:
+        raise UsageError("give --value or --from, not both")
+    if value is not None:
+        return value.encode()
+    if source is None:
+        return b""
+    what = "a key value"
+    try:
+        if source == "-":
+            return read_config_bytes(sys.stdin.fileno(), name="stdin", limit=MAX_VALUE_BYTES,
+                                     what=what)  # fmt: skip
+        return read_regular_file(Path(source), limit=MAX_VALUE_BYTES, what=what)[0]
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _set_key(cmd: Command, *, replace: bool) -> int:
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import kv
+
+    path, key, value = _store_path(cmd), _key_name(cmd), _key_value(cmd)
+    with object_lock(path, action="add" if not replace else "change", wait=_waitlock(cmd)):
+        kv.set_key(path, key, value, replace=replace)
+    return ExitStatus.OK
+
+
+def _key_add(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=False)
+
+
+def _key_change(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=True)
+
+
+def _key_remove(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import kv
+
+    path, key = _store_path(cmd), _key_name(cmd)
+    with object_lock(path, action="remove", wait=_waitlock(cmd)):
+        kv.remove_key(path, key)
+    return ExitStatus.OK
+
+
+def _keys(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.objects import kv
+
+    for key in kv.keys(_store_path(cmd), cmd.values.get("match")):
+        print(key)
+    return ExitStatus.OK
+
+
+def _decode(cmd: Command, argv: list[str]) -> int:
+    """The value's bytes as stored, nothing added (om3: no trailing newline)."""
+    from omc.runtime.objects import kv
+
+    value = kv.decode(_store_path(cmd), _key_name(cmd))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(value)
+    sys.stdout.buffer.flush()
     return ExitStatus.OK

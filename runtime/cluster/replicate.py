@@ -68,23 +68,30 @@ def sync(
 
 
 def _install(path: ObjectPath, text: str, *, sd: Systemd, log: ActionLog) -> Outcome:
-    from omc.runtime.engine.config_change import install_units
+    from omc.runtime.engine.config_change import commit_config, install_units
+    from omc.runtime.engine.session import ActionError
     from omc.runtime.objects import configs, install, model
 
     file = config_file(path)
     current = file.read_text(encoding="utf-8") if file.is_file() else None
-    if current != text:
-        compiled = install.compile_config(path, text, filename=str(file))
-        if not compiled.ok:
-            log.error(f"{path}: replicated config does not compile here:\n{compiled.diagnostics}")
-            return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
-        configs.write_config(path, text)
-        safefs.write_file(replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n")
-        log.info(f"{path}: config installed from the cluster")
     try:
-        install_units(path, action="replicate", console=None, sd=lambda: sd,
-                      origin="daemon/monitor")  # fmt: skip
-    except configs.ConfigError as exc:
+        if current != text:
+            compiled = install.compile_config(path, text, filename=str(file))
+            if not compiled.ok:
+                log.error(
+                    f"{path}: replicated config does not compile here:\n{compiled.diagnostics}"
+                )
+                return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
+            commit_config(path, text, compiled.units, action="replicate", console=None,
+                          sd=lambda: sd, origin="daemon/monitor")  # fmt: skip
+            safefs.write_file(
+                replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n"
+            )
+            log.info(f"{path}: config installed from the cluster")
+        else:
+            install_units(path, action="replicate", console=None, sd=lambda: sd,
+                          origin="daemon/monitor")  # fmt: skip
+    except (configs.StoreError, ActionError) as exc:  # what it says; the last good units stay
         return Outcome(present=True, error=str(exc))
     found = model.load(path)
     units = tuple(found.units) if found is not None else ()

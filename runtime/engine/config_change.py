@@ -59,14 +59,54 @@ def install_units(
     returns whether anything changed. ``sd`` gives the systemd connection (by default
     one is opened on first need, and closed)."""
     with _connection(sd) as connected:
-
-        def retire_leaving(leaving: frozenset[str]) -> None:
-            log = action_log(str(path), action=action, console=console, origin=origin, sid=sid)
-            retire(path, leaving, sd=connected(), log=log)
-
         return install.ensure_units(
-            path, retire=retire_leaving, reload=lambda gone: reload(connected(), gone)
+            path,
+            retire=_retirer(
+                path, connected, action=action, console=console, origin=origin, sid=sid
+            ),
+            reload=lambda gone: reload(connected(), gone),
         )
+
+
+def commit_config(
+    path: ObjectPath,
+    text: str,
+    units: dict[str, str],
+    *,
+    action: str,
+    console: Sink | None,
+    sd: Callable[[], Systemd] | None = None,
+    origin: str = "user",
+    sid: str | None = None,
+) -> bool:
+    """Install a new config with its compiled ``units``, all or nothing
+    (:func:`omc.runtime.objects.install.commit`), stopping first what leaves."""
+    with _connection(sd) as connected:
+        return install.commit(
+            path,
+            text,
+            units,
+            retire=_retirer(
+                path, connected, action=action, console=console, origin=origin, sid=sid
+            ),
+            reload=lambda gone: reload(connected(), gone),
+        )
+
+
+def _retirer(
+    path: ObjectPath,
+    connected: Callable[[], Systemd],
+    *,
+    action: str,
+    console: Sink | None,
+    origin: str,
+    sid: str | None,
+) -> Callable[[frozenset[str]], None]:
+    def retire_leaving(leaving: frozenset[str]) -> None:
+        log = action_log(str(path), action=action, console=console, origin=origin, sid=sid)
+        retire(path, leaving, sd=connected(), log=log)
+
+    return retire_leaving
 
 
 @contextlib.contextmanager
