@@ -610,9 +610,8 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     import subprocess
     import tempfile
 
-    from omc.compiler.contract.node import config_file
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import configs
 
     path = parse_path(cmd.selector)
     text = configs.read_config(path)
@@ -626,13 +625,54 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         Path(fh.name).unlink()
     if new == text:
         return ExitStatus.OK
+    return _change(cmd, path, new, "config edit", base=text)
+
+
+def _change(cmd: Command, path: ObjectPath, new: str, action: str, *, base: str) -> int:
+    """A changed config (``config edit``, a store's key): compiled here first (with errors
+    nothing is saved); then to the cluster when it holds the object (its daemons install
+    it, this node's included), else installed on this node. ``base``: the text the change
+    started from, which must still be the config (a change made meanwhile is kept)."""
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import install
+
     compiled = install.compile_config(path, new, filename=str(config_file(path)))
     sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    _save(cmd, path, new, "config edit", units=compiled.units, edited=text)
+    if _cluster_holds(cmd, path):
+        return _update_in_cluster(path, new, compiled.units, base=base)
+    _save(cmd, path, new, action, units=compiled.units, edited=base)
     return ExitStatus.OK
+
+
+def _cluster_holds(cmd: Command, path: ObjectPath) -> bool:
+    """Whether the object's config is the cluster's (replicated here by the daemon),
+    unless ``--local`` says to change this node's copy only."""
+    from omc.runtime import safefs
+    from omc.runtime.layout import replicated_marker
+
+    return (
+        "local" not in cmd.switches
+        and _cluster_configured()
+        and safefs.is_file(replicated_marker(path))
+    )
+
+
+def _update_in_cluster(path: ObjectPath, text: str, units: dict[str, str], *, base: str) -> int:
+    from omc.runtime.cluster import configs as cluster_configs
+    from omc.runtime.cluster.orchestrate import OrchestrationError
+    from omc.runtime.cluster.settings import load
+
+    try:
+        problems = cluster_configs.update(load(), path, text, units, base=base)
+    except OrchestrationError as exc:
+        _err(str(exc))
+        return ExitStatus.ERROR
+    for problem in problems:
+        _err(f"{path}: {problem}")
+    return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
 # ---------------------------------------------------------------------------
@@ -682,13 +722,12 @@ def _key_value(cmd: Command) -> bytes:
 
 
 def _set_key(cmd: Command, *, replace: bool) -> int:
-    from omc.runtime.engine.session import object_lock
     from omc.runtime.objects import kv
 
     path, key, value = _store_path(cmd), _key_name(cmd), _key_value(cmd)
-    with object_lock(path, action="add" if not replace else "change", wait=_waitlock(cmd)):
-        kv.set_key(path, key, value, replace=replace)
-    return ExitStatus.OK
+    store = kv.load(path)
+    new = kv.key_set(store, path, key, value, replace=replace)
+    return _change(cmd, path, new, "change" if replace else "add", base=store.text)
 
 
 def _key_add(cmd: Command, argv: list[str]) -> int:
@@ -700,13 +739,11 @@ def _key_change(cmd: Command, argv: list[str]) -> int:
 
 
 def _key_remove(cmd: Command, argv: list[str]) -> int:
-    from omc.runtime.engine.session import object_lock
     from omc.runtime.objects import kv
 
     path, key = _store_path(cmd), _key_name(cmd)
-    with object_lock(path, action="remove", wait=_waitlock(cmd)):
-        kv.remove_key(path, key)
-    return ExitStatus.OK
+    store = kv.load(path)
+    return _change(cmd, path, kv.key_removed(store, path, key), "remove", base=store.text)
 
 
 def _keys(cmd: Command, argv: list[str]) -> int:

@@ -12,7 +12,7 @@ instance record (``config_error``), never half-installed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,14 @@ class Outcome:
     units: tuple[str, ...] = ()
 
 
+EVERY_NODE = "*"
+"""The scope of a config every node installs (cfg, sec and usr stores)."""
+
+
+def in_scope(node: str, scope: Collection[str]) -> bool:
+    return node in scope or EVERY_NODE in scope
+
+
 def config_entry(text: str, scope: list[str], origin: str) -> dict[str, Any]:
     """The value of ``configs/<fqn>``."""
     return {"text": text, "scope": scope, "origin": origin,
@@ -55,7 +63,7 @@ def sync(
     """Install, update or remove one object's config and units on this node."""
     from omc.runtime.engine.session import try_object_lock
 
-    wanted = entry is not None and node in entry.get("scope", ())
+    wanted = entry is not None and in_scope(node, entry.get("scope", ()))
     if not wanted and not safefs.is_file(replicated_marker(path)):
         return Outcome(present=False)
     with try_object_lock(path) as locked:
@@ -113,9 +121,13 @@ def _remove(path: ObjectPath, *, sd: Systemd, log: ActionLog) -> Outcome:
 def observe_status(path: ObjectPath, config_error: str, *, sd: Systemd | None = None) -> Status:
     """The instance's status as ``print status`` would see it, for the instance record."""
     from omc.runtime.engine.observe import observe
+    from omc.runtime.objects.kv import is_store
     from omc.runtime.objects.model import ModelError, load
     from omc.runtime.status import aggregate
 
+    if is_store(path):  # keys, no units: nothing runs, nothing to orchestrate
+        return Status(avail="n/a", overall="n/a", config_error=config_error,
+                      config_sha=_installed_sha(path))  # fmt: skip
     try:
         found = load(path)
     except ModelError as exc:

@@ -57,26 +57,33 @@ def new_config() -> str:
 
 def set_key(path: ObjectPath, key: str, value: bytes, *, replace: bool) -> None:
     """``add`` (``replace`` False: an existing key is an error) or ``change`` a key."""
+    write_config(path, key_set(load(path), path, key, value, replace=replace))
+
+
+def key_set(store: Store, path: ObjectPath, key: str, value: bytes, *, replace: bool) -> str:
+    """The store's text with ``key`` set (``replace`` False: an existing key is an error)."""
     from omc.compiler.kvstore import encode, key_error, with_key
 
     if why := key_error(key):
         raise StoreError(why)
     if len(value) > MAX_VALUE_BYTES:
         raise StoreError(f"the value of {key!r} is larger than 1 MiB, the bound of a key")
-    store = load(path)
     if store.has(key) and not replace:
         raise StoreError(f"{path}: key {key!r} already exists (change it with 'change')")
-    secret = path.kind is not Kind.CFG
-    write_config(path, with_key(store, key, encode(value, secret=secret)))
+    return with_key(store, key, encode(value, secret=path.kind is not Kind.CFG))
 
 
 def remove_key(path: ObjectPath, key: str) -> None:
+    write_config(path, key_removed(load(path), path, key))
+
+
+def key_removed(store: Store, path: ObjectPath, key: str) -> str:
+    """The store's text without ``key`` (which must be there)."""
     from omc.compiler.kvstore import without_key
 
-    store = load(path)
     if not store.has(key):
         raise StoreError(f"{path}: no key {key!r}")
-    write_config(path, without_key(store, key))
+    return without_key(store, key)
 
 
 def keys(path: ObjectPath, pattern: str | None = None) -> list[str]:
