@@ -464,12 +464,21 @@ def _cluster_configured() -> bool:
 
 def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> int:
     """The config goes to etcd; the daemons of its scope install it (cluster/configs.py)."""
+    return _in_cluster(path, text, units, base=None)
+
+
+def _in_cluster(path: ObjectPath, text: str, units: dict[str, str], *, base: str | None) -> int:
+    """Store a new config (``base`` None) or a change of one in etcd; report the nodes
+    where it did not install."""
     from omc.runtime.cluster import configs as cluster_configs
     from omc.runtime.cluster.orchestrate import OrchestrationError
     from omc.runtime.cluster.settings import load
 
     try:
-        problems = cluster_configs.create(load(), path, text, units)
+        if base is None:
+            problems = cluster_configs.create(load(), path, text, units)
+        else:
+            problems = cluster_configs.update(load(), path, text, units, base=base)
     except OrchestrationError as exc:
         _err(str(exc))
         return ExitStatus.ERROR
@@ -642,7 +651,7 @@ def _change(cmd: Command, path: ObjectPath, new: str, action: str, *, base: str)
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
     if _cluster_holds(cmd, path):
-        return _update_in_cluster(path, new, compiled.units, base=base)
+        return _in_cluster(path, new, compiled.units, base=base)
     _save(cmd, path, new, action, units=compiled.units, edited=base)
     return ExitStatus.OK
 
@@ -658,21 +667,6 @@ def _cluster_holds(cmd: Command, path: ObjectPath) -> bool:
         and _cluster_configured()
         and safefs.is_file(replicated_marker(path))
     )
-
-
-def _update_in_cluster(path: ObjectPath, text: str, units: dict[str, str], *, base: str) -> int:
-    from omc.runtime.cluster import configs as cluster_configs
-    from omc.runtime.cluster.orchestrate import OrchestrationError
-    from omc.runtime.cluster.settings import load
-
-    try:
-        problems = cluster_configs.update(load(), path, text, units, base=base)
-    except OrchestrationError as exc:
-        _err(str(exc))
-        return ExitStatus.ERROR
-    for problem in problems:
-        _err(f"{path}: {problem}")
-    return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
 # ---------------------------------------------------------------------------
