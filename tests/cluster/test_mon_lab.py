@@ -24,6 +24,7 @@ from omc.runtime.lab.api import NODE_ENV, Lab, Node
 from ruamel.yaml import YAML
 
 OM = str(Path(sys.executable).parent / "om")
+pytestmark = pytest.mark.lab
 
 
 def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
