@@ -11,11 +11,8 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +20,12 @@ from omc.runtime.exitcodes import ExitStatus
 from omc.runtime.lab.api import NODE_ENV, Lab, Node
 from ruamel.yaml import YAML
 
-OM = str(Path(sys.executable).parent / "om")
+from .test_cluster_lab import OM, config, create, mon, om
+from .test_cluster_lab import until as until_within
+
+WAIT = 60.0  # seconds for a state to show: generous, the machine may be loaded
+
 pytestmark = pytest.mark.lab
-
-
-def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return node.run([OM, *args], check=False, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -41,37 +38,18 @@ def cluster() -> Iterator[Lab]:
         lab.down()
 
 
-def config(app: str = "", **default: str) -> str:
-    """A failover service on n1 n2 n3: a flag fs and an app whose marker file says it runs."""
-    extra = "".join(f"{k} = {v}\n" for k, v in default.items())
-    start = app or "touch /tmp/{name}.up"
-    return (
-        f"[DEFAULT]\nnodes = n1 n2 n3\n{extra}\n"
-        "[fs#1]\ntype = flag\n\n"
-        f"[app#0]\nstart = {start}\nstop = rm -f /tmp/{{name}}.up\n"
-        "check = test -f /tmp/{name}.up\n"
-    )
-
-
-def create(node: Node, name: str, text: str) -> None:
-    node.write_file(f"/root/{name}.conf", text)
-    proc = om(node, name, "create", "--config", f"/root/{name}.conf")
+def created(node: Node, name: str, text: str) -> None:
+    proc = create(node, name, text)
     assert proc.returncode == 0, proc.stderr
 
 
-def mon_data(node: Node) -> dict[str, Any]:
-    proc = om(node, "mon", "--format", "json")
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert isinstance(data, dict)
-    return data
+def until(check: Callable[[], bool]) -> None:
+    until_within(check, timeout=WAIT)
 
 
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.2)
+def cluster_data(node: Node) -> Any:
+    """``om mon --format json``, as untyped data."""
+    return mon(node)
 
 
 def row(text: str, name: str) -> list[str]:
@@ -106,8 +84,8 @@ def test_mon_shows_started_failed_and_frozen(cluster: Lab, names: list[str]) -> 
     then that object frozen (X* on each node); every daemon holds its lease (O)."""
     n1, n2 = cluster.node("n1"), cluster.node("n2")
     good, bad = names
-    create(n1, good, config())
-    create(n1, bad, config(app="/bin/false"))
+    created(n1, good, config())
+    created(n1, bad, config(app="/bin/false"))
     assert om(n1, good, "start", "--wait").returncode == 0
     assert om(n1, bad, "start", "--wait").returncode == 1
     text = om(n2, "mon").stdout
@@ -127,9 +105,9 @@ def test_mon_formats_and_selectors(cluster: Lab, names: list[str]) -> None:
     matching objects and says so in the title; a bad --format is a usage error."""
     n1, n3 = cluster.node("n1"), cluster.node("n3")
     first, second = names
-    create(n1, first, config())
-    create(n1, second, config())
-    until(lambda: first in mon_data(n3)["objects"] and second in mon_data(n3)["objects"])
+    created(n1, first, config())
+    created(n1, second, config())
+    until(lambda: first in cluster_data(n3)["objects"] and second in cluster_data(n3)["objects"])
     proc = om(n3, "mon", "--format", "yaml")
     assert proc.returncode == 0, proc.stderr
     data = YAML(typ="safe").load(proc.stdout)
@@ -150,7 +128,7 @@ def test_print_status_has_the_cluster_part(cluster: Lab, names: list[str]) -> No
     instance says frozen."""
     n1, n2 = cluster.node("n1"), cluster.node("n2")
     name = names[0]
-    create(n1, name, config())
+    created(n1, name, config())
     assert om(n1, name, "start", "--wait").returncode == 0
     until(lambda: "started" in instance_line(om(n2, name, "print", "status").stdout, "n1"))
     text = om(n2, name, "print", "status").stdout
@@ -182,11 +160,11 @@ def test_print_status_degrades_without_daemon_or_etcd(cluster: Lab, names: list[
     unreachable, the local instance alone, ``no-monitor``, and a warning saying why."""
     n1, n3 = cluster.node("n1"), cluster.node("n3")
     name = names[0]
-    create(n1, name, config())
+    created(n1, name, config())
     until(lambda: n3.path(f"/etc/opensvc/{name}.conf").exists())
     n3.run(["systemctl", "stop", "omc-daemon.service"])
     try:
-        until(lambda: not mon_data(n1)["nodes"]["n3"]["alive"])
+        until(lambda: not cluster_data(n1)["nodes"]["n3"]["alive"])
         text = om(n1, name, "print", "status").stdout
         assert instance_line(text, "n3") == ["undef", "daemon", "down"]
         mine = om(n3, name, "print", "status")
@@ -212,8 +190,8 @@ def test_mon_watch_redraws_on_change(cluster: Lab, names: list[str]) -> None:
     starts (etcd events, no polling): a later frame shows it up on n1."""
     n1, n2 = cluster.node("n1"), cluster.node("n2")
     name = names[0]
-    create(n1, name, config())
-    until(lambda: name in mon_data(n2)["objects"])
+    created(n1, name, config())
+    until(lambda: name in cluster_data(n2)["objects"])
     pidfile = f"/tmp/{name}.watch.pid"
     script = f"echo $$ > {pidfile}; exec timeout -s INT 60 {OM} mon --watch {name}"
     watcher = subprocess.Popen(n2.argv(["sh", "-c", script]), stdout=subprocess.PIPE,
