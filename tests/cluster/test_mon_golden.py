@@ -8,14 +8,16 @@ from the current code; review the diff: it is the behaviour change.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from omc.runtime.cluster import monitor
+from omc.runtime.cluster import keys, monitor
 from omc.runtime.cluster.model import snapshot_from_json
 
 CASES = Path(__file__).parent / "mon_golden"
@@ -201,3 +203,60 @@ def test_the_table_is_om3s_tabwriter() -> None:
         " system/sec/ca   n/a no        | /           /        /        \n"
         " system/sec/cert n/a no        | /           /        /        \n"
     )
+
+
+@pytest.mark.parametrize(
+    ("choice", "tty", "no_color", "expected"),
+    [("auto", True, "", True), ("auto", False, "", False), ("yes", False, "", True),
+     ("no", True, "", False), ("yes", True, "1", False), ("auto", True, "1", False)],
+)  # fmt: skip
+def test_colours_only_on_a_terminal_and_never_with_no_color(
+    monkeypatch: pytest.MonkeyPatch, choice: str, tty: bool, no_color: str, expected: bool
+) -> None:
+    """``--color auto`` colours a terminal only; ``yes`` forces; ``NO_COLOR`` always wins."""
+    from omc.runtime.cluster import cli
+
+    monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    assert cli._colour(choice) is expected
+
+
+def _shown(monkeypatch: pytest.MonkeyPatch, *, tty: bool, watch: bool, fmt: str = "text") -> str:
+    """What ``om mon`` writes for a cluster of three members (one record), twice."""
+    from omc.runtime.cluster import cli
+    from omc.runtime.cluster.orchestrate import Cluster
+    from omc.runtime.cluster.settings import ClusterSettings
+    from omc.runtime.cluster.state import ClusterState
+
+    out = io.StringIO()
+    monkeypatch.setattr(out, "isatty", lambda: tty)
+    monkeypatch.setattr(sys, "stdout", out)
+    settings = ClusterSettings(name="c1", nodes=("n1", "n2", "n3"), endpoints=("x",), node="n1")
+    state = ClusterState(keys=keys.Keys(settings.prefix), members=settings.nodes)
+    state.nodes = {"n1": {"started": 1.0}}
+    cluster = Cluster(settings=settings, etcd=None, state=state)  # type: ignore[arg-type]
+    show = cli._Shower(cluster, selector="", fmt=fmt, colour=False, watch=watch)
+    show(state)
+    show(state)
+    return out.getvalue()
+
+
+def test_watch_redraws_with_om3s_header_and_clears_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--watch``: each frame after a header counting the event sets; the screen is
+    cleared first on a terminal only; without ``--watch``, the bare frame."""
+    piped = _shown(monkeypatch, tty=False, watch=True)
+    assert "\033[2J" not in piped
+    assert re.findall(r"(?m)^Client n1 received (\d) eventsets from etcd, cluster c1", piped) == [
+        "0", "1"]  # fmt: skip
+    on_tty = _shown(monkeypatch, tty=True, watch=True)
+    assert on_tty.startswith("\033[2J\033[H") and on_tty.count("\033[2J\033[H") == 2
+    plain = _shown(monkeypatch, tty=True, watch=False)
+    assert plain.startswith("Daemon ") and "Client" not in plain
+
+
+def test_watch_in_yaml_redraws_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--watch --format yaml``: each redraw is a whole YAML document after the header."""
+    text = _shown(monkeypatch, tty=False, watch=True, fmt="yaml")
+    assert text.count("revision: 0") == 2
