@@ -37,7 +37,7 @@ usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freez
        om <cfg|sec|usr path> keys [--match GLOB] | decode --key K | remove --key K
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
-       om mon [SELECTOR] [--watch] [--format text|json|yaml] [--color auto|yes|no]
+       om mon [SELECTOR] [--watch] [--verbose] [--format text|json|yaml] [--color auto|yes|no]
        om daemon run|status | om cluster config show | om node freeze|unfreeze
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run

@@ -77,11 +77,13 @@ def _options(
 
 
 def mon(argv: list[str]) -> int:
-    """``om mon [SELECTOR] [--watch] [--format text|json|yaml] [--color auto|yes|no]``."""
+    """``om mon [SELECTOR] [--watch] [--verbose] [--format text|json|yaml]
+    [--color auto|yes|no]``."""
     from omc.runtime.cluster.monitor import SelectorError
     from omc.runtime.cluster.orchestrate import Cluster, OrchestrationError
 
-    words, values, flags = _options(argv, ("--format", "-o", "--color"), ("--watch", "-w"))
+    words, values, flags = _options(argv, ("--format", "-o", "--color"),
+                                    ("--watch", "-w", "--verbose", "-v"))  # fmt: skip
     if len(words) > 1:
         raise UsageError(f"om mon takes one selector, got {' '.join(words)!r}")
     fmt = values.get("--format") or values.get("-o") or "text"
@@ -89,17 +91,22 @@ def mon(argv: list[str]) -> int:
         raise UsageError(f"--format {fmt!r}: expected text, json or yaml")
     colour = _colour(values.get("--color", "auto"))
     try:
-        cluster = Cluster.open(load())
+        cluster = Cluster.open(load(), stale_ok=True)
     except OrchestrationError as exc:
         print(f"om: error: {exc}", file=sys.stderr)
         return ExitStatus.ERROR
+    if cluster.stale:
+        print(f"om: warning: {cluster.settings.node} is partitioned: etcd has no quorum "
+              f"here ({cluster.stale}); showing its etcd member's last state",
+              file=sys.stderr)  # fmt: skip
     show = _Shower(cluster, selector=words[0] if words else "", fmt=fmt, colour=colour,
-                   watch=bool(flags & {"--watch", "-w"}))  # fmt: skip
+                   watch=bool(flags & {"--watch", "-w"}),
+                   verbose=bool(flags & {"--verbose", "-v"}))  # fmt: skip
     try:
         show(cluster.state)
     except SelectorError as exc:
         raise UsageError(str(exc)) from None
-    if show.watch:  # redrawn at each etcd event: a watch, no polling
+    if show.watch and not cluster.stale:  # redrawn at each etcd event: a watch, no polling
         cluster.follow(lambda state: False, time.monotonic() + 10 * 365 * 86400, show)
     return ExitStatus.OK
 
@@ -118,22 +125,27 @@ class _Shower:
     gets om3's header, and clears the screen first on a terminal."""
 
     def __init__(self, cluster: Cluster, *, selector: str, fmt: str, colour: bool,
-                 watch: bool) -> None:  # fmt: skip
+                 watch: bool, verbose: bool = False) -> None:  # fmt: skip
         self.cluster, self.selector, self.fmt = cluster, selector, fmt
-        self.colour, self.watch, self.count = colour, watch, 0
+        self.colour, self.watch, self.verbose, self.count = colour, watch, verbose, 0
         self.tty = sys.stdout.isatty()
 
     def __call__(self, state: ClusterState) -> None:
         from omc.runtime.cluster import monitor
 
         settings = self.cluster.settings
+        daemons = monitor.state_daemons(
+            state,
+            leases=self._leases(state) if self.verbose else None,
+            partitioned=settings.node if self.cluster.stale else "",
+        )
         if self.fmt == "text":
             text = monitor.state_frame(state, local=settings.node, selector=self.selector,
-                                       colour=self.colour)  # fmt: skip
+                                       colour=self.colour, verbose=self.verbose,
+                                       daemons=daemons)  # fmt: skip
         else:
             data = monitor.to_data(state.snapshot(settings.node), selector=self.selector,
-                                   members=state.members,
-                                   daemons=monitor.daemons_from_json(state.nodes))  # fmt: skip
+                                   members=state.members, daemons=daemons)  # fmt: skip
             text = _dump(data, self.fmt)
         if self.watch:
             header = monitor.watch_header(settings.node, self.count, settings.name, time.time())
@@ -141,6 +153,21 @@ class _Shower:
             self.count += 1
         sys.stdout.write(text)
         sys.stdout.flush()
+
+    def _leases(self, state: ClusterState) -> dict[str, int]:
+        """Each live node's lease: the seconds it has left (etcd counts whole seconds)."""
+        from omc.runtime.adapters.etcd import EtcdError
+
+        found: dict[str, int] = {}
+        try:
+            _, records = self.cluster.etcd.range(state.keys.node(""))
+            for record in records:
+                if record.lease:
+                    left, _ = self.cluster.etcd.lease_ttl(record.lease)
+                    found[record.key.rsplit("/", 1)[-1]] = left
+        except EtcdError:
+            pass  # shown as unknown
+        return found
 
 
 def _dump(data: object, fmt: str) -> str:

@@ -26,13 +26,18 @@ orchestration runs. Colours (om3's palette) only when asked for: the CLI turns t
 on for a terminal without ``NO_COLOR``.
 
 omc has no heartbeats: a node is alive while its etcd lease is, so the Daemon
-section shows the daemon's uptime and ``O``/``X`` for its lease.
+section shows the daemon's uptime and ``O``/``X`` for its lease (``--verbose``: the
+seconds it has left). The Nodes ``state`` row says what a node without a lease is:
+``lost``, or ``fenced`` once a peer's stonith killed it; and ``partitioned`` for the
+local node when its etcd member has no quorum (the view is that member's last state).
+With ``--verbose``, a ``Takeovers`` list follows: each object's last ownership taken,
+where, when and why.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,18 +84,30 @@ class Paint:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Daemon:
-    """What a node record says of its daemon, beyond :class:`~.model.Node`."""
+    """What etcd says of a node's daemon beyond :class:`~.model.Node`: its record's
+    start time and version, whether a peer fenced the node (``fenced/<node>``, until
+    it comes back), the seconds its lease has left (``--verbose``), and whether this
+    is the local node reading a stale view (its etcd member has no quorum)."""
 
     started: float = 0.0
     version: str = ""
+    fenced: bool = False
+    lease_left: int | None = None
+    partitioned: bool = False
 
 
-def daemons_from_json(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, Daemon]:
-    """Daemon facts of node records (etcd values, or golden cases' ``nodes``)."""
-    return {
+def daemons_from_json(
+    nodes: Mapping[str, Mapping[str, Any]], fenced: Collection[str] = ()
+) -> dict[str, Daemon]:
+    """Daemon facts of node records (etcd values, or golden cases' ``nodes``) and of
+    the nodes fenced (which have no record: their lease is gone)."""
+    found = {
         name: Daemon(started=float(v.get("started", 0.0) or 0.0), version=str(v.get("version", "")))
         for name, v in nodes.items()
     }
+    for name in fenced:
+        found[name] = replace(found.get(name, Daemon()), fenced=True)
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -258,7 +275,9 @@ class _Frame:
         return self.paint("?", HIRED)
 
 
-def _daemon_rows(f: _Frame, daemons: Mapping[str, Daemon], now: float) -> list[list[str]]:
+def _daemon_rows(
+    f: _Frame, daemons: Mapping[str, Daemon], now: float, *, verbose: bool
+) -> list[list[str]]:
     def uptime(n: str) -> str:
         found = daemons.get(n)
         if not f.known(n) or found is None or not found.started:
@@ -268,7 +287,16 @@ def _daemon_rows(f: _Frame, daemons: Mapping[str, Daemon], now: float) -> list[l
     def lease(n: str) -> str:
         return f.paint("O", GREEN) if f.known(n) else f.paint("X", HIRED)
 
-    return [f.title("Daemon"), f.row(" uptime", uptime), f.row(" state", lease), f.empty()]
+    def left(n: str) -> str:
+        found = daemons.get(n)
+        if not f.known(n) or found is None or found.lease_left is None:
+            return f.undef()
+        return f"{found.lease_left}s"
+
+    rows = [f.title("Daemon"), f.row(" uptime", uptime), f.row(" state", lease)]
+    if verbose:
+        rows.append(f.row("  lease left", left))
+    return [*rows, f.empty()]
 
 
 def _node_rows(f: _Frame, daemons: Mapping[str, Daemon]) -> list[list[str]]:
@@ -285,9 +313,11 @@ def _node_rows(f: _Frame, daemons: Mapping[str, Daemon]) -> list[list[str]]:
         return found.version if f.known(n) and found and found.version else f.undef()
 
     def state(n: str) -> str:
-        node = snap.nodes.get(n)
+        node, daemon = snap.nodes.get(n), daemons.get(n, Daemon())
+        if daemon.partitioned:
+            return f.paint("partitioned", HIRED)
         if node is None or not node.alive:
-            return ""
+            return f.paint("fenced" if daemon.fenced else "lost", HIRED)
         return ("" if node.state == "idle" else node.state) + (
             f.paint.frozen("*") if node.frozen else ""
         )
@@ -318,13 +348,36 @@ def frame(
     selector: str = "",
     colour: bool = False,
     now: float | None = None,
+    verbose: bool = False,
 ) -> str:
-    """The whole ``om mon`` text: Daemon, Nodes and Objects in one table."""
+    """The whole ``om mon`` text: Daemon, Nodes and Objects in one table; with
+    ``verbose``, each lease's time left and, after the table, the last takeover of each
+    object (where, when, why)."""
     f = _Frame(snap=snap, nodes=columns(snap, members), paint=Paint(colour))
     clock = time.time() if now is None else now
     found = daemons or {}
-    rows = [*_daemon_rows(f, found, clock), *_node_rows(f, found), *_object_rows(f, selector)]
-    return tabulate(rows)
+    rows = [*_daemon_rows(f, found, clock, verbose=verbose), *_node_rows(f, found),
+            *_object_rows(f, selector)]  # fmt: skip
+    text = tabulate(rows)
+    if verbose:
+        text += takeovers(snap, selector, clock, f.paint)
+    return text
+
+
+def takeovers(snap: Snapshot, selector: str, now: float, paint: Paint = Paint()) -> str:
+    """``Takeovers``: for each object, the node that took its ownership last, how long
+    ago and why (a lost node, an orchestration, ``orchestrate = ha``)."""
+    lines = []
+    for path in select(selector, sorted(snap.objects)):
+        view = snap.objects[path]
+        taken = [i for i in view.instances.values() if i.took_over]
+        if taken:
+            last = max(taken, key=lambda i: i.took_over)
+            ago = short_duration(now - last.took_over)
+            lines.append(f" {paint(path, BOLD)} on {last.node}, {ago} ago: {last.took_over_why}")
+    if not lines:
+        return ""
+    return "\n" + paint("Takeovers", BOLD) + "\n" + "\n".join(lines) + "\n"
 
 
 def visible_width(text: str) -> int:
@@ -362,11 +415,30 @@ def watch_header(host: str, count: int, cluster: str, when: float) -> str:
 
 
 def state_frame(state: ClusterState, *, local: str = "", selector: str = "",
-                colour: bool = False, now: float | None = None) -> str:  # fmt: skip
-    """The frame of a live :class:`ClusterState` (``om mon``, ``--watch``)."""
-    return frame(state.snapshot(local), members=state.members,
-                 daemons=daemons_from_json(state.nodes), selector=selector, colour=colour,
-                 now=now)  # fmt: skip
+                colour: bool = False, now: float | None = None, verbose: bool = False,
+                daemons: Mapping[str, Daemon] | None = None) -> str:  # fmt: skip
+    """The frame of a live :class:`ClusterState` (``om mon``, ``--watch``); ``daemons``
+    as :func:`state_daemons` gives them."""
+    found = state_daemons(state) if daemons is None else daemons
+    return frame(state.snapshot(local), members=state.members, daemons=found,
+                 selector=selector, colour=colour, now=now, verbose=verbose)  # fmt: skip
+
+
+def state_daemons(
+    state: ClusterState,
+    *,
+    leases: Mapping[str, int] | None = None,
+    partitioned: str = "",
+) -> dict[str, Daemon]:
+    """The daemon facts of a cluster state: with ``leases`` (node → seconds left, read
+    by the CLI for ``--verbose``), and ``partitioned``: the local node when its view is
+    its own etcd member's, without quorum."""
+    found = daemons_from_json(state.nodes, fenced=state.fenced)
+    for name, left in (leases or {}).items():
+        found[name] = replace(found.get(name, Daemon()), lease_left=left)
+    if partitioned:
+        found[partitioned] = replace(found.get(partitioned, Daemon()), partitioned=True)
+    return found
 
 
 def render_watch(state: ClusterState, path: ObjectPath) -> str:
@@ -378,10 +450,16 @@ def case_frame(case: Mapping[str, Any]) -> str:
     """A golden case's frame: ``snapshot`` (node records may carry ``started`` and
     ``version``), and optionally ``members``, ``selector``, ``colour``, ``now``."""
     raw = case["snapshot"]
+    daemons = daemons_from_json(raw["nodes"], fenced=case.get("fenced", ()))
+    for name, left in case.get("lease_left", {}).items():
+        daemons[name] = replace(daemons.get(name, Daemon()), lease_left=int(left))
+    if case.get("partitioned"):
+        name = str(case["partitioned"])
+        daemons[name] = replace(daemons.get(name, Daemon()), partitioned=True)
     return frame(snapshot_from_json(raw), members=tuple(case.get("members", ())),
-                 daemons=daemons_from_json(raw["nodes"]), selector=str(case.get("selector", "")),
-                 colour=bool(case.get("colour", False)),
-                 now=float(case.get("now", 0.0)))  # fmt: skip
+                 daemons=daemons, selector=str(case.get("selector", "")),
+                 colour=bool(case.get("colour", False)), now=float(case.get("now", 0.0)),
+                 verbose=bool(case.get("verbose", False)))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -395,7 +473,8 @@ def _instance_data(view: ObjectView, snap: Snapshot, node: str, inst: Instance,
         "provisioned": inst.provisioned, "state": str(inst.state), "oid": inst.oid,
         "done": inst.done, "local_expect": inst.local_expect, "leader": node in chosen,
         "drp": node in view.config.drpnodes, "alive": snap.alive(node),
-        "config_error": inst.config_error,
+        "config_error": inst.config_error, "took_over": inst.took_over,
+        "took_over_why": inst.took_over_why,
     }  # fmt: skip
 
 
@@ -426,7 +505,9 @@ def to_data(snap: Snapshot, *, selector: str = "", members: Sequence[str] = (),
         node, daemon = snap.nodes.get(name, Node(name=name, alive=False)), found.get(name, Daemon())
         nodes[name] = {"alive": node.alive, "frozen": node.frozen, "state": node.state,
                        "score": node.score, "load15": node.load15,
-                       "started": daemon.started, "version": daemon.version}  # fmt: skip
+                       "started": daemon.started, "version": daemon.version,
+                       "fenced": daemon.fenced, "partitioned": daemon.partitioned,
+                       "lease_left": daemon.lease_left}  # fmt: skip
     paths = select(selector, sorted(snap.objects))
     objects = {p: _object_data(snap.objects[p], snap) for p in paths}
     return {"revision": snap.revision, "nodes": nodes, "objects": objects}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from omc.runtime.exitcodes import ExitStatus
 from omc.runtime.lab.api import NODE_ENV, Lab, Node
+from omc.runtime.lab.services import ETCD_UNIT, LAB_TIMING
 from ruamel.yaml import YAML
 
 from .test_cluster_lab import OM, config, create, mon, om
@@ -215,3 +216,44 @@ def test_mon_watch_redraws_on_change(cluster: Lab, names: list[str]) -> None:
     assert headers[0] == "0" and len(headers) >= 2
     first = text.split("Client n2")[1]
     assert row(first, name)[-3:] == ["X^", "X", "X"]
+
+
+def test_mon_verbose_shows_leases_and_takeover_reasons(cluster: Lab, names: list[str]) -> None:
+    """``--verbose``: every lease's seconds left (at most the lease TTL) and, per
+    object, the last takeover and its reason: the ha start, then a switch."""
+    n1, n2 = cluster.node("n1"), cluster.node("n2")
+    name = names[0]
+    created(n1, name, config(orchestrate="ha"))
+    until(lambda: row(om(n2, "mon").stdout, name)[5] == "O^")
+    text = om(n2, "mon", "--verbose").stdout
+    lease = next(ln.split() for ln in text.splitlines() if ln.startswith("  lease left"))
+    ttl = int(LAB_TIMING["lease_ttl"].removesuffix("s"))
+    assert all(0 < int(s.removesuffix("s")) <= ttl for s in lease[-3:]), lease
+    assert re.search(rf"(?m)^ {name} on n1, \S+ ago: orchestrate = ha: not up on any node$", text)
+    assert om(n2, name, "switch", "--node", "n2", "--wait").returncode == 0
+    text = om(n1, "mon", "--verbose").stdout
+    assert re.search(rf"(?m)^ {name} on n2, \S+ ago: placed on n2$", text), text
+    data = cluster_data(n1)
+    assert data["objects"][name]["instances"]["n2"]["took_over_why"] == "placed on n2"
+
+
+def test_mon_on_a_node_without_etcd_quorum_says_partitioned(cluster: Lab) -> None:
+    """With n2's and n3's etcd members stopped, n1's member has no quorum: ``om mon`` on
+    n1 still shows its member's last state, n1 marked partitioned, and warns; with
+    quorum back, the mark goes."""
+    n1 = cluster.node("n1")
+    others = [cluster.node("n2"), cluster.node("n3")]
+    for node in others:
+        node.run(["systemctl", "stop", ETCD_UNIT])
+    try:
+        proc = om(n1, "mon")
+        assert proc.returncode == 0, proc.stderr
+        assert "n1 is partitioned: etcd has no quorum here" in proc.stderr
+        state = next(ln.split() for ln in proc.stdout.splitlines() if ln.startswith(" state ")
+                     and "partitioned" in ln)  # fmt: skip
+        assert state[2] == "partitioned"
+        assert cluster_data(n1)["nodes"]["n1"]["partitioned"] is True
+    finally:
+        for node in others:
+            node.run(["systemctl", "start", ETCD_UNIT])
+    until(lambda: om(n1, "mon").stderr == "" and "partitioned" not in om(n1, "mon").stdout)
