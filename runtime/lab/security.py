@@ -10,11 +10,12 @@ auth (a cluster lab with TLS), a random ``root`` password goes to
 ``<lab dir>/tls/etcd-root.password`` (0600), and :class:`Secrets` holds the cluster
 user's random password, which only the nodes' ``cluster.conf`` files (0600) keep.
 
-Node side (``omc-lab-etcd-auth.service``, ordered before the node daemon): the first
-member runs :func:`provision` (root, a role with read-write on ``/omc/<cluster>/``
-only, the cluster's user with that role, then auth on); every node then waits until
-its own ``cluster.conf`` credentials log in, so that no daemon starts before etcd
-knows its user. Run as ``python -I -m omc.runtime.lab.security <lab dir> [--provision]``.
+Node side (``omc-lab-etcd-auth.service``, ordered before the node daemon, so that no
+daemon starts before etcd knows its user): the first member runs :func:`provision`
+(root, a role with read-write on ``/omc/<cluster>/`` only, the cluster's user with
+that role, then auth on), checks that its ``cluster.conf`` credentials log in and
+creates :data:`READY` in the lab directory, which the other nodes wait for. Run as
+``python -I -m omc.runtime.lab.security <lab dir>``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .state import LabState, NodeInfo
 
 AUTH_UNIT = "omc-lab-etcd-auth.service"
 ROOT_PASSWORD = "etcd-root.password"  # in <lab dir>/tls/
+READY = "etcd-auth.ready"  # in <lab dir>: the first member provisioned etcd auth
 WAIT_TIMEOUT = 60.0
 EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 LEAF = (
@@ -115,16 +117,20 @@ def node_files(state: LabState, node: NodeInfo) -> dict[str, tuple[Path, int]]:
 
 
 def auth_unit(state: LabState, node: NodeInfo) -> str:
-    """The oneshot that provisions etcd auth (first member) or waits for it (others)."""
+    """The oneshot ordered before the node's daemon: on the first member, provision etcd
+    auth (Python, the adapter) and drop :data:`READY` in the lab directory; elsewhere, wait
+    for that file (a shell loop: the nodes share the host's /, and three Python
+    processes importing etcd3gw at once cost a 2-core host most of a second of boot)."""
     first = next(n for n in state.nodes if not n.drp)
-    provision = " --provision" if node.name == first.name else ""
-    # Not After= the member: its imports (etcd3gw: ~0.3 s of CPU) overlap the member's
-    # start, and it polls until the cluster answers.
+    if node.name == first.name:
+        # Not After= the member: the imports overlap its start; it polls until etcd answers.
+        run = f"{sys.executable} -I -m omc.runtime.lab.security {state.dir}"
+    else:  # the path is sh's $1 (systemd's $$), never parsed by the shell
+        run = f"/bin/sh -c 'until test -e \"$$1\"; do sleep 0.05; done' wait {state.dir / READY}"
     return (
-        "[Unit]\nDescription=omc lab etcd auth (provisioned by the first member)\n"
+        f"[Unit]\nDescription=omc lab etcd auth (provisioned by {first.name})\n"
         "Before=omc-daemon.service\n\n"
-        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-        f"ExecStart={sys.executable} -I -m omc.runtime.lab.security {state.dir}{provision}\n"
+        f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={run}\n"
         f"TimeoutStartSec={WAIT_TIMEOUT:.0f}\n"
     )
 
@@ -186,9 +192,11 @@ def wait_for_login(etcd: Etcd, deadline: float) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """The node's side: provision (``--provision``) unless already done, then wait."""
+    """The first member's side: provision unless done (a restarted unit), check that the
+    cluster user logs in, then tell the other nodes (:data:`READY`)."""
     from omc.runtime.cluster import connect, settings
 
+    lab_dir = Path(argv[0])
     conf = settings.load()
     if not conf.user or not conf.password:
         print("cluster.conf: no [etcd] user: nothing to do", file=sys.stderr)
@@ -196,11 +204,12 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + WAIT_TIMEOUT
     try:
         anonymous = Etcd(conf.endpoints, tls=connect.tls(conf), timeout=conf.timeout)
-        if "--provision" in argv[1:] and needs_provisioning(anonymous, conf.prefix, deadline):
-            root = (Path(argv[0]) / "tls" / ROOT_PASSWORD).read_text().strip()
+        if needs_provisioning(anonymous, conf.prefix, deadline):
+            root = (lab_dir / "tls" / ROOT_PASSWORD).read_text().strip()
             provision(anonymous, user=conf.user, password=conf.password, prefix=conf.prefix,
                       root_password=root)  # fmt: skip
         wait_for_login(connect.etcd(conf), deadline)
+        (lab_dir / READY).touch()
     except (EtcdError, OSError) as exc:
         print(f"etcd auth: {exc}", file=sys.stderr)
         return 1

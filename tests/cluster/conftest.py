@@ -72,11 +72,15 @@ class SecureEtcd:
     tls: Path
     passwords: dict[str, str] = field(repr=False)
 
+    @property
+    def material(self) -> Tls:
+        """The CA and the lab-like client certificate (no CN)."""
+        return Tls(ca_cert=f"{self.tls}/ca.pem", cert=f"{self.tls}/client.pem",
+                   key=f"{self.tls}/client.key")  # fmt: skip
+
     def client(self, user: str | None = None, *, tls: Tls | None = None) -> Etcd:
         """A client with the lab-like certificate (or ``tls``), logged in as ``user``."""
-        tls = tls or Tls(ca_cert=f"{self.tls}/ca.pem", cert=f"{self.tls}/client.pem",
-                         key=f"{self.tls}/client.key")  # fmt: skip
-        etcd = Etcd([self.url], tls=tls, timeout=5)
+        etcd = Etcd([self.url], tls=tls or self.material, timeout=5)
         if user:
             etcd.authenticate(user, self.passwords[user])
         return etcd

@@ -85,6 +85,14 @@ def test_a_member_of_another_ca_is_not_trusted(secure_etcd: SecureEtcd) -> None:
         secure_etcd.client(tls=tls).range("/omc/a/")
 
 
+def test_a_member_is_checked_against_its_address(secure_etcd: SecureEtcd) -> None:
+    """The member's certificate names 127.0.0.1 only: reached as `localhost`, refused."""
+    url = secure_etcd.url.replace("127.0.0.1", "localhost")
+    etcd = e.Etcd([url], tls=secure_etcd.material, timeout=5)
+    with pytest.raises(e.TlsError, match=r"certificate was not accepted .*mismatch"):
+        etcd.range("/omc/a/")
+
+
 def test_a_certificate_with_a_common_name_is_refused(secure_etcd: SecureEtcd) -> None:
     """etcd's gateway refuses client certificates with a CN once auth is on (why the
     lab's have none): the error says so."""

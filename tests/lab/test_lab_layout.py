@@ -170,7 +170,9 @@ def test_a_cluster_lab_over_tls_gets_etcd_auth() -> None:
     assert "opensvc/cluster.conf" in services.SECRET_FILES
     assert security.AUTH_UNIT in services.target_unit(state)
     units = {n.name: services.node_units(state, n)[security.AUTH_UNIT] for n in state.nodes}
-    assert [n for n, text in units.items() if "--provision" in text] == ["n1"]
+    assert [n for n, text in units.items() if "omc.runtime.lab.security" in text] == ["n1"]
+    waiter = f"ExecStart=/bin/sh -c 'until test -e \"$$1\"; do sleep 0.05; done' wait {state.dir}/"
+    assert all(waiter in units[n] for n in ("n2", "n3", "d1"))
     assert all("Before=omc-daemon.service" in text for text in units.values())
     assert "p4ss" not in repr(secrets)
 
