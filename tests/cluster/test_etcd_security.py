@@ -3,6 +3,7 @@ gets in, who is refused and why, and a token expiry survived."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -267,3 +268,20 @@ def test_rotation_through_a_second_user_keeps_clients_working(
     assert moved.get(f"/omc/r{key}/a") == b"1"
     with pytest.raises(e.AuthError):
         old.get(f"/omc/r{key}/a")
+
+
+def test_what_etcd_lets_any_user_do_beyond_its_prefix(secure_etcd: SecureEtcd, key: str) -> None:
+    """etcd 3.4 grants every user two things outside its prefix (docs/cluster.md says so):
+    the names of keys bound to any lease (not their values), and compaction. Snapshots,
+    members and users stay root's."""
+    a, b = secure_etcd.client("omc-a"), secure_etcd.client("omc-b")
+    lease, _ = a.lease_grant(30)
+    a.txn([], [e.put(f"/omc/a/{key}", "secret", lease=lease)])
+    leased = b.call("/kv/lease/timetolive", {"ID": str(lease), "keys": True})
+    assert [base64.b64decode(k).decode() for k in leased["keys"]] == [f"/omc/a/{key}"]
+    revision, _ = a.range("/omc/a/")
+    b.call("/kv/compaction", {"revision": str(revision)})
+    for path, body in [("/maintenance/snapshot", {}), ("/auth/user/list", {}),
+                       ("/cluster/member/add", {"peerURLs": ["http://127.0.0.1:1"]})]:  # fmt: skip
+        with pytest.raises(e.PermissionDeniedError):
+            b.call(path, body)
