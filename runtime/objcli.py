@@ -153,9 +153,9 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
 
 
 def _cluster_refusal(exc: Exception) -> bool:
-    """cluster.conf refused (plain http off loopback, a readable password…) or etcd
-    refused us (auth, TLS): the user's to fix, said in one line (their messages name
-    the cause), not an internal error."""
+    """cluster.conf refused (plain http off loopback, a readable password…), etcd
+    refused us (auth, TLS) or did not answer: said in one line, since their messages
+    name the cause and the endpoints; not an internal error."""
     from omc.runtime.adapters.etcd import EtcdError
     from omc.runtime.cluster.settings import SettingsError
 
