@@ -122,14 +122,17 @@ def auth_unit(state: LabState, node: NodeInfo) -> str:
     for that file (a shell loop: the nodes share the host's /, and three Python
     processes importing etcd3gw at once cost a 2-core host most of a second of boot)."""
     first = next(n for n in state.nodes if not n.drp)
+    after = ""
     if node.name == first.name:
         # Not After= the member: the imports overlap its start; it polls until etcd answers.
         run = f"{sys.executable} -I -m omc.runtime.lab.security {state.dir}"
     else:  # the path is sh's $1 (systemd's $$), never parsed by the shell
         run = f"/bin/sh -c 'until test -e \"$$1\"; do sleep 0.05; done' wait {state.dir / READY}"
+        # A member's own etcd comes up with the first member's (quorum): polling starts then.
+        after = "" if node.drp else "After=omc-lab-etcd.service\n"
     return (
         f"[Unit]\nDescription=omc lab etcd auth (provisioned by {first.name})\n"
-        "Before=omc-daemon.service\n\n"
+        f"{after}Before=omc-daemon.service\n\n"
         f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={run}\n"
         f"TimeoutStartSec={WAIT_TIMEOUT:.0f}\n"
     )

@@ -150,13 +150,14 @@ def test_target_pulls_only_the_lab_services() -> None:
 
 
 def test_tls_members_require_client_certificates() -> None:
-    """With TLS, client and peer ports are https and demand a certificate of the lab CA."""
+    """With TLS, the client port is https only and demands a certificate of the lab CA
+    (peers stay on the lab's bridge in plain http)."""
     state = _state(tls=True)
     unit = services.etcd_unit(state, state.node("n1"))
-    flags = ("--client-cert-auth", "--peer-client-cert-auth", "--trusted-ca-file=",
-             "--peer-trusted-ca-file=", "--initial-cluster=n1=https://10.231.7.11:")  # fmt: skip
+    flags = ("--client-cert-auth", "--trusted-ca-file=", "--cert-file=", "--key-file=",
+             "--listen-client-urls=https://10.231.7.11:2379,https://127.0.0.1:2379")  # fmt: skip
     assert [f for f in flags if f not in unit] == []
-    assert "http://" not in unit
+    assert "--listen-peer-urls=http://10.231.7.11:2380" in unit
 
 
 def test_a_cluster_lab_over_tls_gets_etcd_auth() -> None:
