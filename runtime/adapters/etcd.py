@@ -313,6 +313,7 @@ class Etcd:
         self._user: str | None = None
         self._password = ""
         self._token = ""
+        self._on_login: Callable[[str], None] | None = None
         self._login_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the password, never the token
@@ -320,12 +321,28 @@ class Etcd:
 
     # -- auth ----------------------------------------------------------------------------
 
-    def authenticate(self, user: str, password: str) -> None:
+    def authenticate(
+        self,
+        user: str,
+        password: str,
+        *,
+        token: str = "",
+        on_login: Callable[[str], None] | None = None,
+    ) -> None:
         """Use etcd's auth as ``user``: the first request logs in, every request carries
-        the token, and a token etcd no longer knows is renewed by logging in again."""
-        self._user, self._password, self._token = user, password, ""
+        the token, and a token etcd no longer knows is renewed by logging in again.
+
+        ``token``: one a previous login got, tried first. A login is a raft proposal (and
+        a bcrypt check): it costs a round trip to the leader, and a member without quorum
+        cannot log anyone in, while it still serves serializable reads to a token it
+        knows. ``on_login`` is told each new token (to keep it for the next process)."""
+        self._user, self._password, self._token = user, password, token
+        self._on_login = on_login
         for client in self._clients.values():
-            client.session.headers.pop("Authorization", None)
+            if token:
+                client.session.headers["Authorization"] = token
+            else:
+                client.session.headers.pop("Authorization", None)
 
     def login(self) -> None:
         """Log in now (instead of at the first request); :class:`AuthError` says why not."""
@@ -345,6 +362,8 @@ class Etcd:
         self._token = str(reply["token"])
         for client in self._clients.values():
             client.session.headers["Authorization"] = self._token
+        if self._on_login is not None:
+            self._on_login(self._token)
 
     def _token_for_request(self) -> str:
         """The token to send, logging in first when there is none yet (once, whatever the

@@ -6,16 +6,28 @@ request, so an unreachable etcd is met where callers already handle it). The che
 (plain http off loopback, unreadable TLS files, a user without a password) run when
 the settings are loaded (:func:`omc.runtime.cluster.settings.load`); they run again
 here for settings built in code.
+
+A login's token is kept in :func:`token_file` (``/run/opensvc/etcd/token``, 0600 in a
+0700 directory, root's like ``cluster.conf`` and its password) and tried first by the
+next client: each ``om`` command then skips the login, a raft proposal that costs a
+round trip to the leader, and a node whose member lost quorum can still read what its
+member knows (``om mon`` says "partitioned" instead of failing to log in). A token
+etcd no longer knows is replaced by a new login, as any expired one.
 """
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
+from omc.runtime import safefs
 from omc.runtime.adapters.etcd import Etcd, Tls
 from omc.runtime.cluster.settings import (
     ClusterSettings,
     check_credentials,
     check_endpoints,
 )
+from omc.runtime.layout import run_dir
 
 __all__ = ["check_endpoints", "etcd", "tls"]
 
@@ -33,5 +45,31 @@ def etcd(settings: ClusterSettings, *, timeout: float | None = None) -> Etcd:
     check_credentials(settings)
     client = Etcd(settings.endpoints, tls=tls(settings), timeout=timeout or settings.timeout)
     if settings.user and settings.password:
-        client.authenticate(settings.user, settings.password)
+        user = settings.user
+        client.authenticate(
+            user,
+            settings.password,
+            token=_kept_token(user),
+            on_login=lambda token: _keep_token(user, token),
+        )
     return client
+
+
+def token_file() -> Path:
+    """Where the last login's token is kept for the next client on this node."""
+    return run_dir() / "etcd" / "token"
+
+
+def _kept_token(user: str) -> str:
+    """The kept token when it is ``user``'s (none when missing, unsafe or another's)."""
+    try:
+        owner, _, token = safefs.read_text(token_file()).partition("\n")
+    except (OSError, safefs.UnsafePathError):
+        return ""
+    return token.strip() if owner == user else ""
+
+
+def _keep_token(user: str, token: str) -> None:
+    """Keep ``token`` for the next client; a failure to write only costs it a login."""
+    with contextlib.suppress(OSError, safefs.UnsafePathError):
+        safefs.write_file(token_file(), f"{user}\n{token}\n", mode=0o600, dir_mode=0o700)

@@ -4,12 +4,14 @@ gets in, who is refused and why, and a token expiry survived."""
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -215,6 +217,55 @@ def test_cluster_conf_reaches_the_secure_etcd(secure_etcd: SecureEtcd, tmp_path:
     etcd.put("/omc/a/from-conf", "ok")
     assert etcd.get("/omc/a/from-conf") == b"ok"
     assert secure_etcd.passwords["omc-a"] not in repr(conf) + repr(etcd)
+
+
+def test_a_kept_token_spares_the_next_client_its_login(
+    secure_etcd: SecureEtcd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login's token is kept 0600 for the next client, which works without logging in;
+    a kept token etcd no longer knows (here: garbage) is replaced by a new login."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
+    conf = settings.load(_cluster_conf(tmp_path, secure_etcd))
+    connect.etcd(conf).put("/omc/a/kept", "1")
+    kept = connect.token_file()
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert kept.parent.stat().st_mode & 0o777 == 0o700
+    user, token = kept.read_text().split()
+    assert user == "omc-a" and token
+    logins: list[str] = []
+    monkeypatch.setattr(e.Etcd, "_login", lambda self: logins.append("login"))
+    assert connect.etcd(conf).get("/omc/a/kept") == b"1"
+    assert logins == [], "the kept token should have been used"
+    monkeypatch.undo()
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
+    kept.write_text("omc-a\nnot-a-token\n")
+    assert connect.etcd(conf).get("/omc/a/kept") == b"1"
+    assert kept.read_text().split()[1] not in ("not-a-token", token)
+
+
+def test_a_kept_token_of_a_foreign_owner_is_not_used(
+    secure_etcd: SecureEtcd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token file another user owns is not read: the client logs in, and its token,
+    root's and 0600, replaces the file (renamed over it in root's 0700 directory)."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
+    conf = settings.load(_cluster_conf(tmp_path, secure_etcd))
+    kept = connect.token_file()
+    kept.parent.mkdir(parents=True, mode=0o700)
+    kept.write_text("omc-a\nplanted\n")
+    os.chown(kept, 65534, 65534)
+    used: list[str] = []
+    real = e.Etcd.authenticate
+
+    def spy(self: e.Etcd, user: str, password: str, **kw: Any) -> None:
+        used.append(kw.get("token", ""))
+        real(self, user, password, **kw)
+
+    monkeypatch.setattr(e.Etcd, "authenticate", spy)
+    assert connect.etcd(conf).get("/omc/a/nothing-here") is None
+    assert used == [""], "a foreign token file must not be read"
+    assert kept.stat().st_uid == 0 and kept.stat().st_mode & 0o777 == 0o600
+    assert kept.read_text().split()[1] != "planted"
 
 
 def test_a_readable_cluster_conf_with_a_password_is_refused(
