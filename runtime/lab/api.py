@@ -283,14 +283,15 @@ class Lab:
         ssh: bool = False,
         tls: bool = False,
         timeout: float = UP_TIMEOUT,
-        kernel_defaults: bool = False,
+        favordynmods: bool = False,
     ) -> Lab:
         """Boot a lab and wait for every node to be ``running``; on any failure, remove
         everything already created and raise :class:`LabError` with the node's log.
-        Unless ``kernel_defaults``, first turn on the host's cgroup ``favordynmods``
+        Only with ``favordynmods`` (an opt-in: it changes the host's kernel behaviour
+        until reboot), first turn on the host's cgroup ``favordynmods``
         (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`."""
         name = default_name() if name is None else check_name(name)
-        tuned = None if kernel_defaults else cgroups.favor_dynmods()
+        tuned = cgroups.favor_dynmods() if favordynmods else None
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls))
         lab.notes = () if tuned is None else (tuned,)
         try:

@@ -136,12 +136,26 @@ def test_cli_up_status_exec_run_logs_down(lab: Lab) -> None:
     assert gone.stderr.startswith("om lab: error: no lab named") and "Traceback" not in gone.stderr
 
 
-def test_up_turns_on_cgroup_favordynmods(lab: Lab) -> None:
-    """After a lab is up, the host's cgroup2 hierarchy has favordynmods (kernel >= 6.0)."""
-    del lab  # booted by Lab.up, which sets it
+def test_up_leaves_the_host_cgroup2_alone_by_default(
+    lab_factory: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lab booted without opting in (`make test`, `make demo`) never remounts the
+    host's cgroup2 hierarchy: the spy on the one function that does stays uncalled."""
+    calls: list[str] = []
+    monkeypatch.setattr(cgroups, "favor_dynmods", lambda: calls.append("remount"))
+    assert lab_factory(nodes=1).node("n1").system_state() == "running"
+    assert calls == []
+
+
+def test_up_favordynmods_turns_it_on() -> None:
+    """Opted in (`om lab up --favordynmods`, as `make bench` does), the host's cgroup2
+    hierarchy has favordynmods afterwards (kernel >= 6.0)."""
     major, minor = (int(x) for x in platform.release().split(".")[:2])
     if (major, minor) < (6, 0):
         pytest.skip("favordynmods appeared in Linux 6.0")
+    name = f"g{os.getpid()}"
+    om("up", "--nodes", "1", "--no-etcd", "--favordynmods", "--name", name)
+    om("down", "--name", name)
     mounts = Path("/proc/self/mountinfo").read_text()
     assert cgroups.favordynmods_on(mounts)
     assert cgroups.favordynmods_remount(mounts) is None
