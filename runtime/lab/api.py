@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from omc.runtime.adapters.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
-from . import cgroups, network, services
+from . import cgroups, network, nodeinit, services
 from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Commands run in a node find the project's own `om`/`omc` first: the same venv as the
-# host side (the node shares /, so the path is valid inside).
+# host side (bound at its own path in every node: ``shared_dirs``).
 NODE_ENV = {
     "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}",
     "LANG": "C.UTF-8",
@@ -52,6 +52,38 @@ NODEINIT = str(Path(__file__).with_name("nodeinit.py"))
 UP_TIMEOUT = 60.0
 POWEROFF_DEADLINE = 1.0
 KILL_DEADLINE = 5.0
+
+
+def checkout_dir() -> Path:
+    """The source tree this code runs from (``<checkout>/runtime/lab/api.py``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def venv_dir() -> Path | None:
+    """The virtual environment of the running interpreter, if it runs in one."""
+    return Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
+
+
+def outermost(paths: Sequence[Path]) -> list[str]:
+    """The paths that are not below another one of them, sorted (pure)."""
+    kept: list[Path] = []
+    for path in sorted(set(paths)):
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return [str(p) for p in kept]
+
+
+def shared_dirs(lab_dir: Path) -> list[str]:
+    """Host directories every node sees at their own path, read-write, on purpose: the
+    checkout and its venv (wherever they live: under /tmp, which a node has its own of,
+    or under the read-only rest of /), and any import directory of this interpreter that
+    a node's private /tmp, /run or /dev/shm would hide. Nothing else of the host is
+    writable from a node (docs/lab.md, "Shared and private")."""
+    hidden = [Path(h) for h in nodeinit.HIDDEN]
+    imports = [Path(p).resolve() for p in sys.path if p and Path(p).is_dir()]
+    found = [checkout_dir(), *filter(None, [venv_dir()])]
+    found += [p for p in imports if any(p.is_relative_to(h) for h in hidden)]
+    return outermost([p for p in found if not p.is_relative_to(lab_dir.parent)])
 
 
 def _proc_gone(pid: int) -> bool:
@@ -319,11 +351,13 @@ class Lab:
         save(state)
         services.prepare(state)
         masks = services.masks()
+        shared = shared_dirs(state.dir)
         for info in state.nodes:
             base = services.prepare_node(state, info)
             init = {
                 "lab_dir": str(state.dir),
                 "node_dir": str(base),
+                "shared": shared,
                 "target": services.TARGET,
                 "masks": masks,
                 "cgroups": [
