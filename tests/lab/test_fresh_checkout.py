@@ -79,6 +79,7 @@ def test_a_checkout_and_venv_under_tmp_run_in_the_nodes(tmp_path: Path) -> None:
 STUB_MAKE = """#!/bin/sh
 { pwd; git rev-parse HEAD; echo "$*"; ls -a; } > "$STUB_OUT"
 echo "===== 7 passed in 0.01s ====="
+[ "$STUB_STATUS" = 0 ] || echo "make: *** [Makefile:12: test] Error $STUB_STATUS" >&2
 exit "$STUB_STATUS"
 """
 
@@ -95,10 +96,10 @@ def test_ci_runs_make_test_in_a_fresh_clone_under_tmp(tmp_path: Path, status: in
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_OUT": str(out),
            "STUB_STATUS": str(status)}  # fmt: skip
     proc = subprocess.run(
-        ["bash", str(CHECKOUT / ".ci/run")], capture_output=True, text=True, env=env,
-        cwd="/", timeout=120, check=False,
+        ["bash", str(CHECKOUT / ".ci/run")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd="/", timeout=120, check=False,
     )  # fmt: skip
-    assert proc.returncode == status, proc.stderr
+    assert proc.returncode == status, proc.stdout
     assert proc.stdout.splitlines()[-1] == "===== 7 passed in 0.01s ====="
     where, head, args, *entries = out.read_text().splitlines()
     assert where.startswith("/tmp/omc-ci."), where
