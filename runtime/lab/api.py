@@ -31,7 +31,17 @@ from typing import TYPE_CHECKING
 from omc.runtime.adapters.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
 from . import cgroups, network, nodeinit, services
-from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
+from .state import (
+    LabError,
+    LabState,
+    NodeInfo,
+    allocate,
+    check_name,
+    lab_dir,
+    load,
+    node_dir,
+    save,
+)
 
 if TYPE_CHECKING:
     from omc.runtime.adapters.netlink import Netlink
@@ -78,12 +88,29 @@ def shared_dirs(lab_dir: Path) -> list[str]:
     checkout and its venv (wherever they live: under /tmp, which a node has its own of,
     or under the read-only rest of /), and any import directory of this interpreter that
     a node's private /tmp, /run or /dev/shm would hide. Nothing else of the host is
-    writable from a node (docs/lab.md, "Shared and private")."""
+    writable from a node (docs/lab.md, "Shared and private"). omc installed with the
+    system's Python is no checkout: it is shared only if hidden."""
     hidden = [Path(h) for h in nodeinit.HIDDEN]
     imports = [Path(p).resolve() for p in sys.path if p and Path(p).is_dir()]
-    found = [checkout_dir(), *filter(None, [venv_dir()])]
-    found += [p for p in imports if any(p.is_relative_to(h) for h in hidden)]
+    found = [p for p in imports if any(p.is_relative_to(h) for h in hidden)]
+    if not checkout_dir().is_relative_to(Path(sys.base_prefix).resolve()):
+        found.append(checkout_dir())
+    found += filter(None, [venv_dir()])
     return outermost([p for p in found if not p.is_relative_to(lab_dir.parent)])
+
+
+def lab_root_problem(root: Path) -> str | None:
+    """Why nodes cannot work with their lab directories under ``root``, or None (pure).
+    A node's upper layers live there: below a tree the node overlays (/var, /srv …) they
+    would overlap their own lower layer, and below /tmp or /dev/shm the node's private
+    tmpfs would hide them (/run is the default: the lab directory is bound back there)."""
+    for top in nodeinit.OVERLAID:
+        if root.is_relative_to(f"/{top}"):
+            return f"{root} is below /{top}, which lab nodes overlay"
+    for tree in nodeinit.HIDDEN:
+        if tree != "/run" and root.is_relative_to(tree):
+            return f"{root} is below {tree}, which lab nodes replace by a private tmpfs"
+    return None
 
 
 def _proc_gone(pid: int) -> bool:
@@ -323,6 +350,9 @@ class Lab:
         until reboot), first turn on the host's cgroup ``favordynmods``
         (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`."""
         name = default_name() if name is None else check_name(name)
+        problem = lab_root_problem(lab_dir(name).parent)
+        if problem is not None:
+            raise LabError(f"cannot keep labs there (OMC_LAB_ROOT): {problem}")
         tuned = cgroups.favor_dynmods() if favordynmods else None
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls))
         lab.notes = () if tuned is None else (tuned,)
