@@ -19,9 +19,11 @@ SPECIAL = {"/proc", "/sys", "/dev", "/run", "/tmp", "/etc", "/var"}
 
 
 def _read_only_trees() -> list[str]:
-    """``/`` and every host top-level directory that is neither private nor special."""
+    """``/`` and every host top-level directory that is neither private, special, nor
+    shared on purpose (a checkout at ``/omc`` would be)."""
     tops = [str(p) for p in Path("/").iterdir() if p.is_dir() and not p.is_symlink()]
-    return ["/", *sorted(t for t in tops if t not in SPECIAL.union(PRIVATE_WRITABLE))]
+    skip = SPECIAL.union(PRIVATE_WRITABLE, api.shared_dirs(Path("/run/omc-lab/x")))
+    return ["/", *sorted(t for t in tops if t not in skip)]
 
 
 @pytest.fixture
