@@ -65,7 +65,8 @@ def snapshot() -> dict[str, set[str]]:
         "netns": {p.name for p in netns.iterdir()} if netns.is_dir() else set(),
         "links": {p.name for p in Path("/sys/class/net").iterdir()},
         "cgroups": _cgroup_dirs(),
-        "files": {str(p) for p in ROOT.rglob("*")} if ROOT.is_dir() else set(),
+        # os.walk skips a directory another run's lab removes while we walk (rglob raises)
+        "files": {str(Path(d, n)) for d, subs, files in os.walk(ROOT) for n in subs + files},
         "tmp": {p.name for p in Path("/tmp").iterdir()},
     }
 
