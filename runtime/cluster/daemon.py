@@ -124,6 +124,9 @@ class Daemon:
         signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
         signal.signal(signal.SIGINT, lambda *_: self._shutdown())
         self._take_lease()
+        # Keep the lease alive from now on: installing and observing many objects below
+        # can take longer than its TTL, and every write that follows carries it.
+        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         revision, kvs = self.etcd.range(self.keys.prefix)
         self.state.load(revision, kvs)
         self._recover()
@@ -131,7 +134,6 @@ class Daemon:
         self._sync_configs(self.state.paths())
         self._publish_node(force=True)
         self._resync()
-        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         notify("READY=1")
         self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
