@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
-from omc.runtime.layout import run_dir
+from omc.runtime.layout import frozen_flag, run_dir
 from omc.runtime.log import ActionLog, action_log
 from omc.runtime.upgrade import loaded_sources, stale
 
@@ -399,8 +399,12 @@ class Daemon:
         from omc.runtime.engine.instance import freeze
 
         freeze(path, self._action_log(path, "freeze" if on else "unfreeze"), on=on)
-        self.local.dirty.add(path)
-        self.local.status[path] = self._observe(path)
+        # Only the flag changed: no need to observe the units and probes again (this
+        # step is on the way of every start and stop, on every node).
+        known = self.local.status.get(path)
+        frozen = frozen_flag(path).exists()
+        self.local.status[path] = (self._observe(path) if known is None
+                                   else replace(known, frozen=frozen))  # fmt: skip
         self._publish(path)
 
     def _take(self, path: ObjectPath) -> bool:
