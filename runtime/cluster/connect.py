@@ -18,6 +18,7 @@ etcd no longer knows is replaced by a new login, as any expired one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 from omc.runtime import safefs
@@ -45,7 +46,7 @@ def etcd(settings: ClusterSettings, *, timeout: float | None = None) -> Etcd:
     check_credentials(settings)
     client = Etcd(settings.endpoints, tls=tls(settings), timeout=timeout or settings.timeout)
     if settings.user and settings.password:
-        owner = f"{settings.user} {' '.join(settings.endpoints)}"
+        owner = _token_owner(settings)
         client.authenticate(
             settings.user,
             settings.password,
@@ -60,9 +61,17 @@ def token_file() -> Path:
     return run_dir() / "etcd" / "token"
 
 
+def _token_owner(settings: ClusterSettings) -> str:
+    """Who a kept token is for: a digest of the user, the password and the endpoints, so
+    that a token is never used with other credentials (a wrong password in a copy of
+    ``cluster.conf`` must still be refused) nor against another etcd."""
+    what = "\0".join((settings.user or "", settings.password or "", *settings.endpoints))
+    return hashlib.sha256(what.encode()).hexdigest()
+
+
 def _kept_token(owner: str) -> str:
-    """The kept token when ``owner`` (the user and the endpoints) got it; none when it is
-    missing, unsafe or another's."""
+    """The kept token when ``owner`` got it; none when it is missing, unsafe or
+    another's."""
     try:
         got_by, _, token = safefs.read_text(token_file()).partition("\n")
     except OSError:  # safefs.UnsafePathError included

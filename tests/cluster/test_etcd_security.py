@@ -4,6 +4,7 @@ gets in, who is refused and why, and a token expiry survived."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import threading
 import time
@@ -236,7 +237,7 @@ def test_a_kept_token_spares_the_next_client_its_login(
     assert kept.stat().st_mode & 0o777 == 0o600
     assert kept.parent.stat().st_mode & 0o777 == 0o700
     owner, token = kept.read_text().splitlines()
-    assert owner == f"omc-a {' '.join(conf.endpoints)}" and token
+    assert token and secure_etcd.passwords["omc-a"] not in owner
     logins: list[str] = []
     monkeypatch.setattr(e.Etcd, "_login", lambda self: logins.append("login"))
     assert connect.etcd(conf).get("/omc/a/kept") == b"1"
@@ -249,6 +250,18 @@ def test_a_kept_token_spares_the_next_client_its_login(
     # A token of an etcd re-created since: its raft index is ahead of this one's.
     kept.write_text(f"{owner}\n{token.split('.')[0]}.999999\n")
     assert connect.etcd(conf).get("/omc/a/kept") == b"1"
+
+
+def test_a_kept_token_is_not_used_with_a_wrong_password(
+    secure_etcd: SecureEtcd, tmp_path: Path
+) -> None:
+    """A token kept by a client with the right password does not let a copy of
+    cluster.conf with a wrong one in: that client logs in, and is refused."""
+    good = settings.load(_cluster_conf(tmp_path, secure_etcd))
+    connect.etcd(good).put("/omc/a/kept", "1")
+    bad = dataclasses.replace(good, password="wrong-one")
+    with pytest.raises(e.AuthError, match="wrong password"):
+        connect.etcd(bad).get("/omc/a/kept")
 
 
 def test_a_kept_token_of_a_foreign_owner_is_not_used(
