@@ -229,13 +229,17 @@ def bench_generator(services: int = 500) -> tuple[Sample, Sample]:
         etc.mkdir()
         for i in range(services):
             (etc / f"svc{i:03}.conf").write_text(good[i % len(good)])
-        env = {**os.environ, "OMC_CONFIG_DIR": str(etc), "OMC_LKG_DIR": str(lkg),
+        env = {**os.environ, "OMC_ETC": str(etc), "OMC_LKG_DIR": str(lkg),
                "OMC_LOG": "stderr", "OMC_NODE": "n1", "OMC_OM": OM}  # fmt: skip
 
         def once(index: int) -> None:
             run_quiet([*omc_argv(), "generator", str(Path(tmp, f"out{index}"))], env)
 
         cold = timed(lambda: once(0), children=True)
+        # A generator that found no configs (a wrong override) would be timed doing nothing.
+        targets = len(list(Path(tmp, "out0").glob("*.target")))
+        if targets != services:
+            raise SystemExit(f"generator wrote {targets} targets for {services} services")
         warm = median([timed(lambda i=i: once(i), children=True) for i in range(1, 4)])
     return cold, warm
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .contract.paths import Group
 from .keywords import MOUNT_FS_TYPES, Conv, Inherit, Keyword, Status, kw
 from .keywords_default import pg_keywords
 from .keywords_exec import app_keywords, container_keywords, task_keywords
 
-RESOURCE_GROUPS = ("ip", "volume", "disk", "fs", "share", "container", "app", "sync", "task")
+# The driver groups in start order: the contract's, never a copy of them.
+RESOURCE_GROUPS = tuple(str(g) for g in Group)
 ACTIONS = ("start", "stop", "run", "provision", "unprovision")
 V2_TRIGGER_ACTIONS = (
     "startstandby",

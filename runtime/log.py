@@ -42,6 +42,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from omc.compiler.contract.node import node_name
 from omc.compiler.contract.paths import PathError, parse_path
 from omc.runtime import layout, safefs
 
@@ -307,7 +308,7 @@ def action_log(
         "SID": sid or new_sid(),
         "ACTION": action,
         "ORIGIN": origin,
-        "NODE": node or socket.gethostname(),
+        "NODE": node or node_name(),
         "CRM": "true",
         **_path_fields(path),
     }

@@ -12,11 +12,11 @@ import grp
 import os
 import pwd
 import re
-import socket
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from omc.compiler.contract.node import node_name
 from omc.runtime import layout, safefs
 
 from . import settings
@@ -94,7 +94,7 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
     peers = settings.as_words(service.get("nodes"))
     if service.get("topology", "failover") != "failover" or len(peers) < 2:
         return None
-    local = os.environ.get("OMC_NODE") or socket.gethostname()
+    local = node_name()
     ssh = ssh_argv(connect_timeout=2)
     flag = str(flag_file(res))
     for peer in peers:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import time
 from pathlib import Path
 
+from omc.compiler.contract.node import node_name
 from omc.runtime import safefs
 
 from . import settings
@@ -99,8 +99,8 @@ def target_nodes(res: ResourceView, want: str | None, *, local: str) -> list[str
 
 
 def _local_node() -> str:
-    """This node's name, as the runtime sees it (``OMC_NODE`` overrides the hostname)."""
-    return os.environ.get("OMC_NODE") or socket.gethostname()
+    """This node's name: the contract's, as the compiler evaluated ``nodes`` for it."""
+    return node_name()
 
 
 def stamp_file(res: ResourceView, node: str | None) -> Path:

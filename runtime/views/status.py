@@ -11,11 +11,11 @@ the local instance is shown alone, noted ``no-monitor``, and a warning says why.
 
 from __future__ import annotations
 
-import socket
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from omc.compiler.contract.node import node_name
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.engine.observe import ResourceState, label, observe
 from omc.runtime.exitcodes import avail_code
@@ -73,7 +73,7 @@ def view(path: ObjectPath, *, cluster: bool = False) -> InstanceView:
     agg = aggregate(s.summary() for s in states.values())
     found = InstanceView(
         path=str(path),
-        node=socket.gethostname(),
+        node=node_name(),
         avail=agg.avail,
         overall=agg.overall,
         frozen=is_set(frozen_flag(path)),
