@@ -124,7 +124,10 @@ def daemon(argv: list[str]) -> int:
         proc = subprocess.run(["systemctl", "is-active", DAEMON_UNIT], capture_output=True,
                               text=True, check=False)  # fmt: skip
         state = proc.stdout.strip() or "unknown"
+        from omc.runtime.collector.cli import status_line
+
         print(f"daemon {state} ({DAEMON_UNIT})")
+        print(status_line())
         return ExitStatus.OK if state == "active" else ExitStatus.NOT_RUNNING
     if len(argv) == 1 and argv[0] in ("start", "stop", "restart"):
         return subprocess.run(["systemctl", argv[0], DAEMON_UNIT], check=False).returncode

@@ -16,7 +16,9 @@ code path, locks and logs as a user's ``om … instance …``; they outlive the 
 the action's end). The daemon itself never forks (it is multi-threaded).
 
 Threads: the main loop (GLib context: D-Bus signals, decisions, etcd writes), the
-lease keeper, the watcher. The two others only post to the main loop's queue.
+lease keeper, the watcher, the guard, the collector's sender. The lease keeper and the
+watcher only post to the main loop's queue; the sender only reads and empties the
+collector spool (:mod:`omc.runtime.collector.sender`).
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
+from omc.runtime.collector import sender as collector_sender
 from omc.runtime.layout import daemon_lease_file, node_frozen_flag
-from omc.runtime.log import ActionLog, action_log
+from omc.runtime.log import ActionLog, action_log, new_sid
 from omc.runtime.upgrade import loaded_sources, stale
 
 ORIGIN = "daemon/monitor"
@@ -155,6 +158,8 @@ class Daemon:
         threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        threading.Thread(target=collector_sender.serve, args=(self.stop, self.log.warning),
+                         name="collector", daemon=True).start()  # fmt: skip
         notify("READY=1")
         self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
         self._sources = loaded_sources()
@@ -597,7 +602,11 @@ class Daemon:
         ]
         properties: dict[str, PropValue] = {
             "Type": "oneshot",
-            "Environment": [f"OSVC_ACTION_ORIGIN={ORIGIN}", "OMC_EXECUTOR=1"],
+            "Environment": [
+                f"OSVC_ACTION_ORIGIN={ORIGIN}",
+                "OMC_EXECUTOR=1",
+                f"OSVC_REQUEST_ID={new_sid()}",
+            ],  # journald's REQUEST_ID
             "Description": f"omc daemon action: {path} {step}",
             "CollectMode": "inactive-or-failed",
         }

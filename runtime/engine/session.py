@@ -11,7 +11,9 @@ inside one :func:`session`, so they share:
 
   (``<<< failed …`` at ERR when the action failed), with ``ARGV`` and ``DURATION``
   journald fields on them;
-* the log sinks: the console (unless ``-q``), journald, the collector when configured;
+* the log sinks: the console (unless ``-q``), journald (syslog without it), the
+  collector's spool when node.conf names a collector (the session starts a sender
+  if none runs; it never waits for one);
 * the origin (``user``, ``daemon/monitor`` …) and the session id of every record.
 """
 
@@ -23,11 +25,15 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import safefs
 from omc.runtime.layout import lock_file
-from omc.runtime.log import ActionLog, Sink, action_log, go_duration
+from omc.runtime.log import ActionLog, Level, Sink, action_log, go_duration
+
+if TYPE_CHECKING:
+    from omc.runtime.collector.sink import CollectorSink
 
 
 class ActionError(Exception):
@@ -79,8 +85,7 @@ class Session:
 
     def open(self) -> None:
         self.log.info(
-            f">>> do {self.verb} [{self.argv}] (origin {self.origin}, sid {self.log.sid})",
-            argv=self.argv,
+            f">>> do {self.verb} [{self.argv}] (origin {self.origin}, sid {self.log.sid})"
         )
 
     def conclude(self, avail: str, *, failed: bool, why: str = "") -> None:
@@ -96,13 +101,11 @@ class Session:
             self.log.info(f"<<< done {self.verb} [{self.argv}] {tail}", duration=duration)
 
 
-def _collector() -> Sink | None:
-    """The collector sink, when ``OMC_COLLECTOR`` names one (docs/runtime.md)."""
-    if not os.environ.get("OMC_COLLECTOR"):
-        return None
-    from omc.runtime.collector import from_environment
+def _collector() -> CollectorSink | None:
+    """The collector sink, when node.conf or ``OMC_COLLECTOR`` names one (docs/runtime.md)."""
+    from omc.runtime.collector.sink import from_config
 
-    return from_environment()
+    return from_config()
 
 
 @contextlib.contextmanager
@@ -125,9 +128,10 @@ def session(
     state it checked). ``bracket=False`` (``--dry-run``) logs nothing.
     """
     collector = _collector()
-    log = action_log(str(path), action=verb, console=console, origin=origin,
+    line = "om " + " ".join(argv)
+    log = action_log(str(path), action=verb, console=console, origin=origin, argv=line,
                      extra_sinks=(collector,) if collector is not None else ())  # fmt: skip
-    frame = Session(path=path, verb=verb, argv="om " + " ".join(argv), origin=origin, log=log)
+    frame = Session(path=path, verb=verb, argv=line, origin=origin, log=log)
     try:
         with object_lock(path) if lock else contextlib.nullcontext():
             if bracket:
@@ -139,9 +143,18 @@ def session(
                     frame.conclude(_safe(avail), failed=True)
                 raise
     finally:
-        close = getattr(collector, "close", None)
-        if close is not None:
-            close()
+        if collector is not None:
+            _close(collector, log)
+
+
+def _close(collector: CollectorSink, log: ActionLog) -> None:
+    """Start a sender if none runs; say (not to the collector) what could not be queued."""
+    collector.close()
+    if collector.failure:
+        log.emit_local(log.record(Level.WARNING, f"collector spool: {collector.failure}"))
+    elif collector.dropped:
+        why = f"collector spool full: {collector.dropped} calls of this action dropped"
+        log.emit_local(log.record(Level.WARNING, f"{why} (om collector status)"))
 
 
 def _safe(avail: Callable[[], str]) -> str:
