@@ -5,7 +5,9 @@ of an app or container (once per action), ``run: <om> exec --pg <cgroup> -- <cmd
 for the commands a native unit runs (the unit runs them in that slice via
 ``Slice=``, which is what ``om exec --pg`` does: the line shows the equivalent),
 ``mount <what> <where>`` for mounts, ``already up``/``already down`` for no-ops.
-Driver-backed units log for themselves (their records come through the relay).
+Driver-backed units log for themselves (their records come through the relay); what
+apps print is read back from journald after their job (stdout at info, stderr at
+warning: :func:`output_level`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omc.compiler.contract.names import slice_cgroups
+from omc.compiler.contract.units import STREAM_PREFIX, without_stream
 from omc.runtime.engine.plan import Op, Step
 from omc.runtime.log import Level
 from omc.runtime.objects.model import ResourceModel
@@ -34,8 +37,30 @@ def skipped(step: Step) -> Line:
 
 
 def exec_display(line: str) -> str:
-    """An ``ExecStart=`` value as a command line: special prefixes (``-@:+!``) dropped."""
-    return line.lstrip("-@:+!")
+    """An ``ExecStart=`` value as a command line: special prefixes (``-@:+!``) and the
+    systemd-cat words apps run behind (:func:`~omc.compiler.contract.units.stream_argv`)
+    dropped."""
+    return without_stream(line.lstrip("-@:+!"))
+
+
+def streamed(res: ResourceModel) -> bool:
+    """Whether the unit's commands print to journald streams the action reads back."""
+    return any(line.lstrip("-@:+!").startswith(STREAM_PREFIX)
+               for line in (*res.exec_start, *res.exec_stop))  # fmt: skip
+
+
+def output_level(priority: int) -> Level:
+    """A stream line's level: stdout at info, stderr at warning (systemd-cat's priorities
+    in our units), anything worse at error."""
+    if priority <= 3:
+        return Level.ERROR
+    return Level.WARNING if priority <= 5 else Level.INFO
+
+
+def command_of(step: Step, res: ResourceModel) -> str:
+    """The command a step's job ran, as ``run:`` shows it (journald's ``CMD``)."""
+    lines = res.exec_start if step.op in (Op.START, Op.RESTART) else res.exec_stop
+    return exec_display(lines[0]) if lines else ""
 
 
 def command(res: ResourceModel, text: str, *, om: str) -> str:

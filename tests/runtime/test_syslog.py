@@ -109,7 +109,7 @@ def test_local_syslog_is_rfc3164_with_a_key_value_tail() -> None:
     text, then the fields; quoted where they hold spaces."""
     raw = syslog_3164(record(), facility=3, pid=42).decode()
     assert re.fullmatch(
-        r'<28>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d om\[42\]: svc0: fs#1: disk full '
+        r"<28>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d om\[42\]: svc0: fs#1: disk full "
         r'\[OBJ_PATH=svc0 RID=fs#1 SID=s-1 ACTION=start ARGV="om svc0 \\"x y\\""\]',
         raw,
     )
