@@ -139,6 +139,12 @@ def collector_spool_dir() -> Path:
 SPOOL_DIR_MODE = 0o700
 
 
+def sync_transport_dir() -> Path:
+    """The cluster sync transport's files (``0700``): passwords, rsyncd.conf, what
+    drivers read (:mod:`omc.runtime.cluster.syncs`)."""
+    return var_dir() / "node" / "sync"
+
+
 def lock_file(path: ObjectPath) -> Path:
     """The per-object action lock (§4.7)."""
     _object_part(path)

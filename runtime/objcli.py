@@ -283,8 +283,10 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime.engine import syncs
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
+    origin = os.environ.get("OSVC_ACTION_ORIGIN") or "user"  # the daemon's syncs say so
     return _each_object(cmd, console, lambda path: syncs.run(
-        path, verb, target=target, selector=selector, argv=argv, console=console))  # fmt: skip
+        path, verb, target=target, selector=selector, argv=argv, console=console,
+        origin=origin))  # fmt: skip
 
 
 def _selector(cmd: Command) -> Selector:

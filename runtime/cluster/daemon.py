@@ -51,7 +51,7 @@ from omc.runtime.adapters.etcd import (
 from omc.runtime.adapters.etcd import delete as op_delete
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notify
-from omc.runtime.cluster import fence, records, replicate
+from omc.runtime.cluster import fence, records, replicate, syncs
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
 from omc.runtime.cluster.decide import Decision, Do, decide
@@ -155,6 +155,7 @@ class Daemon:
         self._publish_node(force=True)
         self._resync()
         self.timing_check()
+        syncs.provision(self.settings, self.etcd, self.sd, self.log)
         threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
@@ -638,6 +639,8 @@ class Daemon:
         if action in (Do.START, Do.RESTART):
             self._set(path, state=State.IDLE, local_expect="started", monitor_action_at=0.0,
                       last_started=time.time())  # fmt: skip
+            if action is Do.START:  # a (failover) start here: the peers get this copy now
+                syncs.after_start(self.sd, path, self.local.status[path], self.log)
             if action is Do.RESTART and path in self.state.intents:
                 self._set(path, done=True)
         elif action is Do.RESTART_RESOURCES:
