@@ -358,6 +358,11 @@ class ActionLog:
     def sid(self) -> str:
         return self.fields.get("SID", "")
 
+    @property
+    def relayed(self) -> bool:
+        """A driver's logger whose records an acting ``om`` receives (its relay)."""
+        return any(isinstance(sink, RelaySink) for sink in self.sinks)
+
     def bind(self, *, rid: str | None = None, subset: str | None = None) -> ActionLog:
         """A logger for one resource (the console shows ``<path>: <rid>: …``)."""
         extra = dict(self.fields)

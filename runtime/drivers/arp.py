@@ -1,9 +1,12 @@
 """ARP on a raw AF_PACKET socket: the "is this address alive?" probe and the announce.
 
 No arping is installed here, and a raw socket is all it takes: an RFC 5227
-probe (sender 0.0.0.0, two probes within 0.5 s; any other host using the
-address answers or claims it) before adding an address, and a gratuitous ARP
-(request with sender = target = the address) after. Raw sockets belong to the
+probe (sender 0.0.0.0; any other host using the address answers or claims it)
+before adding an address, and a gratuitous ARP (request with sender = target =
+the address) after. The probe is sent twice within :data:`PROBE_TIMEOUT` (100 ms):
+a host on the link answers an ARP request in well under a millisecond, and a start
+waits for this probe (RFC 5227's own 1-2 s are meant for hosts configuring
+themselves, not for a takeover that must be quick). Raw sockets belong to the
 network namespace they are created in, so :func:`in_netns` runs the work in a
 forked child that has entered a container's namespace.
 """
@@ -25,7 +28,7 @@ from .base import DriverError
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
 BROADCAST = b"\xff" * 6
-PROBE_TIMEOUT = 0.5
+PROBE_TIMEOUT = 0.1
 CLONE_NEWNET = 0x40000000
 
 

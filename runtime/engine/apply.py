@@ -128,19 +128,29 @@ class Applier:
             log.info(f"{more} more lines: journalctl -u {res.unit}")
 
     def _vetoes(self, plan: Plan) -> list[str]:
-        """The abort phase (§4.2): ask each resource about to start whether it vetoes."""
+        """The abort phase (§4.2): ask each resource about to start whether it vetoes,
+        all at once (an ip's check waits for ARP answers: N addresses, one wait)."""
+        import threading
+
         from omc.runtime import drivers
 
-        found = []
-        for step in plan.jobs:
-            res = self.model.resource(step.rid)
+        reasons: dict[str, str | None] = {}
+
+        def ask(res: ResourceModel) -> None:
             try:
-                reason = drivers.veto(res.view(self.model.display, self.model.id))
+                reasons[res.rid] = drivers.veto(res.view(self.model.display, self.model.id))
             except LookupError:
-                reason = None
-            if reason:
-                found.append(f"{res.rid}: {reason}")
-        return found
+                reasons[res.rid] = None
+            except Exception as exc:  # a broken check vetoes, with its reason
+                reasons[res.rid] = f"abort check failed: {exc}"
+
+        resources = [self.model.resource(step.rid) for step in plan.jobs]
+        threads = [threading.Thread(target=ask, args=(r,), daemon=True) for r in resources]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [f"{r.rid}: {reasons[r.rid]}" for r in resources if reasons.get(r.rid)]
 
     def _guarded(self, steps: Iterable[Step], when: str) -> str:
         """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""
