@@ -148,7 +148,13 @@ def node_uuid() -> str:
 
     file = layout.node_uuid_file()
     try:
-        safefs.write_new(file, new_sid() + "\n", mode=0o600)
+        return safefs.read_text(file).strip()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return ""
+    try:
+        safefs.write_new(file, new_sid() + "\n", mode=0o600)  # a racing action's may win
         return safefs.read_text(file).strip()
     except OSError:
         return ""

@@ -31,7 +31,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omc.runtime import safefs
 from omc.runtime.collector.spool import Entry, Spool
 
 if TYPE_CHECKING:
@@ -155,7 +154,7 @@ class Sender:
 @contextlib.contextmanager
 def holding(spool: Spool) -> Iterator[bool]:
     """The sender lock if it is free now (True), else nothing (False)."""
-    fd = safefs.open_lock(spool.directory / SENDER_LOCK, dir_mode=0o700)
+    fd = spool.open_lock(SENDER_LOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -125,13 +125,16 @@ class CollectorSink:
 
     def close(self) -> None:
         """Make sure a sender will post what this action queued (it does not wait)."""
-        if not self.queued:
-            return
-        if self.start_sender is None:
-            from omc.runtime.collector.sender import kick
+        try:
+            if not self.queued:
+                return
+            if self.start_sender is None:
+                from omc.runtime.collector.sender import kick
 
-            self.start_sender = kick
-        self.start_sender(self.spool)
+                self.start_sender = kick
+            self.start_sender(self.spool)
+        finally:
+            self.spool.close()
 
 
 def from_config() -> CollectorSink | None:
@@ -140,4 +143,6 @@ def from_config() -> CollectorSink | None:
     from omc.runtime import nodeconf
 
     url = nodeconf.load().collector_url
-    return CollectorSink(url, node_uuid=nodeconf.node_uuid()) if url else None
+    if not url:
+        return None
+    return CollectorSink(url, node_uuid=nodeconf.node_uuid(), spool=Spool(keep_open=True))

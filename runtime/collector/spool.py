@@ -122,20 +122,49 @@ def _seq(name: str) -> int | None:
 class Spool:
     """The spool of one node (``directory`` for tests; the layout's by default)."""
 
-    def __init__(self, directory: Path | None = None, *, bound: int = DEFAULT_BOUND) -> None:
+    def __init__(self, directory: Path | None = None, *, bound: int = DEFAULT_BOUND,
+                 keep_open: bool = False) -> None:  # fmt: skip
         self.directory = directory or layout.collector_spool_dir()
         self.bound = bound
+        self.keep_open = keep_open
+        self._fd: int | None = None
+        self._head = -1  # the head last settled (the sender's own view)
 
     @contextlib.contextmanager
-    def _locked(self, held: int | None = None) -> Iterator[tuple[int, State]]:
-        """The spool directory's descriptor (``held``, or opened here) and its state,
-        under the lock; the state is written back when the block changed it."""
+    def _dir(self, *, create: bool = True) -> Iterator[int]:
+        """The directory's descriptor, every component checked from ``/`` (safefs). With
+        ``keep_open`` (an action's spool) it is opened once, not once per call."""
+        if self._fd is not None:
+            yield self._fd
+            return
+        mode = layout.SPOOL_DIR_MODE if create else None
+        if self.keep_open:
+            self._fd = safefs.open_dir(self.directory, create=mode)
+            yield self._fd
+            return
+        with safefs.directory(self.directory, create=mode) as fd:
+            yield fd
+
+    def open_lock(self, name: str) -> int:
+        """A descriptor on the lock file ``name`` of the spool (the sender's lock)."""
+        with self._dir() as dir_fd:
+            return safefs.open_lock_at(dir_fd, name)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def _locked(self, held: int | None = None, *, create: bool = True) -> Iterator[
+            tuple[int, State]]:  # fmt: skip
+        """The spool directory's descriptor (``held``, or opened here, created unless
+        ``create`` is false: FileNotFoundError then) and its state, under the lock; the
+        state is written back when the block changed it."""
         with contextlib.ExitStack() as stack:
             dir_fd = held
             if dir_fd is None:
-                dir_fd = stack.enter_context(
-                    safefs.directory(self.directory, create=layout.SPOOL_DIR_MODE)
-                )
+                dir_fd = stack.enter_context(self._dir(create=create))
             fd = safefs.open_lock_at(dir_fd, STATE)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -180,7 +209,7 @@ class Spool:
         because the spool is full. The files are written before the lock is taken, so
         the lock is held for a few link(2) calls only."""
         now = time.time()
-        with safefs.directory(self.directory, create=layout.SPOOL_DIR_MODE) as dir_fd:
+        with self._dir() as dir_fd:
             staged = [safefs.stage_at(dir_fd, _body(c, url=url, node=node, now=now), mode=0o600)
                       for c in calls]  # fmt: skip
             dropped = 0
@@ -204,25 +233,37 @@ class Spool:
     # -- the sender's side ----------------------------------------------------------------
 
     def pending(self, limit: int = 100) -> list[Entry]:
-        """The oldest ``limit`` entries, in order; unreadable ones are set aside."""
-        with self._locked() as (dir_fd, state):
+        """The oldest ``limit`` entries, in order; unreadable ones are set aside. Read
+        without the lock (a published entry never changes): writers are not held up."""
+        with self._dir() as dir_fd:
             seqs = self._seqs(dir_fd)
-            state.head = seqs[0] if seqs else state.next
-            if seqs and seqs[-1] >= state.next:
-                state.next = seqs[-1] + 1
             found: list[Entry] = []
+            damaged: list[int] = []
             for seq in seqs[:limit]:
                 entry = _load(dir_fd, seq)
                 if entry is None:
-                    safefs.move_at(dir_fd, entry_name(seq), "damaged")
-                    state.damaged += 1
-                    continue
-                found.append(entry)
+                    damaged.append(seq)
+                else:
+                    found.append(entry)
+            if damaged or (seqs and seqs[0] != self._head):
+                self._settle(dir_fd, seqs, damaged)
             return found
+
+    def _settle(self, dir_fd: int, seqs: list[int], damaged: list[int]) -> None:
+        """Under the lock: set damaged entries aside, bring the counters to what the
+        entries say (entries deleted by hand, a state older than them)."""
+        with self._locked(dir_fd) as (_, state):
+            for seq in damaged:
+                safefs.move_at(dir_fd, entry_name(seq), "damaged")
+                state.damaged += 1
+            state.head = seqs[0] if seqs else state.next
+            if seqs and seqs[-1] >= state.next:
+                state.next = seqs[-1] + 1
+            self._head = state.head
 
     def sync(self, entries: Sequence[Entry]) -> None:
         """Flush new entries to disk (what writers skip to stay fast)."""
-        with safefs.directory(self.directory) as dir_fd:
+        with self._dir() as dir_fd:
             safefs.fsync_at(dir_fd, [e.name for e in entries])
 
     def delivered(self, entry: Entry) -> None:
@@ -256,7 +297,8 @@ class Spool:
             return count
 
     def state(self) -> State:
-        with self._locked() as (_, state):
+        """The counters (FileNotFoundError when the spool was never used)."""
+        with self._locked(create=False) as (_, state):
             return state
 
     def empty(self) -> bool:

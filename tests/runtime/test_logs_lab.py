@@ -92,7 +92,10 @@ def test_a_failed_app_shows_its_output_everywhere(collector: Node) -> None:
                                                                 ("app#0: err", "4")]  # fmt: skip
         assert "echo out; echo err >&2; exit 1" in out[0]["CMD"]
         assert out[0]["CMD_PID"] == out[1]["CMD_PID"] != ""
-        until(lambda: any(m == "end_action" for _, m, _ in calls(n1)))
+        assert om(n1, "appfail", "update").returncode == 0  # Sync All: a session too
+        until(lambda: sum(m == "end_action" for _, m, _ in calls(n1)) == 2)
+        actions = [args[1][1] for _, m, args in calls(n1) if m == "begin_action"]  # type: ignore[index]
+        assert actions == ["start", "sync update"]
         batch = next(args for _, m, args in calls(n1) if m == "res_action_batch")
         rows = {row[5]: row for row in batch[1]}  # type: ignore[attr-defined]
         assert "out\nerr" in rows["app#0"][9] and rows["app#0"][10] == "err"
