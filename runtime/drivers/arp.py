@@ -20,6 +20,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -55,12 +56,17 @@ def arp_claims(frame: bytes, address: str, own_mac: bytes) -> bool:
 
 @contextlib.contextmanager
 def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    """A raw ARP socket on ``dev``. Created with protocol 0, then bound with ARP's: a
+    socket created with a protocol receives on every link at once, and binding it then
+    waits for an RCU grace period (``synchronize_net()``) to move it, 100 ms and more
+    on a busy host."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.bind((dev, ETH_P_ARP))
         yield sock, _mac(sock, dev)
     finally:
-        sock.close()
+        # Closing a packet socket waits for a grace period too: not on the action's time.
+        threading.Thread(target=sock.close, name="arp-close", daemon=True).start()
 
 
 def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
