@@ -139,6 +139,12 @@ def collector_spool_dir() -> Path:
 SPOOL_DIR_MODE = 0o700
 
 
+def sync_requests_dir() -> Path:
+    """Where the cluster rsync daemon notes each transfer's request for its post-xfer
+    hook (``0700``; one file per transfer, named by rsync's ``RSYNC_PID``)."""
+    return run_dir() / "rsyncd"
+
+
 def sync_transport_dir() -> Path:
     """The cluster sync transport's files (``0700``): passwords, rsyncd.conf, what
     drivers read (:mod:`omc.runtime.cluster.syncs`)."""

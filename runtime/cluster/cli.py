@@ -191,6 +191,12 @@ def node(argv: list[str]) -> int:
         return ExitStatus.OK
     if argv == ["drain"]:
         return drain()
+    if argv == ["sync-received"]:  # the cluster rsync daemon's post-xfer exec
+        from omc.compiler.contract.node import node_name
+        from omc.runtime.drivers.sync import record_received
+
+        record_received(os.environ, local=node_name())
+        return ExitStatus.OK
     raise UsageError("om node expects freeze, unfreeze, drain or config show|get")
 
 

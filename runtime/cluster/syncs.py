@@ -36,6 +36,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +80,16 @@ def password(secret: str, node: str) -> str:
     return hmac.new(secret.encode(), f"rsync:{node}".encode(), hashlib.sha256).hexdigest()
 
 
-def rsyncd_conf(*, nodes: tuple[str, ...], hosts: list[str], secrets: Path) -> str:
-    """The rsync daemon's configuration (pure)."""
+def rsyncd_conf(*, nodes: tuple[str, ...], hosts: list[str], secrets: Path, om: str,
+                requests: Path) -> str:  # fmt: skip
+    """The rsync daemon's configuration (pure). rsync tells the request (the destination)
+    to its pre-xfer hook only: a one-line shell notes it by ``RSYNC_PID``; after the copy
+    ``om node sync-received`` records it (rsync runs that once the sender is gone: no
+    wait for it; a note that cannot be written never refuses a copy)."""
+    if any(c in f"{om}{requests}" for c in "\n\r"):
+        raise ValueError("a line break in a path written into rsyncd.conf")
+    notes = shlex.quote(str(requests))
+    note = f'printf %s "$RSYNC_REQUEST" > {notes}/"$RSYNC_PID" 2>/dev/null || true'
     return (
         "# Written by the omc node daemon (runtime/cluster/syncs.py); rewritten at its start.\n"
         "use chroot = no\nnumeric ids = yes\nmunge symlinks = no\nuid = root\ngid = root\n"
@@ -88,6 +97,7 @@ def rsyncd_conf(*, nodes: tuple[str, ...], hosts: list[str], secrets: Path) -> s
         f"[{MODULE}]\npath = /\nread only = no\nwrite only = yes\n"
         f"auth users = {', '.join(nodes)}\nsecrets file = {secrets}\nstrict modes = yes\n"
         f"hosts allow = {' '.join(hosts) or '127.0.0.1'}\nhosts deny = *\n"
+        f"pre-xfer exec = {note}\npost-xfer exec = {shlex.quote(om)} node sync-received\n"
     )
 
 
@@ -153,7 +163,10 @@ def _write(settings: ClusterSettings, secret: str, sd: Systemd) -> None:
     secrets = "".join(f"{n}:{password(secret, n)}\n" for n in nodes)
     safefs.write_file(base / "secrets", secrets, mode=0o600, dir_mode=mode)
     safefs.write_file(base / "password", password(secret, node) + "\n", mode=0o600, dir_mode=mode)
-    conf = rsyncd_conf(nodes=nodes, hosts=hosts, secrets=base / "secrets")
+    requests = layout.sync_requests_dir()
+    safefs.ensure_dir(requests, mode)
+    conf = rsyncd_conf(nodes=nodes, hosts=hosts, secrets=base / "secrets", om=om_path(),
+                       requests=requests)  # fmt: skip
     safefs.write_file(base / "rsyncd.conf", conf, mode=0o600, dir_mode=mode)
     transport = Transport(kind="rsyncd", port=settings.sync_port, module=MODULE, user=node,
                           password_file=str(base / "password"))  # fmt: skip

@@ -19,19 +19,23 @@ aside until the end (``--delay-updates``) and deletes after the transfer
 (``--delete-delay``), then puts everything in place in one quick pass.
 
 Records: after a successful copy to ``node``, ``<var>/<kind>/<name>/<rid>.last_sync.<node>``
-(JSON: from, to, the transfer's start) is written here and pushed to the same path on
-``node``. Status, as om3's: where the instance is up, one stamp per target node
-checked against ``max_delay``; elsewhere (a receiving node) the stamp named after
-the node itself: when this copy was last received, and from whom.
+(JSON: from, to, the transfer's start) is written here; ``node`` writes its own (the
+cluster's rsync daemon runs :func:`record_received` after each copy it takes in), or,
+over ssh or the lab's module, gets this one pushed to the same path. Status, as om3's:
+where the instance is up, one stamp per target node checked against ``max_delay``;
+elsewhere (a receiving node) the stamp named after the node itself: when this copy
+was last received, and from whom.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +80,7 @@ class Route:
     port: int = 0
     user: str = ""
     password_file: str = ""
+    records: bool = False  # the receiving daemon records each copy itself (post-xfer exec)
 
     @property
     def daemon(self) -> bool:
@@ -109,7 +114,7 @@ def route() -> Route:
     if found is None or found.kind != "rsyncd":
         return SSH
     return Route(module=found.module, port=found.port, user=found.user,
-                 password_file=found.password_file)  # fmt: skip
+                 password_file=found.password_file, records=True)  # fmt: skip
 
 
 def destination(node: str, dst: str, *, module: str | None) -> str:
@@ -206,9 +211,12 @@ class Rsync:
         stamps = {peer: read_stamp(res, peer) for peer in peers}
         return sent(stamps, max_delay, now=time.time())
 
-    def update(self, res: ResourceView, log: ActionLog, *, target: str | None = None) -> None:
-        """Copy to each selected target; no-op unless the local instance is up."""
-        not_up = instance_not_up(res)
+    def update(self, res: ResourceView, log: ActionLog, *, target: str | None = None,
+               not_up: list[str] | None = None) -> None:  # fmt: skip
+        """Copy to each selected target; no-op unless the local instance is up (``not_up``:
+        what the caller saw of the local resources; a driver run by a timer looks itself)."""
+        if not_up is None:
+            not_up = instance_not_up(res)
         if not_up:
             log.info(f"no-op: the local instance is not up ({', '.join(not_up)})")
             return
@@ -225,7 +233,7 @@ class Rsync:
             stamp = stamp_file(res, peer)
             safefs.write_file(stamp, json.dumps({"from": local, "to": peer or local,
                                                  "time": begin}))  # fmt: skip
-            if peer is not None:  # the receiver's own record of this copy
+            if peer is not None and not via.records:  # the receiver's own record of it
                 run(stamp_argv(stamp, peer, via=via), log=log, runner=self.runner)
 
     full = update
@@ -299,6 +307,53 @@ def _span(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+_NODE = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}\Z")
+
+
+def record_received(env: Mapping[str, str], *, local: str, now: float | None = None) -> list[Path]:
+    """On a receiving node, after a peer's copy (the cluster rsync daemon's ``post-xfer
+    exec``, ``om node sync-received``): each sync resource whose ``dst`` the copy went to
+    gets its stamp of this node, naming the sender. Only a successful copy counts; the
+    sender is the node rsync authenticated (``RSYNC_USER_NAME``); the request (which the
+    pre-xfer hook noted under ``RSYNC_PID``) only selects among the resources installed
+    here, it never becomes a path."""
+    from omc.runtime import layout
+
+    pid = env.get("RSYNC_PID", "")
+    if not pid.isdigit():
+        return []
+    note = layout.sync_requests_dir() / pid
+    try:
+        request = safefs.read_text(note)
+        safefs.remove(note)
+    except OSError:
+        return []
+    if env.get("RSYNC_EXIT_STATUS") != "0":
+        return []
+    return received_copy(request, sender=env.get("RSYNC_USER_NAME", ""),
+                         module=env.get("RSYNC_MODULE_NAME", ""), local=local, now=now)  # fmt: skip
+
+
+def received_copy(request: str, *, sender: str, module: str, local: str,
+                  now: float | None = None) -> list[Path]:  # fmt: skip
+    """Write the stamps of a successful copy of ``sender`` to ``<module>/<path>``."""
+    from . import unitfile
+
+    head, _, rest = request.partition("/")
+    if not _NODE.match(sender) or not module or head != module:
+        return []
+    dst = "/" + rest.strip("/")
+    when = time.time() if now is None else now
+    written = []
+    for res in unitfile.driver_views("sync."):
+        if (settings.text(res, "dst") or "").rstrip("/") != dst.rstrip("/"):
+            continue
+        stamp = stamp_file(res, local)
+        safefs.write_file(stamp, json.dumps({"from": sender, "to": local, "time": when}))
+        written.append(stamp)
+    return written
 
 
 def instance_not_up(res: ResourceView) -> list[str]:

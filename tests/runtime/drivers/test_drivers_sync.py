@@ -18,6 +18,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OMC_UNIT_DIR", str(units))
     monkeypatch.setenv("OMC_VAR", str(tmp_path / "var"))
     monkeypatch.setenv("OMC_FLAG_DIR", str(tmp_path / "shm"))
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
     target = {"nodes": ["n1", "n2"], "drpnodes": ["d1"]}
     (units / "opensvc-svc.svc0.target").write_text(
         f"[Unit]\nX-OpenSVC-Path=svc0\nX-OpenSVC-Config={json.dumps(target)}\n"
@@ -74,7 +75,8 @@ def test_the_transport_needs_no_setting_in_a_cluster(
     file.parent.mkdir(parents=True)
     file.write_text(Transport(kind="rsyncd", port=1873, module="omc", user="n1",
                               password_file="/p").to_json())  # fmt: skip
-    assert sync.route() == sync.Route(module="omc", port=1873, user="n1", password_file="/p")
+    assert sync.route() == sync.Route(module="omc", port=1873, user="n1", password_file="/p",
+                                      records=True)  # fmt: skip
     file.write_text(Transport(kind="ssh").to_json())
     assert sync.route() == sync.SSH
     monkeypatch.setenv("OMC_RSYNC_MODULE", "root")
@@ -163,3 +165,29 @@ def test_noop_when_instance_not_up(env: Path, tmp_path: Path) -> None:
     sync.Rsync().update(res, log)
     assert log.messages == ["no-op: the local instance is not up (fs#1 is down)"]
     assert not dst.exists()
+
+
+def test_the_receiver_records_each_copy_it_takes_in(env: Path, tmp_path: Path) -> None:
+    """The cluster rsync daemon's post-xfer exec: a successful copy into a sync resource's
+    dst writes that resource's stamp of this node, naming the sender; nothing else does."""
+    config = json.dumps({"src": "/data/", "dst": "/srv/copy/", "target": ["nodes"]})
+    (env / "opensvc-svc.svc0-sync.0.service").write_text(
+        "[Unit]\nX-OpenSVC-Path=svc0\nX-OpenSVC-Rid=sync#0\nX-OpenSVC-Driver=sync.rsync\n"
+        f"X-OpenSVC-Config={config}\n"
+    )
+    notes = tmp_path / "run" / "rsyncd"
+    notes.mkdir(parents=True)
+    copy = {"RSYNC_EXIT_STATUS": "0", "RSYNC_USER_NAME": "n1", "RSYNC_MODULE_NAME": "omc",
+            "RSYNC_PID": "42"}  # fmt: skip
+    for request, bad in (("omc/srv/copy", {"RSYNC_EXIT_STATUS": "23"}),
+                         ("omc/srv/copy", {"RSYNC_USER_NAME": "../n1"}),
+                         ("omc/srv/other", {}), ("omc/srv/copy", {"RSYNC_MODULE_NAME": "root"}),
+                         ("omc/srv/copy", {"RSYNC_PID": "../42"})):  # fmt: skip
+        (notes / "42").write_text(request)  # what the pre-xfer hook notes
+        assert sync.record_received({**copy, **bad}, local="n2", now=5.0) == []
+    (notes / "42").write_text("omc/srv/copy")
+    [stamp] = sync.record_received(copy, local="n2", now=5.0)
+    assert not (notes / "42").exists()
+    assert stamp == tmp_path / "var" / "svc" / "svc0" / "sync#0.last_sync.n2"
+    res = view("sync.rsync", json.loads(config), rid="sync#0")
+    assert sync.read_stamp(res, "n2") == sync.Stamp(source="n1", time=5.0)
