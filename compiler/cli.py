@@ -99,17 +99,23 @@ class Run:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     statuses: list[ExitStatus] = field(default_factory=list)
+    private: set[Path] = field(
+        default_factory=set
+    )  # configs not world-readable: nor are their units
 
     def compile(self, file: Path) -> Build | None:
         """Read, compile and emit one file, reporting its diagnostics; None when unreadable."""
-        from .contract.node import path_from_location
+        from .contract.node import ConfigFileError, etc_dir, path_from_location, read_config_file
         from .pipeline import build
 
         try:
-            text = file.read_bytes().decode("utf-8", errors="replace")
-        except OSError as exc:
-            self.fail(ExitStatus.IO_ERROR, f"cannot read {file}: {exc.strerror or exc}")
+            config = read_config_file(file)
+        except ConfigFileError as exc:
+            self.fail(ExitStatus.IO_ERROR, str(exc))
             return None
+        text = config.text
+        if config.private:
+            self.private.add(file)
         result = build(
             text,
             filename=str(file),
@@ -117,6 +123,7 @@ class Run:
             om=self.om,
             path=path_from_location(file),
             cluster=self.cluster,
+            stores=etc_dir(),
         )
         self.report(result.diagnostics, text)
         if not result.ok:
@@ -190,6 +197,7 @@ def cmd_compile(args: argparse.Namespace) -> ExitStatus:
                 directory=args.output,
                 object_path=str(result.path),
                 installed=owned.get(str(result.path), {}),
+                private=file in run.private,
             )
         except InstallError as exc:
             run.fail(ExitStatus.IO_ERROR, f"{file}: {exc}")

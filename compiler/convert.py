@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -167,25 +166,83 @@ def to_set(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(raw.split()))
 
 
+# One part of a shell word (POSIX shlex rules): a plain run, a '…' run, a "…" run (a
+# backslash escapes only " and \\ there), or a backslash-escaped character. Each part is
+# one regex step, so splitting is linear in the text (Python's shlex appends every
+# character to a string: quadratic on a long word, 53 s for a 1.6 MB value).
+_WORD_PART = re.compile(
+    r"""([^ \t\r\n'"\\]+)|'([^']*)'|"([^"\\]*(?:\\.[^"\\]*)*)"|\\(.)""", re.DOTALL
+)
+_BLANKS = re.compile(r"[ \t\r\n]*")
+_IN_DOUBLE_QUOTES = re.compile(r"\\(.)", re.DOTALL)
+_OPEN_DOUBLE_QUOTE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*\\\Z', re.DOTALL)
+
+
+def _unescape_double(body: str) -> str:
+    """Inside "…" a backslash escapes only " and \\ (and stays before anything else)."""
+    if "\\" not in body:
+        return body
+    return _IN_DOUBLE_QUOTES.sub(lambda m: m[1] if m[1] in '"\\' else m[0], body)
+
+
+def split_words(raw: str) -> list[str]:
+    """``shlex.split(raw, comments=False, posix=True)``, in linear time; the same
+    ``ValueError`` messages on bad quoting (a property test compares both)."""
+    words: list[str] = []
+    pos, end = 0, len(raw)
+    while True:
+        pos = _BLANKS.match(raw, pos).end()  # type: ignore[union-attr]  # always matches
+        if pos >= end:
+            return words
+        parts: list[str] = []
+        while pos < end and raw[pos] not in " \t\r\n":
+            found = _WORD_PART.match(raw, pos)
+            if found is None:
+                raise ValueError(_split_error(raw, pos))
+            plain, single, double, escaped = found.groups()
+            if double is not None:
+                parts.append(_unescape_double(double))
+            else:
+                parts.append(plain or single or escaped or "")
+            pos = found.end()
+        words.append("".join(parts))
+
+
+def _split_error(raw: str, pos: int) -> str:
+    """shlex's message for the part at ``pos`` that does not close."""
+    if raw[pos] == "\\" or _OPEN_DOUBLE_QUOTE.match(raw, pos):
+        return "No escaped character"
+    return "No closing quotation"
+
+
 def to_shlex(raw: str) -> tuple[str, ...]:
     """Shell-like split (quotes respected, newlines are blanks)."""
     try:
-        return tuple(shlex.split(raw, comments=False, posix=True))
+        return tuple(split_words(raw))
     except ValueError as exc:
         raise ConvertError(f"cannot split command: {exc}", "check the quotes") from None
 
 
 _SHELL_OPERATORS = ("|", "&&", ";")
+_SHELLS = frozenset(("sh", "bash", "dash", "/bin/sh", "/bin/bash", "/bin/dash", "/usr/bin/bash"))
 
 
 def to_command(raw: str) -> tuple[str, ...]:
     """A command as om3 runs it (``CmdArgsFromString``).
 
     A string holding ``|``, ``&&`` or ``;`` runs as ``/bin/sh -c <string>``;
-    anything else is shlex-split and executed directly.
+    anything else is shlex-split and executed directly. A string that already is
+    exactly ``<shell> -c <script>`` runs as written: om3 would wrap it in a second
+    shell (same effect, one more process, and a ``run:`` line showing the wrap twice).
     """
     text = raw.strip()
     if any(op in text for op in _SHELL_OPERATORS):
+        try:
+            words = split_words(text)
+        except ValueError:
+            words = []
+        if len(words) == 3 and words[0] in _SHELLS and words[1] == "-c":
+            return tuple(words)
         return ("/bin/sh", "-c", text)
     return to_shlex(text)
 

@@ -49,14 +49,15 @@ class Diagnostic(Record):
     hint: str | None = None
     code: str = "error"
     related: tuple[tuple[Span, str], ...] = ()  # secondary locations ("overridden here")
+    file: str | None = None  # a finding about the whole file (no span): which file
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
     def location(self, fallback: str = "<input>") -> str:
-        """``file:line:col`` or just the file name when there is no span."""
-        return str(self.span) if self.span else fallback
+        """``file:line:col``, or just the file name when there is no span."""
+        return str(self.span) if self.span else self.file or fallback
 
 
 @dataclass(slots=True)
@@ -76,11 +77,10 @@ class Collector:
         hint: str | None = None,
         related: tuple[tuple[Span, str], ...] = (),
     ) -> None:
-        self.items.append(
-            Diagnostic(
-                severity=severity, span=span, message=message, hint=hint, code=code, related=related
-            )
-        )
+        file = None if span else self.file
+        diag = Diagnostic(severity=severity, span=span, message=message, hint=hint, code=code,
+                          related=related, file=file)  # fmt: skip
+        self.items.append(diag)
 
     def error(self, span: Span | None, message: str, *, code: str, hint: str | None = None) -> None:
         self.add(Severity.ERROR, span, message, code=code, hint=hint)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import ir
-from .contract.node import discover
+from .contract.node import ConfigFileError, discover, read_config_file
 from .exitcodes import ExitStatus
 from .records import Record
 
@@ -96,6 +96,7 @@ class Job(Record):
     text: str
     key: str
     cached: tuple[str, dict[str, str]] | None  # (key, units) of the last good compile
+    private: bool = False  # the config is not world-readable: nor are its units
 
 
 def compile_job(settings: Settings, job: Job) -> tuple[dict[str, str] | None, list[str]]:
@@ -153,16 +154,17 @@ class Generator:
 
     def prepare(self, file: Path, path: ir.ObjectPath) -> Job | None:
         """A cache hit is written at once (None); anything else becomes a compile job."""
-        text = file.read_bytes().decode("utf-8", errors="replace")
+        config = read_config_file(file)
+        text, private = config.text, config.private
         key = self.settings.key(text, path)
         cached = _read_cache(self._cache(path))
         if cached is not None and cached[0] == key:
-            self._write(cached[1])
+            self._write(cached[1], private=private)
             self.items.append(
                 Item(file=file, path=path, outcome=Outcome.CACHED, units=len(cached[1]))
             )
             return None
-        return Job(file=file, path=path, text=text, key=key, cached=cached)
+        return Job(file=file, path=path, text=text, key=key, cached=cached, private=private)
 
     def finish(self, job: Job, units: dict[str, str] | None, lines: list[str]) -> None:
         """Write a compiled job's units (and cache them), or fall back to its last good ones."""
@@ -170,7 +172,7 @@ class Generator:
             self.log_line(int(line[1]), line[3:])
         file, path = job.file, job.path
         if units is not None:
-            self._write(units)
+            self._write(units, private=job.private)
             self._save_cache(self._cache(path), job.key, units)
             self.items.append(
                 Item(file=file, path=path, outcome=Outcome.COMPILED, units=len(units))
@@ -180,7 +182,7 @@ class Generator:
             self.items.append(Item(file=file, path=path, outcome=Outcome.FAILED, units=0))
         else:
             self.log_line(4, f"{file}: keeping the last good units of {path}")
-            self._write(job.cached[1])
+            self._write(job.cached[1], private=job.private)
             self.items.append(
                 Item(file=file, path=path, outcome=Outcome.KEPT, units=len(job.cached[1]))
             )
@@ -192,10 +194,10 @@ class Generator:
     def _cache(self, path: ir.ObjectPath) -> Path:
         return self.lkg / f"{path.namespace}.{path.kind}.{path.name}.json"
 
-    def _write(self, units: Mapping[str, str]) -> None:
+    def _write(self, units: Mapping[str, str], *, private: bool) -> None:
         from .install import write_units
 
-        write_units(self.normal, units)
+        write_units(self.normal, units, private=private)
 
     def _save_cache(self, cache: Path, key: str, units: Mapping[str, str]) -> None:
         """Best effort: at early boot /var may be read-only; the units are out anyway."""
@@ -234,8 +236,8 @@ def run(
     for file, path in found:
         try:
             job = gen.prepare(file, path)
-        except OSError as exc:  # one unreadable config must not stop the others
-            gen.fail(file, path, exc.strerror or str(exc))
+        except ConfigFileError as exc:  # one unreadable config must not stop the others
+            gen.fail(file, path, str(exc))
             continue
         if job is not None:
             jobs.append(job)
@@ -306,10 +308,14 @@ def _read_cache(cache: Path) -> tuple[str, dict[str, str]] | None:
 
 
 def _write_cache(cache: Path, key: str, units: Mapping[str, str]) -> None:
-    """One JSON file per object, replaced atomically (a torn write is never read)."""
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    """One JSON file per object, replaced atomically (a torn write is never read); root's
+    only, 0600 (unit texts embed the config), whatever the config's own mode."""
+    cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = cache.with_name(f".{cache.name}.{os.getpid()}")
-    staging.write_text(json.dumps({"key": key, "units": dict(units)}), encoding="utf-8")
+    staging.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(staging, flags, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"key": key, "units": dict(units)}))
     staging.replace(cache)
 
 

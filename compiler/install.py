@@ -18,11 +18,18 @@ object) is compared with the file on disk, so re-installing reports it unchanged
 The caller decides *whether* to install: a config with errors must never
 reach :func:`install`, so its last good units stay in place (Podman Quadlet
 deletes the unit on a typo; we keep it).
+
+**Modes.** A unit is never more readable than the config it embeds
+(``X-OpenSVC-Config`` carries every evaluated keyword): the units of a ``private``
+config (not world-readable, as every config ``om`` writes) are 0600, slices
+(which name the object and nothing else) stay 0644; systemd reads units as root.
+A unit whose text is unchanged but whose mode is not the wanted one is rewritten.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +42,12 @@ UNIT_SUFFIXES = frozenset(
     (".service", ".mount", ".target", ".slice", ".timer", ".socket", ".path", ".automount", ".swap")
 )
 PATH_KEY = f"{Key.PATH}="
+PUBLIC, PRIVATE = 0o644, 0o600
+
+
+def unit_mode(name: str, *, private: bool) -> int:
+    """0600 for a private config's units that carry its keywords, else 0644 (slices)."""
+    return PRIVATE if private and not name.endswith(".slice") else PUBLIC
 
 
 class InstallError(Exception):
@@ -127,25 +140,50 @@ def install(
     directory: Path,
     object_path: str,
     installed: Mapping[str, str] | None = None,
+    private: bool = False,
 ) -> InstallReport:
     """Make ``directory`` hold exactly ``units`` for ``object_path``; report what changed.
 
     ``installed`` (the object's current units, from :func:`scan`) saves a directory
     scan when the caller installs many objects; by default the directory is scanned.
+    ``private``: the config is not world-readable, nor must its units be (module doc).
     """
     for name in units:
         check_unit_name(name)
     if installed is None:
         installed = installed_units(directory, object_path)
-    changes = plan(units, with_unowned(directory, units, installed))
+    changes = _with_modes(plan(units, with_unowned(directory, units, installed)),
+                          directory, private=private)  # fmt: skip
     writes = [c.unit for c in changes if c.change in (Change.CREATED, Change.UPDATED)]
     removals = [c.unit for c in changes if c.change is Change.REMOVED]
     if writes or removals:
-        _apply(directory, {name: units[name] for name in writes}, removals)
+        modes = {name: unit_mode(name, private=private) for name in writes}
+        _apply(directory, {name: units[name] for name in writes}, removals, modes)
     return InstallReport(object_path=object_path, directory=directory, changes=changes)
 
 
-def write_units(directory: Path, units: Mapping[str, str]) -> None:
+def _with_modes(
+    changes: tuple[UnitChange, ...], directory: Path, *, private: bool
+) -> tuple[UnitChange, ...]:
+    """An unchanged unit whose mode is not :func:`unit_mode`'s is to be rewritten."""
+    return tuple(
+        UnitChange(unit=c.unit, change=Change.UPDATED)
+        if c.change is Change.UNCHANGED and _mode(directory / c.unit) not in (
+            None, unit_mode(c.unit, private=private),
+        )
+        else c
+        for c in changes
+    )  # fmt: skip
+
+
+def _mode(file: Path) -> int | None:
+    try:
+        return stat.S_IMODE(file.lstat().st_mode)
+    except OSError:
+        return None
+
+
+def write_units(directory: Path, units: Mapping[str, str], *, private: bool = False) -> None:
     """Write units into a directory known to be fresh (a generator's output dir).
 
     Raw ``os`` calls relative to one directory descriptor: the generator writes
@@ -158,8 +196,11 @@ def write_units(directory: Path, units: Mapping[str, str]) -> None:
         dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             for name, text in units.items():
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
+                mode = unit_mode(name, private=private)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                fd = os.open(name, flags, mode, dir_fd=dir_fd)
                 try:
+                    os.fchmod(fd, mode)  # whatever the umask (and an older file's mode)
                     data = memoryview(text.encode("utf-8"))
                     while data:
                         data = data[os.write(fd, data) :]
@@ -199,7 +240,9 @@ def check_unit_name(name: str) -> None:
         raise InstallError(f"refusing to write {name!r}: not a unit file name")
 
 
-def _apply(directory: Path, writes: Mapping[str, str], removals: Iterable[str]) -> None:
+def _apply(
+    directory: Path, writes: Mapping[str, str], removals: Iterable[str], modes: Mapping[str, int]
+) -> None:
     """Stage, fsync, rename, remove, fsync the directory: the atomic part."""
     import shutil
     import tempfile
@@ -211,7 +254,7 @@ def _apply(directory: Path, writes: Mapping[str, str], removals: Iterable[str]) 
         raise InstallError(f"cannot write into {directory}: {exc.strerror}") from exc
     try:
         for name, text in writes.items():
-            _write_synced(staging / name, text)
+            _write_synced(staging / name, text, modes[name])
         for name in writes:
             (staging / name).replace(directory / name)
         for name in removals:
@@ -223,10 +266,10 @@ def _apply(directory: Path, writes: Mapping[str, str], removals: Iterable[str]) 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_synced(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+def _write_synced(path: Path, text: str, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as file:
-        os.fchmod(fd, 0o644)  # whatever the umask: systemd and users read units
+        os.fchmod(fd, mode)  # whatever the umask
         file.write(text.encode("utf-8"))
         file.flush()
         os.fsync(fd)

@@ -63,6 +63,21 @@ class ProcessGroup(_Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
+class KvRef(_Record):
+    """One ``configs_environment``/``secrets_environment`` item: ``var`` set to key ``key``
+    of the cfg/sec object ``name`` (the service's namespace), or, ``var`` None, one
+    variable per key matching the glob ``key``. Resolved at run time; the pipeline
+    checks the object and key exist when it is given the config directory."""
+
+    keyword: str  # configs_environment | secrets_environment
+    kind: Kind  # cfg | sec
+    name: str
+    key: str
+    var: str | None
+    span: SourceSpan | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class Trigger(_Record):
     """A ``[blocking_](pre|post)_<action>`` command (argv, already shlex-split)."""
 
@@ -99,6 +114,7 @@ class Resource(_Record):
     provision: bool = True
     unprovision: bool = True
     triggers: tuple[Trigger, ...] = ()
+    kv_refs: tuple[KvRef, ...] = ()  # configs/secrets_environment, any driver that has them
     # Every keyword of the section after scoping, references and conversion,
     # JSON-friendly (str, int, float, bool, list of str). The runtime's drivers
     # read their settings from here via X-OpenSVC-Config; typed fields on the

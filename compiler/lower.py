@@ -61,13 +61,14 @@ from .keywords import (
     section_keywords,
     suggest,
 )
-from .lower_resources import BUILDERS, Keywords
+from .lower_resources import BUILDERS, Keywords, kv_refs
 from .parse import DEFAULT, Document, Section
 from .records import Record
 from .values import jsonable_config, process_group
 
 RESOURCE_GROUPS = frozenset(g.value for g in ir.Group)
 TRIGGER_ACTIONS = ("start", "stop", "run", "provision", "unprovision")
+_KV_KEYWORDS = frozenset(("configs_environment", "secrets_environment"))
 
 
 def lower(
@@ -667,6 +668,7 @@ def _base(section: Section, group: ir.Group, driver_type: str, kws: Keywords) ->
         "provision": bool(kws.get("provision", True)),
         "unprovision": bool(kws.get("unprovision", True)),
         "triggers": _triggers(kws),
+        "kv_refs": kv_refs(kws) if _KV_KEYWORDS & values.keys() else (),
         "config": jsonable_config(values, special=_special(group.value, driver_type)),
     }
 

@@ -100,6 +100,27 @@ def environment(kws: Keywords, name: str = "environment") -> tuple[tuple[str, st
     return tuple(out)
 
 
+def kv_refs(kws: Keywords) -> tuple[ir.KvRef, ...]:
+    """``configs_environment``/``secrets_environment`` items as references; a malformed
+    item is ignored with a warning (om3 ignores it silently)."""
+    from .kvstore import ENV_KINDS, KvError, parse_ref
+
+    out: list[ir.KvRef] = []
+    for keyword, kind in ENV_KINDS.items():
+        span = kws.spans.get(keyword) or kws.section_span
+        where = ir.SourceSpan(file=span.file, line=span.line, column=span.column)
+        for item in kws.tuple_of(keyword):
+            try:
+                ref = parse_ref(str(item))
+            except KvError as exc:
+                kws.warning(keyword, f"{keyword} in [{kws.rid}]: {exc}: ignored",
+                            "write VAR=<object>/<key> or <object>/<key glob>")  # fmt: skip
+                continue
+            out.append(ir.KvRef(keyword=keyword, kind=kind, name=ref.name, key=ref.key,
+                                var=ref.var, span=where))  # fmt: skip
+    return tuple(out)
+
+
 def limits(kws: Keywords) -> tuple[tuple[str, int], ...]:
     out: dict[str, int] = {}
     for keyword, directive in LIMITS.items():

@@ -35,14 +35,19 @@ Object path defaults (when ``path`` is not given):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ir
 from .diagnostics import Collector, Diagnostic, Severity, Span
 from .parse import DEFAULT, Document, parse
 from .records import Record
+
+if TYPE_CHECKING:
+    from .kvstore import Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -80,6 +85,7 @@ def compile_text(
     document = parse(text, filename=filename, diags=diags)
     if path is None:
         path = default_path(filename, document)
+    _check_path(path, diags)
     service = None
     if document.sections or not diags.has_errors:
         service = lower(
@@ -105,18 +111,15 @@ def compile_file(
     cluster: Mapping[str, str] | None = None,
 ) -> Result:
     """:func:`compile_text` on a file; an unreadable file is a diagnostic, not an exception."""
+    from .contract.node import ConfigFileError, read_config_file
+
     try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        diag = Diagnostic(
-            severity=Severity.ERROR,
-            span=None,
-            message=f"cannot read {file}: {exc.strerror or exc}",
-            code="unreadable-file",
-        )
+        text = read_config_file(file).text
+    except ConfigFileError as exc:
+        diag = Diagnostic(severity=Severity.ERROR, span=None, message=str(exc),
+                          code="unreadable-file", file=str(file))  # fmt: skip
         guess = path or ir.ObjectPath(name=file.stem)
         return Result(path=guess, service=None, diagnostics=(diag,))
-    text = raw.decode("utf-8", errors="replace")
     return compile_text(text, filename=str(file), node=node, path=path, env=env, cluster=cluster)
 
 
@@ -153,10 +156,79 @@ def infer_kind(file: Path, document: Document) -> ir.Kind:
     return ir.Kind.SVC
 
 
+def check_kv_refs(service: ir.Service, etc: Path) -> tuple[Diagnostic, ...]:
+    """A warning for each ``*_environment`` reference whose object or key is missing
+    under ``etc``: nothing is read at compile time, but the start would fail."""
+    found: list[Diagnostic] = []
+    stores: dict[ir.ObjectPath, Store | str] = {}
+    for res in service.resources:
+        for ref in res.kv_refs:
+            obj = ir.ObjectPath(namespace=service.path.namespace, kind=ref.kind, name=ref.name)
+            store = stores.get(obj)
+            if store is None:
+                store = stores[obj] = _store(obj, etc)
+            why = store if isinstance(store, str) else _missing(store, obj, ref)
+            if not why:
+                continue
+            span = ref.span
+            what = f"{ref.var}={obj.name}/{ref.key}" if ref.var else f"{obj.name}/{ref.key}"
+            found.append(Diagnostic(
+                severity=Severity.WARNING, code="missing-key",
+                span=Span(file=span.file, line=span.line, column=span.column) if span else None,
+                message=f"{ref.keyword} of [{res.rid}]: {what}: {why}",
+                hint=f"add it (om {obj} add --key …): a start fails without it",
+            ))  # fmt: skip
+    return tuple(found)
+
+
+def _position(diag: Diagnostic) -> tuple[int, int]:
+    return (diag.span.line, diag.span.column) if diag.span else (0, 0)
+
+
+def _missing(store: Store, obj: ir.ObjectPath, ref: ir.KvRef) -> str:
+    if ref.var is not None:
+        return "" if store.has(ref.key) else f"{obj} has no key {ref.key!r}"
+    return "" if store.matching(ref.key) else f"{obj} has no key matching {ref.key!r}"
+
+
+def _store(obj: ir.ObjectPath, etc: Path) -> Store | str:
+    """The key store of ``obj`` under ``etc``, or why it cannot be read."""
+    from .contract.node import ConfigFileError, config_file, read_config_file
+    from .kvstore import read
+
+    file = config_file(obj, etc)
+    try:
+        return read(read_config_file(file).text, filename=str(file))
+    except ConfigFileError as exc:
+        return f"object {obj} does not exist (no {file})" if exc.missing else str(exc)
+
+
+def _check_path(path: ir.ObjectPath, diags: Collector) -> None:
+    """An object name or namespace ``om`` would refuse (the contract's rule, the one
+    ``parse_path`` applies) is an error: such units could never be acted on."""
+    from .contract.paths import name_error
+
+    for value, what in ((path.name, "name"), (path.namespace, "namespace")):
+        if what == "namespace" and value == "root":
+            continue
+        if why := name_error(value, what):
+            diags.error(
+                None, f"{why}; om refuses this object", code="invalid-name",
+                hint="rename the file (the object name is the file name without .conf)",
+            )  # fmt: skip
+
+
 def _absolute(filename: str) -> str:
+    """The ``SourcePath=`` of a config: absolute and normalised (systemd ignores, with a
+    warning on every unit, a path holding ``..`` or ``.``).
+
+    ``os.path.abspath`` normalises the text only; ``Path.resolve()`` would also follow
+    symlinks, writing where a link points today instead of the path the admin named
+    (``/etc/opensvc`` a link to a shared mount stays ``/etc/opensvc/…``).
+    """
     if filename.startswith("<"):
         return filename
-    return str(Path(filename).absolute())
+    return os.path.abspath(filename)  # noqa: PTH100 (resolve() follows symlinks: above)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -183,15 +255,25 @@ def build(
     path: ir.ObjectPath | None = None,
     cluster: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    stores: Path | None = None,
 ) -> Build:
-    """Compile and emit one config for ``node``; ``om`` goes into ``ExecStart=`` lines."""
+    """Compile and emit one config for ``node``; ``om`` goes into ``ExecStart=`` lines.
+
+    ``stores``: the config directory where the cfg/sec objects the service takes keys
+    from live (``configs_environment``, ``secrets_environment``); a missing object or
+    key is then a warning (the start would fail). None: not checked (no node at hand).
+    """
     result = compile_text(text, filename=filename, node=node, path=path, env=env, cluster=cluster)
     if not result.ok or result.service is None:
         return Build(path=result.path, diagnostics=result.diagnostics, result=result)
+    service = result.service
+    if stores is not None:
+        found = (*result.diagnostics, *check_kv_refs(service, stores))
+        result = replace(result, diagnostics=tuple(sorted(found, key=_position)))
     from .emit import EmitError, emit
 
     try:
-        units = emit(result.service, om=om)
+        units = emit(service, om=om)
     except EmitError as exc:
         span = exc.span
         diag = Diagnostic(

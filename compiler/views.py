@@ -372,16 +372,30 @@ def _app_settings(res: AppResource) -> list[tuple[str, str]]:
     return out
 
 
+def _secrets_delivery(ctx: Context, res: AppResource) -> tuple[list[str], list[str], list[str]]:
+    """``EnvironmentFile=``, ``ExecStartPre=`` and ``ExecStopPost=`` of an app that takes
+    keys from cfg/sec objects (docs/units.md, "Secrets"): just before each start, ``om …
+    driver env`` (``+``: as root, whatever ``User=``) resolves them into a root-only file
+    the unit reads for its commands; the file goes when the unit stops. Values never
+    appear in the unit, its properties (``systemctl show``) or a command line."""
+    if not res.kv_refs and not (res.configs_environment or res.secrets_environment):
+        return [], [], []
+    unit = names.resource_unit(ctx.service.path, res.rid, "service")
+    file = _guard(res, names.env_file, unit)
+    return (
+        [_guard(res, us.plain, f"-{file}", setting="EnvironmentFile")],
+        [f"+{_om(ctx, res, 'env')}"],
+        [f"-+{_guard(res, us.exec_line, ('rm', '-f', file), setting='ExecStopPost')}"],
+    )
+
+
 def _app_unit(ctx: Context, res: AppResource) -> Spec:
     start = res.start or ("/bin/true",)
     env_lines = []
     if res.environment:
         env_lines.append(_guard(res, us.environment, res.environment))
     env_lines.append(_environment(ctx, res))
-    env_files = []
-    if res.configs_environment or res.secrets_environment:
-        unit = names.resource_unit(ctx.service.path, res.rid, "service")
-        env_files.append(f"-/run/opensvc/env/{unit}.env")
+    env_files, start_pre, stop_post = _secrets_delivery(ctx, res)
     settings = _app_settings(res)
     settings += _timeouts(ctx.service, res, keys=("TimeoutStartSec", "TimeoutStopSec"))
     limit, restart = _restart(res)
@@ -395,8 +409,10 @@ def _app_unit(ctx: Context, res: AppResource) -> Spec:
         slice=_slice(ctx, res),
         environment=env_lines,
         environment_files=env_files,
+        exec_start_pre=start_pre,
         exec_start=_streamed(res, start, "ExecStart"),
         exec_stop=[_streamed(res, res.stop, "ExecStop")] if res.stop else [],
+        exec_stop_post=stop_post,
         settings=settings,
     )
 

@@ -19,6 +19,7 @@ class ExitStatus(IntEnum):
     OK = 0
     ERROR = 1  # action failed, requirement not met, rollback happened, bad config
     NOT_FOUND = 2  # the selector matched no object
+    NO_MATCH = 2  # --rid/--tag/--subset matched no resource (of any selected object)
     INSTANCE_NOT_FOUND = 3  # the object has no units installed on this node
     NOT_RUNNING = 3  # `om executor status`: not running (LSB's status code)
     NOT_SUPPORTED = 4  # the action is not supported

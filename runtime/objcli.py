@@ -8,8 +8,6 @@ Exit codes: :mod:`omc.runtime.exitcodes`.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -33,15 +31,17 @@ usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freez
                      |clear [--node N]|abort [--wait] [--time D] [--watch] [--dry-run]
                                                     (orchestrated, on a cluster)
        om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
-       om <selector> instance status | print status [--format json] | resource ls | ls
+       om <selector> instance status | print status [--format json|yaml] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
+       om <cfg|sec|usr path> create | add|change --key K [--value V | --from FILE|-]
+       om <cfg|sec|usr path> keys [--match GLOB] | decode --key K | remove --key K
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
-       om mon [SELECTOR] [--watch] [--format json|yaml]
+       om mon [SELECTOR] [--watch] [--verbose] [--format text|json|yaml] [--color auto|yes|no]
        om daemon run|status | om cluster config show | om node freeze|unfreeze
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
-       --local -q/--quiet --debug --format json|text"""
+       --local --waitlock DURATION (30s) -q/--quiet --debug --format text|json|yaml"""
 
 ACTIONS = frozenset(
     {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
@@ -49,7 +49,8 @@ ACTIONS = frozenset(
 _VALUED = {"--rid": "rid", "--tag": "tag", "--tags": "tag", "--subset": "subset",
            "--subsets": "subset", "--format": "format", "-o": "format", "--output": "format",
            "--config": "config", "--node": "node", "--target": "target", "--to": "to",
-           "--time": "time"}  # fmt: skip
+           "--time": "time", "--waitlock": "waitlock",
+           "--key": "key", "--value": "value", "--from": "from", "--match": "match"}  # fmt: skip
 _SWITCHES = {"--force": "force", "--disable-rollback": "disable_rollback", "--dry-run": "dry_run",
              "-q": "quiet", "--quiet": "quiet", "--debug": "debug", "--local": "local",
              "-r": "refresh", "--refresh": "refresh",
@@ -110,6 +111,11 @@ def main(argv: list[str]) -> int:
         return driver_main(argv[0], argv[2:])
     try:
         cmd = parse(argv)
+        if os.geteuid() != 0:
+            # Objects are root's: configs 0600, units, locks and state under /etc, /run
+            # and /var. One sentence instead of the first EACCES deep in an action.
+            _err(f"om must run as root (uid {os.geteuid()})")
+            return ExitStatus.ERROR
         return int(dispatch(cmd, argv))
     except UsageError as exc:
         _err(f"{exc}\n{USAGE}")
@@ -140,6 +146,11 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
         _err(str(exc))
         return ExitStatus.ERROR
     if isinstance(exc, ActionError):
+        if not exc.logged:  # a lock wait that timed out, a refusal before any log line
+            _err(str(exc))
+        return ExitStatus.ERROR
+    if isinstance(exc, OSError) and exc.filename is not None:  # root, yet refused: say where
+        _err(f"cannot access {exc.filename}: {exc.strerror}")
         return ExitStatus.ERROR
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
@@ -164,6 +175,11 @@ def dispatch(cmd: Command, argv: list[str]) -> int:
         "config validate": _config_validate,
         "config edit": _config_edit,
         "logs": _logs,
+        "add": _key_add,
+        "change": _key_change,
+        "keys": _keys,
+        "decode": _decode,
+        "remove": _key_remove,
     }
     if verb in table:
         return table[verb](cmd, argv)
@@ -274,6 +290,7 @@ def _action(cmd: Command, argv: list[str], verb: str) -> int:
         dry_run="dry_run" in cmd.switches,
         argv=tuple(argv),
         origin=os.environ.get("OSVC_ACTION_ORIGIN") or "user",  # the daemon sets it (om3's)
+        waitlock=_waitlock(cmd),
     )
     console = _console(cmd)
     return _each_object(cmd, console, lambda path: instance.run(path, verb, opts, console=console))
@@ -284,9 +301,28 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
     origin = os.environ.get("OSVC_ACTION_ORIGIN") or "user"  # the daemon's syncs say so
-    return _each_object(cmd, console, lambda path: syncs.run(
-        path, verb, target=target, selector=selector, argv=argv, console=console,
-        origin=origin))  # fmt: skip
+    waitlock = _waitlock(cmd)
+    return _each_object(cmd, console, lambda path: syncs.run(path, verb, target=target,
+        selector=selector, argv=argv, console=console, origin=origin,
+        waitlock=waitlock))  # fmt: skip
+
+
+def _waitlock(cmd: Command) -> float:
+    """``--waitlock DURATION`` in seconds (``10s``, ``1m``, a bare number is seconds)."""
+    from omc.runtime.drivers.base import DriverError
+    from omc.runtime.drivers.settings import parse_duration
+    from omc.runtime.engine.session import WAITLOCK
+
+    text = cmd.values.get("waitlock")
+    if text is None:
+        return WAITLOCK
+    wrong = UsageError(f"--waitlock expects a duration like 30s, 1m or 10, got {text!r}")
+    if not text.strip():
+        raise wrong
+    try:
+        return parse_duration(text, what="--waitlock")
+    except (DriverError, ValueError):
+        raise wrong from None
 
 
 def _selector(cmd: Command) -> Selector:
@@ -306,18 +342,34 @@ def _console(cmd: Command) -> Sink | None:
 
 
 def _each_object(cmd: Command, console: Sink | None, act: Callable[[ObjectPath], object]) -> int:
-    """Run ``act`` on every selected object; a failure is reported and the others run."""
+    """Run ``act`` on every selected object; a failure is reported and the others run.
+
+    Resource options that match nothing in an object skip it; they are an error
+    (exit :attr:`ExitStatus.NO_MATCH`) only when they matched nothing in every object,
+    so ``om '*' stop --tag db`` stops the db resources wherever there are some.
+    """
     from omc.runtime.engine.session import ActionError
     from omc.runtime.objects.configs import select_objects
+    from omc.runtime.objects.selection import NoMatchError
 
     worst = ExitStatus.OK
-    for path in select_objects(cmd.selector):
+    paths = select_objects(cmd.selector)
+    unmatched: list[str] = []
+    for path in paths:
         try:
             act(path)
+        except NoMatchError as exc:
+            unmatched.append(str(exc))
         except ActionError as exc:
             if console is None or not exc.logged:
                 _err(str(exc))
             worst = ExitStatus.ERROR
+    if len(unmatched) == len(paths):
+        for message in unmatched:
+            _err(message)
+        return ExitStatus.NO_MATCH
+    for message in unmatched:
+        print(f"om: {message}, skipped", file=sys.stderr)
     return worst
 
 
@@ -325,13 +377,16 @@ def _print_status(cmd: Command, argv: list[str]) -> int:
     from omc.runtime.objects.configs import select_objects
     from omc.runtime.views import status as status_view
 
-    as_json = cmd.values.get("format", "text") == "json"
+    fmt = cmd.values.get("format", "text")
+    if fmt not in ("text", "json", "yaml"):
+        raise UsageError(f"--format {fmt!r}: expected text, json or yaml")
+    printed = cmd.words[:1] == ["print"]  # print status has the cluster part; instance status not
     code = 0
     for path in select_objects(cmd.selector):
-        text, avail_code = status_view.show(path, as_json=as_json)
+        text, avail_code = status_view.show(path, fmt=fmt, cluster=printed)
         sys.stdout.write(text)
         code = max(code, avail_code)
-    exit_with_avail = cmd.words[-1:] == ["status"] and cmd.words[:1] != ["print"]
+    exit_with_avail = cmd.words[-1:] == ["status"] and not printed
     return code if exit_with_avail else ExitStatus.OK
 
 
@@ -374,28 +429,27 @@ def _ls(cmd: Command, argv: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _reload(forget: tuple[str, ...] = ()) -> None:
-    """One daemon-reload; then the failed state of ``forget`` (units just removed) is
-    reset, so a deleted object's units do not linger "not-found failed" and keep
-    the node ``degraded``."""
-    from omc.runtime.adapters.systemd import Systemd, SystemdError
+def _reload(gone: tuple[str, ...]) -> None:
+    """One daemon-reload, on a connection of its own (``delete``)."""
+    from omc.runtime.adapters.systemd import Systemd
+    from omc.runtime.engine.config_change import reload
 
     with Systemd.system() as sd:
-        sd.daemon_reload()
-        for unit in forget:
-            with contextlib.suppress(SystemdError):  # not loaded, or not failed
-                sd.reset_failed(unit)
+        reload(sd, gone)
 
 
 def _create(cmd: Command, argv: list[str]) -> int:
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import install, kv
 
     source = cmd.values.get("config")
-    if not source:
-        raise UsageError("create expects --config FILE (or - for stdin)")
-    text = sys.stdin.read() if source == "-" else _read(Path(source))
     path = parse_path(cmd.selector)
+    if not source and kv.is_store(path):
+        source, text = "<new>", kv.new_config()  # om3: an empty store, keys added later
+    elif not source:
+        raise UsageError("create expects --config FILE (or - for stdin)")
+    else:
+        text = _read(source)
     compiled = install.compile_config(path, text, filename=source)
     if compiled.diagnostics:
         sys.stderr.write(compiled.diagnostics)
@@ -403,8 +457,7 @@ def _create(cmd: Command, argv: list[str]) -> int:
         return ExitStatus.ERROR
     if "local" not in cmd.switches and _cluster_configured():
         return _create_in_cluster(path, text, compiled.units)
-    configs.write_config(path, text)
-    install.ensure_units(path, reload=_reload)
+    _save(cmd, path, text, "create", units=compiled.units)
     return ExitStatus.OK
 
 
@@ -416,12 +469,21 @@ def _cluster_configured() -> bool:
 
 def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> int:
     """The config goes to etcd; the daemons of its scope install it (cluster/configs.py)."""
+    return _in_cluster(path, text, units, base=None)
+
+
+def _in_cluster(path: ObjectPath, text: str, units: dict[str, str], *, base: str | None) -> int:
+    """Store a new config (``base`` None) or a change of one in etcd; report the nodes
+    where it did not install."""
     from omc.runtime.cluster import configs as cluster_configs
     from omc.runtime.cluster.orchestrate import OrchestrationError
     from omc.runtime.cluster.settings import load
 
     try:
-        problems = cluster_configs.create(load(), path, text, units)
+        if base is None:
+            problems = cluster_configs.create(load(), path, text, units)
+        else:
+            problems = cluster_configs.update(load(), path, text, units, base=base)
     except OrchestrationError as exc:
         _err(str(exc))
         return ExitStatus.ERROR
@@ -430,35 +492,79 @@ def _create_in_cluster(path: ObjectPath, text: str, units: dict[str, str]) -> in
     return ExitStatus.ERROR if problems else ExitStatus.OK
 
 
-def _read(file: Path) -> str:
+def _save(
+    cmd: Command,
+    path: ObjectPath,
+    text: str,
+    action: str,
+    *,
+    units: dict[str, str],
+    edited: str = "",
+) -> None:
+    """Write an object's config and install its units under the object lock: a config
+    change must never cut through a running action (it would swap units under its
+    jobs). The config, its units and their marker land all together or not at all
+    (:func:`omc.runtime.objects.install.commit`). ``edited``: the text an editor
+    started from, which must still be the config (a change made meanwhile is not
+    overwritten)."""
+    from omc.runtime.engine.config_change import commit_config
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs
+
+    with object_lock(path, action=action, wait=_waitlock(cmd)):
+        if edited and configs.read_config(path) != edited:
+            raise configs.StoreError(f"{path}: config changed while it was edited: not saved")
+        commit_config(path, text, units, action=action, console=_console(cmd))
+
+
+def _read(source: str) -> str:
+    """A config given on the command line (``-``: stdin), read as ``omc`` reads one:
+    bounded, a regular file (a FIFO or a device is refused, never waited on), UTF-8."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_config_file
     from omc.runtime.objects.configs import StoreError
 
     try:
-        return file.read_text(encoding="utf-8")
+        if source != "-":
+            return read_config_file(Path(source), errors="strict").text
+        data = read_config_bytes(sys.stdin.fileno(), name="stdin")
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
     except OSError as exc:
-        raise StoreError(f"cannot read {file}: {exc.strerror}") from None
+        raise StoreError(f"cannot read stdin: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = f"byte {exc.start} is {data[exc.start]:#04x}"
+        raise StoreError(f"cannot read stdin: not UTF-8 text ({at})") from None
 
 
 def _delete(cmd: Command, argv: list[str]) -> int:
-    from omc.compiler.contract.node import config_file
-    from omc.runtime.objects import configs, install
-    from omc.runtime.objects.model import load
+    from omc.runtime.engine.session import object_lock
+    from omc.runtime.objects import configs
 
     if "local" not in cmd.switches and _cluster_configured():
         return _delete_in_cluster(cmd)
     for path in configs.select_objects(cmd.selector):
-        model = load(path)
-        units = () if model is None else (*(r.unit for r in model.resources), model.target)
-        forced = "force" in cmd.switches
-        active = _active_units(model) if model is not None and not forced else []
-        if active:
-            raise configs.StoreError(
-                f"{path}: units are active ({', '.join(active)}): "
-                "run 'instance shutdown' first, or delete --force"
-            )
-        install.remove_units(path, reload=functools.partial(_reload, units))
-        config_file(path).unlink()
+        with object_lock(path, action="delete", wait=_waitlock(cmd)):
+            _delete_one(path, forced="force" in cmd.switches)
     return ExitStatus.OK
+
+
+def _delete_one(path: ObjectPath, *, forced: bool) -> None:
+    """Remove one object's units and config (the caller holds the object lock)."""
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import configs, install
+    from omc.runtime.objects.model import load
+
+    model = load(path)
+    active = _active_units(model) if model is not None and not forced else []
+    if active:
+        raise configs.StoreError(
+            f"{path}: units are active ({', '.join(active)}): "
+            "run 'instance shutdown' first, or delete --force"
+        )
+    install.remove_units(path, reload=_reload)
+    config_file(path).unlink()
 
 
 def _delete_in_cluster(cmd: Command) -> int:
@@ -518,9 +624,8 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
     import subprocess
     import tempfile
 
-    from omc.compiler.contract.node import config_file
     from omc.compiler.contract.paths import parse_path
-    from omc.runtime.objects import configs, install
+    from omc.runtime.objects import configs
 
     path = parse_path(cmd.selector)
     text = configs.read_config(path)
@@ -529,16 +634,131 @@ def _config_edit(cmd: Command, argv: list[str]) -> int:
         fh.write(text)
     try:
         subprocess.run([*shlex.split(editor), fh.name], check=False)
-        new = Path(fh.name).read_text(encoding="utf-8")
+        new = _read(fh.name)
     finally:
         Path(fh.name).unlink()
     if new == text:
         return ExitStatus.OK
+    return _change(cmd, path, new, "config edit", base=text)
+
+
+def _change(cmd: Command, path: ObjectPath, new: str, action: str, *, base: str) -> int:
+    """A changed config (``config edit``, a store's key): compiled here first (with errors
+    nothing is saved); then to the cluster when it holds the object (its daemons install
+    it, this node's included), else installed on this node. ``base``: the text the change
+    started from, which must still be the config (a change made meanwhile is kept)."""
+    from omc.compiler.contract.node import config_file
+    from omc.runtime.objects import install
+
     compiled = install.compile_config(path, new, filename=str(config_file(path)))
     sys.stderr.write(compiled.diagnostics)
     if not compiled.ok:
         _err("config not saved: it has errors")
         return ExitStatus.ERROR
-    configs.write_config(path, new)
-    install.ensure_units(path, reload=_reload)
+    if _cluster_holds(cmd, path):
+        return _in_cluster(path, new, compiled.units, base=base)
+    _save(cmd, path, new, action, units=compiled.units, edited=base)
+    return ExitStatus.OK
+
+
+def _cluster_holds(cmd: Command, path: ObjectPath) -> bool:
+    """Whether the object's config is the cluster's (replicated here by the daemon),
+    unless ``--local`` says to change this node's copy only."""
+    from omc.runtime import safefs
+    from omc.runtime.layout import replicated_marker
+
+    return (
+        "local" not in cmd.switches
+        and _cluster_configured()
+        and safefs.is_file(replicated_marker(path))
+    )
+
+
+# ---------------------------------------------------------------------------
+# Keys of cfg, sec and usr objects (om3's ``om <path> add|change|keys|decode|remove``)
+
+
+def _store_path(cmd: Command) -> ObjectPath:
+    """The one cfg/sec/usr object a key command acts on (it must exist)."""
+    from omc.runtime.objects import kv
+    from omc.runtime.objects.configs import select_objects
+
+    found = select_objects(cmd.selector)
+    if len(found) != 1:
+        raise UsageError(f"key commands act on one object; {cmd.selector!r} selects {len(found)}")
+    kv.require_store(found[0])
+    return found[0]
+
+
+def _key_name(cmd: Command) -> str:
+    key = cmd.values.get("key")
+    if not key:
+        raise UsageError("expected --key NAME")
+    return key
+
+
+def _key_value(cmd: Command) -> bytes:
+    """``--value V``, ``--from FILE`` (``-``: stdin), or empty (om3)."""
+    from omc.compiler.contract.node import ConfigFileError, read_config_bytes, read_regular_file
+    from omc.runtime.objects.configs import StoreError
+    from omc.runtime.objects.kv import MAX_VALUE_BYTES
+
+    value, source = cmd.values.get("value"), cmd.values.get("from")
+    if value is not None and source is not None:
+        raise UsageError("give --value or --from, not both")
+    if value is not None:
+        return value.encode()
+    if source is None:
+        return b""
+    what = "a key value"
+    try:
+        if source == "-":
+            return read_config_bytes(sys.stdin.fileno(), name="stdin", limit=MAX_VALUE_BYTES,
+                                     what=what)  # fmt: skip
+        return read_regular_file(Path(source), limit=MAX_VALUE_BYTES, what=what)[0]
+    except ConfigFileError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _set_key(cmd: Command, *, replace: bool) -> int:
+    from omc.runtime.objects import kv
+
+    path, key, value = _store_path(cmd), _key_name(cmd), _key_value(cmd)
+    store = kv.load(path)
+    new = kv.key_set(store, path, key, value, replace=replace)
+    return _change(cmd, path, new, "change" if replace else "add", base=store.text)
+
+
+def _key_add(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=False)
+
+
+def _key_change(cmd: Command, argv: list[str]) -> int:
+    return _set_key(cmd, replace=True)
+
+
+def _key_remove(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.objects import kv
+
+    path, key = _store_path(cmd), _key_name(cmd)
+    store = kv.load(path)
+    return _change(cmd, path, kv.key_removed(store, path, key), "remove", base=store.text)
+
+
+def _keys(cmd: Command, argv: list[str]) -> int:
+    from omc.runtime.objects import kv
+
+    for key in kv.keys(_store_path(cmd), cmd.values.get("match")):
+        print(key)
+    return ExitStatus.OK
+
+
+def _decode(cmd: Command, argv: list[str]) -> int:
+    """The value's bytes as stored, nothing added (om3: no trailing newline)."""
+    from omc.runtime.objects import kv
+
+    value = kv.decode(_store_path(cmd), _key_name(cmd))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(value)
+    sys.stdout.buffer.flush()
     return ExitStatus.OK

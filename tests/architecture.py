@@ -70,6 +70,7 @@ RULES = (
             "omc.compiler.pipeline",
             "omc.compiler.install",
             "omc.compiler.diagnostics",
+            "omc.compiler.kvstore",
         ),
     ),
     Rule(

@@ -35,10 +35,12 @@ from ..unitsyntax import UnitSyntaxError, check_unit_name, escape_part, escape_p
 from .paths import ObjectPath
 
 __all__ = [
+    "ENV_DIR",
     "EXPOSED_DEV_ROOT",
     "EXPOSING_DRIVERS",
     "ROOT_SLICE",
     "cgroup_path",
+    "env_file",
     "exposed_dev_path",
     "mount_unit",
     "object_slice",
@@ -53,9 +55,13 @@ __all__ = [
 
 ROOT_SLICE = "opensvc.slice"
 EXPOSED_DEV_ROOT = "/run/opensvc/dev"
+# Root-only environment files of native units with configs/secrets_environment
+# (docs/units.md, "Secrets"): written by `om <path> driver env` just before the unit starts.
+ENV_DIR = "/run/opensvc/env"
 # disk drivers that publish their exposed devices at exposed_dev_path (runtime/drivers/disk.py)
 EXPOSING_DRIVERS = frozenset(("disk.loop", "disk.md", "disk.raw"))
 _PATH_PART = re.compile(r"[A-Za-z0-9_@+:=-][A-Za-z0-9_.@+:=-]*")
+_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.@\\-]+")  # what systemd allows (escapes are \xNN)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -154,3 +160,13 @@ def exposed_dev_path(path: ObjectPath, rid: str, index: int) -> str:
     if not sep or index < 0 or not all(_PATH_PART.fullmatch(p) for p in parts):
         raise UnitSyntaxError("exposed device", f"{path.name} {rid} [{index}]", "unsafe path")
     return "/".join((EXPOSED_DEV_ROOT, *parts))
+
+
+def env_file(unit: str) -> str:
+    """``/run/opensvc/env/<unit>.env``: the ``EnvironmentFile=`` of a native unit whose
+    resource takes keys from cfg/sec objects; the compiler names it, the runtime writes
+    it. ``unit`` is a checked unit name (no ``/``, no leading dot)."""
+    check_unit_name(unit)
+    if not _UNIT_NAME.fullmatch(unit) or unit.startswith("."):
+        raise UnitSyntaxError("environment file", unit, "unsafe unit name")
+    return f"{ENV_DIR}/{unit}.env"

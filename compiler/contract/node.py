@@ -11,12 +11,18 @@ written into ``ExecStart=`` lines, the same ``cluster.conf`` values behind
 | config directory | ``/etc/opensvc`` | ``OMC_ETC`` |
 | node name | the lowercased hostname (om3) | ``OMC_NODE`` |
 | ``om`` in units | the ``om`` beside the running interpreter | ``OMC_OM`` |
+
+Every config, whoever reads it (``omc``, its generator mode, ``om``), is read through
+:func:`read_config_file`: a regular file of at most :data:`MAX_CONFIG_BYTES`, opened
+without blocking, so a device, a FIFO or a runaway file is one clear error.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import KINDS, Kind, ObjectPath, PathError, parse_path
@@ -26,6 +32,105 @@ CLUSTER_CONF = "cluster.conf"
 NODE_CONF = "node.conf"
 # Files of the config directory that are not objects.
 NOT_OBJECTS = frozenset((CLUSTER_CONF, NODE_CONF, "namespace.conf"))
+# The bound of a config file (docs/omc.md): the corpus's largest is 12 KiB; a cluster
+# replicates configs to every node, so a bound protects every node's memory at once.
+MAX_CONFIG_BYTES = 1 << 20
+_FILE_TYPES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class ConfigFileError(Exception):
+    """A config file that cannot be read as one: the message names the file and why;
+    ``missing`` when it does not exist (``om``: the object is not found)."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """A config's text, and whether its mode hides it from other users (``private``:
+    not world-readable; then the units that embed it must not be either)."""
+
+    text: str
+    private: bool
+
+
+def _kind_of(mode: int) -> str:
+    return next((what for test, what in _FILE_TYPES if test(mode)), "not a regular file")
+
+
+def read_config_bytes(
+    source: int, *, name: str, limit: int = MAX_CONFIG_BYTES, what: str = "a config file"
+) -> bytes:
+    """At most ``limit`` bytes from an open file (a pipe included: ``create --config -``);
+    one byte more is an error. Reads in chunks: the bound holds for a file that grows."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = os.read(source, min(1 << 16, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise ConfigFileError(
+            f"cannot read {name}: larger than {_size(limit)}, the bound of {what}"
+        )
+    return b"".join(chunks)
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit} bytes"
+
+
+def read_regular_file(
+    file: Path, *, limit: int = MAX_CONFIG_BYTES, what: str = "a config file"
+) -> tuple[bytes, int]:
+    """The bytes and mode of a regular file of at most ``limit`` bytes, else
+    :class:`ConfigFileError`. ``O_NONBLOCK``: opening a FIFO with no writer must not
+    hang; ``fstat`` of the opened file, not ``stat`` of the name, so the checked file is
+    the one read."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        missing = isinstance(exc, FileNotFoundError)
+        raise ConfigFileError(f"cannot read {file}: {exc.strerror}", missing=missing) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigFileError(
+                f"cannot read {file}: not a regular file ({_kind_of(st.st_mode)})"
+            )
+        if st.st_size > limit:
+            raise ConfigFileError(
+                f"cannot read {file}: larger than {_size(limit)}, the bound of {what}"
+            )
+        return read_config_bytes(fd, name=str(file), limit=limit, what=what), st.st_mode
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {file}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def read_config_file(file: Path, *, errors: str = "replace") -> ConfigFile:
+    """A config file's text (:func:`read_regular_file`: a regular file of at most
+    :data:`MAX_CONFIG_BYTES`). ``errors="strict"`` refuses text that is not UTF-8
+    (``om`` stores configs as given)."""
+    data, mode = read_regular_file(file)
+    try:
+        text = data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"cannot read {file}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
+        ) from None
+    return ConfigFile(text=text, private=not mode & stat.S_IROTH)
 
 
 def etc_dir() -> Path:

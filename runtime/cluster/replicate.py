@@ -12,7 +12,7 @@ instance record (``config_error``), never half-installed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,14 @@ class Outcome:
     units: tuple[str, ...] = ()
 
 
+EVERY_NODE = "*"
+"""The scope of a config every node installs (cfg, sec and usr stores)."""
+
+
+def in_scope(node: str, scope: Collection[str]) -> bool:
+    return node in scope or EVERY_NODE in scope
+
+
 def config_entry(text: str, scope: list[str], origin: str) -> dict[str, Any]:
     """The value of ``configs/<fqn>``."""
     return {"text": text, "scope": scope, "origin": origin,
@@ -49,51 +57,61 @@ def sync(
     entry: Mapping[str, Any] | None,
     node: str,
     *,
-    reload: Callable[[], None],
+    sd: Systemd,
     log: ActionLog,
 ) -> Outcome:
     """Install, update or remove one object's config and units on this node."""
     from omc.runtime.engine.session import try_object_lock
 
-    wanted = entry is not None and node in entry.get("scope", ())
+    wanted = entry is not None and in_scope(node, entry.get("scope", ()))
     if not wanted and not safefs.is_file(replicated_marker(path)):
         return Outcome(present=False)
     with try_object_lock(path) as locked:
         if not locked:
             return Outcome(present=wanted, busy=True)
         if not wanted:
-            return _remove(path, reload=reload, log=log)
+            return _remove(path, sd=sd, log=log)
         assert entry is not None
-        return _install(path, str(entry.get("text", "")), reload=reload, log=log)
+        return _install(path, str(entry.get("text", "")), sd=sd, log=log)
 
 
-def _install(path: ObjectPath, text: str, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+def _install(path: ObjectPath, text: str, *, sd: Systemd, log: ActionLog) -> Outcome:
+    from omc.runtime.engine.config_change import commit_config, install_units
+    from omc.runtime.engine.session import ActionError
     from omc.runtime.objects import configs, install, model
 
     file = config_file(path)
     current = file.read_text(encoding="utf-8") if file.is_file() else None
-    if current != text:
-        compiled = install.compile_config(path, text, filename=str(file))
-        if not compiled.ok:
-            log.error(f"{path}: replicated config does not compile here:\n{compiled.diagnostics}")
-            return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
-        configs.write_config(path, text)
-        safefs.write_file(replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n")
-        log.info(f"{path}: config installed from the cluster")
     try:
-        install.ensure_units(path, reload=reload)
-    except configs.ConfigError as exc:
+        if current != text:
+            compiled = install.compile_config(path, text, filename=str(file))
+            if not compiled.ok:
+                log.error(
+                    f"{path}: replicated config does not compile here:\n{compiled.diagnostics}"
+                )
+                return Outcome(present=True, error=compiled.diagnostics.strip() or "config error")
+            commit_config(path, text, compiled.units, action="replicate", console=None,
+                          sd=lambda: sd, origin="daemon/monitor")  # fmt: skip
+            safefs.write_file(
+                replicated_marker(path), hashlib.sha256(text.encode()).hexdigest() + "\n"
+            )
+            log.info(f"{path}: config installed from the cluster")
+        else:
+            install_units(path, action="replicate", console=None, sd=lambda: sd,
+                          origin="daemon/monitor")  # fmt: skip
+    except (configs.StoreError, ActionError) as exc:  # what it says; the last good units stay
         return Outcome(present=True, error=str(exc))
     found = model.load(path)
     units = tuple(found.units) if found is not None else ()
     return Outcome(present=True, units=units)
 
 
-def _remove(path: ObjectPath, *, reload: Callable[[], None], log: ActionLog) -> Outcome:
+def _remove(path: ObjectPath, *, sd: Systemd, log: ActionLog) -> Outcome:
+    from omc.runtime.engine.config_change import reload
     from omc.runtime.objects import install
     from omc.runtime.objects.configs import remove_config
 
-    install.remove_units(path, reload=reload)
+    install.remove_units(path, reload=lambda gone: reload(sd, gone))
     remove_config(path)
     safefs.remove(replicated_marker(path))
     log.info(f"{path}: config removed (deleted from the cluster, or out of this node's scope)")
@@ -103,9 +121,13 @@ def _remove(path: ObjectPath, *, reload: Callable[[], None], log: ActionLog) -> 
 def observe_status(path: ObjectPath, config_error: str, *, sd: Systemd | None = None) -> Status:
     """The instance's status as ``print status`` would see it, for the instance record."""
     from omc.runtime.engine.observe import observe
+    from omc.runtime.objects.kv import is_store
     from omc.runtime.objects.model import ModelError, load
     from omc.runtime.status import aggregate
 
+    if is_store(path):  # keys, no units: nothing runs, nothing to orchestrate
+        return Status(avail="n/a", overall="n/a", config_error=config_error,
+                      config_sha=_installed_sha(path))  # fmt: skip
     try:
         found = load(path)
     except ModelError as exc:

@@ -22,9 +22,9 @@ from pathlib import Path
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Completed, Runner, capture, run
+from .settings import command
 
 DEFAULT_RETCODES = "0:up 1:down"
-SCRIPT_ACTIONS = frozenset({"start", "stop", "check", "info"})  # true/false/number mean <script>
 STATUS_TIMEOUT = 60.0  # status_timeout default (opensvc.md §3.2) when check has none
 
 
@@ -49,28 +49,6 @@ def status_of(code: int, table: Mapping[int, Status]) -> Status:
     return table.get(code, Status.WARN)
 
 
-def command(res: ResourceView, action: str) -> tuple[str, ...]:
-    """The argv of ``action`` (start, stop, check, info): () means "nothing to run".
-
-    ``true`` or a sequence number runs ``<script> <action>``; ``false`` runs
-    nothing; anything else is the command itself (shlex, or a JSON list).
-    """
-    value = res.config.get(action)
-    if value is None or value is False:
-        return ()
-    if action not in SCRIPT_ACTIONS:
-        return settings.argv(res, action)
-    word = str(value).strip().lower() if not isinstance(value, list | tuple) else ""
-    if value is True or word == "true" or word.isdigit():
-        script = settings.text(res, "script")
-        if not script:
-            raise DriverError(f"{res.rid}: {action} = {value} needs the script keyword")
-        return (script, action)
-    if word == "false":
-        return ()
-    return settings.argv(res, action)
-
-
 def environment(res: ResourceView, action: str) -> dict[str, str]:
     """The OPENSVC_* variables plus the ``environment`` keyword, over our own env."""
     ref = res.ref
@@ -90,7 +68,21 @@ def environment(res: ResourceView, action: str) -> dict[str, str]:
         if not sep or not key:
             raise DriverError(f"{res.rid}: environment item {item!r} is not VAR=value")
         env[key] = value
+    env.update(kv_environment(res))
     return env
+
+
+def kv_environment(res: ResourceView) -> dict[str, str]:
+    """The variables of ``configs_environment``/``secrets_environment`` (om3 passes them
+    to every command of the resource); a missing object or key is a :class:`DriverError`."""
+    if "configs_environment" not in res.config and "secrets_environment" not in res.config:
+        return {}
+    from omc.runtime.objects import kv  # only for resources that take keys
+
+    try:
+        return kv.environment(res.ref.namespace, res.config)
+    except kv.KvReferenceError as exc:
+        raise DriverError(f"{res.rid}: {exc}") from None
 
 
 def _timeout(res: ResourceView, action: str, default: float | None) -> float | None:
@@ -200,8 +192,8 @@ class _App:
         desc = settings.text(res, "desc")
         if desc:
             return desc
-        argv = command(res, "start")
-        return " ".join(argv) if argv else (settings.text(res, "script") or "")
+        argv = command(res, "start")  # shell-quoted: the words as they run, unambiguous
+        return shlex.join(argv) if argv else (settings.text(res, "script") or "")
 
 
 class Forking(_App):

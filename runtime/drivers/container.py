@@ -10,7 +10,10 @@ in the lab: lab-notes §5). The default name follows om3:
 
 from __future__ import annotations
 
+import os
+
 from . import settings
+from .app import kv_environment
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import Runner, probe, run, subprocess_runner
 
@@ -55,8 +58,9 @@ def _sibling(res: ResourceView, rid: str) -> ResourceView:
     return ResourceView(path=res.path, rid=rid, driver=res.driver, config={})
 
 
-def _options(res: ResourceView) -> list[str]:
-    """The run flags that come straight from keywords."""
+def _options(res: ResourceView, env_names: tuple[str, ...] = ()) -> list[str]:
+    """The run flags that come straight from keywords; ``env_names``: variables whose
+    values the engine takes from its own environment (cfg/sec keys: never in argv)."""
     argv: list[str] = []
     for key, flag in (("hostname", "--hostname"), ("cwd", "--workdir"), ("user", "--user")):
         value = settings.text(res, key)
@@ -78,10 +82,13 @@ def _options(res: ResourceView) -> list[str]:
     argv += [f"--device={d}" for d in settings.words(res, "devices")]
     argv += [f"--sysctl={s}" for s in settings.words(res, "sysctl")]
     argv += [f"--env={e}" for e in settings.argv(res, "environment")]
+    argv += [f"--env={name}" for name in env_names]
     return argv
 
 
-def run_argv(res: ResourceView, *, engine: str, detach: bool = True) -> tuple[str, ...]:
+def run_argv(
+    res: ResourceView, *, engine: str, detach: bool = True, env_names: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     """The full ``<engine> run …`` command line of a resource (pure but for the slice name)."""
     argv = [engine]
     if engine == "podman":
@@ -96,7 +103,7 @@ def run_argv(res: ResourceView, *, engine: str, detach: bool = True) -> tuple[st
         argv.append(f"--cgroup-parent={parent}")
     if settings.text(res, "image_pull_policy") == "always":
         argv.append("--pull=always")
-    argv += _options(res)
+    argv += _options(res, env_names)
     argv += settings.argv(res, "run_args")
     image = settings.text(res, "image", "run_image") or DEFAULT_IMAGE
     argv += ["--rootfs", image] if image.startswith("/") else [image]
@@ -139,7 +146,10 @@ class _Container:
         if state == "stopped":
             run(self._cli("rm", container_name(res)), log=log, runner=self.runner)
         timeout = settings.seconds(res, "start_timeout", default=None)
-        run(run_argv(res, engine=self.engine), log=log, runner=self.runner, timeout=timeout)
+        keys = kv_environment(res)  # by name only in argv (`ps` shows argv to everyone)
+        argv = run_argv(res, engine=self.engine, env_names=tuple(keys))
+        env = {**os.environ, **keys} if keys else None
+        run(argv, log=log, runner=self.runner, timeout=timeout, env=env)
 
     def stop(self, res: ResourceView, log: ActionLog) -> None:
         name = container_name(res)

@@ -2,11 +2,16 @@
 
 systemd runs this for every driver-backed resource (docs/design.md), so it is
 on the hot path of every start: it imports only the driver protocol, the unit
-reader, the logger and the one driver family it needs, never the compiler or
-D-Bus. Settings come from the resource's own unit file (``X-OpenSVC-Config=``).
+reader, the logger and the one driver family it needs, never D-Bus, nor the
+compiler but for the key-store reader (``compiler/kvstore.py``) of a resource that
+takes cfg/sec keys. Settings come from the resource's own unit file
+(``X-OpenSVC-Config=``).
 
 ``run`` (tasks) takes ``--confirm``; ``update``/``full`` (syncs) take ``--target``;
 ``abort`` prints the start veto (``abort! <reason>``) and exits 1, or exits 0.
+``env`` (an app unit's ``ExecStartPre=+``) writes the root-only environment file of
+the unit from its ``configs_environment``/``secrets_environment`` (docs/units.md,
+"Secrets"), or fails naming the missing object or key.
 Exit codes: 0 done (including "already up/down"), 1 the driver failed,
 2 bad usage or no such resource unit. ``status`` prints
 ``<status>`` and the probe messages, one per line, and exits 0.
@@ -25,10 +30,10 @@ from omc.runtime.drivers import unitfile
 from omc.runtime.exitcodes import DriverExit
 
 USAGE = (
-    "usage: om <path> driver start|stop|status|abort|run|update|full --rid <rid>"
+    "usage: om <path> driver start|stop|status|abort|run|update|full|env --rid <rid>"
     " [--unit <unit name>] [--target nodes|drpnodes|local] [--confirm]"
 )
-ACTIONS = ("start", "stop", "status", "abort", "run", "update", "full")
+ACTIONS = ("start", "stop", "status", "abort", "run", "update", "full", "env")
 _VALUED = ("--rid", "--unit", "--target")
 _FLAGS = ("--confirm",)
 
@@ -102,7 +107,33 @@ def main(path: str, argv: list[str]) -> int:
             "\n".join((str(probe.status), *probe.messages, *(f"warn: {w}" for w in probe.warnings)))
         )
         return DriverExit.DONE
+    if request.action == "env":
+        return _env(res)
     return _act(res, request)
+
+
+def _env(res: drivers.ResourceView) -> int:
+    """Resolve the unit's kv references into its environment file (root only, 0600)."""
+    from pathlib import Path
+
+    from omc.compiler.contract.names import env_file
+    from omc.runtime.log import driver_log
+    from omc.runtime.objects import kv
+    from omc.runtime.objects.configs import StoreError
+
+    log = driver_log(res.path, res.rid, action="start", unit=res.unit)
+    try:
+        variables = kv.environment(res.ref.namespace, res.config)
+    except kv.KvReferenceError as exc:
+        log.error(f"cannot start: {exc}")
+        return DriverExit.FAILED
+    try:
+        kv.write_env_file(Path(env_file(res.unit)), variables)
+    except (OSError, ValueError, StoreError) as exc:
+        log.error(f"cannot write the environment file of {res.unit}: {exc}")
+        return DriverExit.FAILED
+    log.debug(f"environment file written: {len(variables)} variable(s) from cfg/sec objects")
+    return DriverExit.DONE
 
 
 def _act(res: drivers.ResourceView, request: Request) -> int:

@@ -105,6 +105,32 @@ def argv(res: ResourceView, *names: str) -> tuple[str, ...]:
         raise DriverError(f"{res.rid}: keyword {names[0]!r}: {exc}: {value!r}") from None
 
 
+SCRIPT_ACTIONS = frozenset({"start", "stop", "check", "info"})  # true/false/number mean <script>
+
+
+def command(res: ResourceView, action: str) -> tuple[str, ...]:
+    """An app's argv for ``action`` (start, stop, check, info): () means "nothing to run".
+
+    ``true`` or a sequence number runs ``<script> <action>``; ``false`` runs
+    nothing; anything else is the command itself (shlex, or a JSON list). Pure: the
+    app driver runs it, the narration shows it (``run:`` lines).
+    """
+    value = res.config.get(action)
+    if value is None or value is False:
+        return ()
+    if action not in SCRIPT_ACTIONS:
+        return argv(res, action)
+    word = str(value).strip().lower() if not isinstance(value, list | tuple) else ""
+    if value is True or word == "true" or word.isdigit():
+        script = text(res, "script")
+        if not script:
+            raise DriverError(f"{res.rid}: {action} = {value} needs the script keyword")
+        return (script, action)
+    if word == "false":
+        return ()
+    return argv(res, action)
+
+
 def seconds(res: ResourceView, *names: str, default: float | None) -> float | None:
     """A duration keyword in seconds: the compiler's float, or text like ``90``, ``5s``, ``2m``."""
     value = _lookup(res.config, names)

@@ -19,9 +19,10 @@ from pathlib import Path
 from omc.runtime import layout, safefs
 
 from . import settings
-from .app import AppCommands, command, retcodes, status_of
+from .app import AppCommands, retcodes, status_of
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
 from .command import CommandError, Runner, run, subprocess_runner
+from .settings import command
 
 
 def last_run_file(res: ResourceView) -> Path:

@@ -9,12 +9,17 @@ are still active (a job ``done`` is not "up": Pacemaker's rule, :meth:`Applier.v
 Rollback undoes exactly what this action started, in reverse order, one unit
 at a time with job mode ``ignore-dependencies`` (so stopping ``ip#0`` does
 not drag down a resource that was up before the action).
+
+A ``driver stop`` step (a resource up while its unit is inactive) runs the driver's
+stop here, in ``om``, in its place in the stop order: there is no unit job to
+enqueue (``StopUnit`` of an inactive unit is a no-op), and starting the unit to stop
+it would run an app's start command a second time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from omc.runtime.engine import narrate
@@ -62,10 +67,35 @@ class Applier:
             return self._conclude(self.jobs.batch(plan))
         # Stop exactly these units, in order: a stop must not propagate through
         # Requires= to the standby units (or unselected ones) that stay up.
-        errors = self._conclude(self.jobs.one_by_one(plan.jobs, "ignore-dependencies"))
+        errors = self._conclude(self._one_by_one(plan.jobs))
         if plan.target_op is not Op.SKIP:
             self.jobs.stop_target()
         return errors
+
+    def _one_by_one(self, steps: Iterable[Step]) -> Iterator[Finished]:
+        """Each step in turn: a unit job (``ignore-dependencies``), or a driver stop."""
+        for step in steps:
+            if step.op is Op.DRIVER_STOP:
+                yield self._driver_stop(step)
+            else:
+                yield from self.jobs.one_by_one((step,), "ignore-dependencies")
+
+    def _driver_stop(self, step: Step) -> Finished:
+        """Run the resource's driver stop in this process, logging as the driver does
+        when its unit runs it (``noaction`` skips it, as there)."""
+        from omc.runtime import drivers
+
+        res = self.model.resource(step.rid)
+        self._say(step, narrate.outside_unit(step))
+        log = self.log.bind(rid=res.rid, subset=res.subset)
+        if "noaction" in res.tags:
+            log.info("skip stop: tagged noaction")
+            return Finished(step=step, result="done")
+        try:
+            drivers.get(res.driver).stop(res.view(self.model.display, self.model.id), log)
+        except (drivers.DriverError, drivers.UnknownDriverError, OSError) as exc:
+            return Finished(step=step, result="failed", refusal=str(exc))
+        return Finished(step=step, result="done")
 
     def _say(self, step: Step, line: narrate.Line) -> None:
         res = self.model.resource(step.rid)
@@ -175,7 +205,7 @@ class Applier:
         """After a start: units that started but are no longer active (a Type=simple app
         whose process exited right after its job completed) are failures too."""
         errors = []
-        started = [s for s in self.changed if s.op is not Op.STOP]
+        started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]
         # Every unit of the object (started ones included) in one call: the end-state
         # check reuses them.
         states = self.jobs.active_states(r.unit for r in self.model.resources)

@@ -10,6 +10,7 @@ status.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,15 +19,16 @@ from omc.compiler.contract.node import om_path
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import safefs
 from omc.runtime.drivers.base import Status
+from omc.runtime.engine.config_change import install_units
 from omc.runtime.engine.observe import observe, observed_map
 from omc.runtime.engine.plan import Action, Op, Plan, plan
-from omc.runtime.engine.session import ActionError, Session, object_lock, session
+from omc.runtime.engine.session import WAITLOCK, ActionError, Session, object_lock, session
 from omc.runtime.layout import frozen_flag, stopped_flag
-from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log
-from omc.runtime.objects import configs, install
+from omc.runtime.log import ActionLog, ActionRelay, Sink, action_log, new_sid
+from omc.runtime.objects import configs
 from omc.runtime.objects import model as model_mod
 from omc.runtime.objects.model import InstanceNotFoundError
-from omc.runtime.objects.selection import Selector, select
+from omc.runtime.objects.selection import Selector, select_some
 from omc.runtime.status import aggregate
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class Options:
     dry_run: bool = False
     argv: tuple[str, ...] = ()
     origin: str = "user"
+    waitlock: float = WAITLOCK  # seconds to wait for the object lock (--waitlock)
 
 
 def connect() -> Systemd:
@@ -87,10 +90,11 @@ def connect_soon() -> Callable[[], Systemd]:
     return wait
 
 
-def load_model(path: ObjectPath, reload: Callable[[], None] | None) -> model_mod.ObjectModel:
-    """Install the units if the config changed (one daemon-reload), then read the model."""
-    if reload is not None and configs.config_file_exists(path):
-        install.ensure_units(path, reload=reload)
+def load_model(path: ObjectPath, install: Callable[[], object] | None) -> model_mod.ObjectModel:
+    """Run ``install`` (the config change, when the config changed: see
+    :mod:`.config_change`), then read the model from the units."""
+    if install is not None and configs.config_file_exists(path):
+        install()
     found = model_mod.load(path)
     if found is None:
         raise InstanceNotFoundError(f"{path}: no instance on this node (no units installed)")
@@ -113,19 +117,26 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
         freeze(path, log, on=verb == "freeze")
         return None
     connected = connect_soon()
+    sid = new_sid()  # the lock names its holder by the action's sid
     try:
-        with object_lock(path):
-            model = load_model(path, lambda: connected().daemon_reload())
+        with object_lock(path, action=verb, sid=sid, wait=opts.waitlock):
+            # --dry-run plans on the installed units: installing a changed config may
+            # stop resources that leave it.
+            change = functools.partial(install_units, path, action=verb, console=console,
+                                       sd=connected, origin=opts.origin, sid=sid)  # fmt: skip
+            model = load_model(path, None if opts.dry_run else change)
             sd = connected()
             if model.disabled and verb != "shutdown":
                 raise ActionError(f"{path}: object instance is disabled", logged=False)
-            selection = select((r.selectable for r in model.resources), opts.selector)
+            selectable = (r.selectable for r in model.resources)
+            selection = select_some(selectable, opts.selector, owner=str(path))
 
             def avail() -> str:
                 return _avail(sd, model)
 
             with session(path, verb, argv=opts.argv, origin=opts.origin, console=console,
-                         avail=avail, lock=False, bracket=not opts.dry_run) as frame:  # fmt: skip
+                         avail=avail, lock=False, bracket=not opts.dry_run,
+                         sid=sid) as frame:  # fmt: skip
                 return _run(sd, model, selection, frame, opts=opts)
     finally:
         connected().close()
@@ -203,7 +214,7 @@ def _apply(
 def _flags(path: ObjectPath, p: Plan, *, ok: bool) -> None:
     """Selection stops leave a "stopped" flag on each resource; starts clear it."""
     for step in p.jobs:
-        if p.selected and step.op is Op.STOP and ok:
+        if p.selected and step.op.stops and ok:
             safefs.create_file(stopped_flag(path, step.rid))
         elif step.op in (Op.START, Op.RESTART):
             safefs.remove(stopped_flag(path, step.rid))

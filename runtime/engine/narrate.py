@@ -3,7 +3,10 @@
 The seed's log lines (actions-seed.txt): ``applied pg <cgroup>`` for each slice level
 of an app or container (once per action), ``run: <om> exec --pg <cgroup> -- <cmd>``
 for the commands a native unit runs (the unit runs them in that slice via
-``Slice=``, which is what ``om exec --pg`` does: the line shows the equivalent),
+``Slice=``, which is what ``om exec --pg`` does: the line shows the equivalent).
+``<cmd>`` is the argv the resource's config gives (``X-OpenSVC-Config``), shell-quoted:
+what the user wrote and what runs, not the unit file's escaped text (``%%``, ``$$``,
+C quoting);
 ``mount <what> <where>`` for mounts, ``already up``/``already down`` for no-ops.
 Driver-backed units log for themselves (their records come through the relay); what
 apps print is read back from journald after their job (stdout at info, stderr at
@@ -12,10 +15,13 @@ warning: :func:`output_level`).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from omc.compiler.contract.names import slice_cgroups
 from omc.compiler.contract.units import STREAM_PREFIX, without_stream
+from omc.runtime.drivers.base import DriverError
+from omc.runtime.drivers.settings import command as app_command
 from omc.runtime.engine.plan import Op, Step
 from omc.runtime.log import Level
 from omc.runtime.objects.model import ResourceModel
@@ -59,8 +65,8 @@ def output_level(priority: int) -> Level:
 
 def command_of(step: Step, res: ResourceModel) -> str:
     """The command a step's job ran, as ``run:`` shows it (journald's ``CMD``)."""
-    lines = res.exec_start if step.op in (Op.START, Op.RESTART) else res.exec_stop
-    return exec_display(lines[0]) if lines else ""
+    shown = _commands(res, step.op in (Op.START, Op.RESTART))
+    return shown[0] if shown else ""
 
 
 def command(res: ResourceModel, text: str, *, om: str) -> str:
@@ -74,6 +80,8 @@ def command(res: ResourceModel, text: str, *, om: str) -> str:
 def done(step: Step, res: ResourceModel, *, om: str, pg_seen: set[str]) -> list[str]:
     """The lines of a step whose job is done; ``pg_seen`` (the cgroups already announced
     in this action) is updated."""
+    if step.op is Op.DRIVER_STOP:
+        return []  # the driver ran in om and logged its own lines
     lines = []
     starting = step.op in (Op.START, Op.RESTART)
     if starting and res.group in PG_GROUPS:
@@ -85,12 +93,32 @@ def done(step: Step, res: ResourceModel, *, om: str, pg_seen: set[str]) -> list[
         verb = "mount" if starting else "umount"
         lines.append(f"{verb} {res.what} {res.where}".rstrip())
     elif res.group in PG_GROUPS:
-        lines += [
-            f"run: {command(res, exec_display(exec_line), om=om)}"
-            for exec_line in (res.exec_start if starting else res.exec_stop)
-            if " driver " not in exec_line  # driver units log for themselves
-        ]
+        lines += [f"run: {command(res, text, om=om)}" for text in _commands(res, starting)]
     return lines
+
+
+def outside_unit(step: Step) -> Line:
+    """Why a stop runs the driver itself: the resource is up but its unit is not (the
+    driver's own lines follow)."""
+    return Line(Level.INFO, "up outside its unit: driver stop")
+
+
+def _commands(res: ResourceModel, starting: bool) -> list[str]:
+    """The commands a native unit ran for this step, shell-quoted. An app's come from its
+    config (the argv the compiler wrote into ``ExecStart=``/``ExecStop=``); the unit's own
+    line (the ``/bin/true`` of an app without ``start``) is shown when the config has
+    none. Driver units log for themselves."""
+    lines = res.exec_start if starting else res.exec_stop
+    if not lines or any(" driver " in line for line in lines):
+        return []
+    if res.group == "app":
+        try:
+            argv = app_command(res.view("", ""), "start" if starting else "stop")
+        except DriverError:
+            argv = ()
+        if argv:
+            return [shlex.join(argv)]
+    return [exec_display(line) for line in lines]
 
 
 def not_acted(step: Step) -> str:

@@ -10,6 +10,9 @@ are skipped; ``stop`` leaves standby resources up unless ``--force``;
 ``shutdown`` stops them; ``startstandby`` starts only them; sync and task
 resources are not started by ``start`` (tasks are ``run``). A resource whose
 unit is active but whose probe says it is down has drifted and is restarted.
+Stop acts on what the probe sees: a resource up while its unit is inactive (started
+some other way: by hand, by ``om <path> driver start``) gets a ``driver stop``, its
+driver's own stop run by ``om`` (a ``StopUnit`` of an inactive unit does nothing).
 """
 
 from __future__ import annotations
@@ -47,7 +50,12 @@ class Op(StrEnum):
     START = "start"
     STOP = "stop"
     RESTART = "restart"
+    DRIVER_STOP = "driver stop"  # up outside its (inactive) unit: the driver's stop, by om
     SKIP = "skip"
+
+    @property
+    def stops(self) -> bool:
+        return self in (Op.STOP, Op.DRIVER_STOP)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,9 +89,9 @@ class Plan:
         lines = [f"plan {self.action}: job mode {self.job_mode}"]
         for step in self.steps:
             why = f"  ({step.reason})" if step.reason else ""
-            lines.append(f"  {step.rid:<16} {step.op:<8} {step.unit}{why}")
+            lines.append(f"  {step.rid:<16} {step.op:<11} {step.unit}{why}")
         if self.target_op is not Op.SKIP:
-            lines.append(f"  {'target':<16} {self.target_op:<8}")
+            lines.append(f"  {'target':<16} {self.target_op:<11}")
         notes = [n for n, on in (("freeze", self.freeze), ("end state check", self.end_check),
                                  ("rollback on error", self.rollback)) if on]  # fmt: skip
         if notes:
@@ -124,6 +132,9 @@ def _stop_step(res: ResourceModel, seen: Observed, action: Action, force: bool) 
         return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="standby")
     if not seen.unit_active and seen.status in DOWN_STATES:
         return Step(rid=res.rid, unit=res.unit, op=Op.SKIP, reason="already down")
+    if not seen.unit_active:
+        return Step(rid=res.rid, unit=res.unit, op=Op.DRIVER_STOP,
+                    reason=f"unit inactive, {seen.status}")  # fmt: skip
     return Step(rid=res.rid, unit=res.unit, op=Op.STOP)
 
 
@@ -150,10 +161,11 @@ def _job_mode(action: Action, steps: tuple[Step, ...], *, selected: bool) -> str
     """``replace`` for whole-instance actions. A selection starts with
     ``ignore-requirements`` (deps not pulled in); a stop that must leave units up
     (a selection, or standby resources) stops unit by unit with
-    ``ignore-dependencies``, so ``Requires=`` cannot propagate the stop."""
+    ``ignore-dependencies``, so ``Requires=`` cannot propagate the stop; so does a
+    stop with driver stops, which must run in their place in the stop order."""
     if action.starts:
         return "ignore-requirements" if selected else "replace"
-    keep = any(s.reason == "standby" for s in steps)
+    keep = any(s.reason == "standby" or s.op is Op.DRIVER_STOP for s in steps)
     return "ignore-dependencies" if selected or keep else "replace"
 
 

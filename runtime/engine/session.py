@@ -3,7 +3,9 @@
 Instance actions, syncs and (through them) the cluster daemon's actions all run
 inside one :func:`session`, so they share:
 
-* the per-object action lock (§4.7): one state-changing action per object at a time;
+* the per-object action lock (§4.7): one state-changing action per object at a time,
+  config changes included; a second one waits for it at most ``--waitlock`` (30 s by
+  default, as om3), saying once who holds it, then fails (:class:`LockTimeoutError`);
 * the bracket lines of opensvc.md §7.1::
 
     >>> do start [om svc0 instance start] (origin user, sid <uuid>)
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,19 +47,88 @@ class ActionError(Exception):
         self.logged = logged
 
 
+WAITLOCK = 30.0  # seconds an action waits for the object lock (om3's --waitlock default)
+
+
+class LockTimeoutError(ActionError):
+    """The object lock stayed held for the whole ``--waitlock``; nothing was done."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, logged=False)
+
+
+def _to_stderr(message: str) -> None:
+    print(f"om: {message}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
-def object_lock(path: ObjectPath) -> Iterator[None]:
-    """The per-object action lock (§4.7): one state-changing action at a time."""
+def object_lock(
+    path: ObjectPath,
+    *,
+    action: str,
+    sid: str = "",
+    wait: float = WAITLOCK,
+    waiting: Callable[[str], None] = _to_stderr,
+) -> Iterator[None]:
+    """The per-object action lock (§4.7): one state-changing action at a time.
+
+    The holder writes its pid, action and sid into the lock file, so that a second
+    action can say whom it waits for (``waiting`` is told once) instead of hanging
+    silently; it gives up after ``wait`` seconds with :class:`LockTimeoutError`.
+    """
     fd = safefs.open_lock(lock_file(path))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        _acquire(fd, path, wait, waiting)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\naction {action}\nsid {sid}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # still ours: a later waiter never reads a gone holder
     finally:
         os.close(fd)
 
 
+def _acquire(fd: int, path: ObjectPath, wait: float, waiting: Callable[[str], None]) -> None:
+    """Take the lock on ``fd`` within ``wait`` seconds, polling (flock has no timeout,
+    and an alarm signal would reach whatever else the process runs)."""
+    if _try_lock(fd):
+        return
+    held = f"the object lock held by {holder(fd)}"
+    waiting(f"{path}: waiting for {held}")
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while not _try_lock(fd):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LockTimeoutError(f"{path}: gave up after {go_duration(wait)} waiting for {held}")
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.2)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def holder(fd: int) -> str:
+    """Who holds the lock, from what it wrote: ``pid 42 (start, sid …)``."""
+    fields = dict(
+        line.partition(" ")[::2]
+        for line in os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
+    )
+    pid, action, sid = fields.get("pid"), fields.get("action"), fields.get("sid")
+    if not pid:
+        return "another process"  # it has the lock and has not written its name yet
+    details = ", ".join(x for x in (action, f"sid {sid}" if sid else "") if x)
+    return f"pid {pid} ({details})" if details else f"pid {pid}"
+
+
 @contextlib.contextmanager
-def try_object_lock(path: ObjectPath) -> Iterator[bool]:
+def try_object_lock(path: ObjectPath, *, action: str = "config") -> Iterator[bool]:
     """The object lock if it is free now (True), else nothing (False): for callers that
     must not wait, the cluster daemon's loop."""
     fd = safefs.open_lock(lock_file(path))
@@ -66,7 +138,12 @@ def try_object_lock(path: ObjectPath) -> Iterator[bool]:
         except BlockingIOError:
             yield False
             return
-        yield True
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}\naction {action}\nsid \n".encode(), 0)
+        try:
+            yield True
+        finally:
+            os.ftruncate(fd, 0)
     finally:
         os.close(fd)
 
@@ -119,21 +196,26 @@ def session(
     avail: Callable[[], str],
     lock: bool = True,
     bracket: bool = True,
+    sid: str | None = None,
+    waitlock: float = WAITLOCK,
 ) -> Iterator[Session]:
     """Run an action under the object lock and its log bracket.
 
     ``avail`` gives the instance avail for the closing line when the body raised
     (an :class:`ActionError` the body did not conclude itself, or anything else);
     a body that succeeds calls :meth:`Session.conclude` itself (it knows the end
-    state it checked). ``bracket=False`` (``--dry-run``) logs nothing.
+    state it checked). ``bracket=False`` (``--dry-run``) logs nothing. ``lock=False``:
+    the caller holds the object lock already (taken with the same ``sid``).
     """
     collector = _collector()
     line = "om " + " ".join(argv)
-    log = action_log(str(path), action=verb, console=console, origin=origin, argv=line,
-                     extra_sinks=(collector,) if collector is not None else ())  # fmt: skip
+    sinks = (collector,) if collector is not None else ()
+    log = action_log(str(path), action=verb, console=console, origin=origin, sid=sid,
+                     argv=line, extra_sinks=sinks)  # fmt: skip
     frame = Session(path=path, verb=verb, argv=line, origin=origin, log=log)
+    locked = object_lock(path, action=verb, sid=log.sid, wait=waitlock)
     try:
-        with object_lock(path) if lock else contextlib.nullcontext():
+        with locked if lock else contextlib.nullcontext():
             if bracket:
                 frame.open()
             try:

@@ -21,10 +21,10 @@ from omc.runtime.drivers.base import Status
 from omc.runtime.drivers.sync import UP_GROUPS
 from omc.runtime.engine.instance import load_model
 from omc.runtime.engine.observe import ResourceState, observe
-from omc.runtime.engine.session import ActionError, session
+from omc.runtime.engine.session import WAITLOCK, ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
-from omc.runtime.objects.selection import Selector, select
+from omc.runtime.objects.selection import Selector, select_some
 from omc.runtime.status import aggregate
 
 TARGET_WORDS = {"nodes": "nodes", "drp": "drpnodes", "drpnodes": "drpnodes", "local": "local"}
@@ -82,6 +82,7 @@ def run(
     argv: Sequence[str],
     console: Sink | None,
     origin: str = "user",
+    waitlock: float = WAITLOCK,
 ) -> None:
     """Run ``verb`` (update, full) on the object's selected sync resources; raises
     ActionError (already logged) when one that is not optional failed."""
@@ -89,7 +90,8 @@ def run(
 
     wanted = target_of(target)
     model = load_model(path, None)
-    todo = plan_syncs(model, select((r.selectable for r in model.resources), selector))
+    selectable = (r.selectable for r in model.resources)
+    todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
     local: dict[str, ResourceState] = {}
 
     def avail() -> str:
@@ -102,7 +104,7 @@ def run(
         return str(aggregate(s.summary() for s in local.values()).avail)
 
     with session(path, f"sync {verb}", argv=argv, origin=origin, console=console,
-                 avail=avail) as frame:  # fmt: skip
+                 avail=avail, waitlock=waitlock) as frame:  # fmt: skip
         if not todo.resources:
             frame.log.info("no sync resource selected")
         failed = []

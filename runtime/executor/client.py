@@ -5,24 +5,30 @@ to pay a Python start-up plus ~100 ms of imports (om's modules, pydbus and gi,
 pyroute2) before doing a few milliseconds of work. The node executor
 (:mod:`omc.runtime.executor.server`) holds those modules imported; this client sends it
 the command line, environment, working directory and its own stdin, stdout and
-stderr (``SCM_RIGHTS``), and the executor forks a worker that joins this
-process's cgroups and runs the command as if it were this process. The client
-then only relays signals and returns the worker's exit code.
+stderr (``SCM_RIGHTS``, once a worker is there to take them), and the executor
+forks a worker that takes this process's settings and runs the command as if it
+were this process. The client then only relays signals and returns the worker's
+exit code.
 
 Anything unusual means "run it here instead" (``None``): no executor, not root,
-the executor refuses (another namespace, stale code). Once the worker has
-started, the command is never run twice: a lost worker is an error.
+the executor refuses (another namespace, stale code), or no worker within
+:data:`FIRST_ANSWER` seconds (a hung or stopped executor must not hang every
+``om``, nor the ``om … driver start`` of every oneshot unit). A command never runs
+twice: a worker runs it only after the client's ``go``, which the client sends only
+when the ``pid`` came before its deadline; a client that gave up has closed the
+socket, so a worker the executor starts later reads end of file and exits. Once
+the worker has started, a lost worker is an error, never a second run.
 
 Import-light on purpose: the C modules ``_socket`` and ``_signal`` only (the
 ``socket`` and ``signal`` wrappers import ``enum`` and ``selectors``, ~20 ms
 on a small VM, more than the rest of the client).
 The wire format, one ``SOCK_SEQPACKET`` message each way:
 
-* request: ``omc2\\0<cwd>\\0<umask, octal>\\0<argc>\\0<argv…>\\0<KEY=VALUE…>`` with
-  fds 0, 1, 2;
+* request: ``omc3\\0<cwd>\\0<umask, octal>\\0<argc>\\0<argv…>\\0<KEY=VALUE…>``;
 * executor: ``fallback <reason>`` (nothing ran), or from the worker
-  ``pid <n>`` then ``exit <code>``;
-* client: ``sig <n>`` to forward a signal to the worker.
+  ``pid <n>`` then, after the client's ``go``, ``exit <code>``;
+* client: ``go`` with fds 0, 1, 2 (run it: the client waits for you), then
+  ``sig <n>`` to forward a signal to the worker.
 """
 
 from __future__ import annotations
@@ -31,9 +37,14 @@ import _signal  # type: ignore[import-not-found]  # C module of `signal`, no stu
 import _socket
 import os
 import sys
+import time
 
 SOCKET_PATH = "/run/omc/executor.sock"
-MAGIC = "omc2"
+MAGIC = "omc3"
+# Seconds the executor has to hand a command to a worker (or refuse it) before the
+# client runs it itself: far above a busy executor's answer (milliseconds, about a
+# second while it imports after a start or an upgrade), far below a unit's timeout.
+FIRST_ANSWER = 5.0
 # ``om`` words that never go to the executor: the lab runs on the host, ``exec``
 # replaces its own process, ``executor`` manages the executor itself, ``daemon run`` is a
 # service's main process.
@@ -73,20 +84,30 @@ def delegate(argv: list[str]) -> int | None:
     """Run ``om argv`` in the executor; its exit code, or None to run it here."""
     if not wanted(argv) or os.geteuid() != 0:
         return None
+    deadline = time.monotonic() + FIRST_ANSWER
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         try:
+            sock.settimeout(FIRST_ANSWER)  # a full backlog blocks connect and send
             sock.connect(os.environ.get("OMC_EXECUTOR_SOCKET", SOCKET_PATH))
             umask = os.umask(0o022)  # reading the umask means setting it
             os.umask(umask)
-            payload = encode(os.getcwd(), argv, dict(os.environ), umask)  # noqa: PTH109
-            fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
-            sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        except OSError:  # nothing was sent: run it here
+            sock.send(encode(os.getcwd(), argv, dict(os.environ), umask))  # noqa: PTH109
+        except OSError:  # nothing was sent, or no one took it in time: run it here
             return None
-        return _wait(sock)
+        return _wait(sock, deadline)
     finally:
-        sock.close()
+        sock.close()  # after a fallback: a worker started later reads end of file
+
+
+def _go(sock: _socket.socket) -> None:
+    """Tell the worker to run the command, handing it our stdin, stdout and stderr
+    (only now: a request left in a hung executor's queue must not hold them open)."""
+    fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
+    try:  # noqa: SIM105 - contextlib is one import too many here
+        sock.sendmsg([b"go"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+    except OSError:  # the worker is gone: its end of file tells the rest
+        pass
 
 
 def read_message(sock: _socket.socket) -> tuple[str, str]:
@@ -99,8 +120,9 @@ def read_message(sock: _socket.socket) -> tuple[str, str]:
     return word, value
 
 
-def _wait(sock: _socket.socket) -> int | None:
-    """Relay signals to the worker until it reports its exit code."""
+def _wait(sock: _socket.socket, deadline: float) -> int | None:
+    """Wait for a worker until ``deadline`` (monotonic), tell it to go, then relay
+    signals to it until it reports its exit code."""
     started, forwarded = False, 0
 
     def send(message: str) -> None:
@@ -118,8 +140,12 @@ def _wait(sock: _socket.socket) -> int | None:
     previous = {sig: _signal.signal(sig, forward) for sig in FORWARDED}
     try:
         while True:
+            if not started:  # 0 would mean non-blocking: its error is a fallback too
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
             word, value = read_message(sock)
-            if word == "pid":
+            if word == "pid" and not started:
+                sock.settimeout(None)  # the command runs as long as it needs
+                _go(sock)
                 started = True
                 if forwarded:
                     send(f"sig {forwarded}")

@@ -8,7 +8,11 @@ a unix socket by forking: the worker inherits the imported modules (the
 zygote pattern of Android and of nailgun), takes over the client's stdin,
 stdout and stderr, environment, working directory, umask, resource limits, nice
 value and OOM score adjustment, and runs the command.
-The client forwards its signals (a unit's stop or timeout reaches the worker),
+The worker announces itself and waits for the client's ``go``, which brings the
+client's stdin, stdout and stderr: a client that gave up waiting (a hung executor)
+runs the command itself, and the worker the executor starts later for it reads end
+of file and exits, so nothing runs twice and no queued request holds the client's
+pipes open. The client forwards its signals (a unit's stop or timeout reaches the worker),
 the worker ends when its client vanishes, driver records carry
 ``OBJECT_SYSTEMD_UNIT`` (``journalctl -u`` finds them), and the driver
 actions that run user commands (tasks, syncs) first join the client's cgroup,
@@ -163,7 +167,7 @@ class Executor:
         fds: list[int] = []
         try:
             conn.settimeout(2.0)
-            payload, fds, flags, _ = socket.recv_fds(conn, 1 << 20, 3)
+            payload, fds, flags, _ = socket.recv_fds(conn, 1 << 20, 3)  # none are expected
             conn.settimeout(None)
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 conn.send(b"fallback request too large")
@@ -174,14 +178,14 @@ class Executor:
             pid, uid, _ = struct.unpack(
                 "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
-            why = refusal(pid, uid) or ("" if len(fds) == 3 else "expected 3 file descriptors")
+            why = refusal(pid, uid) or ("unexpected file descriptors" if fds else "")
             request = wire.decode(payload)
             if why:
                 conn.send(f"fallback {why}".encode())
                 return
-            if not self._hand_over(conn, pid, fds, payload) and os.fork() == 0:
+            if not self._hand_over(conn, pid, payload) and os.fork() == 0:
                 self.close()
-                worker(conn, pid, fds, request)  # never returns
+                worker(conn, pid, request)  # never returns
             self.served += 1
         except (OSError, ValueError) as exc:
             with contextlib.suppress(OSError):
@@ -190,14 +194,14 @@ class Executor:
             for fd in fds:
                 os.close(fd)
 
-    def _hand_over(self, conn: socket.socket, client: int, fds: list[int], payload: bytes) -> bool:
+    def _hand_over(self, conn: socket.socket, client: int, payload: bytes) -> bool:
         """Give the request to the spare worker; False when there is none (or it died)."""
         spare, self.spare = self.spare, None
         if spare is None:
             return False
         with spare:
             try:
-                socket.send_fds(spare, [f"{client}\0".encode() + payload], [conn.fileno(), *fds])
+                socket.send_fds(spare, [f"{client}\0".encode() + payload], [conn.fileno()])
             except OSError:
                 return False
         return True
@@ -229,15 +233,15 @@ def _wait_for_request(channel: socket.socket) -> None:
     """The spare: wait for one request handed over by the executor, then serve it."""
     _reset_signals()
     try:
-        header, fds, _, _ = socket.recv_fds(channel, 1 << 20, 4)
+        header, fds, _, _ = socket.recv_fds(channel, 1 << 20, 1)
         client, _, payload = header.partition(b"\0")
         request = wire.decode(payload)
     except (OSError, ValueError):
         os._exit(ExitStatus.OK)  # the executor closed (stopping, or re-executing): nothing to do
     channel.close()
-    if len(fds) != 4:
+    if len(fds) != 1:
         os._exit(ExitStatus.OK)
-    worker(socket.socket(fileno=fds[0]), int(client), fds[1:], request)
+    worker(socket.socket(fileno=fds[0]), int(client), request)
 
 
 def _reset_signals() -> None:
@@ -246,19 +250,23 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -> None:
-    """The forked worker: become the client (pid ``client``), run the command, report
-    its exit code."""
+def worker(conn: socket.socket, client: int, request: Request) -> None:
+    """The forked worker: become the client (pid ``client``), announce itself, and
+    run the command once the client says ``go`` (handing over its standard streams);
+    report its exit code."""
     cwd, argv, env, umask = request
     try:
-        _become(client, fds, cwd, env, umask, join=joins_cgroups(argv))
+        _become(client, cwd, env, umask, join=joins_cgroups(argv))
     except BaseException as exc:  # nothing ran: the client runs it itself
         with contextlib.suppress(OSError):
             conn.send(f"fallback worker set-up failed: {exc}".encode())
         os._exit(ExitStatus.ERROR)
+    streams = _go(conn)
+    if streams is None:
+        os._exit(ExitStatus.OK)  # the client gave up waiting and runs the command itself
+    take_streams(streams)
     code: int = ExitStatus.ERROR
     try:
-        conn.send(f"pid {os.getpid()}".encode())
         threading.Thread(target=_watch, args=(conn,), daemon=True).start()
         sys.argv = ["om", *argv]
         code = _run(argv)
@@ -273,34 +281,54 @@ def worker(conn: socket.socket, client: int, fds: list[int], request: Request) -
         os._exit(code)
 
 
-def _become(
-    client: int, fds: list[int], cwd: str, env: dict[str, str], umask: int, *, join: bool
-) -> None:
+def _go(conn: socket.socket) -> list[int] | None:
+    """Announce this worker; the client's stdin, stdout and stderr come with its ``go``.
+
+    None when the client does not say go: its deadline passed, it fell back to running
+    the command itself and closed its socket (end of file here), and the command must
+    not run twice. The streams travel only with ``go``, so a request queued in a hung
+    executor holds no client pipe open (a ``$(om …)`` would wait for it).
+    """
+    try:
+        conn.send(f"pid {os.getpid()}".encode())
+        message, fds, _, _ = socket.recv_fds(conn, 64, 3)
+    except OSError:
+        return None
+    if message == b"go" and len(fds) == 3:
+        return fds
+    for fd in fds:
+        os.close(fd)
+    return None
+
+
+def _become(client: int, cwd: str, env: dict[str, str], umask: int, *, join: bool) -> None:
     """Take the place of the client, pid ``client``: its cgroups first when ``join``
     (a failure here changes nothing the client sees), its resource limits, nice
-    value and OOM score adjustment, then its standard streams, directory and
-    environment."""
+    value and OOM score adjustment, directory, umask and environment."""
     from omc.runtime.exec import join_cgroups_of
 
     if join:
         join_cgroups_of(client, os.getpid())
     adopt_process_settings(client)
     _reset_signals()
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    for fd in fds:
-        if fd > 2:
-            os.close(fd)
-    fds.clear()
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - lives as long as the process
-    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     os.chdir(cwd)
     os.umask(umask)
     os.environ.clear()
     os.environ.update(env)
     with contextlib.suppress(OSError):
         Path("/proc/self/comm").write_text("om-worker")
+
+
+def take_streams(fds: list[int]) -> None:
+    """Make the client's stdin, stdout and stderr (``fds``) the worker's own."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in fds:
+        if fd > 2:
+            os.close(fd)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
 def adopt_process_settings(pid: int) -> None:

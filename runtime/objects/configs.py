@@ -13,7 +13,13 @@ import fnmatch
 import os
 from pathlib import Path
 
-from omc.compiler.contract.node import config_file, discover
+from omc.compiler.contract.node import (
+    ConfigFile,
+    ConfigFileError,
+    config_file,
+    discover,
+    read_config_file,
+)
 from omc.compiler.contract.paths import Kind, ObjectPath, parse_path
 
 _GLOB = frozenset("*?[")
@@ -78,16 +84,24 @@ def config_file_exists(path: ObjectPath) -> bool:
 
 
 def read_config(path: ObjectPath) -> str:
+    """The object's config text (bounded, a regular file, UTF-8: ``read_config_file``)."""
+    return load_config(path).text
+
+
+def load_config(path: ObjectPath) -> ConfigFile:
+    """The object's config text and whether its mode keeps it private (so are its units)."""
     try:
-        return config_file(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None
-    except OSError as exc:
-        raise StoreError(f"cannot read {config_file(path)}: {exc.strerror}") from None
+        return read_config_file(config_file(path), errors="strict")
+    except ConfigFileError as exc:
+        if exc.missing:
+            raise NotFoundError(f"object {path} not found (no {config_file(path)})") from None
+        raise StoreError(str(exc)) from None
 
 
-def write_config(path: ObjectPath, text: str) -> Path:
-    """Atomic write (temp file + rename) of an object's config."""
+def stage_config(path: ObjectPath, text: str) -> Path:
+    """Write ``text`` to a temporary file beside the object's config (0600, fsynced):
+    renaming it over the config is the commit (``install.commit``), unlinking it the
+    abort. A full or read-only file system fails here, before anything changed."""
     import tempfile  # not on the status path
 
     from omc.runtime import safefs  # root's directories, 0755 whatever the umask
@@ -96,11 +110,28 @@ def write_config(path: ObjectPath, text: str) -> Path:
     try:
         safefs.ensure_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        Path(tmp).replace(target)
     except OSError as exc:  # UnsafePathError says it all; others by their strerror
         raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
+    return Path(tmp)
+
+
+def write_config(path: ObjectPath, text: str) -> Path:
+    """Atomic write (temp file + rename) of an object's config."""
+    staged = stage_config(path, text)
+    target = config_file(path)
+    try:
+        staged.replace(target)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {target}: {exc.strerror}") from None
     return target
 
 

@@ -6,7 +6,9 @@
   om3's matcher dropped ``+``, we keep it).
 * ``--subset s1,s2``: resources whose subset is s1 or s2.
 * The three are combined by union. No option at all means "no selection"
-  (``None``), which is not the same as an empty selection.
+  (``None``), which is not the same as an empty selection: options that match
+  no resource are the user's mistake (a typo in a rid), never a silent no-op,
+  so :func:`select_some` raises :class:`NoMatchError` for them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ class Selector:
     def empty(self) -> bool:
         return self.rid is None and self.tag is None and self.subset is None
 
+    def describe(self) -> str:
+        """The options as they would be typed: ``--rid typo --tag db`` (``''`` for empty)."""
+        given = (("--rid", self.rid), ("--tag", self.tag), ("--subset", self.subset))
+        return " ".join(
+            f"{flag} {_shell_word(value)}" for flag, value in given if value is not None
+        )
+
+
+class NoMatchError(LookupError):
+    """Selection options were given and matched no resource of the object."""
+
+
+def _shell_word(value: str) -> str:
+    """``value`` readable as one shell word: quoted only when it must be."""
+    if value and not any(c.isspace() or c in "'\"\\$`" for c in value):
+        return value
+    return "'" + value.replace("'", "'\\''") + "'"
+
 
 def _terms(expr: str) -> list[str]:
     return [t.strip() for t in expr.split(",") if t.strip()]
@@ -65,6 +85,16 @@ def select(resources: Iterable[Selectable], selector: Selector) -> frozenset[str
     if selector.empty:
         return None
     return frozenset(res.rid for res in resources if _selected(res, selector))
+
+
+def select_some(
+    resources: Iterable[Selectable], selector: Selector, *, owner: str
+) -> frozenset[str] | None:
+    """:func:`select`, refusing options that match nothing (``owner`` names the object)."""
+    chosen = select(resources, selector)
+    if chosen is not None and not chosen:
+        raise NoMatchError(f"{owner}: no resource matches {selector.describe()}")
+    return chosen
 
 
 def _selected(res: Selectable, selector: Selector) -> bool:

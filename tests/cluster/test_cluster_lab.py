@@ -279,3 +279,41 @@ def test_resource_restarts_then_monitor_action_switch(cluster: Lab, name: str) -
     journal = n1.run(["journalctl", f"OBJ_PATH={name}", "-o", "cat", "--no-pager"]).stdout
     assert journal.count("resource monitoring restarts app#0") == 2
     assert "monitor_action switch" in journal
+
+
+def test_config_changes_go_through_the_cluster(cluster: Lab, name: str) -> None:
+    """config edit on n2 reaches n1 and n3; an edit that started before another one
+    landed is refused, never overwrites it; a sec store made and changed on n1 is on
+    every node."""
+    n1, n2, n3 = cluster.node("n1"), cluster.node("n2"), cluster.node("n3")
+    assert create(n1, name, config(priority="50")).returncode == 0
+    n2.write_file("/root/to40.sh", "#!/bin/sh\nsed -i 's/priority = 50/priority = 40/' \"$1\"\n")
+    n2.run(["chmod", "755", "/root/to40.sh"])
+    proc = n2.run(["env", "EDITOR=/root/to40.sh", OM, name, "config", "edit"], check=False)
+    assert proc.returncode == 0, proc.stderr
+    for node in cluster.nodes:
+        assert "priority = 40" in node.path(f"/etc/opensvc/{name}.conf").read_text(), node.name
+    # n1: an editor that lets another edit land before it saves its own
+    n1.write_file("/root/to30.sh", "#!/bin/sh\nsed -i 's/priority = 40/priority = 30/' \"$1\"\n")
+    n1.write_file(
+        "/root/late.sh",
+        f"#!/bin/sh\nEDITOR=/root/to30.sh {OM} {name} config edit || exit 1\n"
+        "sed -i 's/priority = 40/priority = 60/' \"$1\"\n",
+    )
+    n1.run(["chmod", "755", "/root/to30.sh", "/root/late.sh"])
+    proc = n1.run(["env", "EDITOR=/root/late.sh", OM, name, "config", "edit"], check=False)
+    assert proc.returncode == 1
+    assert "changed in the cluster meanwhile" in proc.stderr
+    for node in cluster.nodes:
+        text = node.path(f"/etc/opensvc/{name}.conf").read_text()
+        assert "priority = 30" in text and "priority = 60" not in text, node.name
+    store = f"sec/{name}"
+    assert om(n1, store, "create").returncode == 0
+    proc = om(n1, store, "add", "--key", "password", "--value", "s3cret")
+    assert proc.returncode == 0, proc.stderr
+    for node in cluster.nodes:
+        proc = om(node, store, "decode", "--key", "password")
+        assert (proc.returncode, proc.stdout) == (0, "s3cret"), (node.name, proc.stderr)
+    assert om(n3, store, "delete").returncode == 0
+    for node in cluster.nodes:
+        until(lambda node=node: om(node, store, "keys").returncode != 0)

@@ -102,7 +102,7 @@ def test_error_text_has_location_source_line_caret_and_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Diagnostics go to stderr as `file:line:col: error: …`, the line, a caret, a hint."""
-    conf = write(tmp_path, "svc.conf", "[ip#0]\ndev = eth0\nipnme = 10.0.0.1\n")
+    conf = write(tmp_path, "web.conf", "[ip#0]\ndev = eth0\nipnme = 10.0.0.1\n")
     assert omc("check", conf, *FIXED) == ExitStatus.CONFIG_ERROR
     err = capsys.readouterr().err.splitlines()
     first = err.index(f"{conf}:3:1: error: unknown keyword 'ipnme' in [ip#0]")
@@ -146,7 +146,7 @@ def test_json_format_prints_one_list_of_diagnostics_on_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--format json` gives machines one JSON list, with spans, on stdout."""
-    conf = write(tmp_path, "svc.conf", "[ip#0]\ndev = eth0\nipnme = 10.0.0.1\n")
+    conf = write(tmp_path, "web.conf", "[ip#0]\ndev = eth0\nipnme = 10.0.0.1\n")
     assert omc("check", conf, SVC0, "--format", "json", *FIXED) == ExitStatus.CONFIG_ERROR
     captured = capsys.readouterr()
     diags = json.loads(captured.out)

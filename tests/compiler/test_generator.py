@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,20 @@ def test_many_configs_compile_in_parallel_with_the_same_result(
     )  # fmt: skip
     assert [i.outcome for i in items] == [i.outcome for i in serial]
     assert {p.name: p.read_text() for p in (tmp_path / "par").iterdir()} == expected
+
+
+def test_a_private_config_gets_private_units_and_the_cache_is_root_only(
+    etc: Path, tmp_path: Path
+) -> None:
+    """A 0600 config: its units 0600 (slices 0644), compiled or from the cache; the
+    last-known-good cache holds unit texts: 0600 whatever the config's mode."""
+    layout(etc, {"svc1.conf": GOOD, "svc2.conf": GOOD.replace("0002", "0003")})
+    (etc / "svc1.conf").chmod(0o600)
+    (etc / "svc2.conf").chmod(0o644)
+    for _ in range(2):  # compiled, then cached
+        gen(etc, tmp_path)
+        latest = sorted((tmp_path / "run").iterdir())[-1]
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in latest.iterdir()}
+        assert modes["opensvc-svc.svc1.target"] == modes["opensvc-svc.svc1-app.0.service"] == 0o600
+        assert modes["opensvc-svc.svc1.slice"] == modes["opensvc-svc.svc2.target"] == 0o644
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "lkg").iterdir()} == {0o600}

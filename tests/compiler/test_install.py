@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -187,13 +188,39 @@ def test_a_failure_while_staging_changes_nothing(
     real = install_module._write_synced
     calls: list[Path] = []
 
-    def flaky(path: Path, text: str) -> None:
+    def flaky(path: Path, text: str, mode: int) -> None:
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real(path, text)
+        real(path, text, mode)
 
     monkeypatch.setattr(install_module, "_write_synced", flaky)
     with pytest.raises(InstallError, match="No space left on device"):
         install(new, directory=tmp_path, object_path="svc0")
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == old
+
+
+def test_units_of_a_private_config_are_root_only_slices_stay_public(tmp_path: Path) -> None:
+    """private: 0600 for units that embed the config, 0644 for slices, whatever the umask."""
+    units = {"a.service": unit("svc0"), "a.target": unit("svc0"), "a.slice": unit("svc0")}
+    old = os.umask(0)
+    try:
+        install(units, directory=tmp_path, object_path="svc0", private=True)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"a.service": 0o600, "a.target": 0o600, "a.slice": 0o644}
+
+
+def test_a_unit_with_the_wrong_mode_is_rewritten_even_if_its_text_is_the_same(
+    tmp_path: Path,
+) -> None:
+    """Units installed 0644 before a config became private are tightened (reported updated)."""
+    units = {"a.service": unit("svc0")}
+    install(units, directory=tmp_path, object_path="svc0")
+    assert stat.S_IMODE((tmp_path / "a.service").stat().st_mode) == 0o644
+    report = install(units, directory=tmp_path, object_path="svc0", private=True)
+    assert [(c.unit, c.change) for c in report.changes] == [("a.service", Change.UPDATED)]
+    assert stat.S_IMODE((tmp_path / "a.service").stat().st_mode) == 0o600
+    again = install(units, directory=tmp_path, object_path="svc0", private=True)
+    assert not again.changed

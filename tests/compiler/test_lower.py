@@ -191,10 +191,10 @@ def test_scoped_values_are_evaluated_for_the_node() -> None:
 def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
     """The issue's example, rendered exactly."""
     text = "[ip#0]\nipnme = 10.0.0.1\ndev = eth0\n"
-    result = compile_text(text, filename="svc.conf", node="n1")
+    result = compile_text(text, filename="web.conf", node="n1")
     assert not result.ok and result.service is None
     assert render_text(result.diagnostics, text) == (
-        "svc.conf:2:1: error: unknown keyword 'ipnme' in [ip#0]\n"
+        "web.conf:2:1: error: unknown keyword 'ipnme' in [ip#0]\n"
         "   2 | ipnme = 10.0.0.1\n"
         "     | ^~~~~\n"
         "hint: did you mean 'ipname'?\n"
@@ -204,10 +204,10 @@ def test_unknown_keyword_is_an_error_with_did_you_mean() -> None:
 def test_driver_omc_does_not_run_is_an_error_at_its_type_with_what_to_use() -> None:
     """An om3 driver the runtime lacks: rejected at its ``type``, hint naming omc's way."""
     text = "[container#0]\ntype = podman\nimage = x\n[ip#1]\ntype = cni\nnetns = container#0\n"
-    result = compile_text(text, filename="svc.conf", node="n1")
+    result = compile_text(text, filename="web.conf", node="n1")
     assert not result.ok
     assert render_text(result.diagnostics, text) == (
-        "svc.conf:5:8: error: driver ip.cni in [ip#1] is not supported by omc's runtime\n"
+        "web.conf:5:8: error: driver ip.cni in [ip#1] is not supported by omc's runtime\n"
         "   5 | type = cni\n"
         "     |        ^~~\n"
         "hint: use type = netns (netns = container#N, dev = a host bridge): omc plumbs the "
@@ -218,7 +218,7 @@ def test_driver_omc_does_not_run_is_an_error_at_its_type_with_what_to_use() -> N
 def test_v1_driver_is_rejected_as_om3_does_not_as_an_omc_limit() -> None:
     """A v1/v2 driver says om3 removed it (code legacy-driver), not that omc lacks it."""
     text = "[container#1]\ntype = hpvm\nname = vm1\n"
-    (diag,) = compile_text(text, filename="svc.conf", node="n1").diagnostics
+    (diag,) = compile_text(text, filename="web.conf", node="n1").diagnostics
     assert (diag.code, diag.message) == (
         "legacy-driver",
         "driver container.hpvm in [container#1] is v1/v2 only; om3 removed it",
@@ -381,10 +381,10 @@ def test_node_selectors_expand_against_cluster_nodes(
 def test_rid_that_would_escape_a_directory_is_a_positioned_error() -> None:
     """``[app#x/../../etc/victim]`` is refused: caret under the section name, with a hint."""
     text = "[DEFAULT]\nid = 1\n\n[app#x/../../etc/victim]\nstart = /bin/true\n"
-    result = compile_text(text, filename="svc.conf", node="n1")
+    result = compile_text(text, filename="web.conf", node="n1")
     assert not result.ok and result.service is None
     assert render_text(result.diagnostics, text) == (
-        "svc.conf:4:2: error: invalid resource id 'app#x/../../etc/victim': the index after '#'"
+        "web.conf:4:2: error: invalid resource id 'app#x/../../etc/victim': the index after '#'"
         " must be 1 to 64 letters, digits, '_' or '-', not starting with '-'\n"
         "   4 | [app#x/../../etc/victim]\n"
         "     |  ^~~~~~~~~~~~~~~~~~~~~~\n"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.trees import scratch_env
 
 BIN = Path(sys.executable).parent
 
@@ -22,18 +23,6 @@ cwd = relative/dir
 """
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "OMC_ETC": str(tmp_path / "etc"),
-        "OMC_VAR": str(tmp_path / "var"),
-        "OMC_RUN": str(tmp_path / "run"),
-        "OMC_UNIT_DIR": str(tmp_path / "units"),
-        "OMC_EXECUTOR": "0",
-        "OMC_NODE": "n1",
-    }
-
-
 @pytest.mark.parametrize(
     ("name", "text"),
     [("cwd", RELATIVE_CWD), ("typo", RELATIVE_CWD.replace("start =", "strat ="))],
@@ -41,7 +30,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_create_prints_the_diagnostics_of_omc_check(tmp_path: Path, name: str, text: str) -> None:
     """Same positioned diagnostic on stderr, exit 1, nothing installed (emit errors too)."""
     (tmp_path / "x.conf").write_text(text)
-    env = _env(tmp_path)
+    env = scratch_env(tmp_path)
     check = subprocess.run([BIN / "omc", "check", "x.conf"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, check=False)  # fmt: skip
     create = subprocess.run([BIN / "om", "x", "create", "--config", "x.conf"], cwd=tmp_path,

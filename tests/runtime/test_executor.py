@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -34,8 +35,8 @@ def test_request_round_trips(cwd: str, argv: list[str], env: dict[str, str], uma
 
 @pytest.mark.parametrize(
     "fields",
-    [[], ["omc2", "/", "22"], ["omc1", "/", "22", "0"], ["omc2", "/", "9", "0"],
-     ["omc2", "/", "22", "x"], ["omc2", "/", "22", "3", "a"]],
+    [[], ["omc3", "/", "22"], ["omc2", "/", "22", "0"], ["omc3", "/", "9", "0"],
+     ["omc3", "/", "22", "x"], ["omc3", "/", "22", "3", "a"]],
 )  # fmt: skip
 def test_bad_requests_are_refused(fields: list[str]) -> None:
     """Anything but a well-formed request raises ValueError (the executor answers fallback)."""
@@ -143,8 +144,16 @@ def test_stale_sees_a_changed_source(tmp_path: Path) -> None:
     assert upgrade.stale({str(source): 0})
 
 
-def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
-    """Run the client's wait loop against a fake executor that sends ``replies``."""
+def _client_against(
+    replies: list[bytes],
+    *,
+    close: bool = True,
+    heard: list[bytes] | None = None,
+    within: float = 30.0,
+) -> int | None:
+    """Run the client's wait loop, with ``within`` seconds for a worker, against a fake
+    executor that sends ``replies`` (then closes, unless not ``close``); what the client
+    sent it is appended to ``heard``."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
     def fake() -> None:
@@ -157,10 +166,17 @@ def _client_against(replies: list[bytes], *, close: bool = True) -> int | None:
     thread = threading.Thread(target=fake)
     thread.start()
     try:
-        return client._wait(ours)
+        return client._wait(ours, time.monotonic() + within)
     finally:
         thread.join()
         ours.close()
+        if heard is not None and not close:
+            theirs.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while message := theirs.recv(64):
+                    heard.append(message)
+        if not close:
+            theirs.close()
 
 
 @pytest.mark.parametrize(
@@ -178,6 +194,34 @@ def test_client_outcomes(replies: list[bytes], expected: int | None) -> None:
     assert _client_against(replies) == expected
 
 
+def test_a_client_tells_its_worker_to_go() -> None:
+    """The worker waits for the client's go: the client sends it on the worker's pid."""
+    heard: list[bytes] = []
+    assert _client_against([b"pid 42", b"exit 0"], close=False, heard=heard) == 0
+    assert heard == [b"go"]
+
+
+def test_an_executor_that_does_not_answer_in_time_means_run_it_here() -> None:
+    """No worker before the deadline (a stopped executor): fall back, and say no go."""
+    heard: list[bytes] = []
+    assert _client_against([], close=False, heard=heard, within=0.2) is None
+    assert heard == []
+
+
+def test_the_client_imports_only_c_modules() -> None:
+    """Every `om` imports the client first: C modules only (besides omc's packages)."""
+    code = (
+        "import sys; before = set(sys.modules); import omc.runtime.executor.client\n"
+        "for name in sorted(set(sys.modules) - before):\n"
+        "    if (getattr(sys.modules[name], '__file__', None) or '').endswith('.py'):\n"
+        "        print(name)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    python = [m for m in proc.stdout.split() if not m.startswith("omc") and m != "__future__"]
+    assert python == []
+
+
 WORKER_IMPORTS = """
 import os, sys
 from omc.runtime.executor import server as executor
@@ -185,7 +229,8 @@ executor.preload()
 before = set(sys.modules)
 saved = [os.dup(fd) for fd in (0, 1, 2)]
 nulls = [os.open(os.devnull, os.O_RDWR) for _ in range(3)]
-executor._become(os.getpid(), nulls, "/", dict(os.environ), 18, join=False)
+executor._become(os.getpid(), "/", dict(os.environ), 18, join=False)
+executor.take_streams(nulls)
 new = sorted(set(sys.modules) - before)
 os.write(saved[1], " ".join(new).encode())
 """

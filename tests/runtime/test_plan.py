@@ -11,6 +11,7 @@ from omc.runtime.objects.model import ObjectModel, ResourceModel
 UP = Observed(unit_active=True, status=Status.UP)
 DOWN = Observed(unit_active=False, status=Status.DOWN)
 DRIFT = Observed(unit_active=True, status=Status.DOWN)
+OUTSIDE = Observed(unit_active=False, status=Status.UP)  # up, started without its unit
 
 
 def _res(rid: str, *flags: str, **config: object) -> ResourceModel:
@@ -55,6 +56,12 @@ def _ops(p: object) -> list[tuple[str, str]]:
         (Action.STOP, {"ip#0": UP}, False,
          [("app#sb", "skip:standby"), ("app#0", "skip:already down"), ("fs#off", "skip:disabled"),
           ("fs#1", "skip:already down"), ("ip#0", "stop")]),
+        (Action.STOP, {"ip#0": UP, "fs#1": OUTSIDE, "app#sb": OUTSIDE}, False,
+         [("app#sb", "skip:standby"), ("app#0", "skip:already down"), ("fs#off", "skip:disabled"),
+          ("fs#1", "driver stop"), ("ip#0", "stop")]),
+        (Action.SHUTDOWN, {"app#sb": OUTSIDE}, False,
+         [("app#sb", "driver stop"), ("app#0", "skip:already down"), ("fs#off", "skip:disabled"),
+          ("fs#1", "skip:already down"), ("ip#0", "skip:already down")]),
         (Action.SHUTDOWN, {"app#sb": UP}, False,
          [("app#sb", "stop"), ("app#0", "skip:already down"), ("fs#off", "skip:disabled"),
           ("fs#1", "skip:already down"), ("ip#0", "skip:already down")]),
@@ -67,6 +74,14 @@ def test_plan_table(
 ) -> None:
     """Each action walks the resources in (reverse) start order with the expected ops."""
     assert _ops(plan(SVC, observed, action, force=force)) == expected
+
+
+def test_driver_stops_run_one_by_one_in_stop_order() -> None:
+    """A stop with a driver stop enqueues unit by unit (ignore-dependencies), so the driver
+    stop runs in its place between the unit stops; the target still stops at the end."""
+    p = plan(SVC, {"ip#0": UP, "fs#1": OUTSIDE, "app#0": UP}, Action.STOP)
+    assert (p.job_mode, p.target_op, p.end_check) == ("ignore-dependencies", Op.STOP, True)
+    assert [s.reason for s in p.steps if s.op is Op.DRIVER_STOP] == ["unit inactive, up"]
 
 
 def test_selection_acts_on_selected_only() -> None:
@@ -115,5 +130,5 @@ def test_unmet_start_requires_is_an_error() -> None:
 def test_dry_run_render_says_why() -> None:
     """The dry-run text lists every step, no-ops with their reason."""
     text = plan(SVC, {"ip#0": UP}, Action.START).render()
-    assert "ip#0             skip     ip#0.service  (already up)" in text
+    assert "ip#0             skip        ip#0.service  (already up)" in text
     assert "rollback on error" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from omc.runtime.objects.selection import Selectable, Selector, select
+from omc.runtime.objects.selection import NoMatchError, Selectable, Selector, select, select_some
 
 RESOURCES = (
     Selectable(rid="ip#0", tags=frozenset({"net"})),
@@ -44,3 +44,26 @@ def test_selection_table(selector: Selector, expected: set[str]) -> None:
 def test_no_option_is_no_selection() -> None:
     """Without --rid/--tag/--subset there is no selection (None), not an empty one."""
     assert select(RESOURCES, Selector()) is None
+
+
+@pytest.mark.parametrize(
+    ("selector", "said"),
+    [
+        (Selector(rid="typo"), "--rid typo"),
+        (Selector(rid=""), "--rid ''"),
+        (Selector(tag="no such"), "--tag 'no such'"),
+        (Selector(subset="s9", rid="app#9"), "--rid app#9 --subset s9"),
+        (Selector(rid="it's"), "--rid 'it'\\''s'"),
+    ],
+)
+def test_options_matching_nothing_are_refused_by_name(selector: Selector, said: str) -> None:
+    """select_some raises NoMatchError naming the options as typed (quoted when needed)."""
+    with pytest.raises(NoMatchError) as caught:
+        select_some(RESOURCES, selector, owner="svc0")
+    assert str(caught.value) == f"svc0: no resource matches {said}"
+
+
+def test_select_some_passes_matches_and_no_selection_through() -> None:
+    """A match, or no option at all, is what select gives."""
+    assert select_some(RESOURCES, Selector(rid="fs#1"), owner="svc0") == {"fs#1"}
+    assert select_some(RESOURCES, Selector(), owner="svc0") is None

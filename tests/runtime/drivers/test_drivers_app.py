@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from omc.runtime import drivers
-from omc.runtime.drivers import DriverError, Status, app
+from omc.runtime.drivers import DriverError, Status, app, settings
 
 from .helpers import RecordingLog, view
 
@@ -64,13 +64,13 @@ def test_command_resolution(
     config: dict[str, object], action: str, expected: tuple[str, ...]
 ) -> None:
     """true/sequence numbers run the script with the action, false nothing, else the command."""
-    assert app.command(view("app.forking", config), action) == expected
+    assert settings.command(view("app.forking", config), action) == expected
 
 
 def test_script_true_without_script_is_an_error() -> None:
     """start = true without a script keyword says which keyword is missing."""
     with pytest.raises(DriverError, match="script"):
-        app.command(view("app.forking", {"start": True}), "start")
+        settings.command(view("app.forking", {"start": True}), "start")
 
 
 @pytest.mark.parametrize(("code", "expected"), [(0, Status.UP), (1, Status.DOWN), (3, Status.WARN)])
