@@ -108,8 +108,9 @@ def test_targets_without_any_setting_and_status_on_both_ends(cluster: Lab, synce
     )
     assert proc.stdout.splitlines()[-1].endswith(", instance status is now up")
     assert (dst(n2, synced), dst(d1, synced)) == ("from n1\n", None)
+    n2.run(["rm", "-rf", f"{TREE}/{synced}/dst"])
     assert om(n1, synced, "sync", "update", "--target", "drp").returncode == 0
-    assert dst(d1, synced) == "from n1\n"
+    assert (dst(n2, synced), dst(d1, synced)) == (None, "from n1\n")
     for peer in (n2, d1):
         peer.run(["rm", "-rf", f"{TREE}/{synced}/dst"])
     assert om(n1, synced, "update").returncode == 0
@@ -170,6 +171,35 @@ def test_after_a_failover_the_new_active_node_syncs_to_the_others(
         until(lambda r=receiver: received_from(r, synced) == "n2")
     logs = om(n2, synced, "logs").stdout
     assert f"[om {synced} sync update] (origin daemon/monitor" in logs
+
+
+def test_the_rsync_example_copies_to_the_peers_not_onto_itself(cluster: Lab) -> None:
+    """examples/rsync.conf as shipped, in a lab of n1, n2 and d1: its tree is each node's
+    own, so n1's copy reaches n2 and d1 (the sync after the start, then sync update) and
+    no node ever copies to itself."""
+    n1, n2, d1 = (cluster.node(n) for n in ("n1", "n2", "d1"))
+    tree = "/var/lib/rsync-demo"
+    n1.run(["mkdir", "-p", tree])
+    n1.write_file(f"{tree}/hello.txt", "from n1\n")
+    example = Path(__file__).resolve().parents[2] / "examples" / "rsync.conf"
+    assert om(n1, "rsync", "create", "--config", str(example)).returncode == 0
+    try:
+        assert not n2.path(tree).exists() and not d1.path(tree).exists()
+        assert om(n1, "rsync", "start", "--wait").returncode == 0
+        for peer in (n2, d1):
+            until(lambda p=peer: p.path(f"{tree}/hello.txt").exists())
+        until(lambda: settled(n1, "rsync"))
+        n1.write_file(f"{tree}/second.txt", "two\n")
+        proc = om(n1, "rsync", "sync", "update")
+        assert proc.returncode == 0, proc.stdout
+        assert "rsync://n1@n2:1873/omc/" in proc.stdout and "rsync://n1@d1:1873/omc/" in proc.stdout
+        assert "@n1:" not in proc.stdout
+        for node in (n1, n2, d1):
+            assert sorted(p.name for p in node.path(tree).iterdir()) == ["hello.txt", "second.txt"]
+    finally:
+        om(n1, "rsync", "delete", "--force")
+        for node in (n1, n2, d1):
+            node.run(["rm", "-rf", tree], check=False)
 
 
 def test_the_daemon_posts_the_collector_spool(cluster: Lab) -> None:
