@@ -155,10 +155,23 @@ def _unexpected(exc: Exception, *, debug: bool) -> int:
     if type(exc).__name__ in ("SystemdError", "InstallError", "ModelError"):
         _err(str(exc))
         return ExitStatus.ERROR
+    if _cluster_refusal(exc):
+        _err(str(exc))
+        return ExitStatus.ERROR
     if debug:
         raise exc
     _err(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
     return ExitStatus.INTERNAL
+
+
+def _cluster_refusal(exc: Exception) -> bool:
+    """cluster.conf refused (plain http off loopback, a readable password…), etcd
+    refused us (auth, TLS) or did not answer: said in one line, since their messages
+    name the cause and the endpoints; not an internal error."""
+    from omc.runtime.adapters.etcd import EtcdError
+    from omc.runtime.cluster.settings import SettingsError
+
+    return isinstance(exc, SettingsError | EtcdError)
 
 
 def dispatch(cmd: Command, argv: list[str]) -> int:

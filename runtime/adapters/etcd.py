@@ -14,6 +14,15 @@ directly through etcd3gw's session (:meth:`Etcd.call`): :func:`txn`,
 :meth:`Etcd.range`, :meth:`Etcd.watch`, the ``lease_*`` methods. Every call is
 bounded by the client timeout (a member cut off in a minority hangs until then).
 
+Security (docs/cluster.md, "Security"): TLS with a client certificate (:class:`Tls`)
+and etcd's own auth (:meth:`Etcd.authenticate`). etcd 3.4's JSON gateway never takes
+the user from the client certificate (it refuses certificates that carry a Common
+Name once auth is on), so a user logs in with a password and every request carries
+the token etcd returns. Tokens expire (``--auth-token-ttl``, 300 s without use by
+default): the client logs in again when etcd says the token is invalid, once per
+request, and carries on. Refusals name their cause (:class:`AuthError`,
+:class:`PermissionDeniedError`, :class:`TlsError`); no message ever holds the password.
+
 Where ``om`` finds the endpoints: :func:`endpoints_from_file` reads
 ``/etc/opensvc/etcd.endpoints`` (one URL per line, ``#`` comments), which
 ``om lab`` writes in every node.
@@ -41,6 +50,24 @@ class EtcdError(Exception):
 
 class CompactedError(EtcdError):
     """A watch asked for a revision etcd has compacted away: re-read, then watch again."""
+
+
+class AuthError(EtcdError):
+    """etcd refused who we are (unknown user, wrong password, no login, auth not enabled,
+    a client certificate it will not take): retrying does not help, the settings must
+    change."""
+
+
+class PermissionDeniedError(AuthError):
+    """The user is known but its roles do not grant this key (or this operation)."""
+
+
+class TlsError(EtcdError):
+    """No endpoint completed a TLS handshake: a certificate was refused on one side."""
+
+
+class _TokenRejectedError(Exception):
+    """Internal: etcd no longer knows the token we sent (expired or revoked)."""
 
 
 def _b64(data: str | bytes) -> str:
@@ -144,10 +171,10 @@ class TxnResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tls:
-    """Client-side TLS material: the CA that signed the servers, and optionally a
-    client certificate and key (for ``--client-cert-auth``)."""
+    """Client-side TLS material: the CA that signed the servers (None: the system's
+    CAs), and optionally a client certificate and key (for ``--client-cert-auth``)."""
 
-    ca_cert: str
+    ca_cert: str | None = None
     cert: str | None = None
     key: str | None = None
 
@@ -162,6 +189,106 @@ def endpoints_from_file(path: Path = ENDPOINTS_FILE) -> list[str]:
     if not urls:
         raise EtcdError(f"{path}: no etcd endpoint listed")
     return urls
+
+
+# -- why etcd said no (pure: the text of a refusal in, the exception to raise out) ----
+
+_RENEW = ("invalid auth token", "revision of auth store is old")
+_ALERTS = ("certificate required", "bad certificate", "unknown ca", "certificate unknown",
+           "handshake failure", "access denied")  # fmt: skip
+
+
+def gateway_message(detail: str | None, reason: str = "") -> str:
+    """The message of a gateway refusal: its JSON body's ``error`` (also the form of
+    stream errors, ``{"error": {"message": …}}``), else the body, else the HTTP reason."""
+    text = (detail or "").strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text or reason
+    if not isinstance(body, dict):
+        return text or reason
+    error = body.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    return str(error or body.get("message") or text)
+
+
+def token_rejected(message: str) -> bool:
+    """Whether etcd refused the token itself (expired, or auth changed): log in again."""
+    return any(marker in message for marker in _RENEW)
+
+
+def refusal(message: str, *, url: str, user: str | None, what: str) -> EtcdError:
+    """The exception saying why etcd refused ``what`` (an operation, as a short phrase)."""
+    who = f"user {user!r}" if user else "this client (no user)"
+    if "permission denied" in message:
+        return PermissionDeniedError(
+            f"{url}: permission denied: {who} may not {what} "
+            "(a cluster's user is granted its own prefix only)"
+        )
+    if "invalid user ID or password" in message:
+        return AuthError(
+            f"{url}: etcd refused {who}: unknown user or wrong password (etcd does not say which)"
+        )
+    if "user name is empty" in message:
+        return AuthError(f"{url}: etcd has auth enabled and {who} did not log in "
+                         "(set [etcd] user and password in cluster.conf)")  # fmt: skip
+    if "authentication is not enabled" in message:
+        return AuthError(f"{url}: {who} was configured but etcd auth is not enabled")
+    if "CommonName of client" in message:
+        return AuthError(
+            f"{url}: the client certificate has a Common Name, which etcd's JSON gateway "
+            "refuses once auth is enabled: issue client certificates without CN"
+        )
+    if token_rejected(message):
+        return AuthError(f"{url}: etcd refused the token of {who} right after a new login")
+    return EtcdError(f"{url}: {what}: {message}")
+
+
+def describe(path: str, body: Mapping[str, Any]) -> str:
+    """A gateway request as errors name it: ``read /omc/c1/``, ``run a transaction on
+    /omc/c1/a, /omc/c1/b``: what a permission was refused for."""
+    verbs = {"/kv/range": "read", "/kv/put": "write", "/kv/deleterange": "delete"}
+    keys: list[str] = []
+
+    def collect(item: Any) -> None:
+        if isinstance(item, Mapping):
+            if isinstance(item.get("key"), str):
+                key = _unb64(item["key"]).decode(errors="replace")
+                keys.append(key + ("…" if item.get("range_end") else ""))
+            for value in item.values():
+                collect(value)
+        elif isinstance(item, list):
+            for value in item:
+                collect(value)
+
+    collect(dict(body))
+    named = ", ".join(dict.fromkeys(keys))
+    if path in verbs:
+        return f"{verbs[path]} {named}"
+    if path == "/kv/txn":
+        return f"run a transaction on {named}" if named else "run a transaction"
+    return f"call {path}" + (f" on {named}" if named else "")
+
+
+def tls_problem(text: str) -> str | None:
+    """What failed in a TLS handshake (from the connection error's text); None when the
+    connection failed for another reason."""
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl", maxsplit=1)[0]
+        return ("the member's certificate was not accepted "
+                f"({detail.strip(' )') or 'not signed by [etcd] ca'})")  # fmt: skip
+    if "WRONG_VERSION_NUMBER" in text:
+        return "the endpoint does not speak TLS (a plain http member?)"
+    for alert in _ALERTS:
+        if f"alert {alert}" in text.replace("_", " ").lower():
+            return (f"the member refused our client certificate ({alert}): "
+                    "none given, or not signed by the cluster's CA")  # fmt: skip
+    if "EOF occurred in violation of protocol" in text or "UNEXPECTED_EOF" in text:
+        return ("the member closed the connection during the TLS handshake: most often, "
+                "it refused our client certificate (not signed by the cluster's CA?)")  # fmt: skip
+    return f"TLS: {text}" if "SSL" in text else None
 
 
 class Etcd:
@@ -183,23 +310,77 @@ class Etcd:
         self._tls = tls
         self._clients: dict[str, Any] = {}
         self._current = 0
-        self._credentials: tuple[str, str] | None = None
+        self._user: str | None = None
+        self._password = ""
         self._token = ""
+        self._on_login: Callable[[str], None] | None = None
+        self._login_lock = threading.Lock()
 
-    def authenticate(self, user: str, password: str) -> None:
-        """Use etcd's auth: every request carries a token got for ``user`` (renewed
-        when etcd says it expired)."""
-        self._credentials = (user, password)
-        self._token = ""
-        self._login()
+    def __repr__(self) -> str:  # never the password, never the token
+        return f"<Etcd {' '.join(self.endpoints)} user={self._user!r}>"
+
+    # -- auth ----------------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        user: str,
+        password: str,
+        *,
+        token: str = "",
+        on_login: Callable[[str], None] | None = None,
+    ) -> None:
+        """Use etcd's auth as ``user``: the first request logs in, every request carries
+        the token, and a token etcd no longer knows is renewed by logging in again.
+
+        ``token``: one a previous login got, tried first. A login is a raft proposal (and
+        a bcrypt check): it costs a round trip to the leader, and a member without quorum
+        cannot log anyone in, while it still serves serializable reads to a token it
+        knows. ``on_login`` is told each new token (to keep it for the next process)."""
+        self._user, self._password, self._token = user, password, token
+        self._on_login = on_login
+        for client in self._clients.values():
+            if token:
+                client.session.headers["Authorization"] = token
+            else:
+                client.session.headers.pop("Authorization", None)
+
+    def login(self) -> None:
+        """Log in now (instead of at the first request); :class:`AuthError` says why not."""
+        if self._user is None:
+            raise AuthError("no etcd user to log in as")
+        with self._login_lock:
+            self._login()
 
     def _login(self) -> None:
-        user, password = self._credentials or ("", "")
-        reply = self._try(lambda c: c.post(c.get_url("/auth/authenticate"),
-                                           json={"name": user, "password": password}))  # fmt: skip
+        body = {"name": self._user, "password": self._password}
+        reply = self._attempt(
+            # The stale token stays off the login request (requests drops None headers).
+            lambda c: c.post(c.get_url("/auth/authenticate"), json=body,
+                             headers={"Authorization": None}),
+            what="log in",
+        )  # fmt: skip
         self._token = str(reply["token"])
         for client in self._clients.values():
             client.session.headers["Authorization"] = self._token
+        if self._on_login is not None:
+            self._on_login(self._token)
+
+    def _token_for_request(self) -> str:
+        """The token to send, logging in first when there is none yet (once, whatever the
+        number of threads asking)."""
+        if self._user is not None and not self._token:
+            with self._login_lock:
+                if not self._token:
+                    self._login()
+        return self._token
+
+    def _renew(self, stale: str) -> None:
+        """Log in again, unless another thread already replaced the ``stale`` token."""
+        with self._login_lock:
+            if self._token == stale:
+                self._login()
+
+    # -- transport -----------------------------------------------------------------------
 
     def _client(self, url: str) -> Any:
         if url not in self._clients:
@@ -217,72 +398,91 @@ class Etcd:
                 timeout=self._timeout,
                 api_path=self._api_path,
             )
+            # Nothing from the environment: REQUESTS_CA_BUNDLE would replace the cluster's
+            # CA (requests lets it override a session's), *_PROXY would route cluster
+            # traffic through a proxy, ~/.netrc would replace the token header.
+            self._clients[url].session.trust_env = False
             if self._token:
                 self._clients[url].session.headers["Authorization"] = self._token
         return self._clients[url]
 
-    def _try(self, op: Callable[[Any], T], *, retried: bool = False) -> T:
-        """Run ``op`` on the current endpoint, failing over on connection errors."""
+    def _try(self, op: Callable[[Any], T], *, what: str = "do this") -> T:
+        """Run ``op`` on the first endpoint that answers, logged in when a user is set; a
+        token etcd refuses is renewed once. ``what`` names the operation in errors."""
+        token = self._token_for_request()
+        try:
+            return self._attempt(op, what=what, renewable=bool(token))
+        except _TokenRejectedError:
+            self._renew(token)
+        return self._attempt(op, what=what)
+
+    def _attempt(self, op: Callable[[Any], T], *, what: str, renewable: bool = False) -> T:
+        """One pass over the endpoints from the current one, failing over on connection
+        errors (TLS ones included: another member may hold a good certificate)."""
         from etcd3gw import exceptions  # lazy, as above
 
-        errors: list[str] = []
+        failures: list[tuple[str, str | None]] = []
         for step in range(len(self.endpoints)):
             index = (self._current + step) % len(self.endpoints)
             url = self.endpoints[index]
             try:
                 result = op(self._client(url))
             except (exceptions.ConnectionFailedError, exceptions.ConnectionTimeoutError) as exc:
-                errors.append(f"{url}: {exc}")
+                text = gateway_message(exc.detail_text, str(exc))
+                failures.append((f"{url}: {tls_problem(text) or text}", tls_problem(text)))
                 continue
             except exceptions.Etcd3Exception as exc:
-                if self._credentials and "invalid auth token" in str(exc) and not retried:
-                    self._login()
-                    return self._try(op, retried=True)
-                raise EtcdError(f"{url}: {exc}") from exc
+                message = gateway_message(exc.detail_text, str(exc))
+                if renewable and token_rejected(message):
+                    raise _TokenRejectedError from exc
+                raise refusal(message, url=url, user=self._user, what=what) from None
             self._current = index
             return result
-        raise EtcdError("no etcd endpoint answered: " + "; ".join(errors))
+        if failures and all(tls for _, tls in failures):
+            raise TlsError("no etcd endpoint completed TLS: " + "; ".join(m for m, _ in failures))
+        raise EtcdError("no etcd endpoint answered: " + "; ".join(m for m, _ in failures))
 
     def get(self, key: str) -> bytes | None:
-        values = self._try(lambda c: c.get(key))
+        values = self._try(lambda c: c.get(key), what=f"read {key}")
         return bytes(values[0]) if values else None
 
     def get_prefix(self, prefix: str) -> dict[str, bytes]:
-        rows = self._try(lambda c: c.get_prefix(prefix))
+        rows = self._try(lambda c: c.get_prefix(prefix), what=f"read {prefix}")
         return {meta["key"].decode(): bytes(value) for value, meta in rows}
 
     def put(self, key: str, value: str | bytes, *, lease: Any = None) -> None:
-        self._try(lambda c: c.put(key, value, lease=lease))
+        self._try(lambda c: c.put(key, value, lease=lease), what=f"write {key}")
 
     def delete(self, key: str) -> bool:
-        return bool(self._try(lambda c: c.delete(key)))
+        return bool(self._try(lambda c: c.delete(key), what=f"delete {key}"))
 
     def create(self, key: str, value: str | bytes, *, lease: Any = None) -> bool:
         """Put only if absent (a create-revision 0 compare); True when created."""
-        return bool(self._try(lambda c: c.create(key, value, lease=lease)))
+        return bool(self._try(lambda c: c.create(key, value, lease=lease), what=f"write {key}"))
 
     def replace(self, key: str, old: str | bytes, new: str | bytes) -> bool:
         """Compare-and-swap on the value; True when swapped."""
-        return bool(self._try(lambda c: c.replace(key, old, new)))
+        return bool(self._try(lambda c: c.replace(key, old, new), what=f"write {key}"))
 
     def lease(self, ttl: int) -> Any:
         """A lease (``refresh()``, ``revoke()``, ``ttl()``) granted for ``ttl`` seconds."""
-        return self._try(lambda c: c.lease(ttl))
+        return self._try(lambda c: c.lease(ttl), what="grant a lease")
 
     def transaction(self, txn: dict[str, Any]) -> dict[str, Any]:
         """A raw ``/kv/txn`` (compare, success, failure), keys base64-encoded by the caller."""
-        return dict(self._try(lambda c: c.transaction(txn)))
+        return dict(self._try(lambda c: c.transaction(txn), what="run a transaction"))
 
     def watch_prefix(self, prefix: str) -> tuple[Iterator[Any], Callable[[], None]]:
         """Events under ``prefix`` (an iterator) and the function that cancels the watch."""
-        events, cancel = self._try(lambda c: c.watch_prefix(prefix))
+        events, cancel = self._try(lambda c: c.watch_prefix(prefix), what=f"watch {prefix}")
         return events, cancel
 
     # -- the JSON gateway, directly (revisions, raw transactions, leases, watch) --------
 
     def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``/v3/<path>`` on the first endpoint that answers."""
-        return self._try(lambda c: dict(c.post(c.get_url(path), json=dict(body))))
+        return self._try(lambda c: dict(c.post(c.get_url(path), json=dict(body))),
+                         what=describe(path, body))  # fmt: skip
 
     def range(self, prefix: str, *, serializable: bool = False) -> tuple[int, list[KeyValue]]:
         """Every key under ``prefix`` and the store's revision (to watch from + 1).
@@ -343,21 +543,51 @@ class Etcd:
         thread. A dropped or idle stream (``idle`` seconds without a byte: etcd's
         progress notifications keep a healthy one alive) is reopened from the last
         delivered revision + 1 on any endpoint, so no event is lost; a compacted start
-        revision raises :class:`CompactedError` (re-read the prefix, then watch again)."""
+        revision raises :class:`CompactedError` (re-read the prefix, then watch again).
+        Other errors, refusals included, are retried every 0.5 s: the caller meets them
+        on its own requests, and a watch must outlive a revoked-then-restored grant."""
         next_revision = start_revision
         while not stop.is_set():
             try:
                 opened = functools.partial(_stream, prefix=prefix, start=next_revision,
                                            deliver=deliver, stop=stop, idle=idle)  # fmt: skip
-                next_revision = self._try(opened)
+                next_revision = self._try(opened, what=f"watch {prefix}")
             except CompactedError:
                 raise
             except EtcdError:
                 if stop.wait(0.5):
                     return
 
+    # -- etcd auth administration (as root, or before auth is enabled) -------------------
+
+    def user_add(self, name: str, password: str) -> None:
+        self.call("/auth/user/add", {"name": name, "password": password})
+
+    def user_password(self, name: str, password: str) -> None:
+        """Change a user's password (its tokens stay valid until they expire)."""
+        self.call("/auth/user/changepw", {"name": name, "password": password})
+
+    def user_delete(self, name: str) -> None:
+        """Remove a user: its tokens stop working at once."""
+        self.call("/auth/user/delete", {"name": name})
+
+    def role_add(self, name: str) -> None:
+        self.call("/auth/role/add", {"name": name})
+
+    def grant_prefix(self, role: str, prefix: str) -> None:
+        """Give ``role`` read and write on every key under ``prefix`` (and nothing else)."""
+        perm = {"permType": "READWRITE", "key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        self.call("/auth/role/grant", {"name": role, "perm": perm})
+
+    def user_grant_role(self, user: str, role: str) -> None:
+        self.call("/auth/user/grant", {"user": user, "role": role})
+
+    def auth_enable(self) -> None:
+        """Turn etcd's auth on (a ``root`` user holding the ``root`` role must exist)."""
+        self.call("/auth/enable", {})
+
     def members(self) -> list[dict[str, Any]]:
-        return list(self._try(lambda c: c.members()))
+        return list(self._try(lambda c: c.members(), what="list members"))
 
     def health(self) -> dict[str, bool]:
         """Per endpoint: True when it answers a status request and knows a leader."""
@@ -394,17 +624,42 @@ def _stream(
 
         raise exceptions.ConnectionFailedError(str(exc)) from exc
     with response:
+        if response.status_code != 200:
+            raise _refused(response.status_code, response.text, response.reason)
         try:
             for line in response.iter_lines():
                 if stop.is_set():
                     return start
                 if line:
-                    start = _deliver(json.loads(line).get("result", {}), start, deliver)
+                    start = _deliver(_result(line), start, deliver)
                 if stop.is_set():
                     return start
         except requests.exceptions.RequestException:
             pass  # idle or dropped: the caller reopens from `start`
     return start
+
+
+def _refused(status: int, text: str, reason: str) -> Exception:
+    """A refused watch as etcd3gw raises refused requests (a busy or unready member
+    fails over; anything else is classified by :func:`refusal`)."""
+    from etcd3gw import exceptions
+
+    if status in (503, 504, 408):
+        return exceptions.ConnectionFailedError(text, reason)
+    return exceptions.Etcd3Exception(text, reason)
+
+
+def _result(line: bytes) -> Mapping[str, Any]:
+    """One message of a watch stream; a stream error or a canceled watch (an expired
+    token, a permission refused) is raised as a refusal of the watch request."""
+    message = json.loads(line)
+    result = message.get("result", {})
+    if "error" in message:
+        raise _refused(200, line.decode(errors="replace"), "watch error")
+    if result.get("canceled") and not int(result.get("compact_revision", 0) or 0):
+        reason = str(result.get("cancel_reason") or "watch canceled")
+        raise _refused(200, json.dumps({"error": reason}), "watch canceled")
+    return dict(result)
 
 
 def _deliver(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from omc.compiler.contract.node import CLUSTER_CONF, NODE_CONF, etc_dir
+from omc.runtime.adapters.etcd import AuthError, TlsError
 from omc.runtime.cluster.settings import SettingsError, load
 from omc.runtime.exitcodes import ExitStatus
 
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"om: error: {exc}\n{USAGE}", file=sys.stderr)
         return ExitStatus.USAGE
-    except SettingsError as exc:
+    except (SettingsError, AuthError, TlsError) as exc:  # cluster.conf to fix: one line
         print(f"om: error: {exc}", file=sys.stderr)
         return ExitStatus.ERROR
     except KeyboardInterrupt:

@@ -1,39 +1,75 @@
 """Reaching the cluster's etcd from ``cluster.conf`` (the daemon and the CLI alike).
 
-Plain http to a member that is not on loopback is refused unless ``[etcd]
-insecure = true``: cluster state decides what runs where, so it travels over TLS
-with client certificates (docs/cluster.md, "Security").
+:func:`etcd` makes the client ``cluster.conf`` describes: TLS with the node's client
+certificate, and etcd's auth as the cluster's user (the login happens at the first
+request, so an unreachable etcd is met where callers already handle it). The checks
+(plain http off loopback, unreadable TLS files, a user without a password) run when
+the settings are loaded (:func:`omc.runtime.cluster.settings.load`); they run again
+here for settings built in code.
+
+A login's token is kept in :func:`token_file` (``/run/opensvc/etcd/token``, 0600 in a
+0700 directory, root's like ``cluster.conf`` and its password) and tried first by the
+next client: each ``om`` command then skips the login, a raft proposal that costs a
+round trip to the leader, and a node whose member lost quorum can still read what its
+member knows (``om mon`` says "partitioned" instead of failing to log in). A token
+etcd no longer knows is replaced by a new login, as any expired one.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import contextlib
+from pathlib import Path
 
+from omc.runtime import safefs
 from omc.runtime.adapters.etcd import Etcd, Tls
-from omc.runtime.cluster.settings import ClusterSettings, SettingsError
+from omc.runtime.cluster.settings import (
+    ClusterSettings,
+    check_credentials,
+    check_endpoints,
+)
+from omc.runtime.layout import run_dir
 
-LOOPBACK = ("127.", "::1", "localhost")
+__all__ = ["check_endpoints", "etcd", "tls"]
 
 
-def check_endpoints(settings: ClusterSettings) -> None:
-    """Refuse clear-text endpoints off loopback (unless the settings allow it)."""
-    if settings.insecure:
-        return
-    for url in settings.endpoints:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme != "https" and not host.startswith(LOOPBACK):
-            raise SettingsError(
-                f"cluster.conf: etcd endpoint {url} is plain http off loopback: use https "
-                "with [etcd] ca/cert/key, or set [etcd] insecure = true"
-            )
+def tls(settings: ClusterSettings) -> Tls | None:
+    """The TLS material ``cluster.conf`` names (None: plain http)."""
+    if not (settings.ca or settings.cert):
+        return None
+    return Tls(ca_cert=settings.ca, cert=settings.cert, key=settings.key)
 
 
 def etcd(settings: ClusterSettings, *, timeout: float | None = None) -> Etcd:
     """An etcd client for the cluster (TLS and auth as ``cluster.conf`` says)."""
     check_endpoints(settings)
-    tls = Tls(ca_cert=settings.ca, cert=settings.cert, key=settings.key) if settings.ca else None
-    client = Etcd(settings.endpoints, tls=tls, timeout=timeout or settings.timeout)
-    if settings.user:
-        client.authenticate(settings.user, settings.password or "")
+    check_credentials(settings)
+    client = Etcd(settings.endpoints, tls=tls(settings), timeout=timeout or settings.timeout)
+    if settings.user and settings.password:
+        user = settings.user
+        client.authenticate(
+            user,
+            settings.password,
+            token=_kept_token(user),
+            on_login=lambda token: _keep_token(user, token),
+        )
     return client
+
+
+def token_file() -> Path:
+    """Where the last login's token is kept for the next client on this node."""
+    return run_dir() / "etcd" / "token"
+
+
+def _kept_token(user: str) -> str:
+    """The kept token when it is ``user``'s (none when missing, unsafe or another's)."""
+    try:
+        owner, _, token = safefs.read_text(token_file()).partition("\n")
+    except (OSError, safefs.UnsafePathError):
+        return ""
+    return token.strip() if owner == user else ""
+
+
+def _keep_token(user: str, token: str) -> None:
+    """Keep ``token`` for the next client; a failure to write only costs it a login."""
+    with contextlib.suppress(OSError, safefs.UnsafePathError):
+        safefs.write_file(token_file(), f"{user}\n{token}\n", mode=0o600, dir_mode=0o700)

@@ -36,15 +36,23 @@ Same file, same place as om3's (the compiler reads its ``[cluster]`` values for
     resync = 5m           # full re-observation of local instances (a safety net)
     max_parallel = 10     # actions a node runs at once
 
-The file holds a password: it is written 0600 and read as root. Durations as in
-configs (``5s``, ``1m``, a bare integer is seconds).
+The file holds a password: it must be 0600 and owned by root (:func:`load` refuses
+it otherwise, as ssh does a loose key). What :func:`load` also refuses, naming the
+key: plain http to a member off loopback unless ``insecure = true`` (cluster state
+decides what runs where: it travels over TLS, docs/cluster.md "Security"), a TLS file
+that cannot be read, a certificate without its key, a user without a password.
+Durations as in configs (``5s``, ``1m``, a bare integer is seconds).
 """
 
 from __future__ import annotations
 
 import configparser
+import ipaddress
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from omc.compiler.contract.node import CLUSTER_CONF, etc_dir, node_name
 
@@ -117,7 +125,7 @@ class ClusterSettings:
     cert: str | None = None
     key: str | None = None
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in logs or tracebacks
     timeout: float = 2.0
     insecure: bool = False
     timing: Timing = field(default_factory=Timing)
@@ -188,7 +196,7 @@ def load(etc: Path | None = None) -> ClusterSettings:
         max_parallel=int(get("daemon", "max_parallel", "10") or 10),
     )
     timing.check()
-    return ClusterSettings(
+    settings = ClusterSettings(
         name=get("cluster", "name", "default") or "default",
         nodes=tuple(get("cluster", "nodes").split()),
         endpoints=endpoints,
@@ -207,6 +215,69 @@ def load(etc: Path | None = None) -> ClusterSettings:
         ),
         sync_port=_port(get("sync", "port", "1873"), key="[sync] port"),
     )
+    check(settings, file)
+    return settings
+
+
+def loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost`` (a name such as ``127.example.com`` is not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoints(settings: ClusterSettings) -> None:
+    """Refuse clear-text endpoints off loopback (unless ``insecure = true``)."""
+    if settings.insecure:
+        return
+    for url in settings.endpoints:
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not loopback(parts.hostname or ""):
+            raise SettingsError(
+                f"cluster.conf: [etcd] endpoint {url} is plain http to another host: cluster "
+                "state and credentials would cross the network in clear; use https:// with "
+                "[etcd] ca, cert and key, or set [etcd] insecure = true to allow it"
+            )
+
+
+def check_credentials(settings: ClusterSettings) -> None:
+    """TLS material comes as readable files, a certificate with its key, a user with its
+    password (and the reverse)."""
+    if bool(settings.cert) != bool(settings.key):
+        raise SettingsError("cluster.conf: [etcd] cert and key go together (one is missing)")
+    if bool(settings.user) != bool(settings.password):
+        missing = "password" if settings.user else "user"
+        raise SettingsError(f"cluster.conf: [etcd] user and password go together ({missing} "
+                            "is missing)")  # fmt: skip
+    for key in ("ca", "cert", "key"):
+        path = getattr(settings, key)
+        if path and not os.access(path, os.R_OK):
+            reason = "not readable" if Path(path).exists() else "no such file"
+            raise SettingsError(f"cluster.conf: [etcd] {key} = {path}: {reason}")
+
+
+def check_secret_file(file: Path) -> None:
+    """A file holding a password is the caller's alone: owned by it, mode 0600 or less."""
+    info = file.stat()
+    loose = stat.S_IMODE(info.st_mode) & 0o077
+    if info.st_uid != os.geteuid() or loose:
+        raise SettingsError(
+            f"{file}: holds the etcd password but is "
+            + ("owned by another user" if info.st_uid != os.geteuid() else
+               f"readable by others (mode {stat.S_IMODE(info.st_mode):04o})")
+            + f": chown root and chmod 600 {file}"
+        )  # fmt: skip
+
+
+def check(settings: ClusterSettings, file: Path) -> None:
+    """Everything :func:`load` refuses besides syntax (see the module's docstring)."""
+    check_endpoints(settings)
+    check_credentials(settings)
+    if settings.password:
+        check_secret_file(file)
 
 
 def _choice(text: str, allowed: tuple[str, ...], *, key: str) -> str:

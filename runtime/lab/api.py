@@ -281,7 +281,7 @@ class Lab:
         drp: int = 0,
         etcd: bool = True,
         ssh: bool = False,
-        tls: bool = False,
+        tls: bool | None = None,
         cluster: bool = False,
         timeout: float = UP_TIMEOUT,
         kernel_defaults: bool = False,
@@ -289,11 +289,14 @@ class Lab:
         """Boot a lab and wait for every node to be ``running``; on any failure, remove
         everything already created and raise :class:`LabError` with the node's log.
         Unless ``kernel_defaults``, first turn on the host's cgroup ``favordynmods``
-        (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`."""
+        (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`. ``tls``
+        defaults to ``cluster``: a cluster lab runs etcd over TLS with client
+        certificates and etcd auth unless ``tls=False`` (docs/lab.md)."""
         name = default_name() if name is None else check_name(name)
         tuned = None if kernel_defaults else cgroups.favor_dynmods()
         if cluster and not etcd:
             raise LabError("a cluster lab needs etcd (drop --no-etcd)")
+        tls = cluster if tls is None else tls
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
                            cluster=cluster))  # fmt: skip
         lab.notes = () if tuned is None else (tuned,)
@@ -320,10 +323,10 @@ class Lab:
             state = state.with_node(replace(info, cgroups=dirs))
         self.state = state
         save(state)
-        services.prepare(state)
+        secrets = services.prepare(state)
         masks = services.masks()
         for info in state.nodes:
-            base = services.prepare_node(state, info)
+            base = services.prepare_node(state, info, secrets)
             init = {
                 "lab_dir": str(state.dir),
                 "node_dir": str(base),

@@ -41,7 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--drp", type=int, default=0, help="DRP nodes d1…dM (default 0)")
     up.add_argument("--no-etcd", action="store_true", help="no etcd cluster")
     up.add_argument("--ssh", action="store_true", help="run sshd with per-lab keys")
-    up.add_argument("--tls", action="store_true", help="etcd clients over https (per-lab CA)")
+    tls = up.add_mutually_exclusive_group()
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="etcd over https with client certificates (default with --cluster)",
+    )
+    tls.add_argument(
+        "--no-tls",
+        dest="tls",
+        default=None,
+        action="store_false",
+        help="plain http etcd, no auth, even with --cluster (for debugging)",
+    )
     up.add_argument("--cluster", action="store_true",
                     help="cluster.conf and the node daemon (om daemon) in every node")  # fmt: skip
     up.add_argument("--timeout", type=float, default=60.0, help="boot deadline in seconds")

@@ -317,3 +317,58 @@ def test_config_changes_go_through_the_cluster(cluster: Lab, name: str) -> None:
     assert om(n3, store, "delete").returncode == 0
     for node in cluster.nodes:
         until(lambda node=node: om(node, store, "keys").returncode != 0)
+
+
+PROBE = """
+import json, sys
+from omc.runtime.adapters.etcd import AuthError, Etcd, Tls, TlsError
+from omc.runtime.cluster import connect, settings
+conf = settings.load()
+out = {}
+def attempt(name, etcd, key):
+    try:
+        etcd.range(key)
+        out[name] = "ok"
+    except (AuthError, TlsError) as exc:
+        out[name] = type(exc).__name__
+attempt("cluster user, own prefix", connect.etcd(conf), conf.prefix)
+attempt("cluster user, other prefix", connect.etcd(conf), "/omc/another/")
+attempt("no user", Etcd(conf.endpoints, tls=connect.tls(conf)), conf.prefix)
+attempt("no client certificate", Etcd(conf.endpoints, tls=Tls(ca_cert=conf.ca)), conf.prefix)
+print(json.dumps(out))
+"""
+
+
+def test_etcd_is_tls_with_auth_by_default(cluster: Lab) -> None:
+    """A cluster lab runs etcd with client certificates and auth: the cluster user gets
+    its prefix only, a client without user or certificate nothing; the password sits in
+    0600 files only (cluster.conf in the nodes, root's in the lab directory)."""
+    n2 = cluster.node("n2")
+    conf = n2.read_file("/etc/opensvc/cluster.conf")
+    assert "insecure" not in conf
+    assert f"user = omc-{cluster.name}\n" in conf
+    for path in ("/etc/opensvc/cluster.conf", "/etc/opensvc/etcd-client.key"):
+        assert n2.path(path).stat().st_mode & 0o777 == 0o600, path
+    assert (cluster.dir / "tls/etcd-root.password").stat().st_mode & 0o777 == 0o600
+    probe = json.loads(n2.run([sys.executable, "-I", "-c", PROBE]).stdout)
+    assert probe == {
+        "cluster user, own prefix": "ok",
+        "cluster user, other prefix": "PermissionDeniedError",
+        "no user": "AuthError",
+        "no client certificate": "TlsError",
+    }
+
+
+def test_the_daemon_names_a_refused_login(cluster: Lab) -> None:
+    """The daemon with a wrong password stops with one line naming the user (not the
+    password), exit 1."""
+    n3 = cluster.node("n3")
+    conf = n3.read_file("/etc/opensvc/cluster.conf")
+    wrong = "".join("password = wrong-one\n" if ln.startswith("password") else ln
+                    for ln in conf.splitlines(keepends=True))  # fmt: skip
+    n3.write_file("/root/wrongpw/cluster.conf", wrong, mode=0o600)
+    proc = n3.run(["env", "OMC_ETC=/root/wrongpw", OM, "daemon", "run"], check=False)
+    assert proc.returncode == 1
+    (line,) = (proc.stdout + proc.stderr).splitlines()
+    assert f"etcd refused user 'omc-{cluster.name}': unknown user or wrong password" in line
+    assert "wrong-one" not in line

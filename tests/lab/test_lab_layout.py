@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from omc.runtime.lab import cgroups, network, services
+from omc.runtime.lab import cgroups, network, security, services
 from omc.runtime.lab.state import LabError, LabState, check_name, node_address, node_names, plan
 
 HYBRID_MOUNTINFO = """\
@@ -147,3 +147,48 @@ def test_target_pulls_only_the_lab_services() -> None:
     target = services.target_unit(_state(etcd=False, ssh=True))
     assert "omc-lab-sshd.service" in target
     assert "omc-lab-etcd.service" not in target
+
+
+def test_tls_members_require_client_certificates() -> None:
+    """With TLS, the client port is https only and demands a certificate of the lab CA
+    (peers stay on the lab's bridge in plain http)."""
+    state = _state(tls=True)
+    unit = services.etcd_unit(state, state.node("n1"))
+    flags = ("--client-cert-auth", "--trusted-ca-file=", "--cert-file=", "--key-file=",
+             "--listen-client-urls=https://10.231.7.11:2379,https://127.0.0.1:2379")  # fmt: skip
+    assert [f for f in flags if f not in unit] == []
+    assert "--listen-peer-urls=http://10.231.7.11:2380" in unit
+
+
+def test_a_cluster_lab_over_tls_gets_etcd_auth() -> None:
+    """cluster.conf carries the cluster user and its password, no `insecure`; the auth
+    unit runs everywhere, provisioning on the first member only, before the daemon."""
+    state = _state(tls=True, cluster=True)
+    secrets = security.Secrets(user="omc-demo", password="p4ss")
+    conf = services.cluster_conf(state, state.node("n2"), secrets)
+    assert "user = omc-demo\npassword = p4ss\n" in conf
+    assert "insecure" not in conf
+    assert "opensvc/cluster.conf" in services.SECRET_FILES
+    assert security.AUTH_UNIT in services.target_unit(state)
+    units = {n.name: services.node_units(state, n)[security.AUTH_UNIT] for n in state.nodes}
+    assert [n for n, text in units.items() if "omc.runtime.lab.security" in text] == ["n1"]
+    waiter = f"ExecStart=/bin/sh -c 'until test -e \"$$1\"; do sleep 0.05; done' wait {state.dir}/"
+    assert all(waiter in units[n] for n in ("n2", "n3", "d1"))
+    assert all("Before=omc-daemon.service" in text for text in units.values())
+    assert "p4ss" not in repr(secrets)
+
+
+def test_a_no_tls_cluster_lab_is_plain_http_without_auth() -> None:
+    """--no-tls: http endpoints, `insecure = true`, no user, no auth unit."""
+    state = _state(tls=False, cluster=True)
+    conf = services.cluster_conf(state, state.node("n1"), security.Secrets())
+    assert "insecure = true" in conf
+    assert "user =" not in conf
+    assert security.AUTH_UNIT not in services.node_units(state, state.node("n1"))
+
+
+def test_a_tls_lab_without_cluster_has_no_auth() -> None:
+    """A plain `--tls` lab (no cluster.conf) keeps client certificates but no etcd auth."""
+    state = _state(tls=True)
+    assert not security.auth_enabled(state)
+    assert security.AUTH_UNIT not in services.target_unit(state)

@@ -68,20 +68,30 @@ def snapshot() -> dict[str, set[str]]:
     }
 
 
+def _live_indices() -> set[tuple[int, str]]:
+    """(index, name) of the labs that have a state on this host now."""
+    found = set()
+    for path in ROOT.glob("*/state.json"):
+        try:
+            found.add((int(json.loads(path.read_text())["index"]), path.parent.name))
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
 def leaks(
     before: dict[str, set[str]], after: dict[str, set[str]], labs: list[Lab]
 ) -> dict[str, set[str]]:
-    """New host objects that belong to one of ``labs`` (other runs' labs may come and go)."""
+    """New host objects that belong to one of ``labs`` (other runs' labs may come and go,
+    and take a lab index again once ours released it: links of an index a live lab holds
+    now are that lab's)."""
+    taken = {index for index, name in _live_indices() if name not in {lab.name for lab in labs}}
     marks = set()
     for lab in labs:
         idx = lab.state.index
-        marks |= {
-            f"omc-{lab.name}-",
-            f"/omc-lab/{lab.name}",
-            f"olbr{idx}",
-            f"ol{idx}n",
-            f"ol{idx}d",
-        }
+        marks |= {f"omc-{lab.name}-", f"/omc-lab/{lab.name}"}
+        if idx not in taken:
+            marks |= {f"olbr{idx}", f"ol{idx}n", f"ol{idx}d"}
     found = {
         kind: {item for item in after[kind] - before[kind] if any(m in item for m in marks)}
         for kind in after
