@@ -4,7 +4,7 @@ A two-node cluster lab (the daemons provision the rsync transport, nothing is se
 hand). n1 holds FILES files of SIZE bytes (10,000 x 100 KiB = 1 GiB by default;
 OMC_BENCH_SYNC_FILES and OMC_BENCH_SYNC_KIB make it smaller). Measured: `om bsync sync
 update --target nodes` (the whole action: lock, status, rsync with om3's options and
---delay-updates, the peer's stamp, the logs) and, in the same run, `rsync -a` of the
+--delay-updates, the logs) and, in the same run, `rsync -a` of the
 same tree to another directory of n2 through the same rsync daemon; first the full
 copy, then ROUNDS rounds where 1% of the files changed (the two alternate who goes
 first). Target: om <= 1.1 x plain rsync.
@@ -98,8 +98,8 @@ def measure(n1: Node, n2: Node) -> str:
         "passwords, docs/cluster.md). `om` adds its action (lock, the end state's status, "
         "logs: `-v` lists every file it sends, each a log record), om3's options "
         "(`-HAXpogDtrlvx --stats --delete --force`), `--delay-updates --delete-delay` (a "
-        "transfer killed midway leaves the old tree) and one more rsync for the receiver's "
-        "stamp."
+        "transfer killed midway leaves the old tree); the receiving daemon records the copy "
+        "after it (post-xfer exec), so there is one rsync per peer."
     )
 
 
