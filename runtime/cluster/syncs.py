@@ -210,10 +210,11 @@ def after_start(sd: Systemd, path: ObjectPath, status: Status, log: ActionLog) -
     if topology != "failover" or not any(r.startswith("sync#") for r in status.resources):
         return
     from omc.runtime.adapters.systemd import SystemdError
+    from omc.runtime.log import new_sid
 
     argv = [om_path(), str(path), "sync", "update"]
-    properties = {"Type": "oneshot", "CollectMode": "inactive-or-failed",
-                  "Environment": ["OSVC_ACTION_ORIGIN=daemon/monitor", "OMC_EXECUTOR=1"],
+    env = ["OSVC_ACTION_ORIGIN=daemon/monitor", "OMC_EXECUTOR=1", f"OSVC_REQUEST_ID={new_sid()}"]
+    properties = {"Type": "oneshot", "CollectMode": "inactive-or-failed", "Environment": env,
                   "Description": f"omc daemon: sync {path} after its start"}  # fmt: skip
     try:
         sd.launch_transient(sync_unit(path), argv, properties)  # type: ignore[arg-type]

@@ -171,6 +171,12 @@ def test_after_a_failover_the_new_active_node_syncs_to_the_others(
         until(lambda r=receiver: received_from(r, synced) == "n2")
     logs = om(n2, synced, "logs").stdout
     assert f"[om {synced} sync update] (origin daemon/monitor" in logs
+    n2.run(["journalctl", "--sync"])
+    found = n2.run(["journalctl", "-o", "json", f"OBJ_PATH={synced}", "ORIGIN=daemon/monitor",
+                    "ACTION=sync update"]).stdout  # fmt: skip
+    records = [json.loads(ln) for ln in found.splitlines()]
+    assert records and all(r["REQUEST_ID"] and r["VERSION"] and r["EID"] and r["CWD"]
+                           for r in records)  # fmt: skip
 
 
 def test_the_rsync_example_copies_to_the_peers_not_onto_itself(cluster: Lab) -> None:

@@ -92,6 +92,7 @@ def test_a_failed_app_shows_its_output_everywhere(collector: Node) -> None:
                                                                 ("app#0: err", "4")]  # fmt: skip
         assert "echo out; echo err >&2; exit 1" in out[0]["CMD"]
         assert out[0]["CMD_PID"] == out[1]["CMD_PID"] != ""
+        assert all(r["VERSION"] and r["EID"] and r["CWD"] for r in records)
         assert om(n1, "appfail", "update").returncode == 0  # Sync All: a session too
         until(lambda: sum(m == "end_action" for _, m, _ in calls(n1)) == 2)
         actions = [args[1][1] for _, m, args in calls(n1) if m == "begin_action"]  # type: ignore[index]
