@@ -24,8 +24,19 @@ import os
 import re
 import sys
 
-from benchlib import OM, ROOT, create, header, median, ms, serve, timed, until, write_section
-from omc.runtime.lab.api import Lab, Node
+from benchlib import (
+    OM,
+    ROOT,
+    create,
+    header,
+    in_lab,
+    median,
+    ms,
+    serve,
+    timed,
+    until,
+)
+from omc.runtime.lab.api import Node
 
 ACTIONS = int(os.environ.get("OMC_BENCH_ACTIONS", "100"))
 SID = re.compile(r"sid ([0-9a-f-]{36})")
@@ -40,14 +51,7 @@ def applied(node: Node, out: str) -> list[tuple[str, str, list[object]]]:
 
 
 def main() -> int:
-    lab = Lab.up(f"bc{os.getpid()}"[:10], nodes=1, etcd=False)
-    try:
-        text = measure(lab.node("n1"))
-    finally:
-        lab.down()
-    print(text)
-    write_section("collector", text)
-    return 0
+    return in_lab("collector", "bc", lambda lab: measure(lab.node("n1")), nodes=1, etcd=False)
 
 
 COST = """\

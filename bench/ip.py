@@ -17,8 +17,8 @@ import os
 import re
 import sys
 
-from benchlib import OM, create, header, median, ms, timed, write_section
-from omc.runtime.lab.api import Lab, Node
+from benchlib import OM, create, header, in_lab, median, ms, timed
+from omc.runtime.lab.api import Node
 
 ROUNDS = int(os.environ.get("OMC_BENCH_ROUNDS", "30"))
 DURATION = re.compile(r" in ([0-9.]+)(ns|µs|ms|s), instance status")
@@ -80,14 +80,7 @@ def measure(node: Node) -> str:
 
 
 def main() -> int:
-    lab = Lab.up(f"bp{os.getpid()}"[:10], nodes=1, etcd=False)
-    try:
-        text = measure(lab.node("n1"))
-    finally:
-        lab.down()
-    print(text)
-    write_section("ip", text)
-    return 0
+    return in_lab("ip", "bp", lambda lab: measure(lab.node("n1")), nodes=1, etcd=False)
 
 
 if __name__ == "__main__":

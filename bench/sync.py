@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import sys
 
-from benchlib import OM, create, header, median, timed, write_section
-from omc.runtime.lab.api import Lab, Node
+from benchlib import OM, create, header, in_lab, median, timed
+from omc.runtime.lab.api import Node
 
 FILES = int(os.environ.get("OMC_BENCH_SYNC_FILES", "10000"))
 KIB = int(os.environ.get("OMC_BENCH_SYNC_KIB", "100"))
@@ -104,14 +104,14 @@ def measure(n1: Node, n2: Node) -> str:
 
 
 def main() -> int:
-    lab = Lab.up(f"bs{os.getpid()}"[:10], nodes=2, etcd=True, cluster=True)
-    try:
-        text = measure(lab.node("n1"), lab.node("n2"))
-    finally:
-        lab.down()
-    print(text)
-    write_section("sync", text)
-    return 0
+    return in_lab(
+        "sync",
+        "bs",
+        lambda lab: measure(lab.node("n1"), lab.node("n2")),
+        nodes=2,
+        etcd=True,
+        cluster=True,
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
 from collections.abc import Iterator
@@ -297,6 +298,16 @@ def open_lock(path: Path, *, dir_mode: int = 0o755) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def try_lock(fd: int) -> bool:
+    """Take the exclusive ``flock`` on ``fd`` if it is free now (True), else False: for
+    callers that must not wait (the object lock's polling, the collector's sender)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def symlink(path: Path, target: str, *, dir_mode: int = 0o755) -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".dev"))
 
-from omc.runtime.lab.api import Node  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from omc.runtime.lab.api import Lab, Node  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 OM = str(Path(sys.executable).parent / "om")
@@ -80,3 +83,16 @@ def write_section(name: str, text: str) -> None:
     head, _, rest = doc.partition(begin)
     _, _, tail = rest.partition(end)
     BENCH_MD.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+
+
+def in_lab(section: str, prefix: str, measure: Callable[[Lab], str], **options: Any) -> int:
+    """Boot a lab (``options`` as Lab.up's), measure, tear it down whatever happens, then
+    print the text and write it as ``section`` of docs/BENCHMARKS.md."""
+    lab = Lab.up(f"{prefix}{os.getpid()}"[:10], **options)
+    try:
+        text = measure(lab)
+    finally:
+        lab.down()
+    print(text)
+    write_section(section, text)
+    return 0

@@ -22,7 +22,6 @@ which the collector drops (the reply was lost, not the call).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import time
@@ -31,6 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from omc.runtime import safefs
 from omc.runtime.collector.spool import Entry, Spool
 
 if TYPE_CHECKING:
@@ -156,12 +156,7 @@ def holding(spool: Spool) -> Iterator[bool]:
     """The sender lock if it is free now (True), else nothing (False)."""
     fd = spool.open_lock(SENDER_LOCK)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+        yield safefs.try_lock(fd)
     finally:
         os.close(fd)
 

@@ -22,7 +22,6 @@ inside one :func:`session`, so they share:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 import time
@@ -92,26 +91,18 @@ def object_lock(
 def _acquire(fd: int, path: ObjectPath, wait: float, waiting: Callable[[str], None]) -> None:
     """Take the lock on ``fd`` within ``wait`` seconds, polling (flock has no timeout,
     and an alarm signal would reach whatever else the process runs)."""
-    if _try_lock(fd):
+    if safefs.try_lock(fd):
         return
     held = f"the object lock held by {holder(fd)}"
     waiting(f"{path}: waiting for {held}")
     deadline = time.monotonic() + wait
     delay = 0.01
-    while not _try_lock(fd):
+    while not safefs.try_lock(fd):
         left = deadline - time.monotonic()
         if left <= 0:
             raise LockTimeoutError(f"{path}: gave up after {go_duration(wait)} waiting for {held}")
         time.sleep(min(delay, left))
         delay = min(delay * 2, 0.2)
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def holder(fd: int) -> str:
@@ -133,9 +124,7 @@ def try_object_lock(path: ObjectPath, *, action: str = "config") -> Iterator[boo
     must not wait, the cluster daemon's loop."""
     fd = safefs.open_lock(lock_file(path))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not safefs.try_lock(fd):
             yield False
             return
         os.ftruncate(fd, 0)
