@@ -56,10 +56,11 @@ target, as `systemctl start|stop <target>` is, and the unit states are re-read o
 after the jobs, so PID 1 serves five calls per action (Subscribe, two
 ListUnitsByNames, the target job, ListJobs) whatever the number of resources.
 The sequential row is systemd's own pace: 20 x 0.2 s plus a few ms per unit, and `om`
-follows its chain with no extra job. `om lab up` turns on the host's cgroup2
-`favordynmods` (docs/lab.md): without it, each move of a unit's process into its cgroup
-waits for an RCU grace period, and the same chain took `systemctl` 4.40-4.46 s here
-(4.17-4.19 s with it, measured one after the other on 2026-11-26). On this
+follows its chain with no extra job. The bench opts in to the host's cgroup2
+`favordynmods` (`om lab up --favordynmods`, docs/lab.md): without it, each move of a
+unit's process into its cgroup waits for an RCU grace period, and the same chain took
+`systemctl` 4.40-4.46 s here (4.17-4.19 s with it, measured one after the other on
+2026-11-26). On this
 2-core VM the same imports take up to ~40% longer from one run to the next when other
 work runs: compare rows of one run, not across runs."""
 
@@ -192,7 +193,7 @@ def main() -> int:
     # Bytecode caches, as an installed package has them (PYTHONDONTWRITEBYTECODE may be set).
     subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    lab = Lab.up(f"bi{os.getpid()}", nodes=1, etcd=False)
+    lab = Lab.up(f"bi{os.getpid()}", nodes=1, etcd=False, favordynmods=True)
     try:
         rows = measure(lab.node("n1"))
     finally:

@@ -6,6 +6,8 @@ from the host, StartUnit of a oneshot `/bin/true` through the D-Bus adapter, wai
 for its job and reading ActiveState (median of 200), against the baseline in the same
 run: `nsenter -t PID -m -p systemctl start` of the same unit (median of 50).
 Targets: 3 nodes <= 2 s, teardown <= 1 s.
+Opts in to the host's cgroup2 `favordynmods` (`om lab up --favordynmods`), as
+bench/instance.py does, and says so in the machine line.
 Prints a markdown table and rewrites the Lab section of docs/BENCHMARKS.md.
 
 Cluster labs (also alone: ``bench/lab.py --cluster``): `Lab.up(cluster=True)` until
@@ -28,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".dev"))
 
+from omc.runtime.lab import cgroups  # noqa: E402
 from omc.runtime.lab.api import Lab  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
@@ -47,7 +50,7 @@ def _ms(seconds: float) -> float:
 def boot_cycle(name: str, nodes: int, *, etcd: bool) -> tuple[float, float]:
     """(boot, teardown) in ms of one lab."""
     start = time.perf_counter()
-    lab = Lab.up(name, nodes=nodes, etcd=etcd)
+    lab = Lab.up(name, nodes=nodes, etcd=etcd, favordynmods=True)
     booted = time.perf_counter()
     lab.down()
     return _ms(booted - start), _ms(time.perf_counter() - booted)
@@ -73,7 +76,7 @@ def timed(fn: Callable[[], object], rounds: int) -> list[float]:
 
 def start_unit_round_trips() -> tuple[list[float], list[float], float]:
     """D-Bus StartUnit+job wait+state read, vs nsenter systemctl start; and connect time."""
-    lab = Lab.up(f"s{os.getpid()}", nodes=1, etcd=False)
+    lab = Lab.up(f"s{os.getpid()}", nodes=1, etcd=False, favordynmods=True)
     try:
         node = lab.node("n1")
         node.write_file(
@@ -178,9 +181,11 @@ def main() -> int:
     ok = statistics.median(up3) <= 2000 and statistics.median(down3) <= 1000
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = Path("/proc/loadavg").read_text().split()[0]
+    favor = "on" if cgroups.favordynmods_on(Path("/proc/self/mountinfo").read_text()) else "off"
     lines = [
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, kernel {platform.release()}, "
-        f"Python {platform.python_version()}; {when}; load average {load} at the end.",
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, kernel {platform.release()} "
+        f"(cgroup2 favordynmods {favor}), Python {platform.python_version()}; {when}; "
+        f"load average {load} at the end.",
         "",
         "| measure (ms) | median | min | max | n | target | baseline (same run) |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -8,10 +8,13 @@ ROOT=$(pwd)
 VENV=${VENV:-$ROOT/.venv}
 
 # System packages. Services are never started here (policy-rc.d may forbid it;
-# the lab starts what it needs inside its own nodes). fuse-overlayfs is only a
-# recommendation of podman, skipped by --no-install-recommends, yet podman needs it
-# in lab nodes: their /var is an overlayfs, and kernel overlay cannot stack on it.
-APT_PKGS=(pkg-config libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0 dbus systemd
+# the lab starts what it needs inside its own nodes). python3-venv, python3-dev and gcc:
+# a bare Debian 12 has neither `python3 -m venv` nor what PyGObject and pycairo (sdists
+# for this Python) need to build. fuse-overlayfs is only a recommendation of podman,
+# skipped by --no-install-recommends, yet podman needs it in lab nodes: their /var is
+# an overlayfs, and kernel overlay cannot stack on it.
+APT_PKGS=(python3-venv python3-dev gcc
+          pkg-config libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0 dbus systemd
           iproute2 iputils-ping e2fsprogs util-linux etcd-server etcd-client rsync
           openssh-server openssh-client podman fuse-overlayfs openssl)
 missing=()

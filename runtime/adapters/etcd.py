@@ -314,6 +314,7 @@ class Etcd:
         self._password = ""
         self._token = ""
         self._on_login: Callable[[str], None] | None = None
+        self._unproven = False  # a kept token no request has succeeded with yet
         self._login_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never the password, never the token
@@ -337,6 +338,7 @@ class Etcd:
         cannot log anyone in, while it still serves serializable reads to a token it
         knows. ``on_login`` is told each new token (to keep it for the next process)."""
         self._user, self._password, self._token = user, password, token
+        self._unproven = bool(token)
         self._on_login = on_login
         for client in self._clients.values():
             if token:
@@ -411,9 +413,21 @@ class Etcd:
         token etcd refuses is renewed once. ``what`` names the operation in errors."""
         token = self._token_for_request()
         try:
-            return self._attempt(op, what=what, renewable=bool(token))
+            result = self._attempt(op, what=what, renewable=bool(token))
         except _TokenRejectedError:
             self._renew(token)
+        except (TlsError, AuthError):
+            raise
+        except EtcdError:
+            if not self._unproven:
+                raise
+            # A kept token another etcd issued (one re-created since) names a raft index
+            # the members wait for until the request times out: log in, once.
+            self._unproven = False
+            self._renew(token)
+        else:
+            self._unproven = False
+            return result
         return self._attempt(op, what=what)
 
     def _attempt(self, op: Callable[[Any], T], *, what: str, renewable: bool = False) -> T:

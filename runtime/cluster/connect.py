@@ -18,6 +18,7 @@ etcd no longer knows is replaced by a new login, as any expired one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from pathlib import Path
 
 from omc.runtime import safefs
@@ -45,12 +46,12 @@ def etcd(settings: ClusterSettings, *, timeout: float | None = None) -> Etcd:
     check_credentials(settings)
     client = Etcd(settings.endpoints, tls=tls(settings), timeout=timeout or settings.timeout)
     if settings.user and settings.password:
-        user = settings.user
+        owner = _token_owner(settings)
         client.authenticate(
-            user,
+            settings.user,
             settings.password,
-            token=_kept_token(user),
-            on_login=lambda token: _keep_token(user, token),
+            token=_kept_token(owner),
+            on_login=lambda token: _keep_token(owner, token),
         )
     return client
 
@@ -60,16 +61,25 @@ def token_file() -> Path:
     return run_dir() / "etcd" / "token"
 
 
-def _kept_token(user: str) -> str:
-    """The kept token when it is ``user``'s (none when missing, unsafe or another's)."""
+def _token_owner(settings: ClusterSettings) -> str:
+    """Who a kept token is for: a digest of the user, the password and the endpoints, so
+    that a token is never used with other credentials (a wrong password in a copy of
+    ``cluster.conf`` must still be refused) nor against another etcd."""
+    what = "\0".join((settings.user or "", settings.password or "", *settings.endpoints))
+    return hashlib.sha256(what.encode()).hexdigest()
+
+
+def _kept_token(owner: str) -> str:
+    """The kept token when ``owner`` got it; none when it is missing, unsafe or
+    another's."""
     try:
-        owner, _, token = safefs.read_text(token_file()).partition("\n")
-    except (OSError, safefs.UnsafePathError):
+        got_by, _, token = safefs.read_text(token_file()).partition("\n")
+    except OSError:  # safefs.UnsafePathError included
         return ""
-    return token.strip() if owner == user else ""
+    return token.strip() if got_by == owner else ""
 
 
-def _keep_token(user: str, token: str) -> None:
+def _keep_token(owner: str, token: str) -> None:
     """Keep ``token`` for the next client; a failure to write only costs it a login."""
-    with contextlib.suppress(OSError, safefs.UnsafePathError):
-        safefs.write_file(token_file(), f"{user}\n{token}\n", mode=0o600, dir_mode=0o700)
+    with contextlib.suppress(OSError):
+        safefs.write_file(token_file(), f"{owner}\n{token}\n", mode=0o600, dir_mode=0o700)

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omc.compiler.contract.node import node_name, om_path
@@ -60,7 +60,7 @@ from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
 from omc.runtime.collector import sender as collector_sender
-from omc.runtime.layout import daemon_lease_file, node_frozen_flag
+from omc.runtime.layout import daemon_lease_file, frozen_flag, node_frozen_flag
 from omc.runtime.log import ActionLog, action_log, new_sid
 from omc.runtime.upgrade import loaded_sources, stale
 
@@ -147,6 +147,9 @@ class Daemon:
         signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
         signal.signal(signal.SIGINT, lambda *_: self._shutdown())
         self._take_lease()
+        # Keep the lease alive from now on: installing and observing many objects below
+        # can take longer than its TTL, and every write that follows carries it.
+        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         revision, kvs = self.etcd.range(self.keys.prefix)
         self.state.load(revision, kvs)
         self._recover()
@@ -156,7 +159,6 @@ class Daemon:
         self._resync()
         self.timing_check()
         syncs.provision(self.settings, self.etcd, self.sd, self.log)
-        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
         threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         threading.Thread(target=collector_sender.serve, args=(self.stop, self.log.warning),
@@ -512,8 +514,12 @@ class Daemon:
         from omc.runtime.engine.instance import freeze
 
         freeze(path, self._action_log(path, "freeze" if on else "unfreeze"), on=on)
-        self.local.dirty.add(path)
-        self.local.status[path] = self._observe(path)
+        # Only the flag changed: no need to observe the units and probes again (this
+        # step is on the way of every start and stop, on every node).
+        known = self.local.status.get(path)
+        frozen = safefs.is_file(frozen_flag(path))
+        self.local.status[path] = (self._observe(path) if known is None
+                                   else replace(known, frozen=frozen))  # fmt: skip
         self._publish(path)
 
     def _stonith(self, path: ObjectPath) -> bool:

@@ -30,15 +30,25 @@ from typing import TYPE_CHECKING
 
 from omc.runtime.adapters.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
-from . import cgroups, network, services
-from .state import LabError, LabState, NodeInfo, allocate, check_name, load, node_dir, save
+from . import cgroups, network, nodeinit, services
+from .state import (
+    LabError,
+    LabState,
+    NodeInfo,
+    allocate,
+    check_name,
+    lab_dir,
+    load,
+    node_dir,
+    save,
+)
 
 if TYPE_CHECKING:
     from omc.runtime.adapters.netlink import Netlink
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Commands run in a node find the project's own `om`/`omc` first: the same venv as the
-# host side (the node shares /, so the path is valid inside).
+# host side (bound at its own path in every node: ``shared_dirs``).
 NODE_ENV = {
     "PATH": f"{Path(sys.executable).parent}:{SYSTEM_PATH}",
     "LANG": "C.UTF-8",
@@ -52,6 +62,55 @@ NODEINIT = str(Path(__file__).with_name("nodeinit.py"))
 UP_TIMEOUT = 60.0
 POWEROFF_DEADLINE = 1.0
 KILL_DEADLINE = 5.0
+
+
+def checkout_dir() -> Path:
+    """The source tree this code runs from (``<checkout>/runtime/lab/api.py``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def venv_dir() -> Path | None:
+    """The virtual environment of the running interpreter, if it runs in one."""
+    return Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
+
+
+def outermost(paths: Sequence[Path]) -> list[str]:
+    """The paths that are not below another one of them, sorted (pure)."""
+    kept: list[Path] = []
+    for path in sorted(set(paths)):
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return [str(p) for p in kept]
+
+
+def shared_dirs(lab_dir: Path) -> list[str]:
+    """Host directories every node sees at their own path, read-write, on purpose: the
+    checkout and its venv (wherever they live: under /tmp, which a node has its own of,
+    or under the read-only rest of /), and any import directory of this interpreter that
+    a node's private /tmp, /run or /dev/shm would hide. Nothing else of the host is
+    writable from a node (docs/lab.md, "Shared and private"). omc installed with the
+    system's Python is no checkout: it is shared only if hidden."""
+    hidden = [Path(h) for h in nodeinit.HIDDEN]
+    imports = [Path(p).resolve() for p in sys.path if p and Path(p).is_dir()]
+    found = [p for p in imports if any(p.is_relative_to(h) for h in hidden)]
+    if not checkout_dir().is_relative_to(Path(sys.base_prefix).resolve()):
+        found.append(checkout_dir())
+    found += filter(None, [venv_dir()])
+    return outermost([p for p in found if not p.is_relative_to(lab_dir.parent)])
+
+
+def lab_root_problem(root: Path) -> str | None:
+    """Why nodes cannot work with their lab directories under ``root``, or None (pure).
+    A node's upper layers live there: below a tree the node overlays (/var, /srv …) they
+    would overlap their own lower layer, and below /tmp or /dev/shm the node's private
+    tmpfs would hide them (/run is the default: the lab directory is bound back there)."""
+    for top in nodeinit.OVERLAID:
+        if root.is_relative_to(f"/{top}"):
+            return f"{root} is below /{top}, which lab nodes overlay"
+    for tree in nodeinit.HIDDEN:
+        if tree != "/run" and root.is_relative_to(tree):
+            return f"{root} is below {tree}, which lab nodes replace by a private tmpfs"
+    return None
 
 
 def _proc_gone(pid: int) -> bool:
@@ -284,18 +343,22 @@ class Lab:
         tls: bool | None = None,
         cluster: bool = False,
         timeout: float = UP_TIMEOUT,
-        kernel_defaults: bool = False,
+        favordynmods: bool = False,
     ) -> Lab:
         """Boot a lab and wait for every node to be ``running``; on any failure, remove
         everything already created and raise :class:`LabError` with the node's log.
-        Unless ``kernel_defaults``, first turn on the host's cgroup ``favordynmods``
+        Only with ``favordynmods`` (an opt-in: it changes the host's kernel behaviour
+        until reboot), first turn on the host's cgroup ``favordynmods``
         (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`. ``tls``
         defaults to ``cluster``: a cluster lab runs etcd over TLS with client
         certificates and etcd auth unless ``tls=False`` (docs/lab.md)."""
         name = default_name() if name is None else check_name(name)
-        tuned = None if kernel_defaults else cgroups.favor_dynmods()
+        problem = lab_root_problem(lab_dir(name).parent)
+        if problem is not None:
+            raise LabError(f"cannot keep labs there (OMC_LAB_ROOT): {problem}")
         if cluster and not etcd:
             raise LabError("a cluster lab needs etcd (drop --no-etcd)")
+        tuned = cgroups.favor_dynmods() if favordynmods else None
         tls = cluster if tls is None else tls
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
                            cluster=cluster))  # fmt: skip
@@ -325,11 +388,13 @@ class Lab:
         save(state)
         secrets = services.prepare(state)
         masks = services.masks()
+        shared = shared_dirs(state.dir)
         for info in state.nodes:
             base = services.prepare_node(state, info, secrets)
             init = {
                 "lab_dir": str(state.dir),
                 "node_dir": str(base),
+                "shared": shared,
                 "target": services.TARGET,
                 "masks": masks,
                 "cgroups": [

@@ -113,7 +113,8 @@ def favor_dynmods() -> str | None:
     grace period, ~12 ms per unit here: 20 sequential units start ~0.25 s later. With
     it, the kernel locks per thread group instead, at a small cost on fork and exit. The
     setting is host-wide and, on kernels with the per-threadgroup lock (6.18), cannot be
-    turned off again until reboot; ``om lab up --kernel-defaults`` leaves it alone."""
+    turned off again until reboot: only ``om lab up --favordynmods`` (and ``make bench``)
+    calls this."""
     from .nodeinit import MS_REMOUNT, mount
 
     remount = favordynmods_remount(Path("/proc/self/mountinfo").read_text())

@@ -8,11 +8,14 @@ It reads ``nodes/<node>/init.json`` written by the host, then:
 1. moves itself into the node's cgroup directories and unshares the cgroup namespace
    (so every hierarchy mounted afterwards is rooted at the node's own subtree);
 2. mounts a private tmpfs on /run (the lab directory is bound back at its own path),
-   /tmp and /dev/shm, copy-on-write overlays on /etc and /var (the upper layers live in
-   the lab directory and are pre-seeded with hostname, machine-id, hosts, etcd
-   endpoints), sysfs read-only (no ``.device`` units: there is no udev), and fresh
-   cgroup mounts;
-3. seeds /run/systemd/system with the lab's units and runtime masks, binds a file over
+   /tmp and /dev/shm, copy-on-write overlays on /etc, /var and the other trees a node
+   writes (``OVERLAID``: the upper layers live in the lab directory, /etc's pre-seeded
+   with hostname, machine-id, hosts, etcd endpoints), a tmpfs for container storage,
+   sysfs read-only (no ``.device`` units: there is no udev), and fresh cgroup mounts;
+3. binds the shared directories (the checkout, its venv: ``init.json``'s ``shared``)
+   back at their own paths, read-write, then makes the rest of / read-only: nothing a
+   node writes outside its private trees reaches the host;
+4. seeds /run/systemd/system with the lab's units and runtime masks, binds a file over
    /dev/console, and execs systemd with the lab's minimal boot target.
 
 Why the masks and the private /tmp: Debian's ``tmp.conf`` would otherwise empty the
@@ -41,9 +44,18 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 CLONE_NEWCGROUP = 0x02000000
 SYSTEMD = "/lib/systemd/systemd"
-# Host trees a node sees copy-on-write: its writes land in the node directory.
-# /root is among them because root's home is where tools write caches and keys.
-OVERLAID = ("etc", "var", "root")
+# Host trees a node sees copy-on-write: the host's files show through, the node's writes
+# land in the node directory. They are the trees an admin (or a test) writes on a node:
+# configuration, state, homes (root's is where tools write caches and keys), service
+# data (/srv), mount points (/mnt, /media), add-on software (/opt, /usr/local). The rest
+# of / is read-only in a node.
+OVERLAID = ("etc", "var", "root", "home", "srv", "mnt", "opt", "media", "usr/local")
+# Trees a node gets a fresh tmpfs for: the host's files there are hidden, so a shared
+# directory below one of them must be bound back (``bind_shared``).
+HIDDEN = ("/run", "/tmp", "/dev/shm")
+# podman's storage: its overlay driver cannot keep layers on overlayfs (the node's /var)
+# without fuse-overlayfs, a package setup does not install; on a tmpfs it runs natively.
+CONTAINER_STORAGE = "/var/lib/containers"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -112,15 +124,20 @@ def mount_run(cfg: dict[str, Any]) -> None:
 
 
 def mount_private(cfg: dict[str, Any]) -> None:
-    """tmpfs /tmp and /dev/shm, overlays on /etc, /var and /root, read-only sysfs, cgroups."""
+    """tmpfs /tmp and /dev/shm, overlays on the ``OVERLAID`` trees the host has, a tmpfs
+    for container storage, read-only sysfs, cgroups."""
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     node_dir = cfg["node_dir"]
     for top in OVERLAID:
+        if not Path(f"/{top}").is_dir():
+            continue  # absent on the host: absent (and not creatable) in the node
         upper, work = f"{node_dir}/ov/{top}/upper", f"{node_dir}/ov/{top}/work"
         mount(
             "overlay", f"/{top}", "overlay", 0, f"lowerdir=/{top},upperdir={upper},workdir={work}"
         )
+    Path(CONTAINER_STORAGE).mkdir(parents=True, exist_ok=True)
+    mount("tmpfs", CONTAINER_STORAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700")
     mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount_cgroups(cfg)
     protect_proc_sys()
@@ -136,6 +153,28 @@ def protect_proc_sys() -> None:
     if Path("/proc/sysrq-trigger").exists():
         mount("/proc/sysrq-trigger", "/proc/sysrq-trigger", None, MS_BIND)
         mount("none", "/proc/sysrq-trigger", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def open_shared(cfg: dict[str, Any]) -> list[tuple[str, int]]:
+    """An O_PATH descriptor of each shared directory, taken while the host's view of it
+    is still there (a private /tmp or /run hides it)."""
+    return [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in cfg["shared"]]
+
+
+def bind_shared(shared: list[tuple[str, int]]) -> None:
+    """Bind each shared directory back at its own path, read-write (over a private tree
+    or the read-only root alike)."""
+    for path, fd in shared:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+
+
+def read_only_root() -> None:
+    """Make the node's / read-only (its own mount: the host's stays as it is). Trees mounted
+    on it (the private ones, the shared binds, /proc, /dev …) keep their own flags."""
+    kept = os.statvfs("/").f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)  # same bits as ST_*
+    mount("none", "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
 STOCK_GENERATORS = "/usr/lib/systemd/system-generators"
@@ -171,8 +210,11 @@ def main(argv: list[str]) -> None:
     cfg = json.loads(Path(lab_dir, "nodes", node, "init.json").read_text())
     enter_cgroups(cfg)
     mount("none", "/", None, MS_REC | MS_PRIVATE)
+    shared = open_shared(cfg)
     mount_run(cfg)
     mount_private(cfg)
+    bind_shared(shared)
+    read_only_root()
     seed_units(cfg)
     env = {
         "container": "omc-lab",

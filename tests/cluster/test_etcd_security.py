@@ -4,6 +4,7 @@ gets in, who is refused and why, and a token expiry survived."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import threading
 import time
@@ -21,6 +22,12 @@ from omc.runtime.lab import security
 from requests import Response
 
 from .conftest import TOKEN_TTL, SecureEtcd
+
+
+@pytest.fixture(autouse=True)
+def _own_run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept tokens go to this test's own run directory, never the host's /run/opensvc."""
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
 
 
 @pytest.fixture
@@ -224,23 +231,37 @@ def test_a_kept_token_spares_the_next_client_its_login(
 ) -> None:
     """A login's token is kept 0600 for the next client, which works without logging in;
     a kept token etcd no longer knows (here: garbage) is replaced by a new login."""
-    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
     conf = settings.load(_cluster_conf(tmp_path, secure_etcd))
     connect.etcd(conf).put("/omc/a/kept", "1")
     kept = connect.token_file()
     assert kept.stat().st_mode & 0o777 == 0o600
     assert kept.parent.stat().st_mode & 0o777 == 0o700
-    user, token = kept.read_text().split()
-    assert user == "omc-a" and token
+    owner, token = kept.read_text().splitlines()
+    assert token and secure_etcd.passwords["omc-a"] not in owner
     logins: list[str] = []
     monkeypatch.setattr(e.Etcd, "_login", lambda self: logins.append("login"))
     assert connect.etcd(conf).get("/omc/a/kept") == b"1"
     assert logins == [], "the kept token should have been used"
     monkeypatch.undo()
     monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
-    kept.write_text("omc-a\nnot-a-token\n")
+    kept.write_text(f"{owner}\nnot-a-token\n")
     assert connect.etcd(conf).get("/omc/a/kept") == b"1"
-    assert kept.read_text().split()[1] not in ("not-a-token", token)
+    assert kept.read_text().splitlines()[1] not in ("not-a-token", token)
+    # A token of an etcd re-created since: its raft index is ahead of this one's.
+    kept.write_text(f"{owner}\n{token.split('.')[0]}.999999\n")
+    assert connect.etcd(conf).get("/omc/a/kept") == b"1"
+
+
+def test_a_kept_token_is_not_used_with_a_wrong_password(
+    secure_etcd: SecureEtcd, tmp_path: Path
+) -> None:
+    """A token kept by a client with the right password does not let a copy of
+    cluster.conf with a wrong one in: that client logs in, and is refused."""
+    good = settings.load(_cluster_conf(tmp_path, secure_etcd))
+    connect.etcd(good).put("/omc/a/kept", "1")
+    bad = dataclasses.replace(good, password="wrong-one")
+    with pytest.raises(e.AuthError, match="wrong password"):
+        connect.etcd(bad).get("/omc/a/kept")
 
 
 def test_a_kept_token_of_a_foreign_owner_is_not_used(
@@ -248,7 +269,6 @@ def test_a_kept_token_of_a_foreign_owner_is_not_used(
 ) -> None:
     """A token file another user owns is not read: the client logs in, and its token,
     root's and 0600, replaces the file (renamed over it in root's 0700 directory)."""
-    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
     conf = settings.load(_cluster_conf(tmp_path, secure_etcd))
     kept = connect.token_file()
     kept.parent.mkdir(parents=True, mode=0o700)
@@ -265,7 +285,7 @@ def test_a_kept_token_of_a_foreign_owner_is_not_used(
     assert connect.etcd(conf).get("/omc/a/nothing-here") is None
     assert used == [""], "a foreign token file must not be read"
     assert kept.stat().st_uid == 0 and kept.stat().st_mode & 0o777 == 0o600
-    assert kept.read_text().split()[1] != "planted"
+    assert kept.read_text().splitlines()[1] != "planted"
 
 
 def test_a_readable_cluster_conf_with_a_password_is_refused(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from omc.runtime.lab import cgroups, network, security, services
+from omc.runtime.lab import api, cgroups, network, security, services, state
 from omc.runtime.lab.state import LabError, LabState, check_name, node_address, node_names, plan
 
 HYBRID_MOUNTINFO = """\
@@ -192,3 +194,41 @@ def test_a_tls_lab_without_cluster_has_no_auth() -> None:
     state = _state(tls=True)
     assert not security.auth_enabled(state)
     assert security.AUTH_UNIT not in services.target_unit(state)
+
+
+def test_outermost_keeps_the_top_of_nested_paths() -> None:
+    """A venv inside the checkout is bound with the checkout, not a second time."""
+    paths = [Path("/tmp/x/.venv"), Path("/tmp/x"), Path("/tmp/xy"), Path("/tmp/x")]
+    assert api.outermost(paths) == ["/tmp/x", "/tmp/xy"]
+
+
+def test_the_checkout_and_venv_are_shared() -> None:
+    """What this run imports from is shared with its nodes; /usr and / never are."""
+    shared = api.shared_dirs(Path("/run/omc-lab/demo"))
+    assert any(api.checkout_dir().is_relative_to(s) for s in shared)
+    assert not {"/", "/usr", "/etc", "/var"} & set(shared)
+
+
+@pytest.mark.parametrize(
+    ("root", "refused"),
+    [
+        ("/run/omc-lab", None),
+        ("/work/labs", None),
+        ("/var/lib/omc-lab", "below /var, which lab nodes overlay"),
+        ("/srv/labs", "below /srv, which lab nodes overlay"),
+        ("/usr/local/labs", "below /usr/local, which lab nodes overlay"),
+        ("/tmp/labs", "below /tmp, which lab nodes replace by a private tmpfs"),
+    ],
+)
+def test_lab_root_below_a_private_tree_is_refused(root: str, refused: str | None) -> None:
+    """A lab directory below a tree nodes overlay or hide could not hold their layers."""
+    problem = api.lab_root_problem(Path(root))
+    assert problem is None if refused is None else refused in str(problem)
+
+
+def test_up_refuses_a_lab_root_nodes_would_overlay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OMC_LAB_ROOT` below /srv is refused with the reason, before anything is made."""
+    monkeypatch.setattr(state, "ROOT", Path("/srv/omct-labs"))
+    with pytest.raises(LabError, match=r"OMC_LAB_ROOT\): /srv/omct-labs is below /srv"):
+        api.Lab.up("demo", nodes=1, etcd=False)
+    assert not Path("/srv/omct-labs").exists()

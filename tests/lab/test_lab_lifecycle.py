@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -63,40 +65,44 @@ def snapshot() -> dict[str, set[str]]:
         "netns": {p.name for p in netns.iterdir()} if netns.is_dir() else set(),
         "links": {p.name for p in Path("/sys/class/net").iterdir()},
         "cgroups": _cgroup_dirs(),
-        "files": {str(p) for p in ROOT.rglob("*")} if ROOT.is_dir() else set(),
+        # os.walk skips a directory another run's lab removes while we walk (rglob raises)
+        "files": {str(Path(d, n)) for d, subs, files in os.walk(ROOT) for n in subs + files},
         "tmp": {p.name for p in Path("/tmp").iterdir()},
     }
-
-
-def _live_indices() -> set[tuple[int, str]]:
-    """(index, name) of the labs that have a state on this host now."""
-    found = set()
-    for path in ROOT.glob("*/state.json"):
-        try:
-            found.add((int(json.loads(path.read_text())["index"]), path.parent.name))
-        except (OSError, ValueError, KeyError):
-            continue
-    return found
 
 
 def leaks(
     before: dict[str, set[str]], after: dict[str, set[str]], labs: list[Lab]
 ) -> dict[str, set[str]]:
     """New host objects that belong to one of ``labs`` (other runs' labs may come and go,
-    and take a lab index again once ours released it: links of an index a live lab holds
-    now are that lab's)."""
-    taken = {index for index, name in _live_indices() if name not in {lab.name for lab in labs}}
+    and take an index one of ``labs`` had: their links are theirs, not a leak)."""
+    taken = _indices_of_other_labs({lab.name for lab in labs})
     marks = set()
+    links = re.compile(
+        "|".join(rf"olbr{i}|ol{i}[nd]\d+" for i in {lab.state.index for lab in labs} - taken)
+        or "(?!)"
+    )
     for lab in labs:
-        idx = lab.state.index
         marks |= {f"omc-{lab.name}-", f"/omc-lab/{lab.name}"}
-        if idx not in taken:
-            marks |= {f"olbr{idx}", f"ol{idx}n", f"ol{idx}d"}
     found = {
-        kind: {item for item in after[kind] - before[kind] if any(m in item for m in marks)}
+        kind: {
+            item
+            for item in after[kind] - before[kind]
+            if any(m in item for m in marks) or (kind == "links" and links.fullmatch(item))
+        }
         for kind in after
     }
     return {kind: items for kind, items in found.items() if items}
+
+
+def _indices_of_other_labs(ours: set[str]) -> set[int]:
+    """The indices held by labs other than ``ours`` that exist now (state.json is written
+    before a lab creates anything and removed after it deleted its links)."""
+    taken = set()
+    for name in set(names()) - ours:
+        with suppress(LabError):
+            taken.add(Lab.attach(name).state.index)
+    return taken
 
 
 def test_twenty_up_down_cycles_leak_nothing() -> None:
@@ -146,12 +152,26 @@ def test_cli_up_status_exec_run_logs_down(lab: Lab) -> None:
     assert gone.stderr.startswith("om lab: error: no lab named") and "Traceback" not in gone.stderr
 
 
-def test_up_turns_on_cgroup_favordynmods(lab: Lab) -> None:
-    """After a lab is up, the host's cgroup2 hierarchy has favordynmods (kernel >= 6.0)."""
-    del lab  # booted by Lab.up, which sets it
+def test_up_leaves_the_host_cgroup2_alone_by_default(
+    lab_factory: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lab booted without opting in (`make test`, `make demo`) never remounts the
+    host's cgroup2 hierarchy: the spy on the one function that does stays uncalled."""
+    calls: list[str] = []
+    monkeypatch.setattr(cgroups, "favor_dynmods", lambda: calls.append("remount"))
+    assert lab_factory(nodes=1).node("n1").system_state() == "running"
+    assert calls == []
+
+
+def test_up_favordynmods_turns_it_on() -> None:
+    """Opted in (`om lab up --favordynmods`, as `make bench` does), the host's cgroup2
+    hierarchy has favordynmods afterwards (kernel >= 6.0)."""
     major, minor = (int(x) for x in platform.release().split(".")[:2])
     if (major, minor) < (6, 0):
         pytest.skip("favordynmods appeared in Linux 6.0")
+    name = f"g{os.getpid()}"
+    om("up", "--nodes", "1", "--no-etcd", "--favordynmods", "--name", name)
+    om("down", "--name", name)
     mounts = Path("/proc/self/mountinfo").read_text()
     assert cgroups.favordynmods_on(mounts)
     assert cgroups.favordynmods_remount(mounts) is None
