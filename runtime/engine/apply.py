@@ -206,6 +206,9 @@ class Applier:
         whose process exited right after its job completed) are failures too."""
         errors = []
         started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]
+        streamed = [s.unit for s in started if narrate.streamed(self.model.resource(s.rid))]
+        if streamed:
+            self.jobs.until_exec(streamed)
         # Every unit of the object (started ones included) in one call: the end-state
         # check reuses them.
         states = self.jobs.active_states(r.unit for r in self.model.resources)
