@@ -18,7 +18,7 @@ from enum import Enum
 
 from . import order
 from . import unitsyntax as us
-from .contract import names
+from .contract import names, units
 from .contract.units import Key
 from .ir import (
     AppKind,
@@ -410,11 +410,19 @@ def _app_unit(ctx: Context, res: AppResource) -> Spec:
         environment=env_lines,
         environment_files=env_files,
         exec_start_pre=start_pre,
-        exec_start=_guard(res, us.exec_line, start),
-        exec_stop=[_guard(res, us.exec_line, res.stop, setting="ExecStop")] if res.stop else [],
+        exec_start=_streamed(res, start, "ExecStart"),
+        exec_stop=[_streamed(res, res.stop, "ExecStop")] if res.stop else [],
         exec_stop_post=stop_post,
         settings=settings,
     )
+
+
+def _streamed(res: AppResource, argv: tuple[str, ...], setting: str) -> str:
+    """An app command's ``Exec*=`` line: the command checked as written, then run behind
+    systemd-cat so its stdout and stderr reach journald as info and warning
+    (:func:`units.stream_argv`)."""
+    _guard(res, us.exec_line, argv, setting=setting)
+    return _guard(res, us.exec_line, units.stream_argv(argv), setting=setting)
 
 
 def _mount_options(res: FsResource, dev: str) -> str:

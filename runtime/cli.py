@@ -40,6 +40,10 @@ def dispatch(args: list[str]) -> int:
         from omc.runtime.cluster.cli import main as cluster_main
 
         return cluster_main(args)
+    if args[:1] == ["collector"]:
+        from omc.runtime.collector.cli import main as collector_main
+
+        return collector_main(args[1:])
     if args[:1] == ["lab"]:
         from omc.runtime.lab.cli import main as lab_main
 

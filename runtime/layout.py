@@ -9,7 +9,9 @@ are the runtime's alone:
 * action locks, log relay sockets and sid files: ``/run/opensvc/lock/``,
   ``/run/opensvc/action/``; ``OMC_RUN`` overrides the root;
 * ``fs.flag`` flags: ``/dev/shm/opensvc/<kind>/<name>/<rid>.flag`` (namespaced under
-  ``namespaces/<ns>/``); ``OMC_FLAG_DIR`` overrides the root.
+  ``namespaces/<ns>/``); ``OMC_FLAG_DIR`` overrides the root;
+* the collector spool: ``/var/lib/opensvc/collector/spool/`` (``0700``), the node's
+  generated uuid ``/var/lib/opensvc/node/uuid`` (``0600``).
 
 Every path is built here from checked parts only: the object path's names and
 namespace (:func:`~omc.compiler.contract.paths.name_error`) and the rid
@@ -121,6 +123,32 @@ def node_frozen_flag() -> Path:
 def daemon_lease_file() -> Path:
     """The node daemon's etcd lease id, kept across a restart of the daemon (0600)."""
     return run_dir() / "daemon.lease"
+
+
+def node_uuid_file() -> Path:
+    """The node's uuid when ``node.conf`` sets none (the collector's auth tuple), 0600."""
+    return var_dir() / "node" / "uuid"
+
+
+def collector_spool_dir() -> Path:
+    """The collector spool (``0700``): one file per XML-RPC call, a state file, the
+    sender's lock (:mod:`omc.runtime.collector.spool`)."""
+    return var_dir() / "collector" / "spool"
+
+
+SPOOL_DIR_MODE = 0o700
+
+
+def sync_requests_dir() -> Path:
+    """Where the cluster rsync daemon notes each transfer's request for its post-xfer
+    hook (``0700``; one file per transfer, named by rsync's ``RSYNC_PID``)."""
+    return run_dir() / "rsyncd"
+
+
+def sync_transport_dir() -> Path:
+    """The cluster sync transport's files (``0700``): passwords, rsyncd.conf, what
+    drivers read (:mod:`omc.runtime.cluster.syncs`)."""
+    return var_dir() / "node" / "sync"
 
 
 def lock_file(path: ObjectPath) -> Path:

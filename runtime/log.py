@@ -170,15 +170,25 @@ def journal_payload(record: Record) -> bytes:
 
 
 class JournalSink:
-    """Sends records to journald; silently skipped when the socket is absent."""
+    """Sends records to journald; without journald (no socket, or nobody behind it),
+    to ``fallback`` (the local syslog, as om3 does), else nowhere.
 
-    def __init__(self, socket_path: str = JOURNAL_SOCKET) -> None:
+    ``own_records``: a process sends its own records here; relayed records (a driver's)
+    were sent by their writer already (:meth:`ActionLog.emit_relayed`).
+    """
+
+    own_records = True
+
+    def __init__(self, socket_path: str = JOURNAL_SOCKET, *, fallback: Sink | None = None) -> None:
         self.socket_path = socket_path
         self.sock: socket.socket | None = None
+        self.fallback = fallback
         self.disabled = not Path(socket_path).exists()
 
     def emit(self, record: Record) -> None:
         if self.disabled:
+            if self.fallback is not None:
+                self.fallback.emit(record)
             return
         payload = journal_payload(record)
         try:
@@ -192,6 +202,8 @@ class JournalSink:
                 self._send_memfd(payload)
         except OSError:
             self.disabled = True
+            if self.fallback is not None:
+                self.fallback.emit(record)
 
     def _send_memfd(self, payload: bytes) -> None:
         fd = os.memfd_create("om-journal", os.MFD_ALLOW_SEALING)
@@ -206,6 +218,111 @@ class JournalSink:
             )
         finally:
             os.close(fd)
+
+
+# --- syslog (opensvc.md §7.1: "journald, or syslog when journald is unavailable") ------
+
+DEV_LOG = "/dev/log"
+SYSLOG_LEVELS = {"debug": Level.DEBUG, "info": Level.INFO, "warning": Level.WARNING,
+                 "error": Level.ERROR, "critical": Level.ERROR + 1}  # fmt: skip
+SD_ID = "om@32473"  # RFC 5424 SD-ID: a name @ an enterprise number (32473: RFC 5612's example)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _syslog_items(record: Record) -> list[tuple[str, str]]:
+    """The record's structured fields, journald's names (MESSAGE, PRIORITY aside)."""
+    items = [("OBJ_PATH", record.path)]
+    if record.rid:
+        items.append(("RID", record.rid))
+    items += [(k.upper(), v) for k, v in record.fields.items() if v != ""]
+    return items
+
+
+def _kv(value: str) -> str:
+    """A key=value tail's value: bare when it is one plain word, else quoted."""
+    if value and all(c.isalnum() or c in "-_.:/#@,+=" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def syslog_3164(record: Record, *, facility: int, pid: int) -> bytes:
+    """The local syslog datagram glibc's ``syslog()`` sends to ``/dev/log`` (RFC 3164
+    without the hostname, which the daemon adds), the fields as a ``key=value`` tail:
+    ``<30>Mar  1 10:51:52 om[123]: svc0: fs#1: message [OBJ_PATH=svc0 RID=fs#1 …]`` (pure)."""
+    t = time.localtime(record.time)
+    stamp = f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    pri = facility * 8 + record.level.priority
+    prefix = f"{record.path}: {record.rid}: " if record.rid else f"{record.path}: "
+    tail = " ".join(f"{k}={_kv(v)}" for k, v in _syslog_items(record))
+    return f"<{pri}>{stamp} om[{pid}]: {printable(prefix + record.message)} [{tail}]".encode()
+
+
+def _sd_value(value: str) -> str:
+    """RFC 5424 §6.3.3: ``"``, ``\\`` and ``]`` escaped in a PARAM-VALUE."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def syslog_5424(record: Record, *, facility: int, pid: int, hostname: str) -> bytes:
+    """An RFC 5424 message for a remote collector, the fields as SD-PARAMs of
+    ``[om@32473 …]`` (names are journald's, valid SD-NAMEs) (pure)."""
+    pri = facility * 8 + record.level.priority
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.time))
+    stamp += f".{int(record.time * 1e6) % 1_000_000:06d}Z"
+    params = " ".join(f'{k}="{_sd_value(v)}"' for k, v in _syslog_items(record))
+    prefix = f"{record.path}: {record.rid}: " if record.rid else f"{record.path}: "
+    header = f"<{pri}>1 {stamp} {hostname or '-'} om {pid} - [{SD_ID} {params}]"
+    return f"{header} {printable(prefix + record.message)}".encode()
+
+
+class SyslogSink:
+    """Records to a syslog daemon: the local one (``/dev/log``, RFC 3164, what local
+    daemons parse) or a remote one (UDP, RFC 5424 with structured data), from the
+    level ``[syslog] level`` of node.conf up. Never raises: syslog is best effort."""
+
+    own_records = True
+
+    def __init__(self, *, facility: int, level: str = "info", address: str | tuple[str, int]
+                 = DEV_LOG) -> None:  # fmt: skip
+        self.facility = facility
+        self.min_level = SYSLOG_LEVELS.get(level, Level.INFO)
+        self.address = address
+        self.sock: socket.socket | None = None
+        self.hostname = socket.gethostname()
+
+    def emit(self, record: Record) -> None:
+        if record.level < self.min_level:
+            return
+        pid = os.getpid()
+        try:
+            if isinstance(self.address, str):
+                payload = syslog_3164(record, facility=self.facility, pid=pid)
+                if self.sock is None:
+                    self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            else:
+                payload = syslog_5424(record, facility=self.facility, pid=pid,
+                                      hostname=self.hostname)  # fmt: skip
+                if self.sock is None:
+                    self.sock = socket.socket(_family(self.address[0]), socket.SOCK_DGRAM)
+            self.sock.sendto(payload, self.address)
+        except OSError:
+            return
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def system_sinks() -> list[Sink]:
+    """journald (syslog's ``/dev/log`` without it), and the remote syslog of node.conf."""
+    from omc.runtime import nodeconf
+
+    conf = nodeconf.load().syslog
+    local = SyslogSink(facility=conf.facility, level=conf.level)
+    sinks: list[Sink] = [JournalSink(fallback=local)]
+    if conf.remote:
+        sinks.append(SyslogSink(facility=conf.facility, level=conf.level,
+                                address=(conf.host, conf.port)))  # fmt: skip
+    return sinks
 
 
 class RelaySink:
@@ -242,6 +359,11 @@ class ActionLog:
     def sid(self) -> str:
         return self.fields.get("SID", "")
 
+    @property
+    def relayed(self) -> bool:
+        """A driver's logger whose records an acting ``om`` receives (its relay)."""
+        return any(isinstance(sink, RelaySink) for sink in self.sinks)
+
     def bind(self, *, rid: str | None = None, subset: str | None = None) -> ActionLog:
         """A logger for one resource (the console shows ``<path>: <rid>: …``)."""
         extra = dict(self.fields)
@@ -249,23 +371,32 @@ class ActionLog:
             extra["SUBSET"] = subset
         return replace(self, rid=rid if rid is not None else self.rid, fields=extra)
 
-    def log(self, level: Level, msg: str, *, rid: str | None = None, **fields: object) -> None:
+    def record(self, level: Level, msg: str, *, rid: str | None = None, **fields: object) -> Record:
+        """A record of this logger (its context, ``fields`` uppercased on top)."""
         merged = dict(self.fields)
         merged.update({k.upper(): str(v) for k, v in fields.items() if v is not None})
-        record = Record(
-            time=time.time(), level=level, path=self.path, rid=rid or self.rid,
-            message=msg, fields=merged,
-        )  # fmt: skip
-        self.emit(record)
+        return Record(time=time.time(), level=level, path=self.path, rid=rid or self.rid,
+                      message=msg, fields=merged)  # fmt: skip
+
+    def log(self, level: Level, msg: str, *, rid: str | None = None, **fields: object) -> None:
+        self.emit(self.record(level, msg, rid=rid, **fields))
 
     def emit(self, record: Record) -> None:
         for sink in self.sinks:
             sink.emit(record)
 
     def emit_relayed(self, record: Record) -> None:
-        """A driver's record: everywhere but journald, which the driver wrote to itself."""
+        """A driver's record: everywhere but journald and syslog, where the driver
+        process sent it itself (sinks marked ``own_records``)."""
         for sink in self.sinks:
-            if not isinstance(sink, JournalSink):
+            if not getattr(sink, "own_records", False):
+                sink.emit(record)
+
+    def emit_local(self, record: Record) -> None:
+        """A record about a remote sink (the collector's spool is full): everywhere but
+        to such sinks (marked ``remote``)."""
+        for sink in self.sinks:
+            if not getattr(sink, "remote", False):
                 sink.emit(record)
 
     def trace(self, msg: str, *, rid: str | None = None, **fields: object) -> None:
@@ -299,26 +430,64 @@ def action_log(
     sid: str | None = None,
     origin: str = "user",
     node: str | None = None,
+    argv: str | None = None,
     console: Sink | None = None,
     journal: bool = True,
     extra_sinks: tuple[Sink, ...] = (),
 ) -> ActionLog:
-    """The logger of an ``om`` action: console (unless None) + journald + extra sinks."""
+    """The logger of an ``om`` action: console (unless None) + journald (or syslog) +
+    extra sinks. Every record carries opensvc.md §7.1's fields: ``SID`` (the caller's
+    ``OSVC_SESSION_ID`` when it passes one, as om3), ``EID`` (this process's exec
+    id), ``ACTION``, ``ORIGIN``, ``NODE``, ``VERSION``, ``ARGV``, ``CWD``, ``CRM``,
+    ``REQUEST_ID`` (``OSVC_REQUEST_ID``: the daemon's request behind the action) and
+    the object's ``OBJ_*``."""
+    from omc.runtime import VERSION
+
     fields = {
-        "SID": sid or new_sid(),
+        "SID": sid or _env_uuid("OSVC_SESSION_ID") or new_sid(),
+        "EID": exec_id(),
         "ACTION": action,
         "ORIGIN": origin,
         "NODE": node or node_name(),
+        "VERSION": VERSION,
+        "ARGV": " ".join(["om", *sys.argv[1:]]) if argv is None else argv,
+        "CWD": _cwd(),
         "CRM": "true",
+        "REQUEST_ID": os.environ.get("OSVC_REQUEST_ID", "")[:64],
         **_path_fields(path),
     }
     sinks: list[Sink] = []
     if console is not None:
         sinks.append(console)
     if journal:
-        sinks.append(JournalSink())
+        sinks.extend(system_sinks())
     sinks.extend(extra_sinks)
     return ActionLog(path=path, sinks=tuple(sinks), fields=fields)
+
+
+_EXEC_IDS: dict[int, str] = {}
+
+
+def exec_id() -> str:
+    """This process's exec id (om3's ``EID``): one per process, so records of a driver
+    are told apart from the acting ``om``'s under the same ``SID``. Keyed by pid: a
+    node executor's worker is a fork of a process that may have asked already."""
+    pid = os.getpid()
+    if pid not in _EXEC_IDS:
+        _EXEC_IDS[pid] = new_sid()
+    return _EXEC_IDS[pid]
+
+
+def _env_uuid(name: str) -> str | None:
+    value = os.environ.get(name, "").strip().lower()
+    return value if _SID.match(value) else None
+
+
+def _cwd() -> str:
+    try:
+        return str(Path.cwd())
+    except OSError:  # removed under us
+        return ""
 
 
 def new_sid() -> str:

@@ -313,9 +313,11 @@ def _sync(cmd: Command, argv: list[str], verb: str) -> int:
     from omc.runtime.engine import syncs
 
     selector, target, console = _selector(cmd), cmd.values.get("target"), _console(cmd)
+    origin = os.environ.get("OSVC_ACTION_ORIGIN") or "user"  # the daemon's syncs say so
     waitlock = _waitlock(cmd)
     return _each_object(cmd, console, lambda path: syncs.run(path, verb, target=target,
-        selector=selector, argv=argv, console=console, waitlock=waitlock))  # fmt: skip
+        selector=selector, argv=argv, console=console, origin=origin,
+        waitlock=waitlock))  # fmt: skip
 
 
 def _waitlock(cmd: Command) -> float:

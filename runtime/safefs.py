@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
 from collections.abc import Iterator
@@ -299,6 +300,16 @@ def open_lock(path: Path, *, dir_mode: int = 0o755) -> int:
     return fd
 
 
+def try_lock(fd: int) -> bool:
+    """Take the exclusive ``flock`` on ``fd`` if it is free now (True), else False: for
+    callers that must not wait (the object lock's polling, the collector's sender)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def symlink(path: Path, target: str, *, dir_mode: int = 0o755) -> None:
     """Point the symlink ``path`` at ``target``, atomically (a new link renamed over)."""
     with directory(path.parent, create=dir_mode) as dir_fd:
@@ -335,3 +346,104 @@ def bind_socket(
             os.unlink(path.name, dir_fd=dir_fd)
         sock.bind(str(path))  # the directory is trusted: nobody else can swap the entry
         os.chmod(path.name, mode, dir_fd=dir_fd)
+
+
+def write_new(path: Path, data: bytes | str, *, mode: int = 0o644, dir_mode: int = 0o755) -> bool:
+    """Create ``path`` with ``data`` unless it exists (False then): the file appears whole
+    or not at all (a temporary file linked into place), and an existing one is never
+    replaced, so two processes racing to create it agree on one content."""
+    with directory(path.parent, create=dir_mode) as dir_fd:
+        tmp = stage_at(dir_fd, data, mode=mode)
+        try:
+            return publish_at(dir_fd, tmp, path.name)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dir_fd)
+
+
+# --- fd-relative primitives for a trusted directory held open (the collector spool) ------
+
+
+def stage_at(dir_fd: int, data: bytes | str, *, mode: int = 0o600) -> str:
+    """Write ``data`` to a new hidden file of the directory ``dir_fd``; returns its name
+    (:func:`publish_at` gives it its real name, :func:`unlink_at` drops it)."""
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = f".{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, _NEW, mode, dir_fd=dir_fd)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def publish_at(dir_fd: int, tmp: str, name: str) -> bool:
+    """Give the staged file ``tmp`` the name ``name`` unless that exists (False): a hard
+    link, atomic and never replacing. The caller removes ``tmp`` afterwards."""
+    try:
+        os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    return True
+
+
+def unlink_at(dir_fd: int, name: str) -> bool:
+    """Remove the entry ``name`` of the directory ``dir_fd``; False when it is missing."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def move_at(dir_fd: int, name: str, sub: str, *, mode: int = 0o700) -> None:
+    """Move the entry ``name`` into the subdirectory ``sub`` (created with ``mode``)."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(sub, mode, dir_fd=dir_fd)
+    sub_fd = os.open(sub, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        check(os.fstat(sub_fd), sub)
+        os.rename(name, name, src_dir_fd=dir_fd, dst_dir_fd=sub_fd)
+    finally:
+        os.close(sub_fd)
+
+
+def open_lock_at(dir_fd: int, name: str) -> int:
+    """A descriptor on the lock file ``name`` of ``dir_fd`` (created 0600), to ``flock``."""
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                 dir_fd=dir_fd)  # fmt: skip
+    try:
+        check_file(os.fstat(fd), Path(name))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_at(dir_fd: int, name: str) -> bytes:
+    """The content of the regular file ``name`` in ``dir_fd`` (checked like any file)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as src:
+        check_file(os.fstat(src.fileno()), Path(name))
+        return src.read()
+
+
+def fsync_at(dir_fd: int, names: list[str]) -> None:
+    """Flush the files ``names`` and the directory itself to disk (missing ones skipped)."""
+    for name in names:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    os.fsync(dir_fd)

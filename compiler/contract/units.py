@@ -99,3 +99,26 @@ def requirements_from_json(value: object) -> tuple[Requirement, ...]:
 
 def requirements_to_json(reqs: Iterable[Requirement]) -> list[dict[str, object]]:
     return [r.to_json() for r in reqs]
+
+
+# Apps' commands run behind systemd-cat, which connects stdout and stderr to journald
+# as two streams of their own priorities (systemd gives a unit's two one priority) and
+# then execs the command: same pid, same unit type semantics. The runtime reads the
+# lines back after the unit's job (docs/runtime.md, "Logs").
+SYSTEMD_CAT = "/usr/bin/systemd-cat"
+STREAM_OPTIONS = ("--priority=info", "--stderr-priority=warning", "--level-prefix=false")
+STREAM_PREFIX = f"{SYSTEMD_CAT} "
+
+
+def stream_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """``argv`` run behind systemd-cat, its journald identifier the program's name."""
+    ident = argv[0].rsplit("/", 1)[-1] or "app"
+    return (SYSTEMD_CAT, f"--identifier={ident}", *STREAM_OPTIONS, "--", *argv)
+
+
+def without_stream(exec_line: str) -> str:
+    """An ``Exec*=`` value as the command it runs: the systemd-cat words dropped."""
+    if not exec_line.startswith(STREAM_PREFIX):
+        return exec_line
+    _, sep, rest = exec_line.partition(" -- ")
+    return rest if sep else exec_line

@@ -192,7 +192,10 @@ def daemon(argv: list[str]) -> int:
         proc = subprocess.run(["systemctl", "is-active", DAEMON_UNIT], capture_output=True,
                               text=True, check=False)  # fmt: skip
         state = proc.stdout.strip() or "unknown"
+        from omc.runtime.collector.cli import status_line
+
         print(f"daemon {state} ({DAEMON_UNIT})")
+        print(status_line())
         return ExitStatus.OK if state == "active" else ExitStatus.NOT_RUNNING
     if len(argv) == 1 and argv[0] in ("start", "stop", "restart"):
         return subprocess.run(["systemctl", argv[0], DAEMON_UNIT], check=False).returncode
@@ -256,6 +259,12 @@ def node(argv: list[str]) -> int:
         return ExitStatus.OK
     if argv == ["drain"]:
         return drain()
+    if argv == ["sync-received"]:  # the cluster rsync daemon's post-xfer exec
+        from omc.compiler.contract.node import node_name
+        from omc.runtime.drivers.sync import record_received
+
+        record_received(os.environ, local=node_name())
+        return ExitStatus.OK
     raise UsageError("om node expects freeze, unfreeze, drain or config show|get")
 
 

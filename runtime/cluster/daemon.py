@@ -16,7 +16,9 @@ code path, locks and logs as a user's ``om … instance …``; they outlive the 
 the action's end). The daemon itself never forks (it is multi-threaded).
 
 Threads: the main loop (GLib context: D-Bus signals, decisions, etcd writes), the
-lease keeper, the watcher. The two others only post to the main loop's queue.
+lease keeper, the watcher, the guard, the collector's sender. The lease keeper and the
+watcher only post to the main loop's queue; the sender only reads and empties the
+collector spool (:mod:`omc.runtime.collector.sender`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from omc.runtime.adapters.etcd import (
 from omc.runtime.adapters.etcd import delete as op_delete
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notify
-from omc.runtime.cluster import fence, records, replicate
+from omc.runtime.cluster import fence, records, replicate, syncs
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
 from omc.runtime.cluster.decide import Decision, Do, decide
@@ -57,8 +59,9 @@ from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
+from omc.runtime.collector import sender as collector_sender
 from omc.runtime.layout import daemon_lease_file, frozen_flag, node_frozen_flag
-from omc.runtime.log import ActionLog, action_log
+from omc.runtime.log import ActionLog, action_log, new_sid
 from omc.runtime.upgrade import loaded_sources, stale
 
 ORIGIN = "daemon/monitor"
@@ -155,8 +158,11 @@ class Daemon:
         self._publish_node(force=True)
         self._resync()
         self.timing_check()
+        syncs.provision(self.settings, self.etcd, self.sd, self.log)
         threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
+        threading.Thread(target=collector_sender.serve, args=(self.stop, self.log.warning),
+                         name="collector", daemon=True).start()  # fmt: skip
         notify("READY=1")
         self.log.info(f"daemon started on {self.node} (lease {self.lease:x})")
         self._sources = loaded_sources()
@@ -607,7 +613,11 @@ class Daemon:
         ]
         properties: dict[str, PropValue] = {
             "Type": "oneshot",
-            "Environment": [f"OSVC_ACTION_ORIGIN={ORIGIN}", "OMC_EXECUTOR=1"],
+            "Environment": [
+                f"OSVC_ACTION_ORIGIN={ORIGIN}",
+                "OMC_EXECUTOR=1",
+                f"OSVC_REQUEST_ID={new_sid()}",
+            ],  # journald's REQUEST_ID
             "Description": f"omc daemon action: {path} {step}",
             "CollectMode": "inactive-or-failed",
         }
@@ -639,6 +649,8 @@ class Daemon:
         if action in (Do.START, Do.RESTART):
             self._set(path, state=State.IDLE, local_expect="started", monitor_action_at=0.0,
                       last_started=time.time())  # fmt: skip
+            if action is Do.START:  # a (failover) start here: the peers get this copy now
+                syncs.after_start(self.sd, path, self.local.status[path], self.log)
             if action is Do.RESTART and path in self.state.intents:
                 self._set(path, done=True)
         elif action is Do.RESTART_RESOURCES:

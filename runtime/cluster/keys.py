@@ -15,6 +15,8 @@ Under the cluster prefix ``/omc/<cluster>/`` (values are JSON)::
                                   deleted by that daemon once carried out
     fenced/<node>                 a lost node was fenced (stonith), by whom and when;
                                   the node deletes it when it registers again
+    secrets/sync                  the secret the sync transport's passwords derive
+                                  from (created once, by the first daemon)
 
 Why these leases: what a node publishes about itself goes when its lease goes
 (a dead node's instances stop counting, its ownerships are released by etcd
@@ -41,6 +43,7 @@ class Space(StrEnum):
     NODE_INTENTS = "node-intents"
     REQUESTS = "requests"
     FENCED = "fenced"
+    SECRETS = "secrets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,10 @@ class Keys:
 
     def request(self, node: str, rid: str) -> str:
         return f"{self.prefix}{Space.REQUESTS}/{node}/{rid}"
+
+    def secret(self, name: str) -> str:
+        """A cluster-wide secret (``secrets/sync``: the sync transport's), no lease."""
+        return f"{self.prefix}{Space.SECRETS}/{name}"
 
     def parse(self, key: str) -> ParsedKey | None:
         """What a key under the prefix names; None for anything else (or a bad path)."""

@@ -15,11 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from omc.runtime import safefs
+from omc.runtime import VERSION, safefs
 from omc.runtime.cluster.model import State
 from omc.runtime.layout import node_frozen_flag
 
-VERSION = "0.1.0"
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
 CONFIG_KEYS = ("nodes", "drpnodes", "topology", "orchestrate", "placement", "flex_min",
                "flex_max", "flex_target", "priority", "hard_affinity",

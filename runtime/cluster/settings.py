@@ -20,6 +20,11 @@ Same file, same place as om3's (the compiler reads its ``[cluster]`` values for
     [stonith]
     cmd = /usr/local/sbin/fence-node {node}   # fences a lost node (objects with stonith)
 
+    [sync]
+    transport = rsyncd    # rsyncd: the daemons provision an rsync daemon per node (no
+                          # setting needed); ssh: root's ssh between nodes (encrypted)
+    port = 1873           # the rsync daemons' port, on each node's own address
+
     [daemon]
     lease_ttl = 10s       # a node is alive while its lease is (etcd's minimum: ~2 s)
     keepalive = 2s        # lease refresh period (<= lease_ttl / 3)
@@ -126,6 +131,8 @@ class ClusterSettings:
     timing: Timing = field(default_factory=Timing)
     node: str = ""
     stonith: str = ""  # [stonith] cmd: the command that fences a node, {node} replaced
+    sync_transport: str = "rsyncd"  # [sync] transport: rsyncd (provisioned) | ssh
+    sync_port: int = 1873  # [sync] port: the rsync daemon's, on each node's address
 
     @property
     def prefix(self) -> str:
@@ -203,6 +210,10 @@ def load(etc: Path | None = None) -> ClusterSettings:
         timing=timing,
         node=node_name(),
         stonith=get("stonith", "cmd"),
+        sync_transport=_choice(
+            get("sync", "transport", "rsyncd"), ("rsyncd", "ssh"), key="[sync] transport"
+        ),
+        sync_port=_port(get("sync", "port", "1873"), key="[sync] port"),
     )
     check(settings, file)
     return settings
@@ -267,6 +278,18 @@ def check(settings: ClusterSettings, file: Path) -> None:
     check_credentials(settings)
     if settings.password:
         check_secret_file(file)
+
+
+def _choice(text: str, allowed: tuple[str, ...], *, key: str) -> str:
+    if text not in allowed:
+        raise SettingsError(f"cluster.conf: {key} = {text!r}: expected {' or '.join(allowed)}")
+    return text
+
+
+def _port(text: str, *, key: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SettingsError(f"cluster.conf: {key} = {text!r} is not a TCP port")
+    return int(text)
 
 
 def configured(etc: Path | None = None) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
-from .command import Completed, Runner, run
+from .command import Completed, Runner, capture, run
 from .settings import command
 
 DEFAULT_RETCODES = "0:up 1:down"
@@ -116,20 +116,15 @@ class AppCommands:
         if self.runner is not None:
             return self.runner(argv, env=env, timeout=timeout)
         try:
-            proc = subprocess.run(
-                argv, env=env, cwd=settings.text(res, "cwd"), timeout=timeout,
-                user=settings.text(res, "user"), group=settings.text(res, "group"),
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+            user, group = settings.text(res, "user"), settings.text(res, "group")
+            cwd = settings.text(res, "cwd")
+            return capture(argv, env=env, timeout=timeout, cwd=cwd, user=user, group=group)
         except FileNotFoundError:
             raise DriverError(f"command not found: {argv[0]}") from None
         except subprocess.TimeoutExpired:
             raise DriverError(f"{action} timed out after {timeout}s") from None
         except (KeyError, OSError, ValueError) as exc:
             raise DriverError(f"cannot run {argv[0]}: {exc}") from None
-        return Completed(
-            argv=argv, returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr
-        )
 
     def check(self, res: ResourceView) -> Probe | None:
         """The ``check`` verdict, or None when there is no check command."""

@@ -1,9 +1,12 @@
 """ARP on a raw AF_PACKET socket: the "is this address alive?" probe and the announce.
 
 No arping is installed here, and a raw socket is all it takes: an RFC 5227
-probe (sender 0.0.0.0, two probes within 0.5 s; any other host using the
-address answers or claims it) before adding an address, and a gratuitous ARP
-(request with sender = target = the address) after. Raw sockets belong to the
+probe (sender 0.0.0.0; any other host using the address answers or claims it)
+before adding an address, and a gratuitous ARP (request with sender = target =
+the address) after. The probe is sent twice within :data:`PROBE_TIMEOUT` (100 ms):
+a host on the link answers an ARP request in well under a millisecond, and a start
+waits for this probe (RFC 5227's own 1-2 s are meant for hosts configuring
+themselves, not for a takeover that must be quick). Raw sockets belong to the
 network namespace they are created in, so :func:`in_netns` runs the work in a
 forked child that has entered a container's namespace.
 """
@@ -17,6 +20,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,7 +29,7 @@ from .base import DriverError
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
 BROADCAST = b"\xff" * 6
-PROBE_TIMEOUT = 0.5
+PROBE_TIMEOUT = 0.1
 CLONE_NEWNET = 0x40000000
 
 
@@ -52,12 +56,17 @@ def arp_claims(frame: bytes, address: str, own_mac: bytes) -> bool:
 
 @contextlib.contextmanager
 def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    """A raw ARP socket on ``dev``. Created with protocol 0, then bound with ARP's: a
+    socket created with a protocol receives on every link at once, and binding it then
+    waits for an RCU grace period (``synchronize_net()``) to move it, 100 ms and more
+    on a busy host."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.bind((dev, ETH_P_ARP))
         yield sock, _mac(sock, dev)
     finally:
-        sock.close()
+        # Closing a packet socket waits for a grace period too: not on the action's time.
+        threading.Thread(target=sock.close, name="arp-close", daemon=True).start()
 
 
 def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:

@@ -47,6 +47,12 @@ class ActionLog(Protocol):
     def debug(self, msg: str, *, rid: str | None = None, **fields: object) -> None: ...
 
 
+def acting(log: ActionLog) -> bool:
+    """Whether an acting ``om`` receives this driver's records through its relay: an
+    ``om`` start, which ran its abort phase (the vetoes) a moment before."""
+    return bool(getattr(log, "relayed", False))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResourceView:
     """One resource as the runtime sees it: identity plus its evaluated keywords."""

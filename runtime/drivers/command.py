@@ -13,6 +13,7 @@ import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .base import ActionLog, DriverError
 
@@ -25,6 +26,7 @@ class Completed:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    pid: int = 0  # journald's CMD_PID on the output lines (0: unknown)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +45,31 @@ Runner = Callable[..., Completed]
 """``runner(argv, *, input=None, env=None, timeout=None) -> Completed``."""
 
 
+def capture(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    **popen: Any,
+) -> Completed:
+    """Run ``argv``, capture its output and its pid; a timeout kills it and raises
+    ``subprocess.TimeoutExpired``, a missing program raises FileNotFoundError."""
+    with subprocess.Popen(
+        list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(env) if env is not None else None, **popen,
+    ) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    return Completed(argv=tuple(argv), returncode=proc.returncode, stdout=out, stderr=err,
+                     pid=proc.pid)  # fmt: skip
+
+
 def subprocess_runner(
     argv: Sequence[str],
     *,
@@ -52,22 +79,11 @@ def subprocess_runner(
 ) -> Completed:
     """Run ``argv`` for real; a missing program or a timeout is a :class:`DriverError`."""
     try:
-        proc = subprocess.run(
-            list(argv),
-            input=input,
-            env=dict(env) if env is not None else None,
-            timeout=timeout,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return capture(argv, input=input, env=env, timeout=timeout)
     except FileNotFoundError:
         raise DriverError(f"command not found: {argv[0]}") from None
     except subprocess.TimeoutExpired:
         raise DriverError(f"timeout after {timeout}s: {shlex.join(argv)}") from None
-    return Completed(
-        argv=tuple(argv), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr
-    )
 
 
 SSH_KEY_ENV = "OMC_SSH_KEY"
@@ -93,13 +109,16 @@ def ssh_argv(*, connect_timeout: int = 5) -> tuple[str, ...]:
 
 
 def log_outputs(log: ActionLog, done: Completed) -> None:
-    """Relay a command's output: stdout at info, stderr at warning, line by line."""
+    """Relay a command's output: stdout at info, stderr at warning, line by line, with
+    journald's ``CMD`` and ``CMD_PID`` (opensvc.md §7.1)."""
+    cmd = shlex.join(done.argv)
+    pid = done.pid or None
     for line in done.stdout.splitlines():
         if line.strip():
-            log.info(line)
+            log.info(line, cmd=cmd, cmd_pid=pid)
     for line in done.stderr.splitlines():
         if line.strip():
-            log.warning(line)
+            log.warning(line, cmd=cmd, cmd_pid=pid)
 
 
 def run(
@@ -113,7 +132,7 @@ def run(
     timeout: float | None = None,
 ) -> Completed:
     """Log ``run: <cmd>``, run it, relay its output; raise on failure when ``check``."""
-    log.info(f"run: {shlex.join(argv)}")
+    log.info(f"run: {shlex.join(argv)}", cmd=shlex.join(argv))
     done = runner(argv, input=input, env=env, timeout=timeout)
     log_outputs(log, done)
     if check and not done.ok:

@@ -201,6 +201,27 @@ def object_views(path: str) -> list[ResourceView]:
     return sorted(views, key=lambda v: v.rid)
 
 
+def driver_views(prefix: str) -> list[ResourceView]:
+    """Every installed resource (of every object) whose driver starts with ``prefix``."""
+    seen: set[str] = set()
+    views = []
+    for directory in search_path():
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.glob("*.service")):
+            if candidate.name in seen:
+                continue
+            seen.add(candidate.name)
+            try:
+                text = candidate.read_text()
+            except OSError:
+                continue
+            keys = unit_keys(text)
+            if Key.RID in keys and keys.get(Key.DRIVER, "").startswith(prefix):
+                views.append(view_from_text(text, unit=candidate.name))
+    return views
+
+
 def service_config(path: str) -> dict[str, object]:
     """The object-level keywords, from the target unit's ``X-OpenSVC-Config``."""
     for file, text in _object_files(path, "*.target"):

@@ -18,6 +18,7 @@ it would run an app's start command a second time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,7 +29,9 @@ from omc.runtime.engine.plan import Op, Plan, Step
 from omc.runtime.engine.triggers import TriggerError, triggers
 from omc.runtime.engine.triggers import run as run_trigger
 from omc.runtime.log import ActionLog
-from omc.runtime.objects.model import ObjectModel
+from omc.runtime.objects.model import ObjectModel, ResourceModel
+
+RAN = frozenset({"failed", "timeout"})  # job results after which the unit's command ran
 
 
 @dataclass(slots=True)
@@ -44,6 +47,9 @@ class Applier:
     changed: list[Step] = field(default_factory=list)
     # ActiveState of every unit read by verify(), for the end-state check.
     final_states: dict[str, str] | None = field(default=None, init=False, repr=False)
+    # App output read back from journald: from the action's start, each line once.
+    since_usec: int = field(default_factory=lambda: time.time_ns() // 1000)
+    read_upto: dict[str, int] = field(default_factory=dict)
 
     def run(self, plan: Plan) -> list[str]:
         """Apply the plan; returns the error lines of failed non-optional steps."""
@@ -108,10 +114,11 @@ class Applier:
         step = finished.step
         res = self.model.resource(step.rid)
         self.drain()  # the driver's own records first: its process has exited
+        log = self.log.bind(rid=res.rid, subset=res.subset)
         if finished.done:
-            log = self.log.bind(rid=res.rid, subset=res.subset)
             for text in narrate.done(step, res, om=self.om, pg_seen=self.pg_seen):
                 log.info(text)
+            self._outputs(step, res, log)
             self.changed.append(step)
             if post_failure := self._guarded((step,), "post"):
                 self.log.error(post_failure, rid=res.rid)
@@ -119,24 +126,61 @@ class Applier:
         if finished.result == "dependency":
             self.log.info(narrate.not_acted(step), rid=res.rid)
             return ""
+        if finished.result in RAN:  # what ran, and what it printed, before why it failed
+            for text in narrate.done(step, res, om=self.om, pg_seen=self.pg_seen):
+                log.info(text)
+            self._outputs(step, res, log)
         line = narrate.failed(step, res, self.jobs.explain(finished))
         self._say(step, line)
         return "" if res.optional else f"{res.rid}: {line.message}"
 
+    def _outputs(self, step: Step, res: ResourceModel, log: ActionLog) -> None:
+        """Log what an app's command printed during this action (journald has it: the
+        unit runs it behind systemd-cat), stdout at info, stderr at warning, with
+        ``CMD`` and ``CMD_PID``; each line once, however often the unit is read."""
+        if not narrate.streamed(res):
+            return
+        from omc.runtime.adapters import journal
+
+        since = max(self.since_usec, self.read_upto.get(res.unit, 0) + 1)
+        try:
+            journal.synchronize()
+            lines, more = journal.stream_lines(res.unit, since)
+        except (OSError, ValueError) as exc:  # no journald: nothing to read back
+            log.debug(f"output of {res.unit} not read: {exc}")
+            return
+        cmd = narrate.command_of(step, res)
+        for line in lines:
+            log.log(narrate.output_level(line.priority), line.message, cmd=cmd,
+                    cmd_pid=line.pid or None)  # fmt: skip
+            self.read_upto[res.unit] = line.usec
+        if more:
+            log.info(f"{more} more lines: journalctl -u {res.unit}")
+
     def _vetoes(self, plan: Plan) -> list[str]:
-        """The abort phase (§4.2): ask each resource about to start whether it vetoes."""
+        """The abort phase (§4.2): ask each resource about to start whether it vetoes,
+        all at once (an ip's check waits for ARP answers: N addresses, one wait)."""
+        import threading
+
         from omc.runtime import drivers
 
-        found = []
-        for step in plan.jobs:
-            res = self.model.resource(step.rid)
+        reasons: dict[str, str | None] = {}
+
+        def ask(res: ResourceModel) -> None:
             try:
-                reason = drivers.veto(res.view(self.model.display, self.model.id))
+                reasons[res.rid] = drivers.veto(res.view(self.model.display, self.model.id))
             except LookupError:
-                reason = None
-            if reason:
-                found.append(f"{res.rid}: {reason}")
-        return found
+                reasons[res.rid] = None
+            except Exception as exc:  # a broken check vetoes, with its reason
+                reasons[res.rid] = f"abort check failed: {exc}"
+
+        resources = [self.model.resource(step.rid) for step in plan.jobs]
+        threads = [threading.Thread(target=ask, args=(r,), daemon=True) for r in resources]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [f"{r.rid}: {reasons[r.rid]}" for r in resources if reasons.get(r.rid)]
 
     def _guarded(self, steps: Iterable[Step], when: str) -> str:
         """Run the triggers of ``steps``; the failure of a blocking one as a message, or ''."""
@@ -162,6 +206,9 @@ class Applier:
         whose process exited right after its job completed) are failures too."""
         errors = []
         started = [s for s in self.changed if s.op in (Op.START, Op.RESTART)]
+        streamed = [s.unit for s in started if narrate.streamed(self.model.resource(s.rid))]
+        if streamed:
+            self.jobs.until_exec(streamed)
         # Every unit of the object (started ones included) in one call: the end-state
         # check reuses them.
         states = self.jobs.active_states(r.unit for r in self.model.resources)
@@ -169,6 +216,7 @@ class Applier:
         for step in started:
             res = self.model.resource(step.rid)
             if states[step.unit] not in ACTIVE and not res.optional:
+                self._outputs(step, res, self.log.bind(rid=res.rid, subset=res.subset))
                 message = f"{step.op} failed: {step.unit} is {states[step.unit]}"
                 self.log.error(message, rid=res.rid)
                 errors.append(f"{res.rid}: {message}")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from omc.runtime.adapters.systemd import SystemdError  # cheap: pydbus is imported on connect
 from omc.runtime.engine.plan import Op, Plan, Step
 
+EXEC_BOUND = 2.0  # seconds: systemd-cat's start-up, even on a loaded machine
+
 if TYPE_CHECKING:
     from omc.runtime.adapters.systemd import Systemd
 
@@ -129,6 +131,27 @@ class Jobs:
 
     def active_states(self, units: Iterable[str]) -> dict[str, str]:
         return self.sd.active_states(list(units))
+
+    def until_exec(self, units: Iterable[str], *, bound: float = EXEC_BOUND) -> None:
+        """Wait (at most ``bound`` seconds) until each unit's main process is no longer
+        ``systemd-cat``: a ``Type=exec`` job completes once systemd-cat is exec'd, and
+        only then does it connect to journald and exec the app's command, so a command
+        that exits at once would otherwise still look active to the start's check."""
+        import time
+        from pathlib import Path
+
+        from omc.compiler.contract.units import SYSTEMD_CAT
+
+        pids = [pid for pid in (self.sd.state(u).main_pid for u in units) if pid > 0]
+        deadline = time.monotonic() + bound
+        for pid in pids:
+            while time.monotonic() < deadline:
+                try:
+                    if str(Path(f"/proc/{pid}/exe").readlink()) != SYSTEMD_CAT:
+                        break
+                except OSError:
+                    break  # gone already
+                time.sleep(0.002)
 
 
 def _one_transaction(plan: Plan) -> bool:

@@ -8,7 +8,9 @@ for the commands a native unit runs (the unit runs them in that slice via
 what the user wrote and what runs, not the unit file's escaped text (``%%``, ``$$``,
 C quoting);
 ``mount <what> <where>`` for mounts, ``already up``/``already down`` for no-ops.
-Driver-backed units log for themselves (their records come through the relay).
+Driver-backed units log for themselves (their records come through the relay); what
+apps print is read back from journald after their job (stdout at info, stderr at
+warning: :func:`output_level`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 
 from omc.compiler.contract.names import slice_cgroups
+from omc.compiler.contract.units import STREAM_PREFIX, without_stream
 from omc.runtime.drivers.base import DriverError
 from omc.runtime.drivers.settings import command as app_command
 from omc.runtime.engine.plan import Op, Step
@@ -40,8 +43,30 @@ def skipped(step: Step) -> Line:
 
 
 def exec_display(line: str) -> str:
-    """An ``ExecStart=`` value as a command line: special prefixes (``-@:+!``) dropped."""
-    return line.lstrip("-@:+!")
+    """An ``ExecStart=`` value as a command line: special prefixes (``-@:+!``) and the
+    systemd-cat words apps run behind (:func:`~omc.compiler.contract.units.stream_argv`)
+    dropped."""
+    return without_stream(line.lstrip("-@:+!"))
+
+
+def streamed(res: ResourceModel) -> bool:
+    """Whether the unit's commands print to journald streams the action reads back."""
+    return any(line.lstrip("-@:+!").startswith(STREAM_PREFIX)
+               for line in (*res.exec_start, *res.exec_stop))  # fmt: skip
+
+
+def output_level(priority: int) -> Level:
+    """A stream line's level: stdout at info, stderr at warning (systemd-cat's priorities
+    in our units), anything worse at error."""
+    if priority <= 3:
+        return Level.ERROR
+    return Level.WARNING if priority <= 5 else Level.INFO
+
+
+def command_of(step: Step, res: ResourceModel) -> str:
+    """The command a step's job ran, as ``run:`` shows it (journald's ``CMD``)."""
+    shown = _commands(res, step.op in (Op.START, Op.RESTART))
+    return shown[0] if shown else ""
 
 
 def command(res: ResourceModel, text: str, *, om: str) -> str:

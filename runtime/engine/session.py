@@ -13,24 +13,29 @@ inside one :func:`session`, so they share:
 
   (``<<< failed …`` at ERR when the action failed), with ``ARGV`` and ``DURATION``
   journald fields on them;
-* the log sinks: the console (unless ``-q``), journald, the collector when configured;
+* the log sinks: the console (unless ``-q``), journald (syslog without it), the
+  collector's spool when node.conf names a collector (the session starts a sender
+  if none runs; it never waits for one);
 * the origin (``user``, ``daemon/monitor`` …) and the session id of every record.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import safefs
 from omc.runtime.layout import lock_file
-from omc.runtime.log import ActionLog, Sink, action_log, go_duration
+from omc.runtime.log import ActionLog, Level, Sink, action_log, go_duration
+
+if TYPE_CHECKING:
+    from omc.runtime.collector.sink import CollectorSink
 
 
 class ActionError(Exception):
@@ -86,26 +91,18 @@ def object_lock(
 def _acquire(fd: int, path: ObjectPath, wait: float, waiting: Callable[[str], None]) -> None:
     """Take the lock on ``fd`` within ``wait`` seconds, polling (flock has no timeout,
     and an alarm signal would reach whatever else the process runs)."""
-    if _try_lock(fd):
+    if safefs.try_lock(fd):
         return
     held = f"the object lock held by {holder(fd)}"
     waiting(f"{path}: waiting for {held}")
     deadline = time.monotonic() + wait
     delay = 0.01
-    while not _try_lock(fd):
+    while not safefs.try_lock(fd):
         left = deadline - time.monotonic()
         if left <= 0:
             raise LockTimeoutError(f"{path}: gave up after {go_duration(wait)} waiting for {held}")
         time.sleep(min(delay, left))
         delay = min(delay * 2, 0.2)
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def holder(fd: int) -> str:
@@ -127,9 +124,7 @@ def try_object_lock(path: ObjectPath, *, action: str = "config") -> Iterator[boo
     must not wait, the cluster daemon's loop."""
     fd = safefs.open_lock(lock_file(path))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not safefs.try_lock(fd):
             yield False
             return
         os.ftruncate(fd, 0)
@@ -156,8 +151,7 @@ class Session:
 
     def open(self) -> None:
         self.log.info(
-            f">>> do {self.verb} [{self.argv}] (origin {self.origin}, sid {self.log.sid})",
-            argv=self.argv,
+            f">>> do {self.verb} [{self.argv}] (origin {self.origin}, sid {self.log.sid})"
         )
 
     def conclude(self, avail: str, *, failed: bool, why: str = "") -> None:
@@ -173,13 +167,11 @@ class Session:
             self.log.info(f"<<< done {self.verb} [{self.argv}] {tail}", duration=duration)
 
 
-def _collector() -> Sink | None:
-    """The collector sink, when ``OMC_COLLECTOR`` names one (docs/runtime.md)."""
-    if not os.environ.get("OMC_COLLECTOR"):
-        return None
-    from omc.runtime.collector import from_environment
+def _collector() -> CollectorSink | None:
+    """The collector sink, when node.conf or ``OMC_COLLECTOR`` names one (docs/runtime.md)."""
+    from omc.runtime.collector.sink import from_config
 
-    return from_environment()
+    return from_config()
 
 
 @contextlib.contextmanager
@@ -205,9 +197,11 @@ def session(
     the caller holds the object lock already (taken with the same ``sid``).
     """
     collector = _collector()
+    line = "om " + " ".join(argv)
+    sinks = (collector,) if collector is not None else ()
     log = action_log(str(path), action=verb, console=console, origin=origin, sid=sid,
-                     extra_sinks=(collector,) if collector is not None else ())  # fmt: skip
-    frame = Session(path=path, verb=verb, argv="om " + " ".join(argv), origin=origin, log=log)
+                     argv=line, extra_sinks=sinks)  # fmt: skip
+    frame = Session(path=path, verb=verb, argv=line, origin=origin, log=log)
     locked = object_lock(path, action=verb, sid=log.sid, wait=waitlock)
     try:
         with locked if lock else contextlib.nullcontext():
@@ -220,9 +214,18 @@ def session(
                     frame.conclude(_safe(avail), failed=True)
                 raise
     finally:
-        close = getattr(collector, "close", None)
-        if close is not None:
-            close()
+        if collector is not None:
+            _close(collector, log)
+
+
+def _close(collector: CollectorSink, log: ActionLog) -> None:
+    """Start a sender if none runs; say (not to the collector) what could not be queued."""
+    collector.close()
+    if collector.failure:
+        log.emit_local(log.record(Level.WARNING, f"collector spool: {collector.failure}"))
+    elif collector.dropped:
+        why = f"collector spool full: {collector.dropped} calls of this action dropped"
+        log.emit_local(log.record(Level.WARNING, f"{why} (om collector status)"))
 
 
 def _safe(avail: Callable[[], str]) -> str:

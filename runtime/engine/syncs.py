@@ -13,12 +13,14 @@ are the sync units' timers (docs/units.md); this is the on-demand path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from omc.compiler.contract.paths import ObjectPath
+from omc.runtime.drivers.base import Status
+from omc.runtime.drivers.sync import UP_GROUPS
 from omc.runtime.engine.instance import load_model
-from omc.runtime.engine.observe import observe
+from omc.runtime.engine.observe import ResourceState, observe
 from omc.runtime.engine.session import WAITLOCK, ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
@@ -27,6 +29,20 @@ from omc.runtime.status import aggregate
 
 TARGET_WORDS = {"nodes": "nodes", "drp": "drpnodes", "drpnodes": "drpnodes", "local": "local"}
 VERBS = ("update", "full")
+SIDE_GROUPS = ("sync", "task")  # not part of an instance's avail
+
+
+def not_up_of(states: Mapping[str, ResourceState]) -> list[str]:
+    """What keeps this node from being the sending one: its ip, disk, fs, share or
+    container resources that are not up (om3: "not sufficiently started") (pure)."""
+    bad = []
+    for rid, st in sorted(states.items()):
+        res = st.res
+        if res.group not in UP_GROUPS or res.disabled or res.optional:
+            continue
+        if st.status not in (Status.UP, Status.STDBY_UP, Status.NA):
+            bad.append(f"{rid} is {st.status}")
+    return bad
 
 
 def target_of(word: str | None) -> str | None:
@@ -76,20 +92,29 @@ def run(
     model = load_model(path, None)
     selectable = (r.selectable for r in model.resources)
     todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
+    local: dict[str, ResourceState] = {}
 
     def avail() -> str:
-        return str(aggregate(s.summary() for s in observe(model).values()).avail)
+        """The instance's avail: a sync changes no local resource, so the one look taken
+        before copying serves the closing line too (sync and task resources do not count
+        in avail: they are not looked at)."""
+        if not local:
+            counted = frozenset(r.rid for r in model.resources if r.group not in SIDE_GROUPS)
+            local.update(observe(model, rids=counted))
+        return str(aggregate(s.summary() for s in local.values()).avail)
 
     with session(path, f"sync {verb}", argv=argv, origin=origin, console=console,
                  avail=avail, waitlock=waitlock) as frame:  # fmt: skip
         if not todo.resources:
             frame.log.info("no sync resource selected")
         failed = []
+        avail()
+        not_up = not_up_of(local)
         for res in todo.resources:
             bound = frame.log.bind(rid=res.rid, subset=res.subset)
             try:
                 method = getattr(drivers.get(res.driver), verb)
-                method(res.view(model.display, model.id), bound, target=wanted)
+                method(res.view(model.display, model.id), bound, target=wanted, not_up=not_up)
             except (drivers.DriverError, drivers.UnknownDriverError, OSError) as exc:
                 if res.optional:
                     bound.warning(f"{verb} failed: {exc} (optional, ignored)")

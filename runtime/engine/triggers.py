@@ -54,19 +54,21 @@ def triggers(rid: str, config: Mapping[str, object], when: str, action: str) -> 
 
 
 def run(trigger: Trigger, log: ActionLog, env: Mapping[str, str]) -> None:
-    """Run one trigger; stdout is logged at info, stderr at error; blocking failures raise."""
-    log.info(f"{trigger.title}: {shlex.join(trigger.argv)}", rid=trigger.rid)
+    """Run one trigger; stdout is logged at info, stderr at error (with ``CMD`` and
+    ``CMD_PID``); blocking failures raise."""
+    from omc.runtime.drivers.command import Completed, capture
+
+    cmd = shlex.join(trigger.argv)
+    log.info(f"{trigger.title}: {cmd}", rid=trigger.rid, cmd=cmd)
     try:
-        proc = subprocess.run(
-            list(trigger.argv), capture_output=True, text=True, check=False,
-            env={**os.environ, **env}, timeout=3600,
-        )  # fmt: skip
+        proc = capture(trigger.argv, env={**os.environ, **env}, timeout=3600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        proc = subprocess.CompletedProcess(list(trigger.argv), 127, "", str(exc))
+        proc = Completed(argv=trigger.argv, returncode=127, stderr=str(exc))
+    pid = proc.pid or None
     for line in proc.stdout.splitlines():
-        log.info(line, rid=trigger.rid)
+        log.info(line, rid=trigger.rid, cmd=cmd, cmd_pid=pid)
     for line in proc.stderr.splitlines():
-        log.error(line, rid=trigger.rid)
+        log.error(line, rid=trigger.rid, cmd=cmd, cmd_pid=pid)
     if proc.returncode != 0:
         message = f"{trigger.title} exited {proc.returncode}"
         if trigger.blocking:

@@ -63,7 +63,8 @@ PRELOAD = (
     "omc.runtime.engine.jobs", "omc.runtime.engine.narrate", "omc.runtime.engine.session",
     "omc.runtime.status", "omc.runtime.views.status", "omc.runtime.views.render",
     "omc.runtime.objects.selection", "omc.runtime.objects.configs", "omc.runtime.objects.install",
-    "omc.runtime.objects.model", "omc.runtime.log", "omc.runtime.collector",
+    "omc.runtime.objects.model", "omc.runtime.log", "omc.runtime.collector.sink",
+    "omc.runtime.nodeconf",
     "omc.runtime.adapters.netlink",
     "omc.runtime.drivers.app", "omc.runtime.drivers.container", "omc.runtime.drivers.disk",
     "omc.runtime.drivers.fs", "omc.runtime.drivers.ip", "omc.runtime.drivers.share",
@@ -72,6 +73,8 @@ PRELOAD = (
     # orchestrated actions and `om mon` (etcd3gw alone costs ~150 ms to import)
     "omc.runtime.cluster.orchestrate", "omc.runtime.cluster.cli", "omc.runtime.cluster.monitor",
     "omc.runtime.cluster.configs", "omc.runtime.cluster.requests", "etcd3gw",
+    # netlink.py imports pyroute2 on first use (~0.4 s): every ip start and stop uses it
+    "pyroute2",
 )  # fmt: skip
 
 

@@ -168,10 +168,17 @@ def _command_lines(dump: str, setting: str) -> list[list[str]]:
     if block is None:
         return []
     return [
-        [_exec_time(w) for w in _dump_words(ln.split("Command Line: ", 1)[1])]
+        _without_stream([_exec_time(w) for w in _dump_words(ln.split("Command Line: ", 1)[1])])
         for ln in block.group(1).split("\n")
         if "Command Line: " in ln
     ]
+
+
+def _without_stream(argv: list[str]) -> list[str]:
+    """An app's command as it runs behind systemd-cat (the words after its ``--``)."""
+    if argv[:1] == ["/usr/bin/systemd-cat"] and "--" in argv:
+        return argv[argv.index("--") + 1 :]
+    return argv
 
 
 def test_exec_lines_keep_the_literal_argv(unit_dir: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OMC_UNIT_DIR", str(units))
     monkeypatch.setenv("OMC_VAR", str(tmp_path / "var"))
     monkeypatch.setenv("OMC_FLAG_DIR", str(tmp_path / "shm"))
+    monkeypatch.setenv("OMC_RUN", str(tmp_path / "run"))
     target = {"nodes": ["n1", "n2"], "drpnodes": ["d1"]}
     (units / "opensvc-svc.svc0.target").write_text(
         f"[Unit]\nX-OpenSVC-Path=svc0\nX-OpenSVC-Config={json.dumps(target)}\n"
@@ -45,16 +45,71 @@ def test_options_merge_and_reset() -> None:
 
 
 def test_argv_ssh_and_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ssh transport writes node:dst; the daemon module writes rsync://node/module/dst."""
+    """ssh transport writes node:dst; the lab's module rsync://node/module/dst; the
+    cluster's daemons rsync://<me>@node:port/omc/dst with this node's password file."""
     monkeypatch.setenv("OMC_SSH_KEY", "/k")
     res = view("sync.rsync", {"src": "/srv/a/ /srv/b", "dst": "/srv/copy", "reset_options": True})
-    ssh = sync.rsync_argv(res, "n2", module=None)
+    ssh = sync.rsync_argv(res, "n2")
     assert ssh[:2] == ("rsync", "-e")
     assert ssh[2].startswith("ssh -o BatchMode=yes ")
     assert ssh[2].endswith(" -i /k")
     assert ssh[3:] == ("/srv/a/", "/srv/b", "n2:/srv/copy")
-    daemon = sync.rsync_argv(res, "n2", module="root")
+    daemon = sync.rsync_argv(res, "n2", via=sync.Route(module="root"))
     assert daemon == ("rsync", "/srv/a/", "/srv/b", "rsync://n2/root/srv/copy")
+    cluster = sync.Route(module="omc", port=1873, user="n1", password_file="/p")
+    assert sync.rsync_argv(res, "n2", via=cluster) == (
+        "rsync", "--password-file=/p", "/srv/a/", "/srv/b",
+        "rsync://n1@n2:1873/omc/srv/copy",
+    )  # fmt: skip
+
+
+def test_the_transport_needs_no_setting_in_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lab's module when OMC_RSYNC_MODULE says so; else what the node daemon
+    provisioned (transport.json); else ssh."""
+    from omc.runtime.cluster.syncs import Transport
+
+    assert sync.route() == sync.SSH
+    file = tmp_path / "var" / "node" / "sync" / "transport.json"
+    file.parent.mkdir(parents=True)
+    file.write_text(Transport(kind="rsyncd", port=1873, module="omc", user="n1",
+                              password_file="/p").to_json())  # fmt: skip
+    assert sync.route() == sync.Route(module="omc", port=1873, user="n1", password_file="/p",
+                                      records=True)  # fmt: skip
+    file.write_text(Transport(kind="ssh").to_json())
+    assert sync.route() == sync.SSH
+    monkeypatch.setenv("OMC_RSYNC_MODULE", "root")
+    assert sync.route() == sync.Route(module="root")
+
+
+def test_the_stamp_goes_to_the_same_path_on_the_peer() -> None:
+    """After a copy, the receiver gets the stamp named after itself, directories made."""
+    via = sync.Route(module="omc", port=1873, user="n1", password_file="/p")
+    stamp = Path("/var/lib/opensvc/svc/svc0/sync#0.last_sync.n2")
+    assert sync.stamp_argv(stamp, "n2", via=via) == (
+        "rsync", "-t", "--mkpath", "--password-file=/p", str(stamp),
+        "rsync://n1@n2:1873/omc/var/lib/opensvc/svc/svc0/sync#0.last_sync.n2")  # fmt: skip
+
+
+def test_status_on_the_sending_and_the_receiving_side() -> None:
+    """Sender: one line per target never synced or too old. Receiver: its own copy's
+    age and origin (it never names its peers as never synced)."""
+    now, hour = 100_000.0, 3600.0
+    fresh, old = sync.Stamp(source="n1", time=now - 60), sync.Stamp(source="n1", time=0.0)
+    assert sync.sent({"n2": fresh, "d1": fresh}, hour, now=now).status is Status.UP
+    warn = sync.sent({"n2": None, "d1": old}, hour, now=now)
+    assert warn.status is Status.WARN
+    assert warn.warnings[0] == "n2 never synced"
+    assert (
+        warn.warnings[1].startswith("d1 last sync is too old, at ")
+        and "(>1h ago)" in warn.warnings[1]
+    )
+    got = sync.received(fresh, hour, now=now)
+    assert got.status is Status.UP and got.messages[0].startswith("received from n1 at ")
+    assert sync.received(None, hour, now=now).warnings == ("no sync received yet",)
+    stale = sync.received(old, hour, now=now)
+    assert stale.status is Status.WARN and "received from n1 is too old" in stale.warnings[0]
 
 
 @pytest.mark.parametrize(
@@ -90,10 +145,12 @@ def test_real_local_sync_and_status(tmp_path: Path) -> None:
     drv.update(res, log)
     assert (dst / "f.txt").read_text() == "data"
     assert drv.status(res).status is Status.UP
-    assert log.messages[0].startswith("run: rsync -HAXpogDtrlvx --stats --delete --force ")
+    assert log.messages[0].startswith(
+        "run: rsync -HAXpogDtrlvx --stats --delete --force --delay-updates --delete-delay "
+    )
     stamp = sync.stamp_file(res, None)
-    os.utime(stamp, (0, 0))
-    assert drv.status(res).warnings == ("local last sync is too old",)
+    stamp.write_text(json.dumps({"from": "n1", "to": "n1", "time": 0.0}))
+    assert drv.status(res).warnings[0].startswith("local last sync is too old, at ")
 
 
 def test_noop_when_instance_not_up(env: Path, tmp_path: Path) -> None:
@@ -108,3 +165,29 @@ def test_noop_when_instance_not_up(env: Path, tmp_path: Path) -> None:
     sync.Rsync().update(res, log)
     assert log.messages == ["no-op: the local instance is not up (fs#1 is down)"]
     assert not dst.exists()
+
+
+def test_the_receiver_records_each_copy_it_takes_in(env: Path, tmp_path: Path) -> None:
+    """The cluster rsync daemon's post-xfer exec: a successful copy into a sync resource's
+    dst writes that resource's stamp of this node, naming the sender; nothing else does."""
+    config = json.dumps({"src": "/data/", "dst": "/srv/copy/", "target": ["nodes"]})
+    (env / "opensvc-svc.svc0-sync.0.service").write_text(
+        "[Unit]\nX-OpenSVC-Path=svc0\nX-OpenSVC-Rid=sync#0\nX-OpenSVC-Driver=sync.rsync\n"
+        f"X-OpenSVC-Config={config}\n"
+    )
+    notes = tmp_path / "run" / "rsyncd"
+    notes.mkdir(parents=True)
+    copy = {"RSYNC_EXIT_STATUS": "0", "RSYNC_USER_NAME": "n1", "RSYNC_MODULE_NAME": "omc",
+            "RSYNC_PID": "42"}  # fmt: skip
+    for request, bad in (("omc/srv/copy", {"RSYNC_EXIT_STATUS": "23"}),
+                         ("omc/srv/copy", {"RSYNC_USER_NAME": "../n1"}),
+                         ("omc/srv/other", {}), ("omc/srv/copy", {"RSYNC_MODULE_NAME": "root"}),
+                         ("omc/srv/copy", {"RSYNC_PID": "../42"})):  # fmt: skip
+        (notes / "42").write_text(request)  # what the pre-xfer hook notes
+        assert sync.record_received({**copy, **bad}, local="n2", now=5.0) == []
+    (notes / "42").write_text("omc/srv/copy")
+    [stamp] = sync.record_received(copy, local="n2", now=5.0)
+    assert not (notes / "42").exists()
+    assert stamp == tmp_path / "var" / "svc" / "svc0" / "sync#0.last_sync.n2"
+    res = view("sync.rsync", json.loads(config), rid="sync#0")
+    assert sync.read_stamp(res, "n2") == sync.Stamp(source="n1", time=5.0)

@@ -1,0 +1,53 @@
+"""The abort phase asks every resource about to start at once (an ip's ARP check waits
+for answers: N addresses must cost one wait, not N)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from omc.compiler.contract.paths import ObjectPath
+from omc.runtime import drivers
+from omc.runtime.drivers.base import ResourceView, Status
+from omc.runtime.engine.apply import Applier
+from omc.runtime.engine.plan import Action, Observed, plan
+from omc.runtime.log import action_log
+from omc.runtime.objects.model import ObjectModel, ResourceModel
+
+DOWN = Observed(unit_active=False, status=Status.DOWN)
+
+
+def model(*rids: str) -> ObjectModel:
+    resources = tuple(ResourceModel(rid=r, driver="ip.host", unit=f"{r}.service", config={})
+                      for r in rids)  # fmt: skip
+    return ObjectModel(path=ObjectPath(name="svc0"), target="t.target", id="i", source="s",
+                       config={"orchestrate": "no"}, resources=resources, units=())  # fmt: skip
+
+
+def test_the_vetoes_are_asked_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three checks that each wait for the others succeed together; one vetoes."""
+    barrier = threading.Barrier(3, timeout=10)
+
+    def veto(view: ResourceView) -> str | None:
+        barrier.wait()  # sequential checks would never get past it
+        return "10.0.0.9 is alive" if view.rid == "ip#2" else None
+
+    monkeypatch.setattr(drivers, "veto", veto)
+    m = model("ip#0", "ip#1", "ip#2")
+    p = plan(m, dict.fromkeys(("ip#0", "ip#1", "ip#2"), DOWN), Action.START)
+    log = action_log("svc0", action="start", journal=False)
+    applier = Applier(jobs=None, model=m, log=log)  # type: ignore[arg-type]
+    assert applier._vetoes(p) == ["ip#2: 10.0.0.9 is alive"]
+
+
+def test_a_broken_check_vetoes_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An abort check that raises stops the start, saying why, instead of a traceback."""
+
+    def veto(view: ResourceView) -> str | None:
+        raise OSError("raw socket: operation not permitted")
+
+    monkeypatch.setattr(drivers, "veto", veto)
+    m = model("ip#0")
+    p = plan(m, {"ip#0": DOWN}, Action.START)
+    applier = Applier(jobs=None, model=m, log=action_log("svc0", action="start", journal=False))  # type: ignore[arg-type]
+    assert applier._vetoes(p) == ["ip#0: abort check failed: raw socket: operation not permitted"]
