@@ -134,8 +134,25 @@ class Meter:
         return {p: after[p] - before[p] - self.idle.get(p, 0.0) * wall for p in PARTS}
 
 
+TLS = ("--cacert", "/etc/opensvc/etcd-ca.pem", "--cert", "/etc/opensvc/etcd-client.pem",
+       "--key", "/etc/opensvc/etcd-client.key")  # fmt: skip
+
+
+def etcdctl(node: Node, *args: str) -> list[str]:
+    """``etcdctl`` in ``node`` as its daemon reaches etcd: over TLS with the node's client
+    certificate, logged in as the cluster's user (both from its cluster.conf)."""
+    conf = dict(
+        line.split(" = ", 1) for line in node.read_file("/etc/opensvc/cluster.conf").splitlines()
+        if " = " in line
+    )  # fmt: skip
+    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *TLS]
+    if conf.get("user"):
+        argv.append(f"--user={conf['user']}:{conf['password']}")
+    return [*argv, *args]
+
+
 def revision(node: Node) -> int:
-    out = node.run(["etcdctl", "endpoint", "status", "-w", "json"]).stdout
+    out = node.run(etcdctl(node, "endpoint", "status", "-w", "json")).stdout
     return int(json.loads(out)[0]["Status"]["header"]["revision"])
 
 
@@ -356,7 +373,8 @@ class Watch:
     proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Watch:
-        argv = ["etcdctl", "watch", "--prefix", f"/omc/{self.lab.name}/", "-w", "json"]
+        n1 = self.lab.node("n1")
+        argv = etcdctl(n1, "watch", "--prefix", f"/omc/{self.lab.name}/", "-w", "json")
         self.proc = subprocess.Popen(self.lab.node("n1").argv(argv), stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)  # fmt: skip
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
@@ -489,7 +507,7 @@ def proc_memory(node: Node, pid: int) -> tuple[float, float]:
 def grpc_counts(node: Node) -> dict[str, float]:
     """Requests served by the node's etcd member, by gRPC method (its /metrics):
     LeaseKeepAlive messages, and calls of the others."""
-    text = node.run(["curl", "-sf", "http://127.0.0.1:2379/metrics"]).stdout
+    text = node.run(["curl", "-sf", *TLS, "https://127.0.0.1:2379/metrics"]).stdout
     counts: dict[str, float] = {}
     for line in text.splitlines():
         method = re.search(r'grpc_method="(\w+)"', line)
@@ -505,7 +523,7 @@ def grpc_counts(node: Node) -> dict[str, float]:
 
 def written_since(node: Node, prefix: str, rev: int) -> list[str]:
     """The keys under ``prefix`` last written after revision ``rev``."""
-    out = node.run(["etcdctl", "get", "--prefix", prefix, "--keys-only", "-w", "json"]).stdout
+    out = node.run(etcdctl(node, "get", "--prefix", prefix, "--keys-only", "-w", "json")).stdout
     return sorted(
         base64.b64decode(kv["key"]).decode().removeprefix(prefix)
         for kv in json.loads(out).get("kvs", [])

@@ -92,16 +92,20 @@ class ClusterState:
         self.revision = max(self.revision, revision)
         return touched
 
-    def forget_lost(self, now: float, grace: float) -> None:
-        """Drop what is kept of nodes lost more than ``grace`` seconds ago."""
+    def forget_lost(self, now: float, grace: float) -> bool:
+        """Drop what is kept of nodes lost more than ``grace`` seconds ago; True when
+        some node's grace ended (the snapshot changed)."""
+        ended = False
         for node, (when, _) in list(self.lost.items()):
             if now - when >= grace:
+                ended = True
                 del self.lost[node]
                 for path, records in self.preserved.items():
                     record = records.pop(node, None)
                     if record is not None and record.get("avail") in ("up", "warn"):
                         self.lost_up.setdefault(path, set()).add(node)
         self.preserved = {p: r for p, r in self.preserved.items() if r}
+        return ended
 
     def _put(self, kv: KeyValue) -> None:
         parsed = self.keys.parse(kv.key)

@@ -273,7 +273,8 @@ def test_resource_restarts_then_monitor_action_switch(cluster: Lab, name: str) -
         before = _main_pid(n1, unit)
         n1.run(["systemctl", "kill", "-s", "KILL", unit])
         until(lambda before=before: _main_pid(n1, unit) not in (0, before), timeout=30)
-        assert avails(n1, name)["n1"] in ("up", "warn"), attempt
+        # the restarted app's status reaches etcd a little after its new process starts
+        until(lambda: avails(n1, name)["n1"] in ("up", "warn"), timeout=30)
     n1.run(["systemctl", "kill", "-s", "KILL", unit])
     until(lambda: avails(n1, name) == {"n1": "down", "n2": "up"}, timeout=30)
     journal = n1.run(["journalctl", f"OBJ_PATH={name}", "-o", "cat", "--no-pager"]).stdout
