@@ -269,7 +269,7 @@ def test_resource_restarts_then_monitor_action_switch(cluster: Lab, name: str) -
     assert create(n1, name, text).returncode == 0
     until(lambda: avails(n1, name).get("n1") == "up")
     unit = f"opensvc-svc.{name.replace('-', chr(92) + 'x2d')}-app.0.service"
-    for attempt in (1, 2):
+    for _ in (1, 2):
         before = _main_pid(n1, unit)
         n1.run(["systemctl", "kill", "-s", "KILL", unit])
         until(lambda before=before: _main_pid(n1, unit) not in (0, before), timeout=30)
