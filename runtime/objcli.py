@@ -31,17 +31,17 @@ usage: om <selector> instance start|stop|restart|startstandby|shutdown|run|freez
                      |clear [--node N]|abort [--wait] [--time D] [--watch] [--dry-run]
                                                     (orchestrated, on a cluster)
        om <selector> sync update|full [--target nodes|drp|drpnodes|local] | update
-       om <selector> instance status | print status [--format json] | resource ls | ls
+       om <selector> instance status | print status [--format json|yaml] | resource ls | ls
        om <path> create --config FILE | delete | config show|edit|validate
        om <cfg|sec|usr path> create | add|change --key K [--value V | --from FILE|-]
        om <cfg|sec|usr path> keys [--match GLOB] | decode --key K | remove --key K
        om <path> driver start|stop|status --rid RID      (run by the units)
        om exec --pg CGROUP -- CMD...
-       om mon [SELECTOR] [--watch] [--format json|yaml]
+       om mon [SELECTOR] [--watch] [--verbose] [--format text|json|yaml] [--color auto|yes|no]
        om daemon run|status | om cluster config show | om node freeze|unfreeze
        om lab up|down|status|list|exec|run|logs    (om lab --help)
 flags: --rid RIDS --tag TAGS --subset SUBSETS --force --disable-rollback --dry-run
-       --local --waitlock DURATION (30s) -q/--quiet --debug --format json|text"""
+       --local --waitlock DURATION (30s) -q/--quiet --debug --format text|json|yaml"""
 
 ACTIONS = frozenset(
     {"start", "stop", "restart", "startstandby", "shutdown", "run", "freeze", "unfreeze"}
@@ -375,13 +375,16 @@ def _print_status(cmd: Command, argv: list[str]) -> int:
     from omc.runtime.objects.configs import select_objects
     from omc.runtime.views import status as status_view
 
-    as_json = cmd.values.get("format", "text") == "json"
+    fmt = cmd.values.get("format", "text")
+    if fmt not in ("text", "json", "yaml"):
+        raise UsageError(f"--format {fmt!r}: expected text, json or yaml")
+    printed = cmd.words[:1] == ["print"]  # print status has the cluster part; instance status not
     code = 0
     for path in select_objects(cmd.selector):
-        text, avail_code = status_view.show(path, as_json=as_json)
+        text, avail_code = status_view.show(path, fmt=fmt, cluster=printed)
         sys.stdout.write(text)
         code = max(code, avail_code)
-    exit_with_avail = cmd.words[-1:] == ["status"] and cmd.words[:1] != ["print"]
+    exit_with_avail = cmd.words[-1:] == ["status"] and not printed
     return code if exit_with_avail else ExitStatus.OK
 
 

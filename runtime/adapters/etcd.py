@@ -284,9 +284,12 @@ class Etcd:
         """POST ``body`` to ``/v3/<path>`` on the first endpoint that answers."""
         return self._try(lambda c: dict(c.post(c.get_url(path), json=dict(body))))
 
-    def range(self, prefix: str) -> tuple[int, list[KeyValue]]:
-        """Every key under ``prefix`` and the store's revision (to watch from + 1)."""
-        reply = self.call("/kv/range", {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))})
+    def range(self, prefix: str, *, serializable: bool = False) -> tuple[int, list[KeyValue]]:
+        """Every key under ``prefix`` and the store's revision (to watch from + 1).
+        ``serializable``: what the answering member has, without asking the leader (it
+        answers without quorum, possibly stale)."""
+        body = {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}
+        reply = self.call("/kv/range", {**body, "serializable": True} if serializable else body)
         kvs = [KeyValue.from_json(kv) for kv in reply.get("kvs", [])]
         return int(reply["header"]["revision"]), kvs
 

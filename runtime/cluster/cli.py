@@ -1,7 +1,7 @@
 """``om mon``, ``om daemon …``, ``om cluster …``, ``om node …``: the cluster's commands.
 
-``om mon [SELECTOR] [--watch] [--format json|yaml]`` — the cluster at a glance
-(:mod:`.monitor`); ``--watch`` redraws at every etcd event (no polling).
+``om mon [SELECTOR] [--watch] [--format text|json|yaml] [--color auto|yes|no]`` — the
+cluster at a glance (:mod:`.monitor`); ``--watch`` redraws at every etcd event (no polling).
 ``om daemon run|status|start|stop|restart`` — the node daemon (``omc-daemon.service``).
 ``om cluster config show|get KEY``, ``om cluster status`` — ``cluster.conf`` and the cluster.
 ``om node freeze|unfreeze|drain|config show|get KEY`` — this node (``node.conf``).
@@ -16,14 +16,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from omc.compiler.contract.node import CLUSTER_CONF, NODE_CONF, etc_dir
 from omc.runtime.cluster.settings import SettingsError, load
 from omc.runtime.exitcodes import ExitStatus
 
+if TYPE_CHECKING:
+    from omc.runtime.cluster.orchestrate import Cluster
+    from omc.runtime.cluster.state import ClusterState
+
 DAEMON_UNIT = "omc-daemon.service"
 USAGE = """\
-usage: om mon [SELECTOR] [--watch] [--format json|yaml]
+usage: om mon [SELECTOR] [--watch] [--format text|json|yaml] [--color auto|yes|no]
        om daemon run|status|start|stop|restart|fence
        om cluster status | config show | config get KEY
        om node freeze | unfreeze | drain | config show | config get KEY"""
@@ -72,43 +77,105 @@ def _options(
 
 
 def mon(argv: list[str]) -> int:
-    from omc.runtime.cluster import monitor
+    """``om mon [SELECTOR] [--watch] [--verbose] [--format text|json|yaml]
+    [--color auto|yes|no]``."""
+    from omc.runtime.cluster.monitor import SelectorError
     from omc.runtime.cluster.orchestrate import Cluster, OrchestrationError
 
-    words, values, flags = _options(argv, ("--format", "-o"), ("--watch", "-w"))
-    selector = words[0] if words else ""
+    words, values, flags = _options(argv, ("--format", "-o", "--color"),
+                                    ("--watch", "-w", "--verbose", "-v"))  # fmt: skip
+    if len(words) > 1:
+        raise UsageError(f"om mon takes one selector, got {' '.join(words)!r}")
     fmt = values.get("--format") or values.get("-o") or "text"
     if fmt not in ("text", "json", "yaml"):
         raise UsageError(f"--format {fmt!r}: expected text, json or yaml")
+    colour = _colour(values.get("--color", "auto"))
     try:
-        cluster = Cluster.open(load())
+        cluster = Cluster.open(load(), stale_ok=True)
     except OrchestrationError as exc:
         print(f"om: error: {exc}", file=sys.stderr)
         return ExitStatus.ERROR
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-
-    def show(_: object = None) -> None:
-        snap = cluster.snapshot()
-        if fmt == "text":
-            started = {n: float(v.get("started", 0.0)) for n, v in cluster.state.nodes.items()}
-            text = monitor.frame(snap, selector=selector, colour=colour, started=started)
-            if "--watch" in flags or "-w" in flags:
-                text = "\033[H\033[2J" + text if colour else text + "\n"
-            sys.stdout.write(text)
-        else:
-            data = monitor.to_data(snap, selector=selector)
-            if fmt == "json":
-                sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            else:
-                from omc.runtime.views.yaml import dump
-
-                sys.stdout.write(dump(data))
-        sys.stdout.flush()
-
-    show()
-    if "--watch" in flags or "-w" in flags:
+    if cluster.stale:
+        print(f"om: warning: {cluster.settings.node} is partitioned: etcd has no quorum "
+              f"here ({cluster.stale}); showing its etcd member's last state",
+              file=sys.stderr)  # fmt: skip
+    show = _Shower(cluster, selector=words[0] if words else "", fmt=fmt, colour=colour,
+                   watch=bool(flags & {"--watch", "-w"}),
+                   verbose=bool(flags & {"--verbose", "-v"}))  # fmt: skip
+    try:
+        show(cluster.state)
+    except SelectorError as exc:
+        raise UsageError(str(exc)) from None
+    if show.watch and not cluster.stale:  # redrawn at each etcd event: a watch, no polling
         cluster.follow(lambda state: False, time.monotonic() + 10 * 365 * 86400, show)
     return ExitStatus.OK
+
+
+def _colour(choice: str) -> bool:
+    """om3's ``--color``: auto (a terminal), yes, no; ``NO_COLOR`` always wins."""
+    if choice not in ("auto", "yes", "no"):
+        raise UsageError(f"--color {choice!r}: expected auto, yes or no")
+    if os.environ.get("NO_COLOR"):
+        return False
+    return choice == "yes" or (choice == "auto" and sys.stdout.isatty())
+
+
+class _Shower:
+    """Writes ``om mon``'s output for a cluster state; under ``--watch``, each redraw
+    gets om3's header, and clears the screen first on a terminal."""
+
+    def __init__(self, cluster: Cluster, *, selector: str, fmt: str, colour: bool,
+                 watch: bool, verbose: bool = False) -> None:  # fmt: skip
+        self.cluster, self.selector, self.fmt = cluster, selector, fmt
+        self.colour, self.watch, self.verbose, self.count = colour, watch, verbose, 0
+        self.tty = sys.stdout.isatty()
+
+    def __call__(self, state: ClusterState) -> None:
+        from omc.runtime.cluster import monitor
+
+        settings = self.cluster.settings
+        daemons = monitor.state_daemons(
+            state,
+            leases=self._leases(state) if self.verbose else None,
+            partitioned=settings.node if self.cluster.stale else "",
+        )
+        if self.fmt == "text":
+            text = monitor.state_frame(state, local=settings.node, selector=self.selector,
+                                       colour=self.colour, verbose=self.verbose,
+                                       daemons=daemons)  # fmt: skip
+        else:
+            data = monitor.to_data(state.snapshot(settings.node), selector=self.selector,
+                                   members=state.members, daemons=daemons)  # fmt: skip
+            text = _dump(data, self.fmt)
+        if self.watch:
+            header = monitor.watch_header(settings.node, self.count, settings.name, time.time())
+            text = ("\033[2J\033[H" if self.tty else "") + header + text
+            self.count += 1
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def _leases(self, state: ClusterState) -> dict[str, int]:
+        """Each live node's lease: the seconds it has left (etcd counts whole seconds)."""
+        from omc.runtime.adapters.etcd import EtcdError
+
+        found: dict[str, int] = {}
+        try:
+            _, records = self.cluster.etcd.range(state.keys.node(""))
+            for record in records:
+                if record.lease:
+                    left, _ = self.cluster.etcd.lease_ttl(record.lease)
+                    found[record.key.rsplit("/", 1)[-1]] = left
+        except EtcdError:
+            pass  # shown as unknown
+        return found
+
+
+def _dump(data: object, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    from omc.runtime.views.yaml import dump
+
+    return dump(data)
 
 
 def daemon(argv: list[str]) -> int:

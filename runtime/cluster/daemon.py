@@ -479,7 +479,7 @@ class Daemon:
         elif step is Do.FENCE:
             return self._stonith(path)
         elif step is Do.TAKE:
-            return self._take(path)
+            return self._take(path, decision.reason)
         elif step is Do.RELEASE:
             self._release(path)
         elif step is Do.RESTART_RESOURCES:
@@ -539,8 +539,9 @@ class Daemon:
             self.state.fenced[node] = k.decode(value.encode())
         return True
 
-    def _take(self, path: ObjectPath) -> bool:
-        """Own the failover object: create the key, or re-bind it when it is already ours."""
+    def _take(self, path: ObjectPath, why: str) -> bool:
+        """Own the failover object: create the key, or re-bind it when it is already ours.
+        A new ownership is logged and published with ``why`` (``om mon --verbose``)."""
         key, mine = self.keys.owner(path), k.encode({"node": self.node})
         ours = [op_put(key, mine, lease=self.lease)]
         again = ours if self.state.owners.get(path) == self.node else []
@@ -548,6 +549,9 @@ class Daemon:
         if not result.succeeded and not again:
             return False
         self.state.owners[path] = self.node
+        if result.succeeded and why:
+            self.log.info(f"{path}: took the ownership: {why}")
+            self._set(path, took_over=time.time(), took_over_why=why)
         return True
 
     def _release(self, path: ObjectPath) -> None:

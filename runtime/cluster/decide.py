@@ -336,20 +336,21 @@ def _has_done(inst: Instance, oid: str) -> bool:
 # One object on one node
 
 
-def _start_here(view: ObjectView, snap: Snapshot, node: str) -> Decision:
-    """Start the local instance: failover ones after taking the ownership."""
+def _start_here(view: ObjectView, snap: Snapshot, node: str, why: str) -> Decision:
+    """Start the local instance: failover ones after taking the ownership. ``why``: what
+    makes it start here (``om mon --verbose`` shows it for each takeover)."""
     path = view.config.path
     if view.config.flex:
-        return _do(path, Do.START)
+        return _do(path, Do.START, reason=why)
     if (peer := _busy_peer(view, snap, node)) is not None:
         return _wait(path, f"{peer} is up or acting")
     if (peer := _silent_peer(view, snap, node)) is not None:
         return _wait(path, f"no status from {peer} yet")
     if view.owner not in (None, node):
         return _wait(path, f"owned by {view.owner}")
-    if view.config.stonith and view.lost_up:
-        return _do(path, Do.FENCE, Do.TAKE, Do.START)  # the lost node may still run it
-    return _do(path, Do.TAKE, Do.START)
+    if view.config.stonith and view.lost_up:  # the lost node may still run it
+        return _do(path, Do.FENCE, Do.TAKE, Do.START, reason=f"{why}; fenced first")
+    return _do(path, Do.TAKE, Do.START, reason=why)
 
 
 def _done(view: ObjectView, inst: Instance, *, clear: bool = False, reason: str = "") -> Decision:
@@ -374,7 +375,7 @@ def _started(view: ObjectView, snap: Snapshot, inst: Instance, oid: str) -> Deci
         return _wait(path, f"waiting for {peer} to unfreeze")  # it may be the leader
     runners = _runners(view, snap)
     if inst.node in runners:
-        return _start_here(view, snap, inst.node)
+        return _start_here(view, snap, inst.node, "orchestrated start")
     if (acting := _acting_peer(view, snap, inst.node)) is not None:
         # Its status is mid-action (a start shows `warn` while its first resources are
         # up): nothing can be concluded from it before its action ends.
@@ -430,7 +431,7 @@ def _placed(
             if peer.state.failed or _has_done(peer, oid):  # it will not stop: never two up
                 return _done(view, inst, reason=f"{peer.node} did not stop")
             return _wait(path, f"waiting for {peer.node} to stop")
-    return _start_here(view, snap, inst.node)
+    return _start_here(view, snap, inst.node, f"placed on {','.join(dest)}")
 
 
 def _can_host(view: ObjectView, snap: Snapshot, node: str) -> bool:
@@ -524,7 +525,15 @@ def _without_intent(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: b
         return _do(path, Do.STOP)
     if started(view, snap) or inst.node not in _runners(view, snap):
         return _wait(path, "")
-    return _start_here(view, snap, inst.node)
+    return _start_here(view, snap, inst.node, _ha_why(view, cfg.orchestrate))
+
+
+def _ha_why(view: ObjectView, orchestrate: str) -> str:
+    """Why an object starts with no orchestration asked for: a node lost while it ran
+    it (the failover), or the object not up anywhere."""
+    if view.lost_up:
+        return f"orchestrate = {orchestrate}: {', '.join(view.lost_up)} lost while running it"
+    return f"orchestrate = {orchestrate}: not up on any node"
 
 
 def _local(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> Decision:

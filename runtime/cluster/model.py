@@ -162,6 +162,8 @@ class Instance:
     resources: Mapping[str, Resource] = field(default_factory=dict)
     restarts: Mapping[str, Restarts] = field(default_factory=dict)
     monitor_action_at: float = 0.0  # the monitor action ran (once, until the instance is up)
+    took_over: float = 0.0  # when this node last took the object's ownership …
+    took_over_why: str = ""  # … and why (decide's reason: a lost node, an orchestration)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,6 +259,8 @@ def instance_from_json(node: str, data: Mapping[str, Any]) -> Instance:
             for rid, v in data.get("restarts", {}).items()
         },
         monitor_action_at=float(data.get("monitor_action_at", 0.0)),
+        took_over=float(data.get("took_over", 0.0)),
+        took_over_why=str(data.get("took_over_why", "")),
     )
 
 

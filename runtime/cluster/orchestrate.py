@@ -77,14 +77,25 @@ class Cluster:
     etcd: Etcd
     state: ClusterState
 
+    stale: str = ""  # why the state is a member's own, read without quorum (``open``)
+
     @classmethod
-    def open(cls, settings: ClusterSettings) -> Cluster:
+    def open(cls, settings: ClusterSettings, *, stale_ok: bool = False) -> Cluster:
+        """Read the cluster's state. ``stale_ok`` (``om mon``): when no member answers
+        with quorum, take what one member has (a partitioned node still shows its last
+        view, marked so: ``stale`` says why)."""
         client = connect_etcd(settings)
         state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
         try:
             state.load(*client.range(settings.prefix))
         except EtcdError as exc:
-            raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            if not stale_ok:
+                raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            try:
+                state.load(*client.range(settings.prefix, serializable=True))
+            except EtcdError:
+                raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            return cls(settings=settings, etcd=client, state=state, stale=str(exc))
         return cls(settings=settings, etcd=client, state=state)
 
     def snapshot(self) -> Snapshot:

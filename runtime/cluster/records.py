@@ -37,12 +37,15 @@ class Monitor:
     last_started: float = 0.0
     restarts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     monitor_action_at: float = 0.0
+    took_over: float = 0.0  # when this node last took the ownership, and why
+    took_over_why: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"state": str(self.state), "oid": self.oid, "done": self.done,
                 "local_expect": self.local_expect, "last_started": self.last_started,
                 "restarts": {r: dict(v) for r, v in self.restarts.items()},
-                "monitor_action_at": self.monitor_action_at}  # fmt: skip
+                "monitor_action_at": self.monitor_action_at, "took_over": self.took_over,
+                "took_over_why": self.took_over_why}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Monitor:
@@ -54,7 +57,9 @@ class Monitor:
                    local_expect=str(data.get("local_expect", "none")),
                    last_started=float(data.get("last_started", 0.0)),
                    restarts=dict(data.get("restarts", {})),
-                   monitor_action_at=float(data.get("monitor_action_at", 0.0)))  # fmt: skip
+                   monitor_action_at=float(data.get("monitor_action_at", 0.0)),
+                   took_over=float(data.get("took_over", 0.0)),
+                   took_over_why=str(data.get("took_over_why", "")))  # fmt: skip
 
     def but(self, **changes: Any) -> Monitor:
         return replace(self, **changes)

@@ -52,10 +52,12 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def _steps(decision: Decision) -> str:
-    """``take, start``; or ``(wait) <reason>``; or ``-`` when there is nothing to do."""
+    """``take, start: <reason>``; or ``(wait) <reason>``; or ``-`` when there is nothing
+    to do."""
     if decision.steps:
         rids = f" ({' '.join(decision.rids)})" if decision.rids else ""
-        return ", ".join(decision.steps) + rids
+        why = f": {decision.reason}" if decision.reason else ""
+        return ", ".join(decision.steps) + rids + why
     return f"(wait) {decision.reason}" if decision.reason else "-"
 
 
