@@ -57,6 +57,7 @@ from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
+from omc.runtime.drivers.command import PEERS_DOWN_ENV
 from omc.runtime.layout import daemon_lease_file, node_frozen_flag
 from omc.runtime.log import ActionLog, action_log
 from omc.runtime.upgrade import loaded_sources, stale
@@ -601,7 +602,11 @@ class Daemon:
         ]
         properties: dict[str, PropValue] = {
             "Type": "oneshot",
-            "Environment": [f"OSVC_ACTION_ORIGIN={ORIGIN}", "OMC_EXECUTOR=1"],
+            "Environment": [
+                f"OSVC_ACTION_ORIGIN={ORIGIN}",
+                "OMC_EXECUTOR=1",
+                f"{PEERS_DOWN_ENV}={' '.join(self._peers_down())}",
+            ],
             "Description": f"omc daemon action: {path} {step}",
             "CollectMode": "inactive-or-failed",
         }
@@ -610,6 +615,11 @@ class Daemon:
         job = self.sd.launch_transient(unit, argv, properties)
         self.local.inflight[path] = InFlight(action=step, job=job)
         self._set(path, state=State(busy))
+
+    def _peers_down(self) -> list[str]:
+        """The cluster's nodes without a lease now (dead, cut off, lost): an action's
+        drivers do not ask them over ssh (:data:`PEERS_DOWN_ENV`)."""
+        return sorted(set(self.settings.nodes) - set(self.state.nodes) - {self.node})
 
     def _check_actions(self) -> None:
         for path, flight in list(self.local.inflight.items()):
