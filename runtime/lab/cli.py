@@ -180,6 +180,10 @@ def _fault(args: argparse.Namespace) -> int:
 def _fence(args: argparse.Namespace) -> int:
     """Ask the lab's fence agent to kill a node (what ``[stonith] cmd`` runs in a node)."""
     path = Path(args.socket) if args.socket else fence_socket(check_name(args.name))
+    if not args.socket and not path.exists():
+        state = Lab.attach(args.name).state  # no such lab: LabError says so
+        hint = "" if state.cluster else ": not a cluster lab (om lab up --cluster)"
+        raise LabError(f"lab {args.name} runs no fence agent{hint}")
     reply = fenceagent.request(path, args.node)
     ok = reply.startswith("ok:")
     print(reply, file=sys.stdout if ok else sys.stderr)
