@@ -75,6 +75,9 @@ RESTARTS_RESET = 300.0  # a resource up that long since its last restart has its
 MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable resources
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
+KEEPALIVE_RETRY = 0.1  # seconds before a failed lease refresh is tried again
+JOIN_RETRY = 1.0  # seconds between two attempts to reach etcd at start-up
+ETCD_DOWN_LOG = 30.0  # an etcd outage is logged once that often
 
 
 def _monitored(status: Status) -> bool:
@@ -134,6 +137,8 @@ class Daemon:
         self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
         self.loop_at = time.monotonic()  # when the main loop last came round
         self.fenced = False
+        self._rewrite = False  # a write to etcd failed: publish everything again
+        self._etcd_said = 0.0  # when the last "etcd does not answer" was logged
         self._fence_tries: dict[str, float] = {}
         self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
 
@@ -144,10 +149,7 @@ class Daemon:
         self.sd = Systemd.system()
         signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
         signal.signal(signal.SIGINT, lambda *_: self._shutdown())
-        self._take_lease()
-        revision, kvs = self.etcd.range(self.keys.prefix)
-        self.state.load(revision, kvs)
-        self._recover()
+        self._join()
         self.sd.watch_units(self._unit_changed)
         self._sync_configs(self.state.paths())
         self._publish_node(force=True)
@@ -161,6 +163,33 @@ class Daemon:
         self._sources = loaded_sources()
         self._loop()
         return 0
+
+    def _join(self) -> None:
+        """The lease, the first read of the cluster's keys and the recovery of this node's
+        own, retried until etcd answers: a node that boots during an etcd outage, or a
+        daemon restarted on the minority side of a partition, waits for etcd instead of
+        exiting (a restart loop would end in ``failed`` for good, and the node would never
+        rejoin). Failover instances left running by a previous daemon are not guarded
+        meanwhile: past the detection time without etcd they are stopped, as the guard
+        thread of a running daemon would."""
+        timing, since, fenced = self.settings.timing, time.monotonic(), False
+        while True:
+            try:
+                self._take_lease()
+                revision, kvs = self.etcd.range(self.keys.prefix)
+                self.state.load(revision, kvs)
+                self._recover()
+            except EtcdError as exc:
+                self.lease = 0
+                self.log.warning(f"etcd does not answer, retrying: {exc}")
+            else:
+                return
+            if not fenced and time.monotonic() - since > timing.detect:
+                fenced = True
+                self._fence(deadline=time.monotonic() + timing.stop_budget)
+            notify(f"EXTEND_TIMEOUT_USEC={int(JOIN_RETRY * 4e6)}")  # still starting
+            if self.stop.wait(JOIN_RETRY):
+                raise SystemExit(0)
 
     def _take_lease(self) -> None:
         """Reuse the lease of a daemon that just restarted (its keys stay put), else grant
@@ -207,17 +236,27 @@ class Daemon:
         successful refresh was *sent*, the conservative end of its round trip."""
         timing = self.settings.timing
         client = connect_etcd(self.settings, timeout=timing.keepalive)
-        while not self.stop.wait(timing.keepalive):
-            sent = time.monotonic()
-            try:
-                ttl = client.lease_keepalive(self.lease)
-            except EtcdError as exc:
-                self._post("etcd-error", str(exc))
+        wait, failing = timing.keepalive, False
+        while not self.stop.wait(wait):
+            sent, lease = time.monotonic(), self.lease
+            if not lease:  # the main loop is granting a new one
+                wait = KEEPALIVE_RETRY
                 continue
+            try:
+                ttl = client.lease_keepalive(lease)
+            except EtcdError as exc:
+                # Retry at once, not a keep-alive period later: every second without a
+                # refresh eats into the detection time (an etcd leader election is
+                # over in about a second, and then any member answers).
+                if not failing:
+                    self._post("etcd-error", str(exc))
+                wait, failing = KEEPALIVE_RETRY, True
+                continue
+            wait, failing = max(0.0, timing.keepalive - (time.monotonic() - sent)), False
             if ttl > 0:
                 self.last_ok = sent
             else:
-                self._post("lease-lost")
+                self._post("lease-lost", lease)
 
     def _guard(self) -> None:
         """Self-fencing and the systemd watchdog, on a thread that does no I/O.
@@ -277,28 +316,59 @@ class Daemon:
     def _loop(self) -> None:
         while not self.stop.is_set():
             self.loop_at = time.monotonic()
-            self.sd.iterate(0.5)
-            self._drain_events()
-            self._check_actions()
-            now = time.monotonic()
-            if now >= self._resync_at:
-                self._resync()
-            elif now >= self._monitor_at:  # monitored objects: om3's monitor_schedule (@1m)
-                self._monitor_at = now + MONITOR_PERIOD
-                self.local.dirty.update(p for p, st in self.local.status.items()
-                                        if _monitored(st))  # fmt: skip
-            frozen = safefs.is_file(node_frozen_flag())
-            if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
-                self._node_frozen = frozen
-                self._publish_node()
-            self._observe_dirty()
-            self._serve_requests()
-            self._reconcile()
-            if now >= self._upgrade_at:
-                self._upgrade_at = now + UPGRADE_CHECK
-                if stale(self._sources):
-                    self._reexec()
+            try:
+                self._turn()
+            except EtcdError as exc:
+                self._etcd_down(exc)
+            self._upgrade_check()
         notify("STOPPING=1")
+
+    def _etcd_down(self, exc: EtcdError) -> None:
+        """An etcd call of the main loop failed (no quorum, partition, outage): say so once
+        an outage, wait a little and go on. Self-fencing does not depend on this loop (the
+        guard thread watches the lease keep-alives); what failed to be written is written
+        again once etcd answers (:meth:`_turn`)."""
+        now = time.monotonic()
+        if now - self._etcd_said >= ETCD_DOWN_LOG:
+            self._etcd_said = now
+            self.log.warning(f"etcd: {exc}: retrying")
+        self._rewrite = True
+        self.stop.wait(0.5)
+
+    def _turn(self) -> None:
+        """One round of the main loop."""
+        self.sd.iterate(0.5)
+        self._drain_events()  # first: a lost lease makes every write with it fail
+        if not self.lease:  # a lost lease not granted again yet
+            self._take_lease()
+            self._rewrite = True
+        if self._rewrite:
+            self._republish()
+            self._rewrite = False
+            self._etcd_said = 0.0
+        self._check_actions()
+        now = time.monotonic()
+        if now >= self._resync_at:
+            self._resync()
+        elif now >= self._monitor_at:  # monitored objects: om3's monitor_schedule (@1m)
+            self._monitor_at = now + MONITOR_PERIOD
+            self.local.dirty.update(p for p, st in self.local.status.items()
+                                    if _monitored(st))  # fmt: skip
+        frozen = safefs.is_file(node_frozen_flag())
+        if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
+            self._node_frozen = frozen
+            self._publish_node()
+        self._observe_dirty()
+        self._serve_requests()
+        self._reconcile()
+
+    def _upgrade_check(self) -> None:
+        """Re-execute when the code changed on disk (whatever etcd's state)."""
+        now = time.monotonic()
+        if now >= self._upgrade_at:
+            self._upgrade_at = now + UPGRADE_CHECK
+            if stale(self._sources):
+                self._reexec()
 
     def _reexec(self) -> None:
         """Run the new code: the lease, the keys and the actions in flight carry over."""
@@ -315,12 +385,12 @@ class Daemon:
                 return
             if kind == "watch":
                 self._apply(*data)
-            elif kind == "lease-lost":
+            elif kind == "lease-lost" and data == self.lease:  # not one granted since
                 self.log.warning("the node lease expired: registering again")
                 self.lease = 0
                 safefs.remove(daemon_lease_file())
                 self._take_lease()
-                self._republish()
+                self._republish()  # etcd failing meanwhile: done by the next _turn
             elif kind == "resync-etcd":
                 revision, kvs = self.etcd.range(self.keys.prefix)
                 self.state.load(revision, kvs)

@@ -2,7 +2,8 @@
 ``bench/chaos.py``).
 
 Where an object runs is read from outside the cluster, not from what the cluster says:
-each object's app leaves a marker file in the node's ``/tmp`` while it runs, and the
+each object's app leaves a marker file in the node's ``/tmp`` while it runs (with its
+PID in it when the app is a process that may be killed: :func:`runs`), and the
 :class:`Sampler` thread looks for it on every node every 100 ms, through
 ``/proc/<pid>/root``. That works on a frozen node (its files stay readable), a dead node
 runs nothing, and a node whose daemon or etcd is gone is still seen: the count of
@@ -81,7 +82,7 @@ class Sampler:
                 if not node.alive():
                     continue
                 for name, marker in self.markers.items():
-                    if node.path(marker).exists():
+                    if runs(node, marker):
                         found[name].add(node.name)
         return {name: frozenset(nodes) for name, nodes in found.items()}
 
@@ -124,6 +125,17 @@ class Sampler:
         """The time of the last sample with the app running on ``node``."""
         name = self._only(name)
         return max(s.at for s in self.samples if node in s.up[name])
+
+
+def runs(node: Node, marker: str) -> bool:
+    """Whether the app of ``marker`` runs on ``node``: the file exists and, when it holds a
+    PID (``echo $$ > marker; exec app``), that process is alive in the node (a SIGKILLed
+    app leaves its marker behind)."""
+    try:
+        text = node.path(marker).read_text().strip()
+    except FileNotFoundError:
+        return False
+    return node.path(f"/proc/{text}").exists() if text.isdigit() else True
 
 
 def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
