@@ -88,11 +88,7 @@ def destroy_node(state: LabState, node: NodeInfo) -> list[str]:
     lines = [f"link del {node.veth}"] if _link_exists(node.veth) else []
     if Path("/run/netns", node.netns).exists():
         lines.append(f"netns del {node.netns}")
-    if lines:
-        proc = _batch(lines, force=True)
-        assert proc.stdout is not None
-        proc.stdout.read()
-        proc.wait()
+    _delete(lines)
     left = [node.veth] if _link_exists(node.veth) else []
     return left + ([f"netns {node.netns}"] if Path("/run/netns", node.netns).exists() else [])
 
@@ -104,12 +100,17 @@ def destroy(state: LabState) -> list[str]:
     lines += [f"netns del {n.netns}" for n in state.nodes if Path("/run/netns", n.netns).exists()]
     if _link_exists(state.bridge):
         lines.append(f"link del {state.bridge}")
+    _delete(lines)
+    return leftovers(state)
+
+
+def _delete(lines: list[str]) -> None:
+    """Run ``ip -force -batch`` deletions, whatever fails (the caller checks what is left)."""
     if lines:
         proc = _batch(lines, force=True)
         assert proc.stdout is not None
         proc.stdout.read()
         proc.wait()
-    return leftovers(state)
 
 
 def _link_exists(name: str) -> bool:

@@ -135,6 +135,11 @@ def wait_for(check: Callable[[], bool], timeout: float, what: Callable[[], str])
         raise AssertionError(f"not reached in {timeout:g}s: {what()}") from None
 
 
+def failovers(times: list[float]) -> str:
+    return (f"{len(times)} trials, lease_ttl {TTL:g}s, failover median "
+            f"{statistics.median(times):.1f}s max {max(times):.1f}s")  # fmt: skip
+
+
 def counts(sampler: Sampler) -> str:
     return f"{len(sampler.samples)} samples, {sampler.doubles()} double-active"
 
@@ -166,9 +171,7 @@ def test_node_death_fails_over_to_the_next_node(
             until(lambda: "n1" in avails(n3, name), timeout=60)
             settles_on_n2(n3, name, sampler)
             assert sampler.doubles() == 0, trial
-    report(request, f"{NODE_DEATH_TRIALS} trials, lease_ttl {TTL:g}s, failover "
-                    f"median {statistics.median(times):.1f}s max {max(times):.1f}s, "
-                    f"{counts(sampler)}")  # fmt: skip
+    report(request, f"{failovers(times)}, {counts(sampler)}")
     assert sampler.doubles() == 0
 
 
@@ -201,10 +204,8 @@ def test_partition_stops_before_the_lease_expires_and_heals_in_place(
             until(lambda: alive_in_mon(n3, "n1"), timeout=60)
             time.sleep(2)  # room for a wrong move back
             settles_on_n2(n3, name, sampler)
-    report(request, f"{PARTITION_TRIALS} trials, lease_ttl {TTL:g}s, failover "
-                    f"median {statistics.median(times):.1f}s max {max(times):.1f}s, n1 stopped "
-                    f"{min(leads):.1f}-{max(leads):.1f}s before n2 saw its lease expire, "
-                    f"{counts(sampler)}")  # fmt: skip
+    report(request, f"{failovers(times)}, n1 stopped {min(leads):.1f}-{max(leads):.1f}s "
+                    f"before n2 saw its lease expire, {counts(sampler)}")  # fmt: skip
     assert sampler.doubles() == 0
 
 
