@@ -22,6 +22,7 @@ lease keeper, the watcher. The two others only post to the main loop's queue.
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import queue
 import shlex
@@ -84,6 +85,26 @@ def _monitored(status: Status) -> bool:
     """Resource monitoring needs it observed even when systemd sees no change (a
     forking app whose check fails while its unit stays active)."""
     return any(r.get("restart") or r.get("monitor") for r in status.resources.values())
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # created: this node owns it from now on
+    OURS = "ours"  # it was this node's already: re-bound to its lease
+    HELD = "held"  # another node owns it (or, without ``create``, nobody does)
+
+
+def claim(etcd: Etcd, key: str, node: str, lease: int, *, create: bool = True) -> Claim:
+    """Own a failover object's ``key`` for ``node``, bound to ``lease``: create it when no
+    one holds it, or re-bind it when it holds ``node`` already (a previous lease of this
+    node). Both are compare-and-put transactions in etcd: what this node's cache says
+    about the owner never decides. (A cache that still said "mine" once let a node back
+    from a partition overwrite the key its peer had taken meanwhile, and start the
+    object there too.)"""
+    mine = k.encode({"node": node})
+    put = [op_put(key, mine, lease=lease)]
+    if create and etcd.txn([when_version(key, "=", 0)], put).succeeded:
+        return Claim.NEW
+    return Claim.OURS if etcd.txn([when_value(key, "=", mine)], put).succeeded else Claim.HELD
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -209,12 +230,10 @@ class Daemon:
         for path, published in self.state.instances.items():
             if self.node in published:
                 self.local.monitor[path] = Monitor.from_json(published[self.node])
-        ops = [op_delete(self.keys.fenced(self.node))]  # fenced while lost: back now
+        self.etcd.txn([], [op_delete(self.keys.fenced(self.node))])  # fenced while lost: back
         for path, owner in self.state.owners.items():
-            if owner == self.node:
-                ops.append(op_put(self.keys.owner(path), k.encode({"node": self.node}),
-                                  lease=self.lease))  # fmt: skip
-        self.etcd.txn([], ops)
+            if owner == self.node:  # re-bound only if still ours: etcd, not the read, says
+                claim(self.etcd, self.keys.owner(path), self.node, self.lease, create=False)
         running = set(self.sd.list_units(["omc-action-*.service"]))
         for path, monitor in self.local.monitor.items():
             if monitor.state.busy and action_unit(path) in running:
@@ -613,14 +632,11 @@ class Daemon:
     def _take(self, path: ObjectPath, why: str) -> bool:
         """Own the failover object: create the key, or re-bind it when it is already ours.
         A new ownership is logged and published with ``why`` (``om mon --verbose``)."""
-        key, mine = self.keys.owner(path), k.encode({"node": self.node})
-        ours = [op_put(key, mine, lease=self.lease)]
-        again = ours if self.state.owners.get(path) == self.node else []
-        result = self.etcd.txn([when_version(key, "=", 0)], ours, again)
-        if not result.succeeded and not again:
+        claimed = claim(self.etcd, self.keys.owner(path), self.node, self.lease)
+        if claimed is Claim.HELD:
             return False
         self.state.owners[path] = self.node
-        if result.succeeded and why:
+        if claimed is Claim.NEW and why:
             self.log.info(f"{path}: took the ownership: {why}")
             self._set(path, took_over=time.time(), took_over_why=why)
         return True
