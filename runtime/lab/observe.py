@@ -3,7 +3,7 @@
 
 Where an object runs is read from outside the cluster, not from what the cluster says:
 each object's app leaves a marker file in the node's ``/tmp`` while it runs (with its
-PID in it when the app is a process that may be killed: :func:`runs`), and the
+PID in it when the app is a process that may be killed: :func:`runs`, :data:`APP`), and the
 :class:`Sampler` thread looks for it on every node every 100 ms, through
 ``/proc/<pid>/root``. That works on a frozen node (its files stay readable), a dead node
 runs nothing, and a node whose daemon or etcd is gone is still seen: the count of
@@ -32,6 +32,8 @@ from .state import LabError
 
 OM = str(Path(sys.executable).parent / "om")
 SAMPLE_PERIOD = 0.1
+# An app whose marker holds its PID, and whose command line names the marker (runs()).
+APP = "/bin/sh -c 'echo $$ > {marker}; exec tail -n 0 -f {marker}'"
 
 Where = dict[str, frozenset[str]]  # object name → the nodes its app runs on
 
@@ -129,13 +131,17 @@ class Sampler:
 
 def runs(node: Node, marker: str) -> bool:
     """Whether the app of ``marker`` runs on ``node``: the file exists and, when it holds a
-    PID (``echo $$ > marker; exec app``), that process is alive in the node (a SIGKILLed
-    app leaves its marker behind)."""
+    PID (``echo $$ > marker; exec tail -f marker``), that process is alive in the node and
+    names the marker in its command line (a SIGKILLed app leaves its marker behind, and
+    its PID may be reused by any process of the node)."""
     try:
         text = node.path(marker).read_text().strip()
+        if not text.isdigit():
+            return True
+        cmdline = node.path(f"/proc/{text}/cmdline").read_bytes()
     except FileNotFoundError:
         return False
-    return node.path(f"/proc/{text}").exists() if text.isdigit() else True
+    return marker.encode() in cmdline.split(b"\0")
 
 
 def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from omc.runtime.lab.api import Lab, Node
-from omc.runtime.lab.observe import SAMPLE_PERIOD, Sampler, alive_in_mon, avails, make_whole, om
+from omc.runtime.lab.observe import (
+    APP,
+    SAMPLE_PERIOD,
+    Sampler,
+    alive_in_mon,
+    avails,
+    make_whole,
+    om,
+)
 from omc.runtime.lab.services import LAB_TIMING
 
 from tests.cluster.test_cluster_lab import config, create, until
@@ -295,7 +303,7 @@ def test_resource_restarts_then_monitor_action_switch(cluster: Lab, name: str) -
     marker = f"/tmp/{name}.up"
     text = (
         "[DEFAULT]\nnodes = n1 n2\norchestrate = ha\nmonitor_action = switch\n\n"
-        f"[app#0]\ntype = simple\nstart = /bin/sh -c 'echo $$ > {marker}; exec sleep 100000'\n"
+        f"[app#0]\ntype = simple\nstart = {APP.format(marker=marker)}\n"
         f"stop = rm -f {marker}\nrestart = 2\nmonitor = true\n"
     )
     assert create(n1, name, text).returncode == 0
