@@ -642,6 +642,18 @@ class Daemon:
         return True
 
     def _release(self, path: ObjectPath) -> None:
+        """Give the ownership key back. First cancel systemd's own pending restarts of the
+        object's units (an app's ``restart = N`` is also ``Restart=on-failure``,
+        docs/units.md): a unit that restarts after the key is gone would run next to the
+        next owner's instance. A unit that came back before the cancel keeps the key."""
+        units = [u for u, p in self.local.units.items() if p == path]
+        with contextlib.suppress(SystemdError):
+            pending = [u for u, s in self.sd.states(units).items() if s.sub_state == "auto-restart"]
+            if pending:
+                self.sd.stop(pending, timeout=self.settings.timing.stop_budget)
+                self.local.dirty.add(path)
+                if any(s.is_active for s in self.sd.states(pending).values()):
+                    return
         key = self.keys.owner(path)
         self.etcd.txn([when_value(key, "=", k.encode({"node": self.node})),
                        when_lease(key, "=", self.lease)], [op_delete(key)])  # fmt: skip
