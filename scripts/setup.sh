@@ -16,7 +16,7 @@ VENV=${VENV:-$ROOT/.venv}
 APT_PKGS=(python3-venv python3-dev gcc
           pkg-config libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0 dbus systemd
           iproute2 iputils-ping e2fsprogs util-linux etcd-server etcd-client rsync
-          openssh-server openssh-client podman fuse-overlayfs openssl)
+          openssh-server openssh-client podman fuse-overlayfs openssl nftables)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

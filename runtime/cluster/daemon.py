@@ -24,6 +24,7 @@ collector spool (:mod:`omc.runtime.collector.sender`).
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import queue
 import shlex
@@ -60,6 +61,7 @@ from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
 from omc.runtime.collector import sender as collector_sender
+from omc.runtime.drivers.command import PEERS_DOWN_ENV
 from omc.runtime.layout import daemon_lease_file, frozen_flag, node_frozen_flag
 from omc.runtime.log import ActionLog, action_log, new_sid
 from omc.runtime.upgrade import loaded_sources, stale
@@ -78,12 +80,35 @@ RECONCILE_PERIOD = 2.0  # decisions without any change seen (time-only rules), s
 MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable resources
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
+KEEPALIVE_RETRY = 0.1  # seconds before a failed lease refresh is tried again
+JOIN_RETRY = 1.0  # seconds between two attempts to reach etcd at start-up
+ETCD_DOWN_LOG = 30.0  # an etcd outage is logged once that often
 
 
 def _monitored(status: Status) -> bool:
     """Resource monitoring needs it observed even when systemd sees no change (a
     forking app whose check fails while its unit stays active)."""
     return any(r.get("restart") or r.get("monitor") for r in status.resources.values())
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # created: this node owns it from now on
+    OURS = "ours"  # it was this node's already: re-bound to its lease
+    HELD = "held"  # another node owns it (or, without ``create``, nobody does)
+
+
+def claim(etcd: Etcd, key: str, node: str, lease: int, *, create: bool = True) -> Claim:
+    """Own a failover object's ``key`` for ``node``, bound to ``lease``: create it when no
+    one holds it, or re-bind it when it holds ``node`` already (a previous lease of this
+    node). Both are compare-and-put transactions in etcd: what this node's cache says
+    about the owner never decides. (A cache that still said "mine" once let a node back
+    from a partition overwrite the key its peer had taken meanwhile, and start the
+    object there too.)"""
+    mine = k.encode({"node": node})
+    put = [op_put(key, mine, lease=lease)]
+    if create and etcd.txn([when_version(key, "=", 0)], put).succeeded:
+        return Claim.NEW
+    return Claim.OURS if etcd.txn([when_value(key, "=", mine)], put).succeeded else Claim.HELD
 
 
 def action_unit(path: ObjectPath) -> str:
@@ -138,6 +163,8 @@ class Daemon:
         self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
         self.loop_at = time.monotonic()  # when the main loop last came round
         self.fenced = False
+        self._rewrite = False  # a write to etcd failed: publish everything again
+        self._etcd_said = 0.0  # when the last "etcd does not answer" was logged
         self._fence_tries: dict[str, float] = {}
         self.log = action_log("node", action="daemon", origin=ORIGIN, console=None)
 
@@ -148,13 +175,11 @@ class Daemon:
         self.sd = Systemd.system()
         signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
         signal.signal(signal.SIGINT, lambda *_: self._shutdown())
-        self._take_lease()
-        # Keep the lease alive from now on: installing and observing many objects below
-        # can take longer than its TTL, and every write that follows carries it.
+        # Keep the lease alive from the moment it is taken (the keeper waits while there
+        # is none): installing and observing many objects below can take longer than its
+        # TTL, and every write that follows carries it.
         threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
-        revision, kvs = self.etcd.range(self.keys.prefix)
-        self.state.load(revision, kvs)
-        self._recover()
+        self._join()
         self.sd.watch_units(self._unit_changed)
         self._sync_configs(self.state.paths())
         self._publish_node(force=True)
@@ -170,6 +195,33 @@ class Daemon:
         self._sources = loaded_sources()
         self._loop()
         return 0
+
+    def _join(self) -> None:
+        """The lease, the first read of the cluster's keys and the recovery of this node's
+        own, retried until etcd answers: a node that boots during an etcd outage, or a
+        daemon restarted on the minority side of a partition, waits for etcd instead of
+        exiting (a restart loop would end in ``failed`` for good, and the node would never
+        rejoin). Failover instances left running by a previous daemon are not guarded
+        meanwhile: past the detection time without etcd they are stopped, as the guard
+        thread of a running daemon would."""
+        timing, since, fenced = self.settings.timing, time.monotonic(), False
+        while True:
+            try:
+                self._take_lease()
+                revision, kvs = self.etcd.range(self.keys.prefix)
+                self.state.load(revision, kvs)
+                self._recover()
+            except EtcdError as exc:
+                self.lease = 0
+                self.log.warning(f"etcd does not answer, retrying: {exc}")
+            else:
+                return
+            if not fenced and time.monotonic() - since > timing.detect:
+                fenced = True
+                self._fence(deadline=time.monotonic() + timing.stop_budget)
+            notify(f"EXTEND_TIMEOUT_USEC={int(JOIN_RETRY * 4e6)}")  # still starting
+            if self.stop.wait(JOIN_RETRY):
+                raise SystemExit(0)
 
     def _take_lease(self) -> None:
         """Reuse the lease of a daemon that just restarted (its keys stay put), else grant
@@ -189,12 +241,10 @@ class Daemon:
         for path, published in self.state.instances.items():
             if self.node in published:
                 self.local.monitor[path] = Monitor.from_json(published[self.node])
-        ops = [op_delete(self.keys.fenced(self.node))]  # fenced while lost: back now
+        self.etcd.txn([], [op_delete(self.keys.fenced(self.node))])  # fenced while lost: back
         for path, owner in self.state.owners.items():
-            if owner == self.node:
-                ops.append(op_put(self.keys.owner(path), k.encode({"node": self.node}),
-                                  lease=self.lease))  # fmt: skip
-        self.etcd.txn([], ops)
+            if owner == self.node:  # re-bound only if still ours: etcd, not the read, says
+                claim(self.etcd, self.keys.owner(path), self.node, self.lease, create=False)
         running = set(self.sd.list_units(["omc-action-*.service"]))
         for path, monitor in self.local.monitor.items():
             if monitor.state.busy and action_unit(path) in running:
@@ -216,17 +266,27 @@ class Daemon:
         successful refresh was *sent*, the conservative end of its round trip."""
         timing = self.settings.timing
         client = connect_etcd(self.settings, timeout=timing.keepalive)
-        while not self.stop.wait(timing.keepalive):
-            sent = time.monotonic()
-            try:
-                ttl = client.lease_keepalive(self.lease)
-            except EtcdError as exc:
-                self._post("etcd-error", str(exc))
+        wait, failing = timing.keepalive, False
+        while not self.stop.wait(wait):
+            sent, lease = time.monotonic(), self.lease
+            if not lease:  # the main loop is granting a new one
+                wait = KEEPALIVE_RETRY
                 continue
+            try:
+                ttl = client.lease_keepalive(lease)
+            except EtcdError as exc:
+                # Retry at once, not a keep-alive period later: every second without a
+                # refresh eats into the detection time (an etcd leader election is
+                # over in about a second, and then any member answers).
+                if not failing:
+                    self._post("etcd-error", str(exc))
+                wait, failing = KEEPALIVE_RETRY, True
+                continue
+            wait, failing = max(0.0, timing.keepalive - (time.monotonic() - sent)), False
             if ttl > 0:
                 self.last_ok = sent
             else:
-                self._post("lease-lost")
+                self._post("lease-lost", lease)
 
     def _guard(self) -> None:
         """Self-fencing and the systemd watchdog, on a thread that does no I/O.
@@ -286,28 +346,59 @@ class Daemon:
     def _loop(self) -> None:
         while not self.stop.is_set():
             self.loop_at = time.monotonic()
-            self.sd.iterate(0.5)
-            self._drain_events()
-            self._check_actions()
-            now = time.monotonic()
-            if now >= self._resync_at:
-                self._resync()
-            elif now >= self._monitor_at:  # monitored objects: om3's monitor_schedule (@1m)
-                self._monitor_at = now + MONITOR_PERIOD
-                self.local.dirty.update(p for p, st in self.local.status.items()
-                                        if _monitored(st))  # fmt: skip
-            frozen = safefs.is_file(node_frozen_flag())
-            if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
-                self._node_frozen = frozen
-                self._publish_node()
-            self._observe_dirty()
-            self._serve_requests()
-            self._reconcile()
-            if now >= self._upgrade_at:
-                self._upgrade_at = now + UPGRADE_CHECK
-                if stale(self._sources):
-                    self._reexec()
+            try:
+                self._turn()
+            except EtcdError as exc:
+                self._etcd_down(exc)
+            self._upgrade_check()
         notify("STOPPING=1")
+
+    def _etcd_down(self, exc: EtcdError) -> None:
+        """An etcd call of the main loop failed (no quorum, partition, outage): say so once
+        an outage, wait a little and go on. Self-fencing does not depend on this loop (the
+        guard thread watches the lease keep-alives); what failed to be written is written
+        again once etcd answers (:meth:`_turn`)."""
+        now = time.monotonic()
+        if now - self._etcd_said >= ETCD_DOWN_LOG:
+            self._etcd_said = now
+            self.log.warning(f"etcd: {exc}: retrying")
+        self._rewrite = True
+        self.stop.wait(0.5)
+
+    def _turn(self) -> None:
+        """One round of the main loop."""
+        self.sd.iterate(0.5)
+        self._drain_events()  # first: a lost lease makes every write with it fail
+        if not self.lease:  # a lost lease not granted again yet
+            self._take_lease()
+            self._rewrite = True
+        if self._rewrite:
+            self._republish()
+            self._rewrite = False
+            self._etcd_said = 0.0
+        self._check_actions()
+        now = time.monotonic()
+        if now >= self._resync_at:
+            self._resync()
+        elif now >= self._monitor_at:  # monitored objects: om3's monitor_schedule (@1m)
+            self._monitor_at = now + MONITOR_PERIOD
+            self.local.dirty.update(p for p, st in self.local.status.items()
+                                    if _monitored(st))  # fmt: skip
+        frozen = safefs.is_file(node_frozen_flag())
+        if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
+            self._node_frozen = frozen
+            self._publish_node()
+        self._observe_dirty()
+        self._serve_requests()
+        self._reconcile()
+
+    def _upgrade_check(self) -> None:
+        """Re-execute when the code changed on disk (whatever etcd's state)."""
+        now = time.monotonic()
+        if now >= self._upgrade_at:
+            self._upgrade_at = now + UPGRADE_CHECK
+            if stale(self._sources):
+                self._reexec()
 
     def _reexec(self) -> None:
         """Run the new code: the lease, the keys and the actions in flight carry over."""
@@ -324,12 +415,12 @@ class Daemon:
                 return
             if kind == "watch":
                 self._apply(*data)
-            elif kind == "lease-lost":
+            elif kind == "lease-lost" and data == self.lease:  # not one granted since
                 self.log.warning("the node lease expired: registering again")
                 self.lease = 0
                 safefs.remove(daemon_lease_file())
                 self._take_lease()
-                self._republish()
+                self._republish()  # etcd failing meanwhile: done by the next _turn
             elif kind == "resync-etcd":
                 revision, kvs = self.etcd.range(self.keys.prefix)
                 self.state.load(revision, kvs)
@@ -566,19 +657,28 @@ class Daemon:
     def _take(self, path: ObjectPath, why: str) -> bool:
         """Own the failover object: create the key, or re-bind it when it is already ours.
         A new ownership is logged and published with ``why`` (``om mon --verbose``)."""
-        key, mine = self.keys.owner(path), k.encode({"node": self.node})
-        ours = [op_put(key, mine, lease=self.lease)]
-        again = ours if self.state.owners.get(path) == self.node else []
-        result = self.etcd.txn([when_version(key, "=", 0)], ours, again)
-        if not result.succeeded and not again:
+        claimed = claim(self.etcd, self.keys.owner(path), self.node, self.lease)
+        if claimed is Claim.HELD:
             return False
         self.state.owners[path] = self.node
-        if result.succeeded and why:
+        if claimed is Claim.NEW and why:
             self.log.info(f"{path}: took the ownership: {why}")
             self._set(path, took_over=time.time(), took_over_why=why)
         return True
 
     def _release(self, path: ObjectPath) -> None:
+        """Give the ownership key back. First cancel systemd's own pending restarts of the
+        object's units (an app's ``restart = N`` is also ``Restart=on-failure``,
+        docs/units.md): a unit that restarts after the key is gone would run next to the
+        next owner's instance. A unit that came back before the cancel keeps the key."""
+        units = [u for u, p in self.local.units.items() if p == path]
+        with contextlib.suppress(SystemdError):
+            pending = [u for u, s in self.sd.states(units).items() if s.sub_state == "auto-restart"]
+            if pending:
+                self.sd.stop(pending, timeout=self.settings.timing.stop_budget)
+                self.local.dirty.add(path)
+                if any(s.is_active for s in self.sd.states(pending).values()):
+                    return
         key = self.keys.owner(path)
         self.etcd.txn([when_value(key, "=", k.encode({"node": self.node})),
                        when_lease(key, "=", self.lease)], [op_delete(key)])  # fmt: skip
@@ -628,8 +728,9 @@ class Daemon:
             "Environment": [
                 f"OSVC_ACTION_ORIGIN={ORIGIN}",
                 "OMC_EXECUTOR=1",
-                f"OSVC_REQUEST_ID={new_sid()}",
-            ],  # journald's REQUEST_ID
+                f"OSVC_REQUEST_ID={new_sid()}",  # journald's REQUEST_ID
+                f"{PEERS_DOWN_ENV}={' '.join(self._peers_down())}",
+            ],
             "Description": f"omc daemon action: {path} {step}",
             "CollectMode": "inactive-or-failed",
         }
@@ -638,6 +739,11 @@ class Daemon:
         job = self.sd.launch_transient(unit, argv, properties)
         self.local.inflight[path] = InFlight(action=step, job=job)
         self._set(path, state=State(busy))
+
+    def _peers_down(self) -> list[str]:
+        """The cluster's nodes without a lease now (dead, cut off, lost): an action's
+        drivers do not ask them over ssh (:data:`PEERS_DOWN_ENV`)."""
+        return sorted(set(self.settings.nodes) - set(self.state.nodes) - {self.node})
 
     def _check_actions(self) -> None:
         for path, flight in list(self.local.inflight.items()):

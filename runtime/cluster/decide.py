@@ -594,13 +594,27 @@ def _resource_monitoring(view: ObjectView, snap: Snapshot, inst: Instance) -> De
         elif res.monitor:
             monitor = True
     if restart:
-        return Decision(path=path, steps=(Do.RESTART_RESOURCES,), rids=tuple(restart),
-                        reason="resource monitoring")  # fmt: skip
+        return _restart(view, inst, tuple(restart))
     if waiting:
         return _wait(path, "restart_delay")
     if monitor:
         return _monitor_action(view)
     return None
+
+
+def _restart(view: ObjectView, inst: Instance, rids: tuple[str, ...]) -> Decision | None:
+    """Restart the down resources ``rids``. A failover instance does it under its
+    ownership key, as it starts: the key in etcd, not this node's cache, says it is still
+    ours (a node back from a partition, its instance stopped by self-fencing, still
+    believes it owns it and would restart it next to the new owner's). None when another
+    node owns it: not ours to restart (:func:`_ownership` stops it if it runs)."""
+    if view.config.flex:
+        return Decision(path=view.config.path, steps=(Do.RESTART_RESOURCES,), rids=rids,
+                        reason="resource monitoring")  # fmt: skip
+    if view.owner not in (None, inst.node):
+        return None
+    return Decision(path=view.config.path, steps=(Do.TAKE, Do.RESTART_RESOURCES), rids=rids,
+                    reason="resource monitoring")  # fmt: skip
 
 
 def _monitor_action(view: ObjectView) -> Decision:

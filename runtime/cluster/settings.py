@@ -50,6 +50,7 @@ import configparser
 import ipaddress
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -161,6 +162,39 @@ def _flag(text: str, *, key: str) -> bool:
     raise SettingsError(f"cluster.conf: {key} = {text!r} is not a boolean")
 
 
+DAEMON_KEYS = ("lease_ttl", "keepalive", "stop_budget", "margin", "grace", "watchdog",
+               "split_action", "resync", "max_parallel")  # fmt: skip
+
+
+def timing_from(daemon: Mapping[str, str]) -> Timing:
+    """The ``[daemon]`` section's values (defaults for the missing ones), checked against
+    the timing rule: :class:`SettingsError` names the value that breaks it."""
+    default = Timing()
+
+    def get(key: str, fallback: str) -> str:
+        return str(daemon.get(key, fallback)).strip() or fallback
+
+    def seconds(key: str, fallback: float) -> float:
+        return duration(get(key, f"{fallback:g}s"), key=key)
+
+    max_parallel = get("max_parallel", "10")
+    if not max_parallel.isdigit():
+        raise SettingsError(f"cluster.conf: max_parallel = {max_parallel!r} is not a number")
+    timing = Timing(
+        lease_ttl=max(1, round(seconds("lease_ttl", default.lease_ttl))),
+        keepalive=seconds("keepalive", default.keepalive),
+        stop_budget=seconds("stop_budget", default.stop_budget),
+        margin=seconds("margin", default.margin),
+        grace=seconds("grace", default.grace),
+        watchdog=seconds("watchdog", default.watchdog),
+        split_action=get("split_action", default.split_action),
+        resync=seconds("resync", default.resync),
+        max_parallel=int(max_parallel),
+    )
+    timing.check()
+    return timing
+
+
 def load(etc: Path | None = None) -> ClusterSettings:
     """The settings of ``<etc>/cluster.conf``; :class:`SettingsError` says what is wrong."""
     file = (etc_dir() if etc is None else etc) / CLUSTER_CONF
@@ -179,23 +213,8 @@ def load(etc: Path | None = None) -> ClusterSettings:
     endpoints = tuple(get("etcd", "endpoints").split())
     if not endpoints:
         raise SettingsError(f"{file}: [etcd] endpoints is empty: the cluster needs etcd")
-    default = Timing()
-
-    def seconds(key: str, fallback: float) -> float:
-        return duration(get("daemon", key, f"{fallback:g}s"), key=key)
-
-    timing = Timing(
-        lease_ttl=max(1, round(seconds("lease_ttl", default.lease_ttl))),
-        keepalive=seconds("keepalive", default.keepalive),
-        stop_budget=seconds("stop_budget", default.stop_budget),
-        margin=seconds("margin", default.margin),
-        grace=seconds("grace", default.grace),
-        watchdog=seconds("watchdog", default.watchdog),
-        split_action=get("daemon", "split_action", default.split_action),
-        resync=seconds("resync", default.resync),
-        max_parallel=int(get("daemon", "max_parallel", "10") or 10),
-    )
-    timing.check()
+    daemon = dict(parser.items("daemon")) if parser.has_section("daemon") else {}
+    timing = timing_from(daemon)
     settings = ClusterSettings(
         name=get("cluster", "name", "default") or "default",
         nodes=tuple(get("cluster", "nodes").split()),

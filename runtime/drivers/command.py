@@ -87,6 +87,15 @@ def subprocess_runner(
 
 
 SSH_KEY_ENV = "OMC_SSH_KEY"
+# Peers the cluster knows are down (no etcd lease), space-separated: the node daemon sets
+# it on its actions, so that a takeover's start does not wait out an ssh connect timeout
+# on the very node it takes over from (a dead machine answers no ARP).
+PEERS_DOWN_ENV = "OMC_PEERS_DOWN"
+
+
+def peers_down() -> frozenset[str]:
+    """The peers not to ask over ssh (:data:`PEERS_DOWN_ENV`)."""
+    return frozenset(os.environ.get(PEERS_DOWN_ENV, "").split())
 
 
 def ssh_argv(*, connect_timeout: int = 5) -> tuple[str, ...]:

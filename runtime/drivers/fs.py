@@ -80,12 +80,14 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
 
     Only for failover objects with more than one node (flex instances run
     everywhere). A peer that cannot be reached is not counted: like OpenSVC,
-    the veto only protects against a visible double start. The peer's flag must
+    the veto only protects against a visible double start. So the peers the node
+    daemon names as down (no lease: :func:`.command.peers_down`) are not asked: an
+    unreachable one would only cost the connect timeout. The peer's flag must
     be a file root owns (``test -O`` as root over ssh): a user of the peer cannot
     veto our start with a file of theirs.
     """
     from . import unitfile  # lazily: only failover objects with peers get here
-    from .command import probe, ssh_argv
+    from .command import peers_down, probe, ssh_argv
 
     try:
         service = unitfile.service_config(res.path)
@@ -97,9 +99,11 @@ def flag_peer(res: ResourceView, runner: Runner = subprocess_runner) -> str | No
     local = node_name()
     ssh = ssh_argv(connect_timeout=2)
     flag = str(flag_file(res))
+    down = peers_down()
     for peer in peers:
         if (
             peer != local
+            and peer not in down
             and probe((*ssh, peer, "test", "-f", flag, "-a", "-O", flag), runner=runner).ok
         ):
             return peer

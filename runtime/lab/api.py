@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from omc.runtime.adapters.systemd import Systemd, SystemdError  # cheap: gi is imported on connect
 
-from . import cgroups, network, nodeinit, services
+from . import cgroups, faults, fenceagent, network, nodeinit, services
 from .state import (
     LabError,
     LabState,
@@ -172,6 +172,7 @@ class NodeStatus:
     pid: int
     address: str
     state: str
+    cut_from: tuple[str, ...] = ()  # partitioned from these nodes
 
 
 class Node:
@@ -179,14 +180,19 @@ class Node:
 
     def __init__(self, lab: Lab, info: NodeInfo) -> None:
         self._lab = lab
-        self.info = info
+        self._name = info.name
 
     def __repr__(self) -> str:
         return f"<Node {self._lab.name}/{self.name} pid={self.pid} {self.address}>"
 
     @property
+    def info(self) -> NodeInfo:
+        """As the lab knows it now (a boot changes the PID)."""
+        return self._lab.state.node(self._name)
+
+    @property
     def name(self) -> str:
-        return self.info.name
+        return self._name
 
     @property
     def pid(self) -> int:
@@ -287,11 +293,37 @@ class Node:
         )
 
     def system_state(self) -> str:
-        """``systemctl is-system-running`` of the node, or ``down``."""
+        """``systemctl is-system-running`` of the node, or ``down``, or ``frozen`` (asking
+        a frozen systemd would hang)."""
         if not self.alive():
             return "down"
+        if faults.frozen(self.info):
+            return "frozen"
         proc = self.run(["systemctl", "is-system-running"], check=False, timeout=10)
         return proc.stdout.strip() or "unknown"
+
+    # -- faults (see :mod:`.faults`) -------------------------------------------------------
+
+    def kill(self) -> None:
+        """Node death: PID 1 SIGKILLed, network gone (:meth:`Lab.kill`)."""
+        self._lab.kill(self.name)
+
+    def boot(self, *, timeout: float = UP_TIMEOUT) -> None:
+        """Bring the dead node back (:meth:`Lab.boot`)."""
+        self._lab.boot(self.name, timeout=timeout)
+
+    def freeze(self) -> None:
+        self._lab.freeze(self.name)
+
+    def thaw(self) -> None:
+        self._lab.thaw(self.name)
+
+    def partition(self, peers: Sequence[str] = ()) -> None:
+        """Cut this node's link to ``peers`` (none: every other node)."""
+        self._lab.partition(self.name, peers)
+
+    def heal(self) -> None:
+        self._lab.heal(self.name)
 
 
 class Lab:
@@ -300,6 +332,7 @@ class Lab:
     def __init__(self, state: LabState) -> None:
         self.state = state
         self._launchers: dict[str, subprocess.Popen[bytes]] = {}
+        self._agent: subprocess.Popen[bytes] | None = None  # the fence agent, when we started it
         self.notes: tuple[str, ...] = ()  # what ``up`` changed on the host, for the user
 
     def __repr__(self) -> str:
@@ -344,6 +377,7 @@ class Lab:
         cluster: bool = False,
         timeout: float = UP_TIMEOUT,
         favordynmods: bool = False,
+        timing: dict[str, str] | None = None,
     ) -> Lab:
         """Boot a lab and wait for every node to be ``running``; on any failure, remove
         everything already created and raise :class:`LabError` with the node's log.
@@ -351,20 +385,28 @@ class Lab:
         until reboot), first turn on the host's cgroup ``favordynmods``
         (:func:`cgroups.favor_dynmods`); what that did is in :attr:`notes`. ``tls``
         defaults to ``cluster``: a cluster lab runs etcd over TLS with client
-        certificates and etcd auth unless ``tls=False`` (docs/lab.md)."""
+        certificates and etcd auth unless ``tls=False`` (docs/lab.md). ``timing``:
+        ``cluster.conf`` ``[daemon]`` values of a cluster lab, over the lab's defaults."""
         name = default_name() if name is None else check_name(name)
         problem = lab_root_problem(lab_dir(name).parent)
         if problem is not None:
             raise LabError(f"cannot keep labs there (OMC_LAB_ROOT): {problem}")
         if cluster and not etcd:
             raise LabError("a cluster lab needs etcd (drop --no-etcd)")
+        if timing and not cluster:
+            raise LabError("daemon settings need a cluster lab")
+        services.check_timing(timing or {})
         tuned = cgroups.favor_dynmods() if favordynmods else None
         tls = cluster if tls is None else tls
         lab = cls(allocate(name, nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
-                           cluster=cluster))  # fmt: skip
+                           cluster=cluster, timing=timing))  # fmt: skip
         lab.notes = () if tuned is None else (tuned,)
         try:
             lab._build()
+            if cluster:
+                lab._agent = fenceagent.start(lab.state)
+                lab.state = replace(lab.state, agent_pid=lab._agent.pid)
+                save(lab.state)
             lab._launch()
             lab._wait_running(timeout)
         except BaseException:
@@ -406,9 +448,10 @@ class Lab:
         network.create(state)
         cgroups.create([d for info in state.nodes for d in info.cgroups])
 
-    def _launch(self) -> None:
-        """Start every node's init at once, then learn each node's PID 1."""
-        for info in self.state.nodes:
+    def _launch(self, infos: Sequence[NodeInfo] | None = None) -> None:
+        """Start the nodes' init at once (every node by default), then learn each PID 1."""
+        chosen = list(self.state.nodes if infos is None else infos)
+        for info in chosen:
             log = (node_dir(self.name, info.name) / "init.log").open("wb")
             argv = [
                 "nsenter", f"--net=/run/netns/{info.netns}", "--",
@@ -421,10 +464,11 @@ class Lab:
                 start_new_session=True, env=NODE_ENV,
             )  # fmt: skip
             log.close()
-        for info in self.state.nodes:
+        for info in chosen:
             launcher = self._launchers[info.name].pid
             pid = self._child_of(launcher, info.name)
-            self.state = self.state.with_node(replace(info, pid=pid, launcher_pid=launcher))
+            known = self.state.node(info.name)
+            self.state = self.state.with_node(replace(known, pid=pid, launcher_pid=launcher))
         save(self.state)
 
     def _child_of(self, launcher: int, node: str, timeout: float = 10.0) -> int:
@@ -445,12 +489,12 @@ class Lab:
             return (node_dir(self.name, node) / "init.log").read_text()[-2000:]
         return ""
 
-    def _wait_running(self, timeout: float) -> None:
-        """Poll each node's manager over D-Bus until all are ``running``."""
+    def _wait_running(self, timeout: float, nodes: Sequence[Node] | None = None) -> None:
+        """Poll each node's manager over D-Bus until all (or ``nodes``) are ``running``."""
         deadline = time.monotonic() + timeout
         conns: dict[str, Systemd] = {}
         refused: dict[str, str] = {}  # the last connection error of each node, if any
-        pending = list(self.nodes)
+        pending = list(self.nodes if nodes is None else nodes)
         try:
             while pending:
                 if time.monotonic() > deadline:
@@ -495,10 +539,128 @@ class Lab:
     # -- status -------------------------------------------------------------------------
 
     def status(self) -> list[NodeStatus]:
+        self._reload()
+        cuts = faults.load_cuts(self.state)
         return [
-            NodeStatus(name=n.name, pid=n.pid, address=n.address, state=n.system_state())
+            NodeStatus(
+                name=n.name,
+                pid=n.pid,
+                address=n.address,
+                state=n.system_state(),
+                cut_from=tuple(faults.peers_cut(cuts, n.name)),
+            )
             for n in self.nodes
         ]
+
+    # -- faults (docs/lab.md, "Faults") ---------------------------------------------------
+
+    def _reload(self) -> None:
+        """Read ``state.json`` again: another process (the fence agent, another ``om lab``)
+        may have killed or booted a node since."""
+        self.state = load(self.name)
+
+    def _running(self, name: str) -> Node:
+        node = self.node(name)
+        if not node.alive():
+            raise LabError(f"node {self.name}/{name} is not running (om lab boot {name})")
+        return node
+
+    def kill(self, name: str, *, missing_ok: bool = False) -> bool:
+        """Node death: SIGKILL its PID 1 (and with it every process of the node), delete
+        its veth and namespace (its addresses vanish from the bridge), free its cgroups.
+        Its disk (overlay layers, etcd data) stays for :meth:`boot`. A node already dead
+        is an error, unless ``missing_ok`` (fencing: then False is returned)."""
+        with faults.locked(self.state):
+            self._reload()
+            node = self.node(name)
+            if not node.alive():
+                if not missing_ok:
+                    raise LabError(f"node {self.name}/{name} is not running (already dead?)")
+                self._bury(node.info, pid=0)  # whatever a death outside `kill` left
+                return False
+            self._bury(node.info, pid=node.pid)
+        return True
+
+    def _bury(self, info: NodeInfo, *, pid: int) -> None:
+        """Kill what is left of a node (``pid``: its live PID 1, 0 for none), its network
+        and its cgroups, and record it dead."""
+        left = faults.kill_processes(info, pid)
+        launcher = self._launchers.pop(info.name, None)
+        if launcher is not None:
+            with suppress(subprocess.TimeoutExpired):
+                launcher.wait(timeout=KILL_DEADLINE)
+        left += network.destroy_node(self.state, info)
+        left += faults.remove_cgroups(info)
+        self.state = self.state.with_node(replace(info, pid=0, launcher_pid=0))
+        save(self.state)
+        if left:
+            raise LabError(f"node {self.name}/{info.name}: left behind: {', '.join(left)}")
+
+    def boot(self, name: str, *, timeout: float = UP_TIMEOUT) -> None:
+        """Bring a dead node back: its namespace and veth, fresh cgroups, its init, and
+        wait until it is ``running`` (its etcd member rejoined with the data it kept, its
+        daemon started). A node that fails to boot is killed again."""
+        with faults.locked(self.state):
+            self._reload()
+            node = self.node(name)
+            if node.alive():
+                raise LabError(f"node {self.name}/{name} is already running")
+            self._bury(node.info, pid=0)
+            info = self.state.node(name)
+            try:
+                network.create_node(self.state, info)
+                cgroups.create(list(info.cgroups))
+                self._launch([info])
+                self._wait_running(timeout, [self.node(name)])
+            except BaseException:
+                with suppress(LabError):
+                    self._bury(self.state.node(name), pid=0)
+                raise
+
+    def freeze(self, name: str) -> bool:
+        """Pause the node (cgroup v2 freezer of its whole subtree); False if it was."""
+        with faults.locked(self.state):
+            self._reload()
+            node = self._running(name)
+            if faults.frozen(node.info):
+                return False
+            faults.set_frozen(node.info, True)
+        return True
+
+    def thaw(self, name: str) -> bool:
+        """Resume a frozen node; False if it was not frozen."""
+        with faults.locked(self.state):
+            self._reload()
+            node = self._running(name)
+            if not faults.frozen(node.info):
+                return False
+            faults.set_frozen(node.info, False)
+        return True
+
+    def partition(self, name: str, peers: Sequence[str] = ()) -> list[str]:
+        """Cut the node's link to ``peers`` (none: every other node), on top of the cuts
+        already made; the nodes it is now cut from."""
+        with faults.locked(self.state):
+            self._reload()
+            cuts = faults.load_cuts(self.state) | faults.cut(self.state, name, peers)
+            faults.apply_cuts(self.state, cuts)
+        return faults.peers_cut(cuts, name)
+
+    def heal(self, name: str | None = None) -> list[str]:
+        """Restore every cut link of the node (None: of every node); the cut pairs healed,
+        as ``a-b`` strings."""
+        with faults.locked(self.state):
+            self._reload()
+            if name is not None:
+                self.node(name)
+            before = faults.load_cuts(self.state)
+            after = faults.healed(before, name)
+            faults.apply_cuts(self.state, after)
+        return ["-".join(sorted(c)) for c in sorted(before - after, key=sorted)]
+
+    def cut_from(self, name: str) -> list[str]:
+        """The nodes ``name`` is cut from."""
+        return faults.peers_cut(faults.load_cuts(self.state), name)
 
     # -- teardown -----------------------------------------------------------------------
 
@@ -506,7 +668,12 @@ class Lab:
         """Power the nodes off (``force``: skip straight to SIGKILL), SIGKILL whatever is
         left past ``deadline``, then remove veths, bridge, netns, cgroups and the state
         directory. Raises :class:`LabError` listing anything that could not be removed."""
+        left = fenceagent.stop(self.state, self._agent)
         live = [n for n in self.nodes if n.alive()]
+        for node in live:  # a frozen systemd cannot power off
+            with suppress(OSError, LabError):
+                if faults.frozen(node.info):
+                    faults.set_frozen(node.info, False)
         if not force:
             for node in live:
                 with suppress(ProcessLookupError):
@@ -521,10 +688,11 @@ class Lab:
         for pid in cgroups.pids_in(dirs) | strays:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        left = [f"{n.name} pid {n.pid}" for n in self._wait_gone(live, KILL_DEADLINE)]
+        left += [f"{n.name} pid {n.pid}" for n in self._wait_gone(live, KILL_DEADLINE)]
         for launcher in self._launchers.values():
             with suppress(subprocess.TimeoutExpired):
                 launcher.wait(timeout=KILL_DEADLINE)
+        left += faults.remove_cuts(self.state)
         left += network.destroy(self.state)
         tops = sorted({str(Path(d).parent.parent) for d in dirs if d})
         left += cgroups.remove([str(Path(t, self.name)) for t in tops])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .state import LabError, LabState
+from .state import LabError, LabState, NodeInfo
 
 
 def _batch(
@@ -48,13 +48,18 @@ def host_lines(state: LabState) -> list[str]:
     br = state.bridge
     lines = [f"link add {br} type bridge", f"link set {br} addrgenmode none", f"link set {br} up"]
     for node in state.nodes:
-        lines += [
-            f"netns add {node.netns}",
-            f"link add {node.veth} type veth peer name eth0 netns {node.netns}",
-            f"link set {node.veth} addrgenmode none",
-            f"link set {node.veth} master {br} up",
-        ]
+        lines += node_host_lines(state, node)
     return lines
+
+
+def node_host_lines(state: LabState, node: NodeInfo) -> list[str]:
+    """``ip -batch`` commands for one node's namespace and veth on the bridge (pure)."""
+    return [
+        f"netns add {node.netns}",
+        f"link add {node.veth} type veth peer name eth0 netns {node.netns}",
+        f"link set {node.veth} addrgenmode none",
+        f"link set {node.veth} master {state.bridge} up",
+    ]
 
 
 def node_lines(address: str) -> list[str]:
@@ -70,6 +75,24 @@ def create(state: LabState) -> None:
         _finish(proc, f"lab {state.name}: network of {node.name}")
 
 
+def create_node(state: LabState, node: NodeInfo) -> None:
+    """One node's namespace and veth again, on the lab's existing bridge (``om lab boot``)."""
+    _finish(_batch(node_host_lines(state, node)), f"lab {state.name}: host network of {node.name}")
+    _finish(_batch(node_lines(node.address), netns=node.netns),
+            f"lab {state.name}: network of {node.name}")  # fmt: skip
+
+
+def destroy_node(state: LabState, node: NodeInfo) -> list[str]:
+    """Remove one node's veth (its ``eth0`` goes with it, and with it every address the
+    node had on the lab's subnet) and its namespace. Returns leftovers."""
+    lines = [f"link del {node.veth}"] if _link_exists(node.veth) else []
+    if Path("/run/netns", node.netns).exists():
+        lines.append(f"netns del {node.netns}")
+    _delete(lines)
+    left = [node.veth] if _link_exists(node.veth) else []
+    return left + ([f"netns {node.netns}"] if Path("/run/netns", node.netns).exists() else [])
+
+
 def destroy(state: LabState) -> list[str]:
     """Delete the host veths (explicitly: ``netns del`` frees them asynchronously and a
     fast re-``up`` would then clash), the namespaces and the bridge. Returns leftovers."""
@@ -77,12 +100,17 @@ def destroy(state: LabState) -> list[str]:
     lines += [f"netns del {n.netns}" for n in state.nodes if Path("/run/netns", n.netns).exists()]
     if _link_exists(state.bridge):
         lines.append(f"link del {state.bridge}")
+    _delete(lines)
+    return leftovers(state)
+
+
+def _delete(lines: list[str]) -> None:
+    """Run ``ip -force -batch`` deletions, whatever fails (the caller checks what is left)."""
     if lines:
         proc = _batch(lines, force=True)
         assert proc.stdout is not None
         proc.stdout.read()
         proc.wait()
-    return leftovers(state)
 
 
 def _link_exists(name: str) -> bool:

@@ -20,6 +20,7 @@ certificate (:mod:`.security`). A cluster lab is TLS by default, with etcd auth:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -28,12 +29,13 @@ from pathlib import Path
 
 from omc.compiler.contract.node import om_path
 from omc.runtime.cluster import daemon, fence
+from omc.runtime.cluster.settings import DAEMON_KEYS, SettingsError, timing_from
 from omc.runtime.executor import server as executor
 
 from . import security
 from .nodeinit import OVERLAID
 from .security import Secrets
-from .state import LabState, NodeInfo, node_dir
+from .state import LabError, LabState, NodeInfo, fence_socket, node_dir
 
 TARGET = "omc-lab.target"
 ETCD_UNIT = "omc-lab-etcd.service"
@@ -231,10 +233,35 @@ def cluster_conf(state: LabState, node: NodeInfo, secrets: Secrets) -> str:
         lines.append("insecure = true")
     if secrets.user:
         lines += [f"user = {secrets.user}", f"password = {secrets.password}"]
+    # The fence agent of the lab (runtime/lab/fenceagent.py) kills a node: the lab's BMC.
+    lines += ["", "[stonith]", f"cmd = {fence_command(state)}"]
     # Short timings (failover in seconds), within the timing rule (docs/cluster.md);
     # `reboot` ends only the node (a crash would be the host's kernel).
-    lines += ["", "[daemon]", *(f"{k} = {v}" for k, v in LAB_TIMING.items()), ""]
+    lines += ["", "[daemon]", *(f"{k} = {v}" for k, v in daemon_settings(state).items()), ""]
     return "\n".join(lines)
+
+
+def daemon_settings(state: LabState) -> dict[str, str]:
+    """The ``[daemon]`` section: :data:`LAB_TIMING` with the lab's own overrides."""
+    return {**LAB_TIMING, **state.timing}
+
+
+def check_timing(overrides: dict[str, str]) -> None:
+    """Refuse ``[daemon]`` overrides the daemon would refuse (unknown key, timing rule)
+    before any node boots: :class:`LabError` with the settings' message."""
+    for key in overrides:
+        if key not in DAEMON_KEYS:
+            raise LabError(f"unknown daemon setting {key!r} (one of {', '.join(DAEMON_KEYS)})")
+    try:
+        timing_from({**LAB_TIMING, **overrides})
+    except SettingsError as exc:
+        raise LabError(str(exc)) from None
+
+
+def fence_command(state: LabState) -> str:
+    """``[stonith] cmd``: ``om lab fence`` through the lab's agent socket (docs/lab.md)."""
+    argv = [om_path(), "lab", "fence", "--socket", str(fence_socket(state.name))]
+    return shlex.join(argv) + " {node}"
 
 
 def _without_localhost(hosts: str) -> str:

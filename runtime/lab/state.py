@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(os.environ.get("OMC_LAB_ROOT", "/run/omc-lab"))
@@ -68,6 +68,8 @@ class LabState:
     tls: bool
     nodes: tuple[NodeInfo, ...]
     cluster: bool = False  # cluster.conf and the node daemon in every node (needs etcd)
+    timing: dict[str, str] = field(default_factory=dict)  # cluster.conf [daemon] overrides
+    agent_pid: int = 0  # the lab's fence agent (a cluster lab), a host process
 
     @property
     def dir(self) -> Path:
@@ -104,6 +106,12 @@ def node_dir(lab: str, node: str) -> Path:
     return lab_dir(lab) / "nodes" / node
 
 
+def fence_socket(lab: str) -> Path:
+    """The lab's fence agent socket: in the lab directory, which every node of the lab
+    sees at the same path (and no other lab's node does)."""
+    return lab_dir(lab) / "fence.sock"
+
+
 def check_name(name: str) -> str:
     """A lab name short enough for interface and netns names; error says why."""
     if not NAME_RE.match(name):
@@ -138,6 +146,7 @@ def plan(
     ssh: bool,
     tls: bool,
     cluster: bool = False,
+    timing: dict[str, str] | None = None,
 ) -> LabState:
     """The full naming of a lab with a given index (pure)."""
     infos = tuple(
@@ -162,6 +171,7 @@ def plan(
         tls=tls,
         nodes=infos,
         cluster=cluster,
+        timing=dict(timing or {}),
     )
 
 
@@ -187,7 +197,15 @@ def _used_indices() -> set[int]:
 
 
 def allocate(
-    name: str, *, nodes: int, drp: int, etcd: bool, ssh: bool, tls: bool, cluster: bool = False
+    name: str,
+    *,
+    nodes: int,
+    drp: int,
+    etcd: bool,
+    ssh: bool,
+    tls: bool,
+    cluster: bool = False,
+    timing: dict[str, str] | None = None,
 ) -> LabState:
     """Reserve a free index and the state directory, and write ``state.json``."""
     check_name(name)
@@ -204,7 +222,7 @@ def allocate(
         if not free:
             raise LabError("no free lab index: too many labs on this host")
         state = plan(name, free[0], nodes=nodes, drp=drp, etcd=etcd, ssh=ssh, tls=tls,
-                     cluster=cluster)  # fmt: skip
+                     cluster=cluster, timing=timing)  # fmt: skip
         lab_dir(name).mkdir(mode=0o755)
         save(state)
     return state

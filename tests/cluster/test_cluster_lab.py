@@ -253,35 +253,6 @@ def test_orchestrate_ha_starts_it_and_drain_moves_it(cluster: Lab, name: str) ->
     assert avails(n1, name) == {"n1": "down", "n2": "up"}
 
 
-def _main_pid(node: Node, unit: str) -> int:
-    out = node.run(["systemctl", "show", "-P", "MainPID", unit]).stdout.strip()
-    return int(out or 0)
-
-
-def test_resource_restarts_then_monitor_action_switch(cluster: Lab, name: str) -> None:
-    """restart = 2: an app killed twice is restarted twice on n1; killed a third time
-    (monitor, monitor_action = switch) the service moves to n2."""
-    n1 = cluster.node("n1")
-    text = (
-        "[DEFAULT]\nnodes = n1 n2\norchestrate = ha\nmonitor_action = switch\n\n"
-        "[app#0]\ntype = simple\nstart = sleep 100000\nrestart = 2\nmonitor = true\n"
-    )
-    assert create(n1, name, text).returncode == 0
-    until(lambda: avails(n1, name).get("n1") == "up")
-    unit = f"opensvc-svc.{name.replace('-', chr(92) + 'x2d')}-app.0.service"
-    for _ in (1, 2):
-        before = _main_pid(n1, unit)
-        n1.run(["systemctl", "kill", "-s", "KILL", unit])
-        until(lambda before=before: _main_pid(n1, unit) not in (0, before), timeout=30)
-        # the restarted app's status reaches etcd a little after its new process starts
-        until(lambda: avails(n1, name)["n1"] in ("up", "warn"), timeout=30)
-    n1.run(["systemctl", "kill", "-s", "KILL", unit])
-    until(lambda: avails(n1, name) == {"n1": "down", "n2": "up"}, timeout=30)
-    journal = n1.run(["journalctl", f"OBJ_PATH={name}", "-o", "cat", "--no-pager"]).stdout
-    assert journal.count("resource monitoring restarts app#0") == 2
-    assert "monitor_action switch" in journal
-
-
 def test_config_changes_go_through_the_cluster(cluster: Lab, name: str) -> None:
     """config edit on n2 reaches n1 and n3; an edit that started before another one
     landed is refused, never overwrites it; a sec store made and changed on n1 is on

@@ -219,3 +219,14 @@ def test_resolve_dev_prefers_the_published_disk_device(
     res = view("fs.ext4", {"dev": "{disk#0.exposed_devs[1]}", "mnt": "/srv/x"}, rid="fs#0")
     assert fs.resolve_dev(res) == str(link)
     assert asked == [("disk#0", 1)]
+
+
+def test_flag_peer_skips_the_peers_the_daemon_names_down(
+    failover_units: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAKE ssh: a peer in OMC_PEERS_DOWN (no lease, as the daemon sees it) is not asked,
+    so a takeover does not wait out the connect timeout to the node it replaces."""
+    monkeypatch.setenv("OMC_PEERS_DOWN", "n2")
+    runner = FakeRunner([answer(("ssh",), rc=0)])
+    assert fs.flag_peer(view("fs.flag", {}, rid="fs#1"), runner=runner) is None
+    assert runner.calls == []
