@@ -40,10 +40,12 @@ from omc.compiler.contract.node import node_name, om_path
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import safefs
 from omc.runtime.adapters.etcd import (
+    AuthError,
     CompactedError,
     Etcd,
     EtcdError,
     Event,
+    TlsError,
     when_lease,
     when_mod,
     when_value,
@@ -211,6 +213,8 @@ class Daemon:
                 revision, kvs = self.etcd.range(self.keys.prefix)
                 self.state.load(revision, kvs)
                 self._recover()
+            except (AuthError, TlsError):
+                raise  # a refusal, not an outage: waiting would not change it
             except EtcdError as exc:
                 self.lease = 0
                 self.log.warning(f"etcd does not answer, retrying: {exc}")
