@@ -144,21 +144,31 @@ def auth_unit(state: LabState, node: NodeInfo) -> str:
 def provision(etcd: Etcd, *, user: str, password: str, prefix: str, root_password: str) -> None:
     """etcd auth for one cluster on an etcd whose auth is still off: ``root`` (with the
     root role, which auth requires), the cluster's user (:func:`add_cluster_user`), then
-    auth on."""
-    etcd.user_add("root", root_password)
-    etcd.role_add("root")
-    etcd.user_grant_role("root", "root")
+    auth on. Each step may be run again: a write whose reply timed out may have landed
+    (on a loaded host a fresh cluster's writes can outlast the client's timeout)."""
+    _again(lambda: etcd.user_add("root", root_password))
+    _again(lambda: etcd.role_add("root"))
+    _again(lambda: etcd.user_grant_role("root", "root"))
     add_cluster_user(etcd, user=user, password=password, prefix=prefix)
     etcd.auth_enable()
+
+
+def _again(call: Callable[[], object]) -> None:
+    """``call()``, where "already exists" means an earlier attempt did it."""
+    try:
+        call()
+    except EtcdError as exc:
+        if "already" not in str(exc):
+            raise
 
 
 def add_cluster_user(etcd: Etcd, *, user: str, password: str, prefix: str) -> None:
     """A role named ``user`` with read-write on ``prefix`` and nothing else, and ``user``
     holding it (as root once auth is on: how a second cluster joins the same etcd)."""
-    etcd.role_add(user)
-    etcd.grant_prefix(user, prefix)
-    etcd.user_add(user, password)
-    etcd.user_grant_role(user, user)
+    _again(lambda: etcd.role_add(user))
+    _again(lambda: etcd.grant_prefix(user, prefix))
+    _again(lambda: etcd.user_add(user, password))
+    _again(lambda: etcd.user_grant_role(user, user))
 
 
 def _retry(
@@ -207,10 +217,19 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + WAIT_TIMEOUT
     try:
         anonymous = Etcd(conf.endpoints, tls=connect.tls(conf), timeout=conf.timeout)
-        if needs_provisioning(anonymous, conf.prefix, deadline):
-            root = (lab_dir / "tls" / ROOT_PASSWORD).read_text().strip()
-            provision(anonymous, user=conf.user, password=conf.password, prefix=conf.prefix,
-                      root_password=root)  # fmt: skip
+        root = (lab_dir / "tls" / ROOT_PASSWORD).read_text().strip()
+        while needs_provisioning(anonymous, conf.prefix, deadline):
+            try:
+                provision(anonymous, user=conf.user, password=conf.password,
+                          prefix=conf.prefix, root_password=root)  # fmt: skip
+            except AuthError:
+                continue  # auth went on (a timed-out reply): needs_provisioning says so
+            except EtcdError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            break
         wait_for_login(connect.etcd(conf), deadline)
         (lab_dir / READY).touch()
     except (EtcdError, OSError) as exc:
