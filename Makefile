@@ -3,13 +3,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup test demo bench lint golden clean
+.PHONY: setup test chaos demo bench lint golden clean
 
 setup:
 	@scripts/setup.sh
 
+# The chaos run (tests marked slow, ~4 min) is `make chaos`: it still finds an open
+# failover bug now and then (a fault not recovered from; docs/cluster.md, "Chaos run").
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+chaos: setup
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 demo: setup
 	@scripts/demo.sh
