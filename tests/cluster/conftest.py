@@ -61,6 +61,12 @@ def etcd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait()
 
 
+@pytest.fixture
+def client(etcd_url: str) -> Etcd:
+    """A client of the session's plain etcd."""
+    return Etcd([etcd_url], timeout=3)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecureEtcd:
     """An etcd over TLS requiring client certificates, with auth on: users ``omc-a`` and

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from omc.runtime.lab.api import Lab, Node
 
+from tests.labs import cluster_lab
+
 OM = str(Path(sys.executable).parent / "om")
 pytestmark = pytest.mark.lab
 
@@ -28,13 +30,7 @@ def om(node: Node, *args: str, timeout: float = 120) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Lab]:
     """Three nodes n1..n3, an etcd member each, cluster.conf and the daemon on each."""
-    import os
-
-    lab = Lab.up(f"c{os.getpid()}"[:10], nodes=3, etcd=True, cluster=True)
-    try:
-        yield lab
-    finally:
-        lab.down()
+    yield from cluster_lab("c")
 
 
 def config(nodes: str = "n1 n2 n3", app: str = "", **default: str) -> str:

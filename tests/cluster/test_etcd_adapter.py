@@ -12,11 +12,6 @@ from omc.runtime.adapters import etcd as e
 
 
 @pytest.fixture
-def client(etcd_url: str) -> e.Etcd:
-    return e.Etcd([etcd_url], timeout=3)
-
-
-@pytest.fixture
 def prefix() -> str:
     return f"/t/{uuid.uuid4().hex[:8]}/"
 

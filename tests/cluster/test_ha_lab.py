@@ -19,7 +19,6 @@ liveness bound, and the measured figures are only reported (``[ha]`` lines).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from omc.runtime.lab.observe import (
 from omc.runtime.lab.services import LAB_TIMING
 
 from tests.cluster.test_cluster_lab import config, create, until
+from tests.labs import cluster_lab
 
 pytestmark = pytest.mark.lab
 
@@ -62,11 +62,7 @@ def report(request: pytest.FixtureRequest, line: str) -> None:
 def cluster() -> Iterator[Lab]:
     """Three nodes with the daemon: a lab of this module's own (its faults would disturb
     the other cluster tests)."""
-    lab = Lab.up(f"h{os.getpid()}"[:10], nodes=3, etcd=True, cluster=True)
-    try:
-        yield lab
-    finally:
-        lab.down()
+    yield from cluster_lab("h")
 
 
 def sampling(lab: Lab, name: str) -> Sampler:

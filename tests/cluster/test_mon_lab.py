@@ -8,7 +8,6 @@ module's lab is shared.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import threading
@@ -21,6 +20,8 @@ from omc.runtime.lab.api import NODE_ENV, Lab, Node
 from omc.runtime.lab.services import ETCD_UNIT, LAB_TIMING
 from ruamel.yaml import YAML
 
+from tests.labs import cluster_lab
+
 from .test_cluster_lab import OM, config, create, mon, om
 from .test_cluster_lab import until as until_within
 
@@ -32,11 +33,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Lab]:
     """Three nodes n1..n3, an etcd member each, cluster.conf and the daemon on each."""
-    lab = Lab.up(f"m{os.getpid()}"[:10], nodes=3, etcd=True, cluster=True)
-    try:
-        yield lab
-    finally:
-        lab.down()
+    yield from cluster_lab("m")
 
 
 def created(node: Node, name: str, text: str) -> None:

@@ -12,11 +12,6 @@ from omc.runtime.cluster.daemon import Claim, claim
 
 
 @pytest.fixture
-def client(etcd_url: str) -> e.Etcd:
-    return e.Etcd([etcd_url], timeout=3)
-
-
-@pytest.fixture
 def key() -> str:
     return f"/t/{uuid.uuid4().hex[:8]}/owners/svc0"
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from omc.runtime.lab.api import Lab, Node
+
+from tests.labs import cluster_lab
 
 from .test_cluster_lab import OM, om, until
 
@@ -24,11 +25,7 @@ SERVER = str(Path(__file__).resolve().parents[1] / "collector_server.py")
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Lab]:
     """n1, n2 and the DRP node d1, an etcd member on n1 and n2, the daemon everywhere."""
-    lab = Lab.up(f"s{os.getpid()}"[:10], nodes=2, drp=1, etcd=True, cluster=True)
-    try:
-        yield lab
-    finally:
-        lab.down()
+    yield from cluster_lab("s", nodes=2, drp=1)
 
 
 def config(name: str, extra: str = "") -> str:

@@ -7,7 +7,6 @@ Reachability is checked with ping between nodes: what a peer's etcd member, daem
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from omc.runtime.lab.api import Lab, Node
 from omc.runtime.lab.observe import make_whole
 from omc.runtime.lab.state import LabError, fence_socket
 
+from tests.labs import cluster_lab
+
 pytestmark = pytest.mark.lab
 OM = str(Path(sys.executable).parent / "om")
 
@@ -26,11 +27,7 @@ OM = str(Path(sys.executable).parent / "om")
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """Three nodes with etcd, the daemon and the lab's fence agent."""
-    made = Lab.up(f"f{os.getpid()}"[:10], nodes=3, etcd=True, cluster=True)
-    try:
-        yield made
-    finally:
-        made.down()
+    yield from cluster_lab("f")
 
 
 @pytest.fixture
