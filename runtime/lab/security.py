@@ -20,6 +20,7 @@ creates :data:`READY` in the lab directory, which the other nodes wait for. Run 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -211,7 +212,8 @@ def main(argv: list[str]) -> int:
 
     lab_dir = Path(argv[0])
     conf = settings.load()
-    if not conf.user or not conf.password:
+    user, password = conf.user, conf.password
+    if not user or not password:
         print("cluster.conf: no [etcd] user: nothing to do", file=sys.stderr)
         return 0
     deadline = time.monotonic() + WAIT_TIMEOUT
@@ -219,17 +221,12 @@ def main(argv: list[str]) -> int:
         anonymous = Etcd(conf.endpoints, tls=connect.tls(conf), timeout=conf.timeout)
         root = (lab_dir / "tls" / ROOT_PASSWORD).read_text().strip()
         while needs_provisioning(anonymous, conf.prefix, deadline):
-            try:
-                provision(anonymous, user=conf.user, password=conf.password,
-                          prefix=conf.prefix, root_password=root)  # fmt: skip
-            except AuthError:
-                continue  # auth went on (a timed-out reply): needs_provisioning says so
-            except EtcdError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-                continue
-            break
+            # AuthError: auth went on (a reply that timed out); needs_provisioning says so
+            with contextlib.suppress(AuthError):
+                _retry(lambda: provision(anonymous, user=user, password=password,
+                                         prefix=conf.prefix, root_password=root),
+                       deadline, final=(AuthError,))  # fmt: skip
+                break
         wait_for_login(connect.etcd(conf), deadline)
         (lab_dir / READY).touch()
     except (EtcdError, OSError) as exc:
