@@ -30,6 +30,7 @@ Prints markdown tables and rewrites the Cluster section of docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import base64
+import configparser
 import contextlib
 import json
 import os
@@ -134,18 +135,23 @@ class Meter:
         return {p: after[p] - before[p] - self.idle.get(p, 0.0) * wall for p in PARTS}
 
 
-TLS = ("--cacert", "/etc/opensvc/etcd-ca.pem", "--cert", "/etc/opensvc/etcd-client.pem",
-       "--key", "/etc/opensvc/etcd-client.key")  # fmt: skip
+def etcd_conf(node: Node) -> dict[str, str]:
+    """The ``[etcd]`` section of the node's cluster.conf: its TLS files and its user."""
+    parser = configparser.ConfigParser()
+    parser.read_string(node.read_file("/etc/opensvc/cluster.conf"))
+    return dict(parser["etcd"])
+
+
+def tls_flags(conf: dict[str, str]) -> list[str]:
+    """``--cacert``/``--cert``/``--key`` (etcdctl and curl alike) as cluster.conf names them."""
+    return ["--cacert", conf["ca"], "--cert", conf["cert"], "--key", conf["key"]]
 
 
 def etcdctl(node: Node, *args: str) -> list[str]:
     """``etcdctl`` in ``node`` as its daemon reaches etcd: over TLS with the node's client
     certificate, logged in as the cluster's user (both from its cluster.conf)."""
-    conf = dict(
-        line.split(" = ", 1) for line in node.read_file("/etc/opensvc/cluster.conf").splitlines()
-        if " = " in line
-    )  # fmt: skip
-    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *TLS]
+    conf = etcd_conf(node)
+    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *tls_flags(conf)]
     if conf.get("user"):
         argv.append(f"--user={conf['user']}:{conf['password']}")
     return [*argv, *args]
@@ -507,7 +513,9 @@ def proc_memory(node: Node, pid: int) -> tuple[float, float]:
 def grpc_counts(node: Node) -> dict[str, float]:
     """Requests served by the node's etcd member, by gRPC method (its /metrics):
     LeaseKeepAlive messages, and calls of the others."""
-    text = node.run(["curl", "-sf", *TLS, "https://127.0.0.1:2379/metrics"]).stdout
+    text = node.run(
+        ["curl", "-sf", *tls_flags(etcd_conf(node)), "https://127.0.0.1:2379/metrics"]
+    ).stdout
     counts: dict[str, float] = {}
     for line in text.splitlines():
         method = re.search(r'grpc_method="(\w+)"', line)
