@@ -25,6 +25,7 @@ config first, and a refusal there would make the instance impossible to stop).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -58,14 +59,8 @@ def install_units(
     """Install the object's units if its config changed, stopping first what leaves;
     returns whether anything changed. ``sd`` gives the systemd connection (by default
     one is opened on first need, and closed)."""
-    with _connection(sd) as connected:
-        return install.ensure_units(
-            path,
-            retire=_retirer(
-                path, connected, action=action, console=console, origin=origin, sid=sid
-            ),
-            reload=lambda gone: reload(connected(), gone),
-        )
+    ensure = functools.partial(install.ensure_units, path)
+    return _install(path, ensure, sd, action=action, console=console, origin=origin, sid=sid)
 
 
 def commit_config(
@@ -81,11 +76,24 @@ def commit_config(
 ) -> bool:
     """Install a new config with its compiled ``units``, all or nothing
     (:func:`omc.runtime.objects.install.commit`), stopping first what leaves."""
+    commit = functools.partial(install.commit, path, text, units)
+    return _install(path, commit, sd, action=action, console=console, origin=origin, sid=sid)
+
+
+def _install(
+    path: ObjectPath,
+    do: Callable[..., bool],
+    sd: Callable[[], Systemd] | None,
+    *,
+    action: str,
+    console: Sink | None,
+    origin: str,
+    sid: str | None,
+) -> bool:
+    """Run ``do``, one of :mod:`install`'s installs, with this module's two steps: stop
+    what leaves (logged as the action), and reload systemd."""
     with _connection(sd) as connected:
-        return install.commit(
-            path,
-            text,
-            units,
+        return do(
             retire=_retirer(
                 path, connected, action=action, console=console, origin=origin, sid=sid
             ),
