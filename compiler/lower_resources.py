@@ -83,6 +83,17 @@ class Keywords:
             return None
         return argv
 
+    def abs_path(self, name: str) -> str | None:
+        """A keyword that systemd takes as an absolute path (``cwd`` →
+        ``WorkingDirectory=``): anything else is an error at the keyword, not later at
+        the section when the unit is written."""
+        value = self.opt_str(name)
+        if value is not None and not value.startswith("/"):
+            self.error(name, f"{name} {value!r} in [{self.rid}] must be an absolute path",
+                       f"write {name} = /{value.lstrip('./')}")  # fmt: skip
+            return None
+        return value
+
     def warning(self, name: str, message: str, hint: str | None = None) -> None:
         span = self.spans.get(name) or self.section_span
         self.diags.warning(span, message, code="ignored-value", hint=hint)
@@ -262,7 +273,7 @@ def _app(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
         secrets_environment=kws.tuple_of("secrets_environment"),
         user=kws.opt_str("user"),
         user_group=kws.opt_str("group"),
-        cwd=kws.opt_str("cwd"),
+        cwd=kws.abs_path("cwd"),
         umask=kws.get("umask"),
         limits=limits(kws),
         retcodes=kws.get("retcodes", ((0, "up"), (1, "down"))),
@@ -318,7 +329,7 @@ def _task(kws: Keywords, base: dict[str, Any]) -> ir.Resource:
         timeout=kws.get("run_timeout", kws.get("timeout")),
         user=kws.opt_str("user"),
         user_group=kws.opt_str("group"),
-        cwd=kws.opt_str("cwd"),
+        cwd=kws.abs_path("cwd"),
         umask=kws.get("umask"),
         environment=environment(kws),
         limits=limits(kws),

@@ -405,3 +405,18 @@ def test_rids_of_real_configs_stay_valid(rid: str) -> None:
     from omc.compiler.contract.paths import rid_error
 
     assert rid_error(rid) == ""
+
+
+@pytest.mark.parametrize(("section", "keyword"), [("app#1", "start"), ("task#1", "command")])
+def test_a_relative_cwd_is_an_error_at_the_keyword(section: str, keyword: str) -> None:
+    """``WorkingDirectory=`` needs an absolute path: the caret is under the value, not
+    under the section header (where the unit writer used to report it)."""
+    text = f"[{section}]\n{keyword} = /bin/true\n\ncwd = var/www\n"
+    result = compile_text(text, filename="web.conf", node="n1")
+    assert not result.ok
+    assert render_text(result.diagnostics, text) == (
+        f"web.conf:4:7: error: cwd 'var/www' in [{section}] must be an absolute path\n"
+        "   4 | cwd = var/www\n"
+        "     |       ^~~~~~~\n"
+        "hint: write cwd = /var/www\n"
+    )
