@@ -24,8 +24,8 @@ request, and carries on. Refusals name their cause (:class:`AuthError`,
 :class:`PermissionDeniedError`, :class:`TlsError`); no message ever holds the password.
 
 Where ``om`` finds the endpoints: :func:`endpoints_from_file` reads
-``/etc/opensvc/etcd.endpoints`` (one URL per line, ``#`` comments), which
-``om lab`` writes in every node.
+``/etc/opensvc/etcd.endpoints`` (``$OMC_ETC/etcd.endpoints`` when set; one URL per
+line, ``#`` comments), which ``om lab`` writes in every node.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-ENDPOINTS_FILE = Path("/etc/opensvc/etcd.endpoints")
+from omc.compiler.contract.node import etc_dir
+
+ENDPOINTS_NAME = "etcd.endpoints"  # in the config directory (``etc_dir()``)
 T = TypeVar("T")
 
 
@@ -179,8 +181,12 @@ class Tls:
     key: str | None = None
 
 
-def endpoints_from_file(path: Path = ENDPOINTS_FILE) -> list[str]:
-    """The endpoint URLs written in ``path``; an error names the file when it is empty."""
+def endpoints_from_file(path: Path | None = None) -> list[str]:
+    """The endpoint URLs written in ``path`` (default: ``etcd.endpoints`` in the config
+    directory, so ``OMC_ETC`` moves it with the rest); an error names the file when it is
+    empty."""
+    if path is None:
+        path = etc_dir() / ENDPOINTS_NAME
     try:
         text = path.read_text()
     except OSError as exc:

@@ -215,3 +215,16 @@ def test_load_refuses_plain_http_off_loopback(tmp_path: Path) -> None:
     etc = _conf(tmp_path, "endpoints = http://10.0.0.1:2379\n", 0o600)
     with pytest.raises(SettingsError, match="plain http to another host"):
         load(etc)
+
+
+def test_the_endpoints_file_follows_omc_etc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OMC_ETC`` moves every config file, the endpoint list too (it was pinned to
+    /etc/opensvc), and an empty list is refused naming the file."""
+    monkeypatch.setenv("OMC_ETC", str(tmp_path))
+    (tmp_path / "etcd.endpoints").write_text("# lab\nhttps://10.0.0.1:2379\n\n" + URL + "\n")
+    assert e.endpoints_from_file() == [URL, URL]
+    (tmp_path / "etcd.endpoints").write_text("# nothing\n")
+    with pytest.raises(e.EtcdError, match=f"{tmp_path}/etcd.endpoints: no etcd endpoint"):
+        e.endpoints_from_file()
