@@ -70,7 +70,11 @@ def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
 
 
 def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?"""
+    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?
+
+    The first answer ends the wait; no answer waits ``timeout``. Frames the kernel
+    queued before the deadline are read even when this process runs late (a loaded
+    host): an answer in time is never lost to our own scheduling."""
     with _arp_socket(dev) as (sock, mac):
         frame = arp_frame(op=1, mac=mac, sender_ip="0.0.0.0", target_ip=address)
         deadline = time.monotonic() + timeout
@@ -83,7 +87,18 @@ def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
             ready, _, _ = select.select([sock], [], [], min(left, timeout / 2))
             if ready and arp_claims(sock.recv(128), address, mac):
                 return True
-    return False
+        return _queued_claim(sock, address, mac)
+
+
+def _queued_claim(sock: socket.socket, address: str, mac: bytes) -> bool:
+    """Whether a frame already in the socket's queue claims ``address`` (no wait)."""
+    while True:
+        try:
+            frame = sock.recv(128, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if arp_claims(frame, address, mac):
+            return True
 
 
 def gratuitous_arp(dev: str, address: str) -> bool:
