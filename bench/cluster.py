@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import base64
 import configparser
-import contextlib
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +48,7 @@ sys.path.insert(0, str(ROOT / ".dev"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import compile as compile_bench  # noqa: E402  (bench/compile.py: the machine line)
+from benchlib import cgroup2_root, client_cpu, cpu_usage  # noqa: E402
 from omc.runtime.lab.api import Lab, Node  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
@@ -74,29 +73,6 @@ GOAL_MON, GOAL_SWITCH, GOAL_CREATE = 0.150, 1.0, 1.0  # seconds
 
 
 # -- CPU and etcd revisions --------------------------------------------------------------------
-
-
-def cpu_usage(directory: Path) -> float | None:
-    """CPU seconds used by a cgroup2 directory's processes (None: not there, or v1)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(directory, "cpu.stat").read_text().splitlines():
-            key, value = line.split()
-            if key == "usage_usec":
-                return int(value) / 1e6
-    return None
-
-
-def cgroup2_root(node: Node) -> Path:
-    for directory in node.info.cgroups:
-        if cpu_usage(Path(directory)) is not None:
-            return Path(directory)
-    raise SystemExit(f"{node.name}: no cgroup2 cpu.stat among {node.info.cgroups}")
-
-
-def client_cpu() -> float:
-    """CPU seconds of this process's finished children (nsenter and what it ran)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass(slots=True)

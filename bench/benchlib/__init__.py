@@ -3,8 +3,10 @@ their section of docs/BENCHMARKS.md (a package: `make bench` runs bench/*.py onl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -21,6 +23,30 @@ from omc.runtime.lab.api import Lab, Node  # noqa: E402
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 OM = str(Path(sys.executable).parent / "om")
 SERVER = str(ROOT / "tests" / "collector_server.py")
+
+
+def cpu_usage(directory: Path) -> float | None:
+    """CPU seconds used by a cgroup2 directory's processes (None: not there, or v1)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(directory, "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "usage_usec":
+                return int(value) / 1e6
+    return None
+
+
+def cgroup2_root(node: Node) -> Path:
+    """The node's cgroup2 directory (the one with a ``cpu.stat``)."""
+    for directory in node.info.cgroups:
+        if cpu_usage(Path(directory)) is not None:
+            return Path(directory)
+    raise SystemExit(f"{node.name}: no cgroup2 cpu.stat among {node.info.cgroups}")
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process's finished children (nsenter and what it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(node: Node, *argv: str, ok: tuple[int, ...] = (0,), timeout: float = 600) -> tuple[

@@ -110,6 +110,14 @@ def evaluate(res: ResourceView) -> Probe:
     return probe
 
 
+def has_veto(driver: str) -> bool:
+    """Whether resources of ``driver`` have an abort-phase check (:func:`veto`)."""
+    try:
+        return hasattr(get(driver), "abort")
+    except LookupError:
+        return False
+
+
 def veto(res: ResourceView) -> str | None:
     """The abort-phase veto of one resource, or None (disabled/noaction never veto).
 

@@ -4,9 +4,10 @@ No arping is installed here, and a raw socket is all it takes: an RFC 5227
 probe (sender 0.0.0.0; any other host using the address answers or claims it)
 before adding an address, and a gratuitous ARP (request with sender = target =
 the address) after. The probe is sent twice within :data:`PROBE_TIMEOUT` (100 ms):
-a host on the link answers an ARP request in well under a millisecond, and a start
-waits for this probe (RFC 5227's own 1-2 s are meant for hosts configuring
-themselves, not for a takeover that must be quick). Raw sockets belong to the
+a host on the link answers an ARP request in well under a millisecond (its kernel
+does, no process is involved), and a start waits for this probe (RFC 5227's own 3-7 s
+are meant for hosts configuring an address they picked themselves, not for a takeover
+that must be quick; docs/drivers.md, ip.host, says why the bound is enough). Raw sockets belong to the
 network namespace they are created in, so :func:`in_netns` runs the work in a
 forked child that has entered a container's namespace.
 """
@@ -70,7 +71,11 @@ def _arp_socket(dev: str) -> Iterator[tuple[socket.socket, bytes]]:
 
 
 def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?"""
+    """RFC 5227 probe: does any other host answer for ``address`` on ``dev``?
+
+    The first answer ends the wait; no answer waits ``timeout``. Frames the kernel
+    queued before the deadline are read even when this process runs late (a loaded
+    host): an answer in time is never lost to our own scheduling."""
     with _arp_socket(dev) as (sock, mac):
         frame = arp_frame(op=1, mac=mac, sender_ip="0.0.0.0", target_ip=address)
         deadline = time.monotonic() + timeout
@@ -83,7 +88,18 @@ def arp_alive(dev: str, address: str, timeout: float = PROBE_TIMEOUT) -> bool:
             ready, _, _ = select.select([sock], [], [], min(left, timeout / 2))
             if ready and arp_claims(sock.recv(128), address, mac):
                 return True
-    return False
+        return _queued_claim(sock, address, mac)
+
+
+def _queued_claim(sock: socket.socket, address: str, mac: bytes) -> bool:
+    """Whether a frame already in the socket's queue claims ``address`` (no wait)."""
+    while True:
+        try:
+            frame = sock.recv(128, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if arp_claims(frame, address, mac):
+            return True
 
 
 def gratuitous_arp(dev: str, address: str) -> bool:

@@ -117,12 +117,13 @@ def ssh_argv(*, connect_timeout: int = 5) -> tuple[str, ...]:
     return tuple(argv)
 
 
-def log_outputs(log: ActionLog, done: Completed) -> None:
-    """Relay a command's output: stdout at info, stderr at warning, line by line, with
+def log_outputs(log: ActionLog, done: Completed, *, stdout: bool = True) -> None:
+    """Relay a command's output: stdout at info (unless ``stdout`` is False: the caller
+    reads it and logs what matters of it), stderr at warning, line by line, with
     journald's ``CMD`` and ``CMD_PID`` (opensvc.md §7.1)."""
     cmd = shlex.join(done.argv)
     pid = done.pid or None
-    for line in done.stdout.splitlines():
+    for line in done.stdout.splitlines() if stdout else ():
         if line.strip():
             log.info(line, cmd=cmd, cmd_pid=pid)
     for line in done.stderr.splitlines():
@@ -139,11 +140,13 @@ def run(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    stdout: bool = True,
 ) -> Completed:
-    """Log ``run: <cmd>``, run it, relay its output; raise on failure when ``check``."""
+    """Log ``run: <cmd>``, run it, relay its output (stdout only when ``stdout``: see
+    :func:`log_outputs`); raise on failure when ``check``."""
     log.info(f"run: {shlex.join(argv)}", cmd=shlex.join(argv))
     done = runner(argv, input=input, env=env, timeout=timeout)
-    log_outputs(log, done)
+    log_outputs(log, done, stdout=stdout)
     if check and not done.ok:
         raise CommandError(
             f"{shlex.join(argv)} exited with code {done.returncode}", returncode=done.returncode

@@ -255,10 +255,11 @@ class HostIp:
         dev = split_dev(settings.required(res, "dev", "ipdev"))[0]
         if not nl.link_exists(dev):
             raise DriverError(f"no link {dev}")
-        tgt = target(res, existing=nl.addresses(dev))
+        present = nl.addresses(dev)
+        tgt = target(res, existing=present)
         if tgt.note:
             log.warning(tgt.note)
-        if any(a.address == tgt.address for a in nl.addresses(dev)):
+        if any(a.address == tgt.address for a in present):
             log.info(f"{tgt.address} is already up on {dev}")
             return
         if settings.boolean(res, "check_carrier", default=True) and not nl.carrier(dev):

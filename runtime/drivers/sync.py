@@ -43,13 +43,42 @@ from omc.runtime import safefs
 
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
-from .command import Runner, probe, run, ssh_argv, subprocess_runner
+from .command import CommandError, Runner, probe, run, ssh_argv, subprocess_runner
 
 DEFAULT_OPTIONS = ("-HAXpogDtrlvx", "--stats", "--delete", "--force", "--delay-updates",
                    "--delete-delay")  # fmt: skip
 DEFAULT_MAX_DELAY = 24 * 3600.0  # seconds: om3's default max_delay is 1d
 TARGETS = ("nodes", "drpnodes", "local")
 UP_GROUPS = ("ip", "disk", "fs", "share", "container")
+
+
+# The lines rsync's --stats and -v print after the transfer (rsync 3.x), logged as they are.
+SUMMARY_PREFIXES = (
+    "Number of files:", "Number of created files:", "Number of deleted files:",
+    "Number of regular files transferred:", "Total file size:", "Total transferred file size:",
+    "Literal data:", "Matched data:", "File list size:", "File list generation time:",
+    "File list transfer time:", "Total bytes sent:", "Total bytes received:", "sent ",
+    "total size is ",
+)  # fmt: skip
+NOT_LISTED = ("sending incremental file list", "building file list ... done")
+
+
+def transfer_summary(stdout: str) -> list[str]:
+    """What an action logs of rsync's stdout (pure): the closing summary (``--stats``, and
+    ``-v``'s ``sent …``/``total size …``) as rsync prints it, and in place of the file list
+    ``-v`` prints before it (a line per path sent or deleted: 10,000 log records for
+    10,000 files, each to journald and the collector's spool) one line that counts it.
+    om3 logs rsync's stdout at trace level only (drivers/ressyncrsync) and a summary."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    start = len(lines)
+    while start > 0 and lines[start - 1].startswith(SUMMARY_PREFIXES):
+        start -= 1
+    listed = [line for line in lines[:start] if line not in NOT_LISTED]
+    if not listed:
+        return lines[start:]
+    deleted = sum(1 for line in listed if line.startswith("deleting "))
+    count = f"rsync listed {len(listed)} paths ({deleted} deleted), not logged one by one"
+    return [count, *lines[start:]]
 
 
 def duration(text: str) -> float:
@@ -229,7 +258,13 @@ class Rsync:
         for peer in peers:
             self._check_dstfs(res, peer, via=via)
             begin = time.time()
-            run(rsync_argv(res, peer, via=via), log=log, runner=self.runner)
+            done = run(rsync_argv(res, peer, via=via), log=log, runner=self.runner, check=False,
+                       stdout=False)  # fmt: skip
+            for line in transfer_summary(done.stdout):
+                log.info(line, cmd=shlex.join(done.argv), cmd_pid=done.pid or None)
+            if not done.ok:
+                raise CommandError(f"{shlex.join(done.argv)} exited with code {done.returncode}",
+                                   returncode=done.returncode)  # fmt: skip
             stamp = stamp_file(res, peer)
             safefs.write_file(stamp, json.dumps({"from": local, "to": peer or local,
                                                  "time": begin}))  # fmt: skip

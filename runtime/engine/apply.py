@@ -18,6 +18,7 @@ it would run an app's start command a second time.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,47 @@ from omc.runtime.log import ActionLog
 from omc.runtime.objects.model import ObjectModel, ResourceModel
 
 RAN = frozenset({"failed", "timeout"})  # job results after which the unit's command ran
+
+
+class AbortChecks:
+    """The abort phase's checks (§4.2) of one start, each in a thread of its own.
+
+    An ``om`` start begins them as soon as the object is loaded, for the resources it may
+    start, so that their waits (an ip's ARP probe, 100 ms without an answer) overlap
+    observing the instance and planning, which start nothing; :meth:`wait` asks the
+    rest and joins them all, before the first job."""
+
+    def __init__(self, model: ObjectModel, rids: Iterable[str] = ()) -> None:
+        self.model = model
+        self.reasons: dict[str, str | None] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        self.start(rids)
+
+    def start(self, rids: Iterable[str]) -> None:
+        for rid in rids:
+            if rid not in self.threads:
+                thread = threading.Thread(target=self._ask, args=(rid,), daemon=True)
+                self.threads[rid] = thread
+                thread.start()
+
+    def _ask(self, rid: str) -> None:
+        from omc.runtime import drivers
+
+        try:
+            view = self.model.resource(rid).view(self.model.display, self.model.id)
+            self.reasons[rid] = drivers.veto(view)
+        except LookupError:
+            self.reasons[rid] = None
+        except Exception as exc:  # a broken check vetoes, with its reason
+            self.reasons[rid] = f"abort check failed: {exc}"
+
+    def wait(self, rids: Iterable[str]) -> dict[str, str | None]:
+        """The answers for ``rids`` (started now if they were not), once all are in."""
+        wanted = list(rids)
+        self.start(wanted)
+        for rid in wanted:
+            self.threads[rid].join()
+        return {rid: self.reasons.get(rid) for rid in wanted}
 
 
 @dataclass(slots=True)
@@ -50,6 +92,7 @@ class Applier:
     # App output read back from journald: from the action's start, each line once.
     since_usec: int = field(default_factory=lambda: time.time_ns() // 1000)
     read_upto: dict[str, int] = field(default_factory=dict)
+    checks: AbortChecks | None = None  # the abort checks, when started early
 
     def run(self, plan: Plan) -> list[str]:
         """Apply the plan; returns the error lines of failed non-optional steps."""
@@ -158,28 +201,13 @@ class Applier:
             log.info(f"{more} more lines: journalctl -u {res.unit}")
 
     def _vetoes(self, plan: Plan) -> list[str]:
-        """The abort phase (§4.2): ask each resource about to start whether it vetoes,
-        all at once (an ip's check waits for ARP answers: N addresses, one wait)."""
-        import threading
-
-        from omc.runtime import drivers
-
-        reasons: dict[str, str | None] = {}
-
-        def ask(res: ResourceModel) -> None:
-            try:
-                reasons[res.rid] = drivers.veto(res.view(self.model.display, self.model.id))
-            except LookupError:
-                reasons[res.rid] = None
-            except Exception as exc:  # a broken check vetoes, with its reason
-                reasons[res.rid] = f"abort check failed: {exc}"
-
+        """The abort phase (§4.2): every resource about to start is asked whether it
+        vetoes, all at once (an ip's check waits for ARP answers: N addresses, one wait),
+        and no job starts before every answer is in. Checks started earlier, while the
+        instance was observed (:class:`AbortChecks`), are not asked again."""
         resources = [self.model.resource(step.rid) for step in plan.jobs]
-        threads = [threading.Thread(target=ask, args=(r,), daemon=True) for r in resources]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        checks = self.checks or AbortChecks(self.model)
+        reasons = checks.wait(r.rid for r in resources)
         return [f"{r.rid}: {reasons[r.rid]}" for r in resources if reasons.get(r.rid)]
 
     def _guarded(self, steps: Iterable[Step], when: str) -> str:

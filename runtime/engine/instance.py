@@ -33,6 +33,7 @@ from omc.runtime.status import aggregate
 
 if TYPE_CHECKING:
     from omc.runtime.adapters.systemd import Systemd
+    from omc.runtime.engine.apply import AbortChecks
 
 STOP_END_STATES = frozenset({Status.DOWN, Status.STDBY_UP, Status.STDBY_DOWN, Status.NA})
 START_END_STATES = frozenset({Status.UP, Status.NA})
@@ -125,11 +126,12 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
             change = functools.partial(install_units, path, action=verb, console=console,
                                        sd=connected, origin=opts.origin, sid=sid)  # fmt: skip
             model = load_model(path, None if opts.dry_run else change)
-            sd = connected()
             if model.disabled and verb != "shutdown":
                 raise ActionError(f"{path}: object instance is disabled", logged=False)
             selectable = (r.selectable for r in model.resources)
             selection = select_some(selectable, opts.selector, owner=str(path))
+            checks = None if opts.dry_run else early_checks(model, verb, selection)
+            sd = connected()
 
             def avail() -> str:
                 return _avail(sd, model)
@@ -137,9 +139,24 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
             with session(path, verb, argv=opts.argv, origin=opts.origin, console=console,
                          avail=avail, lock=False, bracket=not opts.dry_run,
                          sid=sid) as frame:  # fmt: skip
-                return _run(sd, model, selection, frame, opts=opts)
+                return _run(sd, model, selection, frame, opts=opts, checks=checks)
     finally:
         connected().close()
+
+
+def early_checks(model: model_mod.ObjectModel, verb: str,
+                 selection: frozenset[str] | None) -> AbortChecks | None:  # fmt: skip
+    """A start's abort checks, begun now for the selected resources that have one, so
+    that their waits overlap observing and planning (nothing starts before they are all
+    in: :meth:`Applier._vetoes`); None for any other action."""
+    if _plans(verb) != (Action.START,) or model.disabled:
+        return None
+    from omc.runtime import drivers
+    from omc.runtime.engine.apply import AbortChecks
+
+    chosen = (r for r in model.resources if selection is None or r.rid in selection)
+    rids = [r.rid for r in chosen if drivers.has_veto(r.driver)]
+    return AbortChecks(model, rids) if rids else None
 
 
 def _plans(verb: str) -> tuple[Action, ...]:
@@ -160,6 +177,7 @@ def _run(
     frame: Session,
     *,
     opts: Options,
+    checks: AbortChecks | None = None,
 ) -> Plan:
     last: Plan | None = None
     end_states: dict[str, str] | None = None
@@ -172,7 +190,7 @@ def _run(
             if opts.dry_run:
                 print(last.render())
                 continue
-            end_states = _apply(sd, model, last, frame.log, relay)
+            end_states = _apply(sd, model, last, frame.log, relay, checks=checks)
     assert last is not None
     if not opts.dry_run:
         _conclude(sd, model, last, frame, end_states)
@@ -180,7 +198,13 @@ def _run(
 
 
 def _apply(
-    sd: Systemd, model: model_mod.ObjectModel, p: Plan, log: ActionLog, relay: ActionRelay
+    sd: Systemd,
+    model: model_mod.ObjectModel,
+    p: Plan,
+    log: ActionLog,
+    relay: ActionRelay,
+    *,
+    checks: AbortChecks | None = None,
 ) -> dict[str, str] | None:
     """Run one plan; returns the units' ActiveStates when verify() read them all last
     (a successful start: nothing changes them before the end-state check)."""
@@ -192,7 +216,8 @@ def _apply(
     if p.errors:
         raise ActionError(f"{p.action} aborted: requirements not met")
     jobs = Jobs(sd=sd, target=model.target, warn=log.warning)
-    applier = Applier(jobs=jobs, model=model, log=log, drain=relay.drain, om=om_path())
+    applier = Applier(jobs=jobs, model=model, log=log, drain=relay.drain, om=om_path(),
+                      checks=checks)  # fmt: skip
     errors = applier.run(p)
     if not errors and p.action in (Action.START, Action.STARTSTANDBY):
         errors = applier.verify()

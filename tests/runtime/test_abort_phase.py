@@ -9,7 +9,7 @@ import pytest
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import drivers
 from omc.runtime.drivers.base import ResourceView, Status
-from omc.runtime.engine.apply import Applier
+from omc.runtime.engine.apply import AbortChecks, Applier
 from omc.runtime.engine.plan import Action, Observed, plan
 from omc.runtime.log import action_log
 from omc.runtime.objects.model import ObjectModel, ResourceModel
@@ -51,3 +51,25 @@ def test_a_broken_check_vetoes_with_its_reason(monkeypatch: pytest.MonkeyPatch) 
     p = plan(m, {"ip#0": DOWN}, Action.START)
     applier = Applier(jobs=None, model=m, log=action_log("svc0", action="start", journal=False))  # type: ignore[arg-type]
     assert applier._vetoes(p) == ["ip#0: abort check failed: raw socket: operation not permitted"]
+
+
+def test_checks_begun_early_are_joined_not_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start's checks begun before planning (ip#0) are waited for, not asked twice; a
+    resource the plan starts that was not begun (ip#1) is asked in the abort phase."""
+    asked: list[str] = []
+    release = threading.Event()
+
+    def veto(view: ResourceView) -> str | None:
+        asked.append(view.rid)
+        release.wait(10)
+        return "10.0.0.9 is alive" if view.rid == "ip#0" else None
+
+    monkeypatch.setattr(drivers, "veto", veto)
+    m = model("ip#0", "ip#1")
+    checks = AbortChecks(m, ["ip#0"])
+    threading.Timer(0.2, release.set).start()  # the early check is still waiting
+    p = plan(m, dict.fromkeys(("ip#0", "ip#1"), DOWN), Action.START)
+    log = action_log("svc0", action="start", journal=False)
+    applier = Applier(jobs=None, model=m, log=log, checks=checks)  # type: ignore[arg-type]
+    assert applier._vetoes(p) == ["ip#0: 10.0.0.9 is alive"]
+    assert sorted(asked) == ["ip#0", "ip#1"]

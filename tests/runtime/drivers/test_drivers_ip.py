@@ -110,6 +110,22 @@ def test_arp_claims_detects_other_hosts_only() -> None:
     assert not arp.arp_claims(probe, "10.0.0.10", MAC)
 
 
+def test_an_answer_queued_by_the_deadline_counts() -> None:
+    """A claim the kernel queued before the probe's deadline is read after it (a late
+    process), behind frames that claim nothing; an empty queue answers at once."""
+    other = bytes.fromhex("020000000002")
+    claim = arp.arp_frame(op=2, mac=other, sender_ip="10.0.0.10", target_ip="0.0.0.0")
+    noise = arp.arp_frame(op=1, mac=other, sender_ip="10.0.0.3", target_ip="10.0.0.4")
+    mine, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with mine, peer:
+        assert not arp._queued_claim(mine, "10.0.0.10", MAC)
+        peer.send(noise)
+        peer.send(claim)
+        assert arp._queued_claim(mine, "10.0.0.10", MAC)
+        peer.send(noise)
+        assert not arp._queued_claim(mine, "10.0.0.10", MAC)
+
+
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [

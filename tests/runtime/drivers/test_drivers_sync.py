@@ -148,6 +148,10 @@ def test_real_local_sync_and_status(tmp_path: Path) -> None:
     assert log.messages[0].startswith(
         "run: rsync -HAXpogDtrlvx --stats --delete --force --delay-updates --delete-delay "
     )
+    assert "f.txt" not in log.messages  # -v's file list is counted, not logged line by line
+    assert "rsync listed 3 paths (0 deleted), not logged one by one" in log.messages  # ./ f.txt
+    # and "created directory <dst>"
+    assert any(m.startswith("Number of regular files transferred: 1") for m in log.messages)
     stamp = sync.stamp_file(res, None)
     stamp.write_text(json.dumps({"from": "n1", "to": "n1", "time": 0.0}))
     assert drv.status(res).warnings[0].startswith("local last sync is too old, at ")
@@ -191,3 +195,24 @@ def test_the_receiver_records_each_copy_it_takes_in(env: Path, tmp_path: Path) -
     assert stamp == tmp_path / "var" / "svc" / "svc0" / "sync#0.last_sync.n2"
     res = view("sync.rsync", json.loads(config), rid="sync#0")
     assert sync.read_stamp(res, "n2") == sync.Stamp(source="n1", time=5.0)
+
+
+def test_transfer_summary_counts_the_file_list_and_keeps_the_stats() -> None:
+    """-v's per-path lines become one count (deletions too); --stats and the closing lines
+    stay as rsync printed them; no file list, no count line."""
+    out = (
+        "sending incremental file list\ny\nd/\nd/x\ndeleting old\n\n"
+        "Number of files: 4 (reg: 2, dir: 2)\nTotal bytes received: 56\n\n"
+        "sent 211 bytes  received 56 bytes  534.00 bytes/sec\ntotal size is 4  speedup is 0.01\n"
+    )
+    assert sync.transfer_summary(out) == [
+        "rsync listed 4 paths (1 deleted), not logged one by one",
+        "Number of files: 4 (reg: 2, dir: 2)",
+        "Total bytes received: 56",
+        "sent 211 bytes  received 56 bytes  534.00 bytes/sec",
+        "total size is 4  speedup is 0.01",
+    ]
+    assert sync.transfer_summary("sending incremental file list\n\nsent 9 bytes") == [
+        "sent 9 bytes"
+    ]
+    assert sync.transfer_summary("") == []
