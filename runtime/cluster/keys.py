@@ -80,6 +80,15 @@ class Keys:
         """A cluster-wide secret (``secrets/sync``: the sync transport's), no lease."""
         return f"{self.prefix}{Space.SECRETS}/{name}"
 
+    def of_object(self, path: ObjectPath) -> list[tuple[str, bool]]:
+        """What a command about one object reads, as (key, is a prefix): the nodes'
+        spaces, and that object's keys."""
+        nodes = [(f"{self.prefix}{space}/", True)
+                 for space in (Space.NODES, Space.NODE_INTENTS, Space.FENCED)]  # fmt: skip
+        return [*nodes, (f"{self.prefix}{Space.INSTANCES}/{path.fqn}/", True),
+                (self.owner(path), False), (self.intent(path), False),
+                (self.config(path), False)]  # fmt: skip
+
     def parse(self, key: str) -> ParsedKey | None:
         """What a key under the prefix names; None for anything else (or a bad path)."""
         if not key.startswith(self.prefix):

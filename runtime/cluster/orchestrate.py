@@ -31,6 +31,7 @@ from typing import TextIO
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.adapters.etcd import Etcd, EtcdError, Event, when_mod, when_version
 from omc.runtime.adapters.etcd import delete as op_delete
+from omc.runtime.adapters.etcd import get as op_get
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
@@ -95,12 +96,27 @@ class Cluster:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
-    def open(cls, settings: ClusterSettings, *, stale_ok: bool = False) -> Cluster:
+    def open(
+        cls, settings: ClusterSettings, *, stale_ok: bool = False, path: ObjectPath | None = None
+    ) -> Cluster:
         """Read the cluster's state. ``stale_ok`` (``om mon``): when no member answers
         with quorum, take what one member has (a partitioned node still shows its last
-        view, marked so: ``stale`` says why)."""
+        view, marked so: ``stale`` says why). ``path``: a command about that object
+        only (:func:`run`) reads the nodes and its keys, in one transaction (one
+        revision), not every object's; it reads everything when the object has
+        affinities (their objects count in its placement)."""
         client = connect_etcd(settings)
         state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
+        if path is not None and not stale_ok:
+            try:
+                reads = [op_get(key, prefix=prefix) for key, prefix in state.keys.of_object(path)]
+                result = client.txn([], reads)
+            except EtcdError as exc:
+                raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            state.load(result.revision, result.found)
+            config = state.view(path, settings.node).config
+            if not (config.hard_affinity or config.hard_anti_affinity):
+                return cls(settings=settings, etcd=client, state=state)
         try:
             state.load(*client.range(settings.prefix))
         except EtcdError as exc:
@@ -334,7 +350,7 @@ def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = Non
     ``out`` defaults to the *current* stdout (an executor worker replaces it)."""
     out = sys.stdout if out is None else out
     deadline = time.monotonic() + request.time
-    cluster = Cluster.open(settings)
+    cluster = Cluster.open(settings, path=None if request.dry_run else request.path)
     if request.dry_run:
         dry_run(cluster, request, out)
         return
