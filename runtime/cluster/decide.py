@@ -45,6 +45,7 @@ from omc.runtime.cluster.model import (
 )
 
 MAX_PARALLEL = 10  # node.max_parallel: actions a node runs at once (om3's default)
+RESTART_DELAY = "restart_delay"  # the reason of a wait that only time ends
 RANKABLE_NODE_STATES = frozenset({"idle"})
 # A local avail that proves the instance holds nothing (``undef`` proves nothing).
 RELEASABLE = DOWN_LIKE - {"undef"}
@@ -598,7 +599,7 @@ def _resource_monitoring(view: ObjectView, snap: Snapshot, inst: Instance) -> De
     if restart:
         return _restart(view, inst, tuple(restart))
     if waiting:
-        return _wait(path, "restart_delay")
+        return _wait(path, RESTART_DELAY)
     if monitor:
         return _monitor_action(view)
     return None
@@ -692,6 +693,14 @@ def decide(
         for d in found
     )
     return NodePlan(node=node, decisions=decisions)
+
+
+def timed(plan: NodePlan) -> set[str]:
+    """The objects whose next decision may differ with no change in the snapshot: a
+    wait that only time ends (``restart_delay``), and steps, which the node may not
+    have carried out (a failure, a fence to retry). Every other decision stays the
+    same until the snapshot changes."""
+    return {d.path for d in plan.decisions if d.steps or d.reason == RESTART_DELAY}
 
 
 def decide_all(
