@@ -155,8 +155,11 @@ def delete(key: str, *, prefix: bool = False) -> dict[str, Any]:
     return {"request_delete_range": request}
 
 
-def get(key: str) -> dict[str, Any]:
-    return {"request_range": {"key": _b64(key)}}
+def get(key: str, *, prefix: bool = False) -> dict[str, Any]:
+    request = {"key": _b64(key)}
+    if prefix:
+        request["range_end"] = _b64(prefix_end(key))
+    return {"request_range": request}
 
 
 _RESULTS = {"=": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}

@@ -376,22 +376,32 @@ class Systemd:
         (``\\x2d`` escapes) go through ``ListUnitsByNames``. Two fields per row are
         read: unpacking whole rows costs ~0.2 ms per unit.
         """
+        return self._column(units, 3, "inactive")
+
+    def sub_states(self, units: Sequence[str]) -> dict[str, str]:
+        """``SubState`` of units (``auto-restart`` …), ``dead`` for a unit systemd does
+        not hold: as :meth:`active_states`, one call for them all."""
+        return self._column(units, 4, "dead")
+
+    def _column(self, units: Sequence[str], column: int, absent: str) -> dict[str, str]:
         plain = [u for u in units if not any(c in u for c in "\\*?[")]
         special = [u for u in units if u not in plain]
         found: dict[str, str] = {}
         if plain:
-            found.update(self._rows("ListUnitsByPatterns", "asas", ([], plain)))
+            found.update(self._rows("ListUnitsByPatterns", "asas", ([], plain), column))
         if special:
-            found.update(self._rows("ListUnitsByNames", "as", (special,)))
-        return {unit: found.get(unit, "inactive") for unit in units}
+            found.update(self._rows("ListUnitsByNames", "as", (special,), column))
+        return {unit: found.get(unit, absent) for unit in units}
 
-    def _rows(self, method: str, signature: str, args: tuple[Any, ...]) -> dict[str, str]:
-        """Unit name → ActiveState from the rows of a ``ListUnits*`` reply."""
+    def _rows(
+        self, method: str, signature: str, args: tuple[Any, ...], column: int
+    ) -> dict[str, str]:
+        """Unit name → one column (3: ActiveState, 4: SubState) of a ``ListUnits*`` reply."""
         rows = self._raw(MANAGER_PATH, MANAGER_IFACE, method, signature, args).get_child_value(0)
         found = {}
         for i in range(rows.n_children()):
             row = rows.get_child_value(i)
-            found[row.get_child_value(0).get_string()] = row.get_child_value(3).get_string()
+            found[row.get_child_value(0).get_string()] = row.get_child_value(column).get_string()
         return found
 
     def list_units(self, patterns: Sequence[str] = ()) -> list[str]:

@@ -57,7 +57,7 @@ from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notif
 from omc.runtime.cluster import fence, records, replicate, syncs
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
-from omc.runtime.cluster.decide import Decision, Do, decide
+from omc.runtime.cluster.decide import Decision, Do, decide, timed
 from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
@@ -79,10 +79,17 @@ UPGRADE_CHECK = 5.0  # seconds between checks that the daemon's code is the one 
 LOOP_STALL = 30.0  # a main loop stuck longer than this stops the watchdog pings
 RESTARTS_RESET = 300.0  # a resource up that long since its last restart has its restarts back
 RECONCILE_PERIOD = 2.0  # decisions without any change seen (time-only rules), seconds
+# Decisions taken again at once on the state this node just changed (ack, unfreeze,
+# take …), without waiting for etcd to echo it: at most that many rounds per reconcile.
+FOLD_ROUNDS = 4
+FOLDED = frozenset({Do.ACK, Do.CLEAR, Do.UNFREEZE, Do.FREEZE, Do.TAKE, Do.RELEASE, Do.DONE})
+TXN_OPS = 64  # instance records per transaction (etcd's --max-txn-ops is 128 by default)
 MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable resources
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
 KEEPALIVE_RETRY = 0.1  # seconds before a failed lease refresh is tried again
+GUARD_FENCED_TICK = 0.1  # seconds between the guard's checks while it has fenced the node
+GUARD_LATE = 0.01  # the guard wakes that long after the detection deadline
 JOIN_RETRY = 1.0  # seconds between two attempts to reach etcd at start-up
 ETCD_DOWN_LOG = 30.0  # an etcd outage is logged once that often
 
@@ -133,6 +140,7 @@ class Local:
     status: dict[ObjectPath, Status] = field(default_factory=dict)
     monitor: dict[ObjectPath, Monitor] = field(default_factory=dict)
     written: dict[ObjectPath, str] = field(default_factory=dict)  # last published values
+    pending: dict[ObjectPath, str] = field(default_factory=dict)  # to publish (:meth:`_flush`)
     units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
     inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
     dirty: set[ObjectPath] = field(default_factory=set)
@@ -152,12 +160,14 @@ class Daemon:
         self.started = time.time()
         self.boot = True  # the first decisions after start (orchestrate = start)
         self._decided_revision, self._decide_at = -1, 0.0  # see _reconcile
+        self._timed: set[str] = set()  # what the periodic decisions decide (decide.timed)
         self.lease = 0
         self.etcd: Etcd
         self.sd: Systemd
         self._node_value = ""
         self._stats_at = 0.0
         self._node_frozen = safefs.is_file(node_frozen_flag())
+        self._node_flag_seen: tuple[int, int] | None = None  # see _node_frozen_changed
         self._resync_at = 0.0
         self._upgrade_at = 0.0
         self._monitor_at = 0.0
@@ -298,18 +308,32 @@ class Daemon:
         No successful keep-alive for ``detect`` seconds: stop every local failover
         instance before the lease can expire (:mod:`.fence`), then ``split_action`` if
         the stop misses ``lease_ttl - margin``. The watchdog is pinged while this thread
-        and the main loop both run (a hung daemon is killed, then restarted or fenced)."""
+        and the main loop both run (a hung daemon is killed, then restarted or fenced).
+
+        It sleeps until the next of: the detection deadline (``last_ok + detect``, moved
+        by every refresh: it then sleeps again), and the next watchdog ping, every
+        quarter of ``WatchdogSec`` (systemd asks for at least every half). It ticked at
+        10 Hz before, and was ~0.1 % of a core of an idle node, for nothing."""
         timing = self.settings.timing
-        while not self.stop.wait(0.1):
+        ping_every = watchdog_period(timing.watchdog)
+        next_ping = 0.0
+        while True:
             now = time.monotonic()
-            if now - self.loop_at < LOOP_STALL:
-                notify("WATCHDOG=1")
+            if now >= next_ping:
+                next_ping = now + ping_every
+                if now - self.loop_at < LOOP_STALL:
+                    notify("WATCHDOG=1")
             if now - self.last_ok > timing.detect and not self.fenced:
                 self.fenced = True
                 self._fence(deadline=self.last_ok + timing.lease_ttl - timing.margin)
             elif self.fenced and now - self.last_ok < timing.detect:
                 self.fenced = False
                 self._post("unfenced")
+            deadline = self.last_ok + timing.detect + GUARD_LATE
+            if self.fenced or deadline <= now:
+                deadline = now + GUARD_FENCED_TICK
+            if self.stop.wait(max(0.0, min(next_ping, deadline) - time.monotonic())):
+                return
 
     def _fence(self, *, deadline: float) -> None:
         paths = fence.failover_instances()
@@ -388,13 +412,30 @@ class Daemon:
             self._monitor_at = now + MONITOR_PERIOD
             self.local.dirty.update(p for p, st in self.local.status.items()
                                     if _monitored(st))  # fmt: skip
-        frozen = safefs.is_file(node_frozen_flag())
+        frozen = self._node_frozen_now()
         if now - self._stats_at >= STATS_PERIOD or frozen != self._node_frozen:
             self._node_frozen = frozen
             self._publish_node()
         self._observe_dirty()
         self._serve_requests()
         self._reconcile()
+        self._flush()
+
+    def _node_frozen_now(self) -> bool:
+        """The node's frozen flag (``om node freeze``), read twice a second: the safe
+        check (no symlink, a trusted owner: :func:`safefs.is_file`, a walk from ``/``)
+        only when a plain ``lstat`` of the path saw a change, a fifth of an idle daemon's
+        CPU before. A missing path seen by ``lstat`` is missing for the safe walk too."""
+        try:
+            found = os.lstat(node_frozen_flag())
+        except OSError:
+            seen = None
+        else:
+            seen = (found.st_ino, found.st_mtime_ns)
+        if seen != self._node_flag_seen:
+            self._node_flag_seen = seen
+            return seen is not None and safefs.is_file(node_frozen_flag())
+        return self._node_frozen
 
     def _upgrade_check(self) -> None:
         """Re-execute when the code changed on disk (whatever etcd's state)."""
@@ -436,8 +477,12 @@ class Daemon:
 
     def _apply(self, events: list[Event], revision: int) -> None:
         before = dict(self.state.configs)
+        intents = dict(self.state.intents)
         lost = set(self.state.lost)
         touched = self.state.apply(events, revision, now=time.monotonic())
+        for path, intent in intents.items():
+            if path not in self.state.intents:
+                self._ended(path, intent)
         for node in set(self.state.lost) - lost:
             self.log.warning(f"node {node} lost (its lease expired): its failover instances "
                              f"are taken over in {self.settings.timing.grace:g}s")  # fmt: skip
@@ -470,6 +515,7 @@ class Daemon:
         self.local.status.pop(path, None)
         self.local.monitor.pop(path, None)
         self.local.written.pop(path, None)
+        self.local.pending.pop(path, None)
         self.local.units = {u: p for u, p in self.local.units.items() if p != path}
         with contextlib.suppress(EtcdError):
             self.etcd.delete(self.keys.instance(path, self.node))
@@ -511,21 +557,37 @@ class Daemon:
             self.local.monitor[path] = monitor.but(restarts=kept)
 
     def _publish(self, path: ObjectPath) -> None:
-        """Write the instance record if it changed (with the lease)."""
+        """Queue the instance record if it changed; this node's state has it at once,
+        etcd at the next :meth:`_flush` (the same turn of the main loop)."""
         value = k.encode(records.instance_record(self.local.status[path],
                                                  self.local.monitor[path]))  # fmt: skip
-        if self.local.written.get(path) == value:
+        if self.local.pending.get(path, self.local.written.get(path)) == value:
             return
-        self.etcd.txn([], [op_put(self.keys.instance(path, self.node), value, lease=self.lease)])
-        self.local.written[path] = value
+        self.local.pending[path] = value
         self.state.instances.setdefault(path, {})[self.node] = k.decode(value.encode())
+
+    def _flush(self) -> None:
+        """Write the queued instance records (with the lease), many per transaction.
+        Before any transaction that others may act on after this node's records (the
+        end of an orchestration), and at the end of each turn of the main loop."""
+        pending = list(self.local.pending.items())
+        for first in range(0, len(pending), TXN_OPS):
+            chunk = pending[first : first + TXN_OPS]
+            self.etcd.txn([], [op_put(self.keys.instance(path, self.node), value,
+                                      lease=self.lease) for path, value in chunk])  # fmt: skip
+            for path, value in chunk:
+                self.local.written[path] = value
+                if self.local.pending.get(path) == value:
+                    del self.local.pending[path]
 
     def _republish(self) -> None:
         self.local.written.clear()
+        self.local.pending.clear()
         self._node_value = ""
         self._publish_node(force=True)
         for path in list(self.local.status):
             self._publish(path)
+        self._flush()
 
     def _publish_node(self, *, force: bool = False) -> None:
         self._stats_at = time.monotonic()
@@ -553,28 +615,45 @@ class Daemon:
         local change is published, so its echo counts too), a lost node's grace ended, or
         RECONCILE_PERIOD passed (the rules that depend on time alone: restart_delay, a
         stonith retry). An idle daemon with 200 objects spent most of its CPU deciding
-        the same plan twice a second."""
+        the same plan twice a second.
+
+        The objects whose steps changed only what this node holds (ack, unfreeze,
+        ownership, done …) are decided again at once, on the state as these steps left
+        it: the next step (unfreeze after ack, a stop after the freeze, done after an
+        action) no longer waits for etcd's echo of the previous one, and their records
+        go to etcd together (:meth:`_flush`), one transaction instead of one per step.
+        Nothing is decided that the echo would not have decided: the echo brings back
+        what this node wrote."""
         now = time.monotonic()
         ended = self.state.forget_lost(now, self.settings.timing.grace)
-        if not (ended or self.boot or now >= self._decide_at
-                or self.state.revision != self._decided_revision):  # fmt: skip
+        changed = ended or self.boot or self.state.revision != self._decided_revision
+        if not (changed or now >= self._decide_at):
             return
         self._decided_revision, self._decide_at = self.state.revision, now + RECONCILE_PERIOD
-        plan = decide(self.state.snapshot(self.node, now=time.time()), self.node, boot=self.boot,
-                      max_parallel=self.settings.timing.max_parallel)  # fmt: skip
+        # every object; with nothing changed, only those time may change (decide.timed)
+        paths: set[str] | None = None if changed else set(self._timed)
+        for _ in range(FOLD_ROUNDS):
+            if paths is not None and not paths:
+                break
+            plan = decide(self.state.snapshot(self.node, now=time.time()), self.node,
+                          boot=self.boot, max_parallel=self.settings.timing.max_parallel,
+                          paths=paths)  # fmt: skip
+            self._timed = timed(plan) | (set() if paths is None else self._timed - paths)
+            paths = set()
+            for decision in plan.decisions:
+                if decision.steps:
+                    try:
+                        if self._carry_out(decision) and FOLDED.issuperset(decision.steps):
+                            paths.add(decision.path)
+                    except (EtcdError, SystemdError, OSError) as exc:
+                        self.log.error(f"{decision.path}: {', '.join(decision.steps)}: {exc}")
         self.boot = False
-        for decision in plan.decisions:
-            if decision.steps:
-                try:
-                    self._carry_out(decision)
-                except (EtcdError, SystemdError, OSError) as exc:
-                    self.log.error(f"{decision.path}: {', '.join(decision.steps)}: {exc}")
+        self._flush()
 
-    def _carry_out(self, decision: Decision) -> None:
+    def _carry_out(self, decision: Decision) -> bool:
+        """Carry out the decision's steps in order; False when one did not happen."""
         path = next(p for p in self.state.paths() if str(p) == decision.path)
-        for step in decision.steps:
-            if not self._step(path, step, decision):
-                return
+        return all(self._step(path, step, decision) for step in decision.steps)
 
     def _set(self, path: ObjectPath, **changes: Any) -> None:
         self.local.monitor[path] = self.local.monitor.get(path, Monitor()).but(**changes)
@@ -677,7 +756,7 @@ class Daemon:
         next owner's instance. A unit that came back before the cancel keeps the key."""
         units = [u for u, p in self.local.units.items() if p == path]
         with contextlib.suppress(SystemdError):
-            pending = [u for u, s in self.sd.states(units).items() if s.sub_state == "auto-restart"]
+            pending = [u for u, s in self.sd.sub_states(units).items() if s == "auto-restart"]
             if pending:
                 self.sd.stop(pending, timeout=self.settings.timing.stop_budget)
                 self.local.dirty.add(path)
@@ -690,11 +769,18 @@ class Daemon:
             self.state.owners.pop(path, None)
 
     def _end(self, path: ObjectPath, intent: dict[str, Any]) -> None:
+        self._flush()  # the records it ends on are in etcd first
         key = self.keys.intent(path)
         revision = self.state.intent_revisions.get(path, 0)
         result = self.etcd.txn([when_mod(key, "=", revision)], [op_delete(key)])
         if result.succeeded or revision == 0:
             self.state.intents.pop(path, None)
+            self._ended(path, intent)
+
+    def _ended(self, path: ObjectPath, intent: dict[str, Any]) -> None:
+        """Log an orchestration's end, once per node: the node that deleted the intent
+        when it did, the others (or all, when the waiting command ended it) when the
+        deletion reaches them."""
         self.log.info(f"{path}: orchestration {intent.get('oid', '')} ended "
                       f"(>{intent.get('expect', '')})")  # fmt: skip
 
@@ -738,9 +824,12 @@ class Daemon:
             "Description": f"omc daemon action: {path} {step}",
             "CollectMode": "inactive-or-failed",
         }
-        with contextlib.suppress(SystemdError):
-            self.sd.reset_failed(unit)  # a failed previous action unit blocks the name
-        job = self.sd.launch_transient(unit, argv, properties)
+        try:
+            job = self.sd.launch_transient(unit, argv, properties)
+        except SystemdError:  # a failed previous action unit may still hold the name
+            with contextlib.suppress(SystemdError):
+                self.sd.reset_failed(unit)
+            job = self.sd.launch_transient(unit, argv, properties)
         self.local.inflight[path] = InFlight(action=step, job=job)
         self._set(path, state=State(busy))
 
@@ -765,6 +854,7 @@ class Daemon:
     def _finish(self, path: ObjectPath, action: Do, *, ok: bool) -> None:
         _, failed = ACTION_STATES[action]
         self.local.status[path] = self._observe(path)
+        self.local.dirty.discard(path)  # the action's own unit signals: seen just now
         if not ok:
             self._set(path, state=State(failed))
             return
@@ -815,6 +905,14 @@ WatchdogSec={watchdog}
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def watchdog_period(watchdog: float) -> float:
+    """Seconds between two watchdog pings: a quarter of ``WatchdogSec`` (systemd's own
+    ``$WATCHDOG_USEC`` when it is shorter than ``cluster.conf``'s ``watchdog``)."""
+    with contextlib.suppress(ValueError):
+        watchdog = min(watchdog, int(os.environ.get("WATCHDOG_USEC", "")) / 1e6)
+    return max(0.05, watchdog / 4)
 
 
 def unit_text(om: str, *, watchdog: float = 3.0) -> str:

@@ -28,7 +28,7 @@ docs/cluster.md list where we differ, and why). The parts that make it safe:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,6 +45,7 @@ from omc.runtime.cluster.model import (
 )
 
 MAX_PARALLEL = 10  # node.max_parallel: actions a node runs at once (om3's default)
+RESTART_DELAY = "restart_delay"  # the reason of a wait that only time ends
 RANKABLE_NODE_STATES = frozenset({"idle"})
 # A local avail that proves the instance holds nothing (``undef`` proves nothing).
 RELEASABLE = DOWN_LIKE - {"undef"}
@@ -324,7 +325,9 @@ def _frozen_peer(view: ObjectView, snap: Snapshot, node: str, oid: str) -> str |
     return None
 
 
-def _all_done(view: ObjectView, snap: Snapshot, oid: str) -> bool:
+def all_done(view: ObjectView, snap: Snapshot, oid: str) -> bool:
+    """The orchestration ``oid`` is over: every live instance acknowledged it and is
+    done. What ends it (:attr:`Do.END`), and what a waiting command checks."""
     return all(i.oid == oid and i.done for i in live_instances(view, snap))
 
 
@@ -540,7 +543,7 @@ def _local(view: ObjectView, snap: Snapshot, inst: Instance, *, boot: bool) -> D
     """The next steps of an acknowledged, idle instance."""
     path, intent = view.config.path, view.intent
     if intent is not None and inst.done:  # a done node waits for the others, then ends
-        if _all_done(view, snap, intent.oid):
+        if all_done(view, snap, intent.oid):
             return _do(path, Do.END)
         return _wait(path, "done, waiting for the other instances")
     if intent is not None and intent.expect is Expect.ABORTED:
@@ -596,7 +599,7 @@ def _resource_monitoring(view: ObjectView, snap: Snapshot, inst: Instance) -> De
     if restart:
         return _restart(view, inst, tuple(restart))
     if waiting:
-        return _wait(path, "restart_delay")
+        return _wait(path, RESTART_DELAY)
     if monitor:
         return _monitor_action(view)
     return None
@@ -666,11 +669,18 @@ def decide_object(view: ObjectView, snap: Snapshot, node: str, *, boot: bool = F
 
 
 def decide(
-    snap: Snapshot, node: str, *, boot: bool = False, max_parallel: int = MAX_PARALLEL
+    snap: Snapshot,
+    node: str,
+    *,
+    boot: bool = False,
+    max_parallel: int = MAX_PARALLEL,
+    paths: Collection[str] | None = None,
 ) -> NodePlan:
-    """Every object's next steps on ``node``. Actions (start, stop, restart) beyond
+    """Every object's next steps on ``node`` (``paths``: those objects' only; the
+    actions running elsewhere still count). Actions (start, stop, restart) beyond
     ``max_parallel`` running at once wait, lowest ``priority`` first (opensvc.md §3.1)."""
-    found = [decide_object(v, snap, node, boot=boot) for _, v in sorted(snap.objects.items())]
+    found = [decide_object(v, snap, node, boot=boot) for p, v in sorted(snap.objects.items())
+             if paths is None or p in paths]  # fmt: skip
     running = sum(
         1 for v in snap.objects.values() if (i := v.instance(node)) is not None and i.state.busy
     )
@@ -683,6 +693,14 @@ def decide(
         for d in found
     )
     return NodePlan(node=node, decisions=decisions)
+
+
+def timed(plan: NodePlan) -> set[str]:
+    """The objects whose next decision may differ with no change in the snapshot: a
+    wait that only time ends (``restart_delay``), and steps, which the node may not
+    have carried out (a failure, a fence to retry). Every other decision stays the
+    same until the snapshot changes."""
+    return {d.path for d in plan.decisions if d.steps or d.reason == RESTART_DELAY}
 
 
 def decide_all(

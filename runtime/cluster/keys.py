@@ -25,6 +25,7 @@ itself); intents and configs outlive any node.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +81,15 @@ class Keys:
         """A cluster-wide secret (``secrets/sync``: the sync transport's), no lease."""
         return f"{self.prefix}{Space.SECRETS}/{name}"
 
+    def of_object(self, path: ObjectPath) -> list[tuple[str, bool]]:
+        """What a command about one object reads, as (key, is a prefix): the nodes'
+        spaces, and that object's keys."""
+        nodes = [(f"{self.prefix}{space}/", True)
+                 for space in (Space.NODES, Space.NODE_INTENTS, Space.FENCED)]  # fmt: skip
+        return [*nodes, (f"{self.prefix}{Space.INSTANCES}/{path.fqn}/", True),
+                (self.owner(path), False), (self.intent(path), False),
+                (self.config(path), False)]  # fmt: skip
+
     def parse(self, key: str) -> ParsedKey | None:
         """What a key under the prefix names; None for anything else (or a bad path)."""
         if not key.startswith(self.prefix):
@@ -96,12 +106,20 @@ class Keys:
             if kind is Space.REQUESTS and len(parts) == 2:
                 return ParsedKey(space=kind, node=parts[0], rid=parts[1])
             if kind is Space.INSTANCES and len(parts) == 4:
-                return ParsedKey(space=kind, path=parse_path("/".join(parts[:3])), node=parts[3])
+                return ParsedKey(space=kind, path=_path("/".join(parts[:3])), node=parts[3])
             if len(parts) == 3 and kind in (Space.OWNERS, Space.INTENTS, Space.CONFIGS):
-                return ParsedKey(space=kind, path=parse_path("/".join(parts)))
+                return ParsedKey(space=kind, path=_path("/".join(parts)))
         except PathError:
             return None
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _path(text: str) -> ObjectPath:
+    """:func:`parse_path`, once per object: a read of the prefix parses each object's
+    path once per key (its instances, owner, intent, config), ~15 % of ``om mon``'s
+    decoding with 200 objects. A :class:`PathError` is not cached: raised again."""
+    return parse_path(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,10 @@ acknowledged the orchestration, printing om3's table::
     svc0    5b9f0a7e-1c2d-4e3f-8a9b-0c1d2e3f4a5b  accepted
 
 ``--wait`` then follows etcd until the orchestration ends and checks the object
-reached what was asked (exit 0), else names the failing instances (exit 1);
+reached what was asked (exit 0), else names the failing instances (exit 1). Once
+every live instance is done it ends the orchestration itself, as the daemons would
+(the intent deleted in a transaction on its revision): a command that waits for a
+daemon to see it and delete it pays one more round trip through etcd;
 ``--time D`` bounds the whole wait (exit 124 at the bound, the orchestration goes
 on); ``--watch`` shows the object's ``om mon`` view at every change meanwhile;
 ``--dry-run`` prints what every node would do first, and writes nothing.
@@ -22,15 +25,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from omc.compiler.contract.paths import ObjectPath
-from omc.runtime.adapters.etcd import Etcd, EtcdError, when_version
+from omc.runtime.adapters.etcd import Etcd, EtcdError, Event, when_mod, when_version
+from omc.runtime.adapters.etcd import delete as op_delete
+from omc.runtime.adapters.etcd import get as op_get
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
-from omc.runtime.cluster.decide import decide_all, object_avail, placement_state, started
+from omc.runtime.cluster.decide import (
+    all_done,
+    decide_all,
+    live_instances,
+    object_avail,
+    placement_state,
+    started,
+)
 from omc.runtime.cluster.model import DOWN_LIKE, Expect, Intent, ObjectView, Snapshot
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState
@@ -78,14 +90,33 @@ class Cluster:
     state: ClusterState
 
     stale: str = ""  # why the state is a member's own, read without quorum (``open``)
+    # One watch for every :meth:`follow` of this command (a new stream is a new TLS
+    # connection): its batches, and what stops it.
+    _batches: queue.Queue[tuple[list[Event], int]] | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
-    def open(cls, settings: ClusterSettings, *, stale_ok: bool = False) -> Cluster:
+    def open(
+        cls, settings: ClusterSettings, *, stale_ok: bool = False, path: ObjectPath | None = None
+    ) -> Cluster:
         """Read the cluster's state. ``stale_ok`` (``om mon``): when no member answers
         with quorum, take what one member has (a partitioned node still shows its last
-        view, marked so: ``stale`` says why)."""
+        view, marked so: ``stale`` says why). ``path``: a command about that object
+        only (:func:`run`) reads the nodes and its keys, in one transaction (one
+        revision), not every object's; it reads everything when the object has
+        affinities (their objects count in its placement)."""
         client = connect_etcd(settings)
         state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
+        if path is not None and not stale_ok:
+            try:
+                reads = [op_get(key, prefix=prefix) for key, prefix in state.keys.of_object(path)]
+                result = client.txn([], reads)
+            except EtcdError as exc:
+                raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            state.load(result.revision, result.found)
+            config = state.view(path, settings.node).config
+            if not (config.hard_affinity or config.hard_anti_affinity):
+                return cls(settings=settings, etcd=client, state=state)
         try:
             state.load(*client.range(settings.prefix))
         except EtcdError as exc:
@@ -104,32 +135,39 @@ class Cluster:
     def follow(self, done: Callable[[ClusterState], bool], deadline: float,
                on_change: Callable[[ClusterState], None] | None = None) -> None:  # fmt: skip
         """Apply etcd's events until ``done(state)`` (no polling: a watch from the last
-        revision read); :class:`Timeout` at ``deadline`` (a monotonic time)."""
+        revision read, kept for the next call); :class:`Timeout` at ``deadline`` (a
+        monotonic time)."""
         if done(self.state):
             return
-        batches: queue.Queue[tuple[list[object], int]] = queue.Queue()
-        stop = threading.Event()
-        watcher = threading.Thread(
-            target=self.etcd.watch,
-            args=(self.settings.prefix, self.state.revision + 1,
-                  lambda events, rev: batches.put((events, rev)), stop),
-            daemon=True,
-        )  # fmt: skip
-        watcher.start()
-        try:
-            while not done(self.state):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Timeout("timed out; the orchestration goes on")
-                try:
-                    events, revision = batches.get(timeout=left)
-                except queue.Empty:
-                    continue
-                self.state.apply(events, revision)  # type: ignore[arg-type]
-                if on_change is not None:
-                    on_change(self.state)
-        finally:
-            stop.set()
+        batches = self._watching()
+        while not done(self.state):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout("timed out; the orchestration goes on")
+            try:
+                events, revision = batches.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.state.apply(events, revision)
+            if on_change is not None:
+                on_change(self.state)
+
+    def _watching(self) -> queue.Queue[tuple[list[Event], int]]:
+        """The batches of the watch from the last revision read, started at the first call."""
+        if self._batches is None:
+            batches: queue.Queue[tuple[list[Event], int]] = queue.Queue()
+            threading.Thread(
+                target=self.etcd.watch,
+                args=(self.settings.prefix, self.state.revision + 1,
+                      lambda events, rev: batches.put((events, rev)), self._stop),
+                daemon=True,
+            ).start()  # fmt: skip
+            self._batches = batches
+        return self._batches
+
+    def close(self) -> None:
+        """Stop the watch (its thread ends at its next event, or with the process)."""
+        self._stop.set()
 
 
 def check_daemon(cluster: Cluster) -> None:
@@ -216,6 +254,34 @@ def ended(path: ObjectPath, oid: str) -> Callable[[ClusterState], bool]:
     return check
 
 
+def over(path: ObjectPath, oid: str, node: str) -> Callable[[ClusterState], bool]:
+    """Ended, or every live instance is done with it (what makes the daemons end it)."""
+    gone = ended(path, oid)
+
+    def check(state: ClusterState) -> bool:
+        if gone(state):
+            return True
+        snap = state.snapshot(node, only=[path])
+        view = snap.objects[str(path)]
+        return bool(live_instances(view, snap)) and all_done(view, snap, oid)
+
+    return check
+
+
+def end(cluster: Cluster, path: ObjectPath, oid: str) -> None:
+    """End the orchestration ``oid`` once it is over, as a daemon's :attr:`Do.END`
+    would: delete the intent in a transaction on the revision it was read at, so that
+    nothing newer is ever deleted. Whoever comes second (a daemon, or this command)
+    finds the revision changed and deletes nothing."""
+    revision = cluster.state.intent_revisions.get(path, 0)
+    if ended(path, oid)(cluster.state) or not revision:
+        return
+    key = cluster.state.keys.intent(path)
+    if cluster.etcd.txn([when_mod(key, "=", revision)], [op_delete(key)]).succeeded:
+        cluster.state.intents.pop(path, None)
+        cluster.state.intent_revisions.pop(path, None)
+
+
 def _unmet(view: ObjectView, snap: Snapshot, request: Request) -> str:
     """How the object differs from what was asked (om3's post-end checks), or ""."""
     avail = object_avail(view, snap)
@@ -284,7 +350,7 @@ def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = Non
     ``out`` defaults to the *current* stdout (an executor worker replaces it)."""
     out = sys.stdout if out is None else out
     deadline = time.monotonic() + request.time
-    cluster = Cluster.open(settings)
+    cluster = Cluster.open(settings, path=None if request.dry_run else request.path)
     if request.dry_run:
         dry_run(cluster, request, out)
         return
@@ -306,7 +372,11 @@ def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = Non
             out.write(render(state, request.path))
             out.flush()
 
-    cluster.follow(ended(request.path, intent.oid), deadline, show if request.watch else None)
+    on_change = show if request.watch else None
+    cluster.follow(over(request.path, intent.oid, settings.node), deadline, on_change)
+    end(cluster, request.path, intent.oid)
+    cluster.follow(ended(request.path, intent.oid), deadline, on_change)
+    cluster.close()
     if request.wait:
         view = cluster.state.view(request.path, settings.node)
         problems = verify(view, cluster.snapshot(), request)

@@ -164,14 +164,20 @@ class ClusterState:
         found = {*self.configs, *self.instances, *self.intents, *self.preserved}
         return sorted(found, key=lambda p: p.fqn)
 
-    def snapshot(self, local: str = "", *, now: float = 0.0) -> Snapshot:
+    def snapshot(
+        self, local: str = "", *, now: float = 0.0, only: Iterable[ObjectPath] | None = None
+    ) -> Snapshot:
         """The pure snapshot; each object's config is the one ``local`` evaluated (the
-        node that decides), else any instance's."""
+        node that decides), else any instance's. ``only``: those objects alone (a
+        command following one object need not decode the others)."""
         nodes = {name: node_from_json(name, value) for name, value in self.nodes.items()}
         for name, (_, record) in self.lost.items():  # within the takeover grace
             nodes.setdefault(name, node_from_json(name, record))
         for name in self.members:
             nodes.setdefault(name, Node(name=name, alive=False))
+        if only is not None:
+            objects = {str(path): self.view(path, local) for path in only}
+            return Snapshot(nodes=nodes, objects=objects, revision=self.revision, now=now)
         paths = self.paths()
         objects = {str(path): self.view(path, local) for path in paths}
         for gone in self._views.keys() - set(paths):

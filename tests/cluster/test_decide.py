@@ -8,13 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from omc.runtime.cluster.decide import (
+    RESTART_DELAY,
+    Decision,
     Do,
+    NodePlan,
     decide,
     decide_object,
     leaders,
     object_avail,
     placement_state,
     sort_candidates,
+    timed,
 )
 from omc.runtime.cluster.model import (
     Expect,
@@ -302,3 +306,14 @@ def test_max_parallel_zero_queues_every_action() -> None:
     assert plan.decisions[0].steps == ()
     assert plan.decisions[0].reason.startswith("queued")
     assert decide(snap(v), "n1").decisions[0].steps == (Do.TAKE, Do.START)
+
+
+def test_timed_names_the_decisions_that_time_alone_may_change() -> None:
+    """The periodic decisions of an unchanged snapshot redo only these (daemon)."""
+    plan = NodePlan(node="n1", decisions=(
+        Decision(path="a", reason=RESTART_DELAY),
+        Decision(path="b", steps=(Do.TAKE, Do.START)),
+        Decision(path="c", reason="not a leader (n2)"),
+        Decision(path="d"),
+    ))  # fmt: skip
+    assert timed(plan) == {"a", "b"}

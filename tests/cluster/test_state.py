@@ -169,3 +169,14 @@ def test_a_deleted_object_leaves_the_snapshot() -> None:
     gone = KeyValue(key=KEYS.instance(SVC1, "n1"), value=b"", mod_revision=4)
     state.apply([Event(kind="delete", kv=gone)], 4)
     assert set(state.snapshot("n1").objects) == {"svc0"}
+
+
+def test_one_objects_keys_leave_out_the_objects_that_share_its_name_as_a_prefix() -> None:
+    """A command about svc0 reads its instances, not svc01's (the prefix ends with /)."""
+    reads = dict(KEYS.of_object(parse_path("svc0")))
+    mine = KEYS.instance(parse_path("svc0"), "n1")
+    theirs = KEYS.instance(parse_path("svc01"), "n1")
+    prefixes = [key for key, prefix in reads.items() if prefix]
+    assert any(mine.startswith(p) for p in prefixes)
+    assert not any(theirs.startswith(p) for p in prefixes)
+    assert reads[KEYS.intent(parse_path("svc0"))] is False
