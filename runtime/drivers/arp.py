@@ -7,9 +7,9 @@ the address) after. The probe is sent twice within :data:`PROBE_TIMEOUT` (100 ms
 a host on the link answers an ARP request in well under a millisecond (its kernel
 does, no process is involved), and a start waits for this probe (RFC 5227's own 3-7 s
 are meant for hosts configuring an address they picked themselves, not for a takeover
-that must be quick; docs/drivers.md, ip.host, says why the bound is enough). Raw sockets belong to the
-network namespace they are created in, so :func:`in_netns` runs the work in a
-forked child that has entered a container's namespace.
+that must be quick; docs/drivers.md, ip.host, says why the bound is enough). Raw
+sockets belong to the network namespace they are created in, so :func:`in_netns` runs
+the work in a forked child that has entered a container's namespace.
 """
 
 from __future__ import annotations
