@@ -106,6 +106,14 @@ def etcd_unit(state: LabState, node: NodeInfo) -> str:
         f"--initial-cluster-token=omc-lab-{state.name}-{state.created:.0f}",
         "--heartbeat-interval=50",
         "--election-timeout=500",
+        # A member back from a partition, or booted again, must not depose the leader:
+        # without pre-vote its term went up while it campaigned alone, and the first
+        # leader message it answers makes the leader step down. The election that
+        # follows cut every node's lease refreshes; on a loaded host for longer than
+        # the detection time, so healthy nodes stopped their failover instances, and
+        # those that missed the stop budget rebooted: quorum lost (bench/chaos.py).
+        # etcd 3.5 turns it on by default.
+        "--pre-vote",
         "--logger=zap",
         "--log-level=warn",
     ]
