@@ -48,6 +48,11 @@ DAEMON_UNIT = "omc-daemon.service"
 LAB_TIMING = {"lease_ttl": "8s", "keepalive": "1s", "stop_budget": "4s",
               "margin": "500ms", "grace": "500ms", "watchdog": "3s",
               "split_action": "reboot"}  # fmt: skip
+# The shortest the timing rule allows with a 1.5 s stop budget (bench/ha.py, bench/chaos.py,
+# the lease tests): lease_ttl 4 s, keepalive <= ttl/3, detection (ttl - stop_budget -
+# margin) 2 s >= 2 keep-alives, watchdog <= detection (docs/cluster.md, "The timing rule").
+FAST_TIMING = {"lease_ttl": "4s", "keepalive": "1s", "stop_budget": "1500ms",
+               "margin": "500ms", "grace": "500ms", "watchdog": "2s"}  # fmt: skip
 RSYNC_MODULE = "root"
 
 
