@@ -335,10 +335,19 @@ class Daemon:
                 self._post("unfenced")
 
     def _fence(self, *, deadline: float) -> None:
+        """Stop the local failover instances before ``deadline``, else ``split_action``.
+        A refresh that succeeds meanwhile (an etcd election over) proves the lease alive
+        until ``lease_ttl`` after it was sent: the deadline moves with it. Held fixed, a
+        stop slower than ``stop_budget`` under load rebooted healthy nodes whose lease was
+        alive again, after the election a leader's death causes (the chaos run lost its
+        quorum when two nodes did it at once)."""
+        timing = self.settings.timing
         paths = fence.failover_instances()
-        self.log.warning(f"no etcd lease refresh for {self.settings.timing.detect:g}s: "
+        self.log.warning(f"no etcd lease refresh for {timing.detect:g}s: "
                          f"stopping the failover instances {[str(p) for p in paths]}")  # fmt: skip
-        failed = fence.stop_all(paths, deadline)
+        failed = fence.stop_all(
+            paths, lambda: max(deadline, self.last_ok + timing.lease_ttl - timing.margin)
+        )
         if failed:
             action = self.settings.timing.split_action
             self.log.error(f"failover instances {[str(p) for p in failed]} not stopped before "
