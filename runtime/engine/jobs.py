@@ -83,12 +83,17 @@ class Jobs:
             self.wait(target_job)
 
     def _clear_start_limits(self, plan: Plan) -> None:
-        """Reset the failed state and the start rate counter of the units about to start
-        (``systemctl reset-failed``): ``restart = N`` is ``StartLimitBurst=N+1`` within 10
-        minutes, which bounds systemd's own restarts, but counted every start, so an app
-        that crashed that often refused a deliberate start (a user's, the daemon's) for
-        the rest of the window ("Start request repeated too quickly"): the chaos run saw a
-        flex object stay below its target, its start failing on the only node left."""
+        """Before a start of the whole object (a user's, the daemon's orchestration),
+        reset the failed state and the start rate counter of the units it starts
+        (``systemctl reset-failed``). ``restart = N`` is ``StartLimitBurst=N+1`` within 10
+        minutes, which bounds systemd's own restarts but counts every start: an app that
+        crashed that often refused the object's next start for the rest of the window
+        ("Start request repeated too quickly"; the chaos run saw a flex object stay below
+        its target, its start failing on the only node left). A selection (``--rid``: the
+        daemon's resource restarts) keeps the count: those restarts are what ``restart``
+        bounds, before the monitor action."""
+        if plan.selected:
+            return
         for step in plan.jobs:
             if step.op is not Op.STOP:
                 with contextlib.suppress(SystemdError):
