@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / ".dev"))
 from omc.runtime.cluster.settings import timing_from  # noqa: E402
 from omc.runtime.lab.api import Lab  # noqa: E402
 from omc.runtime.lab.observe import APP, Sampler, Where, make_whole, mon, om, until  # noqa: E402
-from omc.runtime.lab.services import LAB_TIMING  # noqa: E402
+from omc.runtime.lab.services import FAST_TIMING, LAB_TIMING  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
@@ -57,8 +57,7 @@ RECOVERY_SLACK = 10.0  # the start itself on a loaded machine, beyond lease expi
 BOUND = 120.0  # a recovery that never comes (stuck), not the target
 BUSY = {"starting", "stopping", "restarting", "freezing", "thawing"}
 # The shortest timing the rule allows with a 1.5 s stop budget (bench/ha.py explains it).
-BENCH_TIMING = {"lease_ttl": "4s", "keepalive": "1s", "stop_budget": "1500ms",
-                "margin": "500ms", "grace": "500ms", "watchdog": "2s"}  # fmt: skip
+BENCH_TIMING = FAST_TIMING
 
 
 def marker(name: str) -> str:

@@ -30,7 +30,6 @@ Prints markdown tables and rewrites the Cluster section of docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import base64
-import configparser
 import json
 import os
 import re
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import compile as compile_bench  # noqa: E402  (bench/compile.py: the machine line)
 from benchlib import cgroup2_root, client_cpu, cpu_usage  # noqa: E402
 from omc.runtime.lab.api import Lab, Node  # noqa: E402
+from omc.runtime.lab.observe import etcd_conf, etcdctl, tls_flags  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
@@ -109,28 +109,6 @@ class Meter:
         self, before: dict[str, float], after: dict[str, float], wall: float
     ) -> dict[str, float]:
         return {p: after[p] - before[p] - self.idle.get(p, 0.0) * wall for p in PARTS}
-
-
-def etcd_conf(node: Node) -> dict[str, str]:
-    """The ``[etcd]`` section of the node's cluster.conf: its TLS files and its user."""
-    parser = configparser.ConfigParser()
-    parser.read_string(node.read_file("/etc/opensvc/cluster.conf"))
-    return dict(parser["etcd"])
-
-
-def tls_flags(conf: dict[str, str]) -> list[str]:
-    """``--cacert``/``--cert``/``--key`` (etcdctl and curl alike) as cluster.conf names them."""
-    return ["--cacert", conf["ca"], "--cert", conf["cert"], "--key", conf["key"]]
-
-
-def etcdctl(node: Node, *args: str) -> list[str]:
-    """``etcdctl`` in ``node`` as its daemon reaches etcd: over TLS with the node's client
-    certificate, logged in as the cluster's user (both from its cluster.conf)."""
-    conf = etcd_conf(node)
-    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *tls_flags(conf)]
-    if conf.get("user"):
-        argv.append(f"--user={conf['user']}:{conf['password']}")
-    return [*argv, *args]
 
 
 def revision(node: Node) -> int:

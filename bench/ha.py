@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / ".dev"))
 from omc.runtime.cluster.settings import timing_from  # noqa: E402
 from omc.runtime.lab.api import Lab  # noqa: E402
 from omc.runtime.lab.observe import Sampler, avails, make_whole, om, until  # noqa: E402
-from omc.runtime.lab.services import LAB_TIMING  # noqa: E402
+from omc.runtime.lab.services import FAST_TIMING, LAB_TIMING  # noqa: E402
 
 BENCH_MD = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- ha:begin -->", "<!-- ha:end -->"
@@ -57,8 +57,7 @@ MARKER = f"/tmp/{NAME}.up"
 # watchdog <= detection (docs/cluster.md, "The timing rule"); detection 2 s also outlasts an
 # etcd leader election on a loaded 2-core host (with 1.5 s, healthy nodes gave up their
 # services during the election that follows the leader's partition).
-BENCH_TIMING = {"lease_ttl": "4s", "keepalive": "1s", "stop_budget": "1500ms",
-                "margin": "500ms", "grace": "500ms", "watchdog": "2s"}  # fmt: skip
+BENCH_TIMING = FAST_TIMING
 CONFIG = f"""[DEFAULT]
 nodes = n1 n2 n3
 orchestrate = ha

@@ -40,11 +40,18 @@ def tls(settings: ClusterSettings) -> Tls | None:
     return Tls(ca_cert=settings.ca, cert=settings.cert, key=settings.key)
 
 
-def etcd(settings: ClusterSettings, *, timeout: float | None = None) -> Etcd:
-    """An etcd client for the cluster (TLS and auth as ``cluster.conf`` says)."""
+def etcd(
+    settings: ClusterSettings, *, timeout: float | None = None, endpoint: str | None = None
+) -> Etcd:
+    """An etcd client for the cluster (TLS and auth as ``cluster.conf`` says); with
+    ``endpoint`` (one of the cluster's), one that talks to that member only, sharing the
+    kept token of the others (the daemon's lease refreshers, one per member)."""
     check_endpoints(settings)
     check_credentials(settings)
-    client = Etcd(settings.endpoints, tls=tls(settings), timeout=timeout or settings.timeout)
+    if endpoint is not None and endpoint not in settings.endpoints:
+        raise ValueError(f"{endpoint} is not one of the cluster's etcd endpoints")
+    urls = settings.endpoints if endpoint is None else (endpoint,)
+    client = Etcd(urls, tls=tls(settings), timeout=timeout or settings.timeout)
     if settings.user and settings.password:
         owner = _token_owner(settings)
         client.authenticate(

@@ -275,12 +275,35 @@ class Daemon:
         self.sd.wakeup()
 
     def _keep_lease(self) -> None:
-        """Refresh the lease every ``keepalive`` on a connection of its own, bounded by
-        ``keepalive`` (a member in a minority hangs): ``last_ok`` is when the last
-        successful refresh was *sent*, the conservative end of its round trip."""
+        """Refresh the lease through every etcd endpoint at once: one refresher each
+        (:meth:`_refresh_through`), their sends spread over the ``keepalive`` period.
+
+        One client walking the endpoints in turn lost the detection time whenever a
+        member could not answer: its refresh waited ``keepalive`` on its own member
+        (without a leader during an election), as long again on a dead node's address,
+        and was cut just as the new leader could have answered. At each death of the
+        etcd leader's node, healthy nodes stopped their failover instances
+        (bench/chaos.py, lease_ttl 4 s: detection 2 s, against about 1.3 s from the
+        leader's death to the first refresh answered under load), and those that
+        missed the stop budget rebooted. Now the first member that answers refreshes
+        the lease, and one that does not delays nobody."""
+        endpoints = self.settings.endpoints
+        period = self.settings.timing.keepalive
+        for index, url in enumerate(endpoints[1:], start=1):
+            threading.Thread(target=self._refresh_through,
+                             args=(url, period * index / len(endpoints)),
+                             name=f"lease-{index}", daemon=True).start()  # fmt: skip
+        self._refresh_through(endpoints[0], 0.0)
+
+    def _refresh_through(self, url: str, offset: float) -> None:
+        """Refresh the lease every ``keepalive`` through the member at ``url``, on a
+        connection of its own, each refresh bounded by ``keepalive`` (a member in a
+        minority hangs), first after ``offset`` seconds. ``last_ok`` is when the last
+        successful refresh was *sent*, the conservative end of its round trip (two
+        refreshers racing can only leave it earlier, never later)."""
         timing = self.settings.timing
-        client = connect_etcd(self.settings, timeout=timing.keepalive)
-        wait, failing = timing.keepalive, False
+        client = connect_etcd(self.settings, timeout=timing.keepalive, endpoint=url)
+        wait, failing = offset, False
         while not self.stop.wait(wait):
             sent, lease = time.monotonic(), self.lease
             if not lease:  # the main loop is granting a new one
@@ -298,7 +321,7 @@ class Daemon:
                 continue
             wait, failing = max(0.0, timing.keepalive - (time.monotonic() - sent)), False
             if ttl > 0:
-                self.last_ok = sent
+                self.last_ok = max(self.last_ok, sent)
             else:
                 self._post("lease-lost", lease)
 
@@ -336,10 +359,19 @@ class Daemon:
                 return
 
     def _fence(self, *, deadline: float) -> None:
+        """Stop the local failover instances before ``deadline``, else ``split_action``.
+        A refresh that succeeds meanwhile (an etcd election over) proves the lease alive
+        until ``lease_ttl`` after it was sent: the deadline moves with it. Held fixed, a
+        stop slower than ``stop_budget`` under load rebooted healthy nodes whose lease was
+        alive again, after the election a leader's death causes (the chaos run lost its
+        quorum when two nodes did it at once)."""
+        timing = self.settings.timing
         paths = fence.failover_instances()
-        self.log.warning(f"no etcd lease refresh for {self.settings.timing.detect:g}s: "
+        self.log.warning(f"no etcd lease refresh for {timing.detect:g}s: "
                          f"stopping the failover instances {[str(p) for p in paths]}")  # fmt: skip
-        failed = fence.stop_all(paths, deadline)
+        failed = fence.stop_all(
+            paths, lambda: max(deadline, self.last_ok + timing.lease_ttl - timing.margin)
+        )
         if failed:
             action = self.settings.timing.split_action
             self.log.error(f"failover instances {[str(p) for p in failed]} not stopped before "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from omc.compiler.contract.node import om_path
@@ -28,6 +28,7 @@ from omc.compiler.contract.paths import Kind, ObjectPath
 
 ORIGIN = "daemon/fence"
 UNIT = "omc-daemon-fence.service"
+WAIT_STEP = 0.02  # seconds between two looks at the stops in progress
 
 
 def failover_instances() -> list[ObjectPath]:
@@ -52,8 +53,9 @@ def failover_instances() -> list[ObjectPath]:
     return found
 
 
-def stop_all(paths: Iterable[ObjectPath], deadline: float) -> list[ObjectPath]:
-    """Stop the instances in parallel before ``deadline`` (monotonic); those not stopped."""
+def stop_all(paths: Iterable[ObjectPath], deadline: Callable[[], float]) -> list[ObjectPath]:
+    """Stop the instances in parallel before ``deadline()`` (monotonic, asked again while
+    they stop: a lease refreshed meanwhile moves it); those not stopped by then."""
     env = {**os.environ, "OSVC_ACTION_ORIGIN": ORIGIN}
     running = {
         path: subprocess.Popen(  # fork+exec: safe from a threaded daemon
@@ -63,16 +65,18 @@ def stop_all(paths: Iterable[ObjectPath], deadline: float) -> list[ObjectPath]:
         )
         for path in paths
     }  # fmt: skip
-    failed = []
-    for path, proc in running.items():
-        try:
-            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            failed.append(path)
-            continue
-        if code != 0:
-            failed.append(path)
-    return failed
+    return wait_all(running, deadline)
+
+
+def wait_all(
+    running: Mapping[ObjectPath, subprocess.Popen[bytes]], deadline: Callable[[], float]
+) -> list[ObjectPath]:
+    """Wait for the stops until ``deadline()`` passes; those still running or failed."""
+    while any(proc.poll() is None for proc in running.values()):
+        if time.monotonic() >= deadline():
+            break
+        time.sleep(WAIT_STEP)
+    return [path for path, proc in running.items() if proc.poll() != 0]
 
 
 def split_action(action: str) -> None:
@@ -103,7 +107,8 @@ def main(argv: list[str]) -> int:
     except SettingsError:
         budget = 5.0
     paths = failover_instances()
-    failed = stop_all(paths, time.monotonic() + budget)
+    end = time.monotonic() + budget
+    failed = stop_all(paths, lambda: end)
     for path in paths:
         print(f"{path}: {'not stopped in time' if path in failed else 'stopped'}", flush=True)
     return ExitStatus.ERROR if failed else ExitStatus.OK

@@ -11,6 +11,7 @@ module only reports :class:`Finished` events (``apply`` and ``narrate`` do the r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ class Jobs:
     def batch(self, plan: Plan) -> Iterator[Finished]:
         """Enqueue every job of ``plan`` at once (one transaction through the target when
         the whole object moves), then report them in plan order as they finish."""
+        self._clear_start_limits(plan)
         whole = _one_transaction(plan)
         target_job: str | None = None
         jobs: dict[str, str] = {}
@@ -79,6 +81,23 @@ class Jobs:
             yield self._finished(step, queued_job, refusal)
         if target_job is not None:
             self.wait(target_job)
+
+    def _clear_start_limits(self, plan: Plan) -> None:
+        """Before a start of the whole object (a user's, the daemon's orchestration),
+        reset the failed state and the start rate counter of the units it starts
+        (``systemctl reset-failed``). ``restart = N`` is ``StartLimitBurst=N+1`` within 10
+        minutes, which bounds systemd's own restarts but counts every start: an app that
+        crashed that often refused the object's next start for the rest of the window
+        ("Start request repeated too quickly"; the chaos run saw a flex object stay below
+        its target, its start failing on the only node left). A selection (``--rid``: the
+        daemon's resource restarts) keeps the count: those restarts are what ``restart``
+        bounds, before the monitor action."""
+        if plan.selected:
+            return
+        for step in plan.jobs:
+            if step.op is not Op.STOP:
+                with contextlib.suppress(SystemdError):
+                    self.sd.reset_failed(step.unit)
 
     def one_by_one(self, steps: Iterable[Step], mode: str) -> Iterator[Finished]:
         """Each step's job enqueued after the previous one finished (a stop that must

@@ -15,6 +15,7 @@ and :func:`avails`.
 
 from __future__ import annotations
 
+import configparser
 import json
 import subprocess
 import sys
@@ -169,6 +170,41 @@ def avails(node: Node, name: str) -> dict[str, str]:
 def alive_in_mon(viewer: Node, node: str) -> bool:
     """Whether ``viewer`` sees ``node`` alive (registered with a lease)."""
     return bool(mon(viewer).get("nodes", {}).get(node, {}).get("alive"))
+
+
+def etcd_conf(node: Node) -> dict[str, str]:
+    """The ``[etcd]`` section of the node's cluster.conf: its TLS files and its user."""
+    parser = configparser.ConfigParser()
+    parser.read_string(node.read_file("/etc/opensvc/cluster.conf"))
+    return dict(parser["etcd"])
+
+
+def tls_flags(conf: dict[str, str]) -> list[str]:
+    """``--cacert``/``--cert``/``--key`` (etcdctl and curl alike) as cluster.conf names them."""
+    return ["--cacert", conf["ca"], "--cert", conf["cert"], "--key", conf["key"]]
+
+
+def etcdctl(node: Node, *args: str) -> list[str]:
+    """``etcdctl`` in ``node`` as its daemon reaches etcd: over TLS with the node's client
+    certificate, logged in as the cluster's user (both from its cluster.conf)."""
+    conf = etcd_conf(node)
+    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *tls_flags(conf)]
+    if conf.get("user"):
+        argv.append(f"--user={conf['user']}:{conf['password']}")
+    return [*argv, *args]
+
+
+def etcd_status(node: Node) -> dict[str, int]:
+    """What the node's own etcd member says of itself (it answers without quorum): its
+    ``member`` id, the ``leader`` it follows (0: none) and its raft ``term``. No login:
+    a member without quorum cannot log anyone in, and a status needs none. (etcdctl
+    leaves zeros out of its JSON.)"""
+    argv = ["etcdctl", "--endpoints=https://127.0.0.1:2379", *tls_flags(etcd_conf(node)),
+            "--command-timeout=5s", "endpoint", "status", "-w", "json"]  # fmt: skip
+    out = node.run(argv).stdout
+    status = json.loads(out)[0]["Status"]
+    return {"member": int(status["header"]["member_id"]), "leader": int(status.get("leader", 0)),
+            "term": int(status.get("raftTerm", 0))}  # fmt: skip
 
 
 def until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:

@@ -48,6 +48,11 @@ DAEMON_UNIT = "omc-daemon.service"
 LAB_TIMING = {"lease_ttl": "8s", "keepalive": "1s", "stop_budget": "4s",
               "margin": "500ms", "grace": "500ms", "watchdog": "3s",
               "split_action": "reboot"}  # fmt: skip
+# The shortest the timing rule allows with a 1.5 s stop budget (bench/ha.py, bench/chaos.py,
+# the lease tests): lease_ttl 4 s, keepalive <= ttl/3, detection (ttl - stop_budget -
+# margin) 2 s >= 2 keep-alives, watchdog <= detection (docs/cluster.md, "The timing rule").
+FAST_TIMING = {"lease_ttl": "4s", "keepalive": "1s", "stop_budget": "1500ms",
+               "margin": "500ms", "grace": "500ms", "watchdog": "2s"}  # fmt: skip
 RSYNC_MODULE = "root"
 
 
@@ -106,6 +111,14 @@ def etcd_unit(state: LabState, node: NodeInfo) -> str:
         f"--initial-cluster-token=omc-lab-{state.name}-{state.created:.0f}",
         "--heartbeat-interval=50",
         "--election-timeout=500",
+        # A member back from a partition, or booted again, must not depose the leader:
+        # without pre-vote its term went up while it campaigned alone, and the first
+        # leader message it answers makes the leader step down. The election that
+        # follows cut every node's lease refreshes; on a loaded host for longer than
+        # the detection time, so healthy nodes stopped their failover instances, and
+        # those that missed the stop budget rebooted: quorum lost (bench/chaos.py).
+        # etcd 3.5 turns it on by default.
+        "--pre-vote",
         "--logger=zap",
         "--log-level=warn",
     ]

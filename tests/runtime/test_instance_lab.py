@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -521,3 +522,27 @@ def test_delete_leaves_no_failed_unit_behind(n1: Node) -> None:
         assert "opensvc-svc.optdel-app.opt.service" in failed
     failed = n1.run(["systemctl", "--failed", "--plain", "--no-legend"]).stdout
     assert "optdel" not in failed
+
+
+def test_a_start_clears_the_start_limit_of_an_app_that_crashed(n1: Node) -> None:
+    """``restart = 1`` is ``StartLimitBurst=2`` within 10 minutes: systemd restarts the app
+    once, then gives up (the unit failed, "Start request repeated too quickly"). A start of
+    the object (a user's, the daemon's orchestration) clears that limit first, as
+    ``systemctl reset-failed`` does; it was refused for the rest of the window (the chaos
+    run saw a flex object stay below its target, its start failing on the only node left).
+    A start of the resource alone (``--rid``, the daemon's restarts) keeps the limit: it is
+    what ``restart`` bounds (test_ha_lab's monitor_action switch)."""
+    unit = "opensvc-svc.startlim-app.0.service"
+    config = "[app#0]\ntype = simple\nstart = sleep 600\nrestart = 1\nrestart_delay = 100ms\n"
+    with created(n1, "startlim", config) as path:
+        assert om(n1, path, "instance", "start").returncode == 0
+        for _ in range(20):  # killed until systemd stops restarting it
+            n1.run(["systemctl", "kill", "--signal=SIGKILL", unit], check=False)
+            time.sleep(0.5)
+            if n1.run(["systemctl", "is-failed", "--quiet", unit], check=False).returncode == 0:
+                break
+        assert n1.run(["systemctl", "is-failed", "--quiet", unit], check=False).returncode == 0
+        assert om(n1, path, "instance", "start", "--rid", "app#0").returncode != 0
+        proc = om(n1, path, "instance", "start")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert status(n1, path)["avail"] == "up"

@@ -161,3 +161,44 @@ def test_simple_start_failing_fast_is_an_error() -> None:
     res = view("app.simple", {"start": "/bin/false"}, rid="app#f", object_id=str(uuid.uuid4()))
     with pytest.raises(DriverError, match="right after start"):
         drivers.get("app.simple").start(res, RecordingLog())
+
+
+def _fake_process(
+    proc: Path, pid: int, environ: bytes, *, state: str = "S", flags: int = 0
+) -> Path:
+    """``proc/<pid>`` with the two files :func:`app.app_processes` reads."""
+    found = proc / str(pid)
+    found.mkdir()
+    (found / "environ").write_bytes(environ)
+    (found / "stat").write_text(f"{pid} (tail) {state} 1 1 1 0 -1 {flags} 0 0 0 0\n")
+    return found
+
+
+def test_simple_process_in_the_middle_of_an_exec_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An environment that reads empty (an execve in progress: ``sh`` exec'ing the app) is
+    read again, so the app is found once the exec is over: a status right after a start
+    must not say down while the app runs (its start failed, and the next node started it
+    too)."""
+    res = view("app.simple", {"start": "sleep 60"}, rid="app#x", object_id="oid1")
+    pid = _fake_process(tmp_path, 4242, b"")
+
+    def exec_ends(_: float) -> None:
+        (pid / "environ").write_bytes(b"OPENSVC_RID=app#x\0OPENSVC_ID=oid1\0")
+
+    monkeypatch.setattr(app.time, "sleep", exec_ends)
+    assert list(app.app_processes(res, proc=tmp_path)) == [4242]
+
+
+def test_kernel_threads_and_zombies_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They never have an environment: no wait for them (a host has a hundred kthreads)."""
+    res = view("app.simple", {"start": "sleep 60"}, rid="app#x", object_id="oid1")
+    _fake_process(tmp_path, 2, b"", flags=app.PF_KTHREAD)
+    _fake_process(tmp_path, 77, b"", state="Z")
+    slept: list[float] = []
+    monkeypatch.setattr(app.time, "sleep", slept.append)
+    assert list(app.app_processes(res, proc=tmp_path)) == []
+    assert slept == []
