@@ -174,6 +174,7 @@ class Daemon:
         self._sources: dict[str, int] = {}
         self.last_ok = time.monotonic()  # when the last successful keep-alive was sent
         self.loop_at = time.monotonic()  # when the main loop last came round
+        self.next_ping = 0.0  # when the guard pings systemd's watchdog next
         self.fenced = False
         self._rewrite = False  # a write to etcd failed: publish everything again
         self._etcd_said = 0.0  # when the last "etcd does not answer" was logged
@@ -338,14 +339,9 @@ class Daemon:
         quarter of ``WatchdogSec`` (systemd asks for at least every half). It ticked at
         10 Hz before, and was ~0.1 % of a core of an idle node, for nothing."""
         timing = self.settings.timing
-        ping_every = watchdog_period(timing.watchdog)
-        next_ping = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_ping:
-                next_ping = now + ping_every
-                if now - self.loop_at < LOOP_STALL:
-                    notify("WATCHDOG=1")
+            self._ping_watchdog(now)
             if now - self.last_ok > timing.detect and not self.fenced:
                 self.fenced = True
                 self._fence(deadline=self.last_ok + timing.lease_ttl - timing.margin)
@@ -355,8 +351,18 @@ class Daemon:
             deadline = self.last_ok + timing.detect + GUARD_LATE
             if self.fenced or deadline <= now:
                 deadline = now + GUARD_FENCED_TICK
-            if self.stop.wait(max(0.0, min(next_ping, deadline) - time.monotonic())):
+            if self.stop.wait(max(0.0, min(self.next_ping, deadline) - time.monotonic())):
                 return
+
+    def _ping_watchdog(self, now: float) -> None:
+        """Tell systemd's watchdog the daemon lives, every quarter of ``WatchdogSec``,
+        while the main loop turns too. The guard calls it, and so does a self-fencing
+        stop in progress (it may last ``stop_budget``, longer than ``WatchdogSec``: a
+        watchdog kill then would end the daemon, and with it the stops, mid-fence)."""
+        if now >= self.next_ping:
+            self.next_ping = now + watchdog_period(self.settings.timing.watchdog)
+            if now - self.loop_at < LOOP_STALL:
+                notify("WATCHDOG=1")
 
     def _fence(self, *, deadline: float) -> None:
         """Stop the local failover instances before ``deadline``, else ``split_action``.
@@ -370,7 +376,9 @@ class Daemon:
         self.log.warning(f"no etcd lease refresh for {timing.detect:g}s: "
                          f"stopping the failover instances {[str(p) for p in paths]}")  # fmt: skip
         failed = fence.stop_all(
-            paths, lambda: max(deadline, self.last_ok + timing.lease_ttl - timing.margin)
+            paths,
+            lambda: max(deadline, self.last_ok + timing.lease_ttl - timing.margin),
+            lambda: self._ping_watchdog(time.monotonic()),
         )
         if failed:
             action = self.settings.timing.split_action

@@ -53,9 +53,15 @@ def failover_instances() -> list[ObjectPath]:
     return found
 
 
-def stop_all(paths: Iterable[ObjectPath], deadline: Callable[[], float]) -> list[ObjectPath]:
+def stop_all(
+    paths: Iterable[ObjectPath],
+    deadline: Callable[[], float],
+    tick: Callable[[], None] = lambda: None,
+) -> list[ObjectPath]:
     """Stop the instances in parallel before ``deadline()`` (monotonic, asked again while
-    they stop: a lease refreshed meanwhile moves it); those not stopped by then."""
+    they stop: a lease refreshed meanwhile moves it); those not stopped by then.
+    ``tick`` runs at each look (the daemon's watchdog ping: a stop may outlast
+    ``WatchdogSec``)."""
     env = {**os.environ, "OSVC_ACTION_ORIGIN": ORIGIN}
     running = {
         path: subprocess.Popen(  # fork+exec: safe from a threaded daemon
@@ -65,16 +71,19 @@ def stop_all(paths: Iterable[ObjectPath], deadline: Callable[[], float]) -> list
         )
         for path in paths
     }  # fmt: skip
-    return wait_all(running, deadline)
+    return wait_all(running, deadline, tick)
 
 
 def wait_all(
-    running: Mapping[ObjectPath, subprocess.Popen[bytes]], deadline: Callable[[], float]
+    running: Mapping[ObjectPath, subprocess.Popen[bytes]],
+    deadline: Callable[[], float],
+    tick: Callable[[], None] = lambda: None,
 ) -> list[ObjectPath]:
     """Wait for the stops until ``deadline()`` passes; those still running or failed."""
     while any(proc.poll() is None for proc in running.values()):
         if time.monotonic() >= deadline():
             break
+        tick()
         time.sleep(WAIT_STEP)
     return [path for path, proc in running.items() if proc.poll() != 0]
 

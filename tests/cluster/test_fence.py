@@ -46,3 +46,13 @@ def test_a_stop_that_fails_is_reported() -> None:
     end = time.monotonic() + 5.0
     assert fence.wait_all(running, lambda: end) == [FAST]
     assert time.monotonic() < end
+
+
+def test_the_watchdog_is_pinged_while_the_stops_run() -> None:
+    """A stop may outlast ``WatchdogSec``: the wait calls ``tick`` (the daemon's watchdog
+    ping) all along, so systemd does not kill the daemon, and its stops, mid-fence."""
+    ticks: list[float] = []
+    running = _stops(0.5)
+    end = time.monotonic() + 5.0
+    assert fence.wait_all(running, lambda: end, lambda: ticks.append(time.monotonic())) == []
+    assert len(ticks) >= 2  # at each look while the slow one ran, not once at the end
