@@ -58,6 +58,7 @@ from omc.runtime.cluster import fence, records, replicate, syncs
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
 from omc.runtime.cluster.decide import Decision, Do, decide, timed
+from omc.runtime.cluster.lease import Keeper
 from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
@@ -88,6 +89,7 @@ MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
 KEEPALIVE_RETRY = 0.1  # seconds before a failed lease refresh is tried again
+LEASE_HEDGE = 0.25  # seconds before a refresh not yet answered is asked of every member
 GUARD_FENCED_TICK = 0.1  # seconds between the guard's checks while it has fenced the node
 GUARD_LATE = 0.01  # the guard wakes that long after the detection deadline
 JOIN_RETRY = 1.0  # seconds between two attempts to reach etcd at start-up
@@ -276,55 +278,39 @@ class Daemon:
         self.sd.wakeup()
 
     def _keep_lease(self) -> None:
-        """Refresh the lease through every etcd endpoint at once: one refresher each
-        (:meth:`_refresh_through`), their sends spread over the ``keepalive`` period.
-
-        One client walking the endpoints in turn lost the detection time whenever a
-        member could not answer: its refresh waited ``keepalive`` on its own member
-        (without a leader during an election), as long again on a dead node's address,
-        and was cut just as the new leader could have answered. At each death of the
-        etcd leader's node, healthy nodes stopped their failover instances
-        (bench/chaos.py, lease_ttl 4 s: detection 2 s, against about 1.3 s from the
-        leader's death to the first refresh answered under load), and those that
-        missed the stop budget rebooted. Now the first member that answers refreshes
-        the lease, and one that does not delays nobody."""
-        endpoints = self.settings.endpoints
-        period = self.settings.timing.keepalive
-        for index, url in enumerate(endpoints[1:], start=1):
-            threading.Thread(target=self._refresh_through,
-                             args=(url, period * index / len(endpoints)),
-                             name=f"lease-{index}", daemon=True).start()  # fmt: skip
-        self._refresh_through(endpoints[0], 0.0)
-
-    def _refresh_through(self, url: str, offset: float) -> None:
-        """Refresh the lease every ``keepalive`` through the member at ``url``, on a
-        connection of its own, each refresh bounded by ``keepalive`` (a member in a
-        minority hangs), first after ``offset`` seconds. ``last_ok`` is when the last
-        successful refresh was *sent*, the conservative end of its round trip (two
-        refreshers racing can only leave it earlier, never later)."""
+        """Refresh the lease every ``keepalive``, hedged across the etcd members
+        (:mod:`.lease`: one member asked, all of them once it did not answer within
+        ``hedge``), each call bounded by ``keepalive`` (a member in a minority hangs).
+        ``last_ok`` is when the refresh was first *sent*, the conservative end of its
+        round trip."""
         timing = self.settings.timing
-        client = connect_etcd(self.settings, timeout=timing.keepalive, endpoint=url)
-        wait, failing = offset, False
+        endpoints = self.settings.endpoints
+        keeper = Keeper(
+            len(endpoints),
+            lambda i: connect_etcd(self.settings, timeout=timing.keepalive, endpoint=endpoints[i]),
+            self.stop,
+            hedge=min(LEASE_HEDGE, timing.keepalive / 4),
+        )
+        wait, failing = timing.keepalive, False
         while not self.stop.wait(wait):
-            sent, lease = time.monotonic(), self.lease
-            if not lease:  # the main loop is granting a new one
+            sent, held = time.monotonic(), self.lease
+            if not held:  # the main loop is granting a new one
                 wait = KEEPALIVE_RETRY
                 continue
-            try:
-                ttl = client.lease_keepalive(lease)
-            except EtcdError as exc:
+            done = keeper.refresh(held, bound=timing.keepalive)
+            if done.ttl is None:
                 # Retry at once, not a keep-alive period later: every second without a
                 # refresh eats into the detection time (an etcd leader election is
                 # over in about a second, and then any member answers).
                 if not failing:
-                    self._post("etcd-error", str(exc))
+                    self._post("etcd-error", done.error)
                 wait, failing = KEEPALIVE_RETRY, True
                 continue
             wait, failing = max(0.0, timing.keepalive - (time.monotonic() - sent)), False
-            if ttl > 0:
+            if done.ttl > 0:
                 self.last_ok = max(self.last_ok, sent)
             else:
-                self._post("lease-lost", lease)
+                self._post("lease-lost", held)
 
     def _guard(self) -> None:
         """Self-fencing and the systemd watchdog, on a thread that does no I/O.
