@@ -193,7 +193,7 @@ class Daemon:
         # Keep the lease alive from the moment it is taken (the keeper waits while there
         # is none): installing and observing many objects below can take longer than its
         # TTL, and every write that follows carries it.
-        threading.Thread(target=self._keep_lease, name="lease", daemon=True).start()
+        self._keep_lease()
         self._join()
         self.sd.watch_units(self._unit_changed)
         self._sync_configs(self.state.paths())
@@ -279,38 +279,37 @@ class Daemon:
 
     def _keep_lease(self) -> None:
         """Refresh the lease every ``keepalive``, hedged across the etcd members
-        (:mod:`.lease`: one member asked, all of them once it did not answer within
-        ``hedge``), each call bounded by ``keepalive`` (a member in a minority hangs).
-        ``last_ok`` is when the refresh was first *sent*, the conservative end of its
-        round trip."""
+        (:class:`.lease.Keeper`: one member asked while they answer, all of them, each
+        on its own connection, once a refresh is ``hedge`` overdue), each call bounded by
+        ``keepalive`` (a member in a minority hangs). ``last_ok`` is when the last
+        successful refresh was *sent*, the conservative end of its round trip."""
         timing = self.settings.timing
         endpoints = self.settings.endpoints
-        keeper = Keeper(
-            len(endpoints),
-            lambda i: connect_etcd(self.settings, timeout=timing.keepalive, endpoint=endpoints[i]),
-            self.stop,
-            hedge=min(LEASE_HEDGE, timing.keepalive / 4),
-        )
-        wait, failing = timing.keepalive, False
-        while not self.stop.wait(wait):
-            sent, held = time.monotonic(), self.lease
-            if not held:  # the main loop is granting a new one
-                wait = KEEPALIVE_RETRY
-                continue
-            done = keeper.refresh(held, bound=timing.keepalive)
-            if done.ttl is None:
-                # Retry at once, not a keep-alive period later: every second without a
-                # refresh eats into the detection time (an etcd leader election is
-                # over in about a second, and then any member answers).
-                if not failing:
-                    self._post("etcd-error", done.error)
-                wait, failing = KEEPALIVE_RETRY, True
-                continue
-            wait, failing = max(0.0, timing.keepalive - (time.monotonic() - sent)), False
-            if done.ttl > 0:
+        failing = threading.Event()
+
+        def on_ttl(lease: int, sent: float, ttl: int) -> None:
+            failing.clear()
+            if ttl > 0:
                 self.last_ok = max(self.last_ok, sent)
             else:
-                self._post("lease-lost", held)
+                self._post("lease-lost", lease)
+
+        def on_error(error: str) -> None:
+            if not failing.is_set():
+                failing.set()
+                self._post("etcd-error", error)
+
+        Keeper(
+            len(endpoints),
+            lambda i: connect_etcd(self.settings, timeout=timing.keepalive, endpoint=endpoints[i]),
+            lease=lambda: self.lease,
+            on_ttl=on_ttl,
+            on_error=on_error,
+            keepalive=timing.keepalive,
+            hedge=min(LEASE_HEDGE, timing.keepalive / 4),
+            retry=KEEPALIVE_RETRY,
+            stop=self.stop,
+        ).run()
 
     def _guard(self) -> None:
         """Self-fencing and the systemd watchdog, on a thread that does no I/O.

@@ -1,8 +1,10 @@
 """The node lease's refresh, hedged across the etcd members.
 
-A refresh goes to one member, the one that answered last. When it has not answered
-within ``hedge`` (or refused at once), the same refresh goes to every other member, and
-the first answer wins; the member that gave it is asked first next time.
+While refreshes succeed, one member is asked, every ``keepalive``: the one that answered
+last. When the refresh due has not succeeded ``hedge`` seconds later (the member hangs,
+or refused), every member is asked, each on its own connection and thread, again and
+again (``retry`` after each failure), until one answers; that one is asked first from
+then on.
 
 Why: one client walking the endpoints in turn lost the detection time whenever a member
 could not answer. It waited ``keepalive`` on its own member (no leader during an
@@ -10,20 +12,16 @@ election), as long again on a dead node's address, and was cut just as the new l
 could have answered: at each death of the etcd leader's node, healthy nodes stopped
 their failover instances (bench/chaos.py, detection 2 s). Refreshing through every
 member at once, always, cured that but tripled an idle node's keep-alives, its largest
-idle cost. A hedge keeps one request per ``keepalive`` while the members answer, and
-adds only ``hedge`` to a refresh when one does not.
-
-Each member has its own thread and connection (a member in a minority hangs until the
-call's timeout: it must not hold the others up), opened the first time it is asked.
+idle cost. The hedge keeps one request per ``keepalive`` while the members answer;
+while they do not, the members' requests go out staggered, as soon as each is free, so
+that the first one possible after a heal or an election succeeds.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 from omc.runtime.adapters.etcd import EtcdError
@@ -33,125 +31,81 @@ class LeaseClient(Protocol):
     def lease_keepalive(self, lease: int) -> int: ...
 
 
-@dataclass(eq=False)
-class _Round:
-    """One refresh of ``lease``, asked of one member or more; the first answer counts."""
-
-    lease: int
-    asked: int = 0
-    failed: int = 0
-    ttl: int | None = None
-    by: int = -1
-    error: str = ""
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def over(self) -> bool:
-        return self.ttl is not None or self.failed >= self.asked
-
-    def answer(self, index: int, ttl: int) -> None:
-        with self.cond:
-            if self.ttl is None:
-                self.ttl, self.by = ttl, index
-            self.cond.notify_all()
-
-    def fail(self, error: str) -> None:
-        with self.cond:
-            self.failed += 1
-            self.error = self.error or error
-            self.cond.notify_all()
-
-
-@dataclass(frozen=True)
-class Refresh:
-    """What a refresh gave: the lease's TTL (0: expired, its keys gone), or ``None``
-    when no member answered, with the first error."""
-
-    ttl: int | None
-    by: int
-    error: str
-
-
-class _Member:
-    """The thread that refreshes through one member: it takes the newest round it was
-    asked (a round it could not take in time is dropped: the next one supersedes it)."""
-
-    def __init__(self, index: int, connect: Callable[[], LeaseClient], stop: threading.Event):
-        self.index = index
-        self.connect = connect
-        self.stop = stop
-        self.cond = threading.Condition()
-        self.pending: _Round | None = None
-        self.thread: threading.Thread | None = None
-
-    def ask(self, rnd: _Round) -> None:
-        with rnd.cond:
-            rnd.asked += 1
-        with self.cond:
-            if self.pending is not None:  # superseded before it was sent
-                self.pending.fail("superseded")
-            self.pending = rnd
-            self.cond.notify()
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name=f"lease-{self.index}",
-                                           daemon=True)  # fmt: skip
-            self.thread.start()
-
-    def _run(self) -> None:
-        client: LeaseClient | None = None
-        while not self.stop.is_set():
-            with self.cond:
-                while self.pending is None:
-                    if self.stop.is_set():
-                        return
-                    self.cond.wait(1.0)
-                rnd, self.pending = self.pending, None
-            with rnd.cond:
-                answered = rnd.ttl is not None
-            if answered:  # another member answered meanwhile: nothing to send
-                rnd.fail("answered elsewhere")
-                continue
-            try:
-                client = client or self.connect()
-                rnd.answer(self.index, client.lease_keepalive(rnd.lease))
-            except EtcdError as exc:
-                rnd.fail(str(exc))
-
-
 class Keeper:
-    """Hedged lease refreshes through the members ``connect(i)`` opens (``count`` of
-    them); :meth:`refresh` is called by one thread, the daemon's lease thread."""
+    """Hedged refreshes of the lease ``lease()`` returns (0: none now, being granted),
+    through ``count`` members (``connect(i)`` opens a client of member ``i``).
+
+    ``on_ttl(lease, sent, ttl)`` reports each answer (``sent``: when the request left,
+    the conservative end of its round trip; ``ttl`` 0: that lease expired), ``on_error``
+    each failure. Both are called from the members' threads."""
 
     def __init__(
         self,
         count: int,
         connect: Callable[[int], LeaseClient],
-        stop: threading.Event,
         *,
+        lease: Callable[[], int],
+        on_ttl: Callable[[int, float, int], None],
+        on_error: Callable[[str], None],
+        keepalive: float,
         hedge: float,
+        retry: float,
+        stop: threading.Event,
     ):
-        self.members = [_Member(i, functools.partial(connect, i), stop) for i in range(count)]
-        self.hedge = hedge
+        self.count, self.connect, self.lease = count, connect, lease
+        self.on_ttl, self.on_error = on_ttl, on_error
+        self.keepalive, self.hedge, self.retry = keepalive, hedge, retry
+        self.stop = stop
+        self.cond = threading.Condition()
+        self.last_sent_ok = time.monotonic()  # a lease just granted counts as refreshed
         self.preferred = 0
+        self.not_before = [0.0] * count  # a member's next try after its failure
 
-    def refresh(self, lease: int, bound: float) -> Refresh:
-        """Refresh ``lease``: first through the preferred member, through all of them
-        once it did not answer within ``hedge``; give up ``bound`` seconds after the
-        start (the members still busy take the next round when they are free)."""
-        start = time.monotonic()
-        rnd = _Round(lease)
-        self.members[self.preferred].ask(rnd)
-        with rnd.cond:
-            rnd.cond.wait_for(rnd.over, timeout=self.hedge)
-            answered = rnd.ttl is not None
-        if not answered:
-            for member in self._others():
-                member.ask(rnd)
-        with rnd.cond:
-            rnd.cond.wait_for(rnd.over, timeout=max(0.0, start + bound - time.monotonic()))
-            result = Refresh(ttl=rnd.ttl, by=rnd.by, error=rnd.error or "no member answered")
-        if result.ttl is not None:
-            self.preferred = result.by
-        return result
+    def run(self) -> None:
+        """Start one thread per member, and return."""
+        for index in range(self.count):
+            threading.Thread(target=self._member, args=(index,), name=f"lease-{index}",
+                             daemon=True).start()  # fmt: skip
 
-    def _others(self) -> Sequence[_Member]:
-        return [m for m in self.members if m.index != self.preferred]
+    def when(self, index: int) -> float:
+        """When member ``index`` sends next (monotonic; under ``cond``): the preferred
+        one when the refresh is due, the others ``hedge`` later, none sooner than
+        ``retry`` after its own failure."""
+        due = self.last_sent_ok + self.keepalive
+        if index != self.preferred:
+            due += self.hedge
+        return max(due, self.not_before[index])
+
+    def _wait_turn(self, index: int) -> int:
+        """Block until member ``index`` should send; the lease to refresh (0: stop)."""
+        with self.cond:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                at = self.when(index)
+                lease = self.lease() if at <= now else 0
+                if lease:
+                    return lease
+                # cond is notified on every success (which moves ``when``); a wait of
+                # ``retry`` at most when no lease is held (the daemon is granting one).
+                self.cond.wait(max(at - now, 0.0) if at > now else self.retry)
+        return 0
+
+    def _member(self, index: int) -> None:
+        client: LeaseClient | None = None
+        while lease := self._wait_turn(index):
+            sent = time.monotonic()
+            try:
+                client = client or self.connect(index)
+                ttl = client.lease_keepalive(lease)
+            except EtcdError as exc:
+                with self.cond:
+                    self.not_before[index] = time.monotonic() + self.retry
+                self.on_error(str(exc))
+                continue
+            with self.cond:
+                if ttl > 0 and sent > self.last_sent_ok:
+                    self.last_sent_ok, self.preferred = sent, index
+                elif ttl <= 0:  # expired: asked again once the daemon holds a new one
+                    self.not_before[index] = time.monotonic() + self.retry
+                self.cond.notify_all()
+            self.on_ttl(lease, sent, ttl)

@@ -1,6 +1,6 @@
 """The hedged lease refresh (``omc.runtime.cluster.lease``) against members that answer,
-hang or refuse: fakes of one method, the lab test (tests/cluster/test_lease_lab.py) runs
-it against real etcd members stopped and cut off."""
+hang or refuse: fakes of one method, run on the keeper's real threads. The lab tests
+(tests/cluster/test_lease_lab.py) run it against real etcd members stopped and cut off."""
 
 from __future__ import annotations
 
@@ -12,21 +12,48 @@ import pytest
 from omc.runtime.adapters.etcd import EtcdError
 from omc.runtime.cluster.lease import Keeper
 
+KEEPALIVE, HEDGE, RETRY = 0.2, 0.1, 0.01
+
 
 class Member:
-    """A member that answers a TTL, hangs for ``hang`` seconds, or refuses."""
+    """A member that answers a TTL, hangs, or refuses (``mode`` may change meanwhile)."""
 
-    def __init__(self, mode: str = "answer", hang: float = 5.0) -> None:
-        self.mode, self.hang, self.calls = mode, hang, 0
+    def __init__(self, mode: str = "answer") -> None:
+        self.mode, self.calls = mode, 0
 
     def lease_keepalive(self, lease: int) -> int:
         self.calls += 1
         if self.mode == "hang":
-            time.sleep(self.hang)
+            time.sleep(KEEPALIVE)  # a minority member: until the call's timeout
             raise EtcdError("timed out")
         if self.mode == "refuse":
             raise EtcdError("connection refused")
-        return 4
+        return 0 if self.mode == "expired" else 4
+
+
+class Run:
+    """A keeper over ``members``, with what it reported."""
+
+    def __init__(self, members: list[Member], stop: threading.Event) -> None:
+        self.members = members
+        self.answers: list[tuple[int, float, int]] = []
+        self.errors: list[str] = []
+        self.keeper = Keeper(
+            len(members),
+            lambda i: members[i],
+            lease=lambda: 7,
+            on_ttl=lambda lease, sent, ttl: self.answers.append((lease, sent, ttl)),
+            on_error=self.errors.append,
+            keepalive=KEEPALIVE,
+            hedge=HEDGE,
+            retry=RETRY,
+            stop=stop,
+        )
+        self.keeper.run()
+
+    def refreshed_by(self) -> int:
+        with self.keeper.cond:
+            return self.keeper.preferred
 
 
 @pytest.fixture
@@ -36,54 +63,54 @@ def stop() -> Iterator[threading.Event]:
     event.set()
 
 
-def keeper(members: list[Member], stop: threading.Event, hedge: float = 0.05) -> Keeper:
-    return Keeper(len(members), lambda i: members[i], stop, hedge=hedge)
+def wait_for(what: object, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not what():  # type: ignore[operator]
+        assert time.monotonic() < end, "not within 5 s"
+        time.sleep(0.005)
 
 
-def test_members_that_answer_get_one_request_per_refresh(stop: threading.Event) -> None:
+def test_members_that_answer_get_one_request_per_period(stop: threading.Event) -> None:
     """The idle cost: one keep-alive per period, to one member, not one per member."""
-    members = [Member(), Member(), Member()]
-    k = keeper(members, stop)
-    for _ in range(5):
-        assert k.refresh(7, bound=1.0).ttl == 4
-    assert [m.calls for m in members] == [5, 0, 0]
+    run = Run([Member(), Member(), Member()], stop)
+    wait_for(lambda: len(run.answers) >= 5)
+    assert run.members[1].calls == run.members[2].calls == 0
+    assert {lease for lease, _, _ in run.answers} == {7}
 
 
 def test_a_hung_member_is_hedged_and_the_answering_one_preferred(
     stop: threading.Event,
 ) -> None:
-    """The first member hangs (a member without a leader), the second is cut off: the
-    third answers, within the bound, and is asked first from then on."""
-    members = [Member("hang"), Member("hang"), Member()]
-    k = keeper(members, stop)
-    first = k.refresh(7, bound=1.0)
-    assert (first.ttl, first.by) == (4, 2)
-    assert k.refresh(7, bound=1.0).by == 2
-    assert members[2].calls == 2 and members[0].calls == 1 and members[1].calls == 1
+    """The first member hangs (a member without a leader), the second refuses (a dead
+    node): the third answers, and is the one asked from then on."""
+    run = Run([Member("hang"), Member("refuse"), Member()], stop)
+    wait_for(lambda: run.refreshed_by() == 2)
+    calls = run.members[2].calls
+    wait_for(lambda: run.members[2].calls >= calls + 3)
+    assert run.errors, "the hung and refusing members were not asked"
+    hung = run.members[0].calls
+    run.members[0].mode = "answer"  # back: not asked while the third answers
+    time.sleep(5 * KEEPALIVE)
+    assert run.members[0].calls <= hung + 1  # at most the request in flight
 
 
-def test_a_refusal_is_hedged_without_waiting(stop: threading.Event) -> None:
-    """A member that refuses at once (its node dead: connection refused) does not cost
-    the hedge delay: the others are asked as soon as it failed."""
-    members = [Member("refuse"), Member()]
-    k = keeper(members, stop, hedge=5.0)
-    begun = time.monotonic()
-    assert k.refresh(7, bound=10.0).by == 1
-    assert time.monotonic() - begun < 5.0  # not the hedge delay
+def test_while_no_member_answers_each_keeps_trying(stop: threading.Event) -> None:
+    """A partition: every member fails. Each is tried again ``retry`` after its own
+    failure, so the first one able to answer after the heal does, without waiting for
+    a period or for the others."""
+    run = Run([Member("refuse"), Member("refuse")], stop)
+    wait_for(lambda: min(m.calls for m in run.members) >= 5)
+    assert not run.answers
+    run.members[1].mode = "answer"  # healed
+    wait_for(lambda: bool(run.answers))
+    assert run.refreshed_by() == 1
 
 
-def test_no_member_answers_within_the_bound(stop: threading.Event) -> None:
-    """Every member hangs: no TTL, the round given up at the bound, the error named."""
-    members = [Member("hang", 0.5), Member("refuse")]
-    done = keeper(members, stop).refresh(7, bound=0.2)
-    assert done.ttl is None and done.error == "connection refused"
-
-
-def test_an_expired_lease_is_reported(stop: threading.Event) -> None:
-    """TTL 0 from a member: the lease expired (keys gone), not a failure to refresh."""
-
-    class Expired(Member):
-        def lease_keepalive(self, lease: int) -> int:
-            return 0
-
-    assert keeper([Expired()], stop).refresh(7, bound=1.0).ttl == 0
+def test_an_expired_lease_is_reported_not_hammered(stop: threading.Event) -> None:
+    """TTL 0: the lease expired (its keys are gone), reported with the lease it was;
+    asked again only ``retry`` later (the daemon grants a new one meanwhile)."""
+    run = Run([Member("expired")], stop)
+    wait_for(lambda: bool(run.answers))
+    assert run.answers[0][0] == 7 and run.answers[0][2] == 0
+    time.sleep(10 * RETRY)
+    assert run.members[0].calls <= 25  # at most one per retry (10 ms) over ~0.15 s
