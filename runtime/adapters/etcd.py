@@ -155,10 +155,18 @@ def delete(key: str, *, prefix: bool = False) -> dict[str, Any]:
     return {"request_delete_range": request}
 
 
-def get(key: str, *, prefix: bool = False) -> dict[str, Any]:
-    request = {"key": _b64(key)}
+def get(
+    key: str, *, prefix: bool = False, keys_only: bool = False, serializable: bool = False
+) -> dict[str, Any]:
+    """A read in a transaction; ``keys_only``: without the values; ``serializable``: as
+    :meth:`Etcd.range` says (a transaction of such reads alone needs no quorum)."""
+    request: dict[str, Any] = {"key": _b64(key)}
     if prefix:
         request["range_end"] = _b64(prefix_end(key))
+    if keys_only:
+        request["keys_only"] = True
+    if serializable:
+        request["serializable"] = True
     return {"request_range": request}
 
 
