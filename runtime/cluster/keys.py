@@ -144,9 +144,10 @@ def encode(value: Mapping[str, Any]) -> str:
 
 
 def decode(raw: bytes) -> dict[str, Any]:
-    """A stored value; ``{}`` for anything that is not a JSON object."""
+    """A stored value; ``{}`` for anything that is not a JSON object (nor UTF-8). Decoded
+    to text first: ``json.loads`` of bytes guesses their encoding at each call."""
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
+        data = json.loads(raw.decode() if raw else "{}")
+    except ValueError:  # UnicodeDecodeError included
         return {}
     return data if isinstance(data, dict) else {}
