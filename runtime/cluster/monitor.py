@@ -413,6 +413,8 @@ def takeovers(snap: Snapshot, selector: str, now: float, paint: Paint = Paint())
 
 def visible_width(text: str) -> int:
     """Display width, colour codes excluded (as om3's ansiterm tabwriter measures)."""
+    if "\033" not in text:  # no colour: every cell of a plain frame, measured twice
+        return len(text)
     width, escape = 0, False
     for char in text:
         if char == "\033":
