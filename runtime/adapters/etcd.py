@@ -31,6 +31,7 @@ line, ``#`` comments), which ``om lab`` writes in every node.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
 import threading
@@ -78,7 +79,9 @@ def _b64(data: str | bytes) -> str:
 
 
 def _unb64(data: str) -> bytes:
-    return base64.b64decode(data) if data else b""
+    """base64.b64decode without its wrapper (checks and a copy per call): a range read
+    decodes two per key, ~5 % of ``om mon``'s decoding with 200 objects."""
+    return binascii.a2b_base64(data) if data else b""
 
 
 def prefix_end(prefix: str) -> str:
@@ -155,10 +158,18 @@ def delete(key: str, *, prefix: bool = False) -> dict[str, Any]:
     return {"request_delete_range": request}
 
 
-def get(key: str, *, prefix: bool = False) -> dict[str, Any]:
-    request = {"key": _b64(key)}
+def get(
+    key: str, *, prefix: bool = False, keys_only: bool = False, serializable: bool = False
+) -> dict[str, Any]:
+    """A read in a transaction; ``keys_only``: without the values; ``serializable``: as
+    :meth:`Etcd.range` says (a transaction of such reads alone needs no quorum)."""
+    request: dict[str, Any] = {"key": _b64(key)}
     if prefix:
         request["range_end"] = _b64(prefix_end(key))
+    if keys_only:
+        request["keys_only"] = True
+    if serializable:
+        request["serializable"] = True
     return {"request_range": request}
 
 

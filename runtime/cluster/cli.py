@@ -92,7 +92,7 @@ def mon(argv: list[str]) -> int:
         raise UsageError(f"--format {fmt!r}: expected text, json or yaml")
     colour = _colour(values.get("--color", "auto"))
     try:
-        cluster = Cluster.open(load(), stale_ok=True)
+        cluster = Cluster.for_monitor(load())
     except OrchestrationError as exc:
         print(f"om: error: {exc}", file=sys.stderr)
         return ExitStatus.ERROR

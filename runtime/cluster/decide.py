@@ -28,7 +28,7 @@ docs/cluster.md list where we differ, and why). The parts that make it safe:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -38,6 +38,7 @@ from omc.runtime.cluster.model import (
     UP_LIKE,
     Expect,
     Instance,
+    ObjectConfig,
     ObjectView,
     Placement,
     Snapshot,
@@ -257,14 +258,18 @@ def started(view: ObjectView, snap: Snapshot) -> bool:
 def object_avail(view: ObjectView, snap: Snapshot) -> str:
     """The object's avail from its live instances' (opensvc.md §6.1): ``n/a`` when
     they are all n/a, ``undef`` when none tells (no live instance, or no status)."""
-    live = [i.avail for i in live_instances(view, snap)]
+    return aggregate_avail([i.avail for i in live_instances(view, snap)], view.config)
+
+
+def aggregate_avail(live: Sequence[str], cfg: ObjectConfig) -> str:
+    """:func:`object_avail` of the live instances' avails (``om mon`` aggregates their
+    overall statuses the same way)."""
     avails = [a for a in live if a not in ("n/a", "undef")]
     if not avails:
         return "n/a" if "n/a" in live else "undef"
     if "warn" in avails:
         return "warn"
     ups = avails.count(UP)
-    cfg = view.config
     if cfg.flex:
         if ups == 0:
             return "down"

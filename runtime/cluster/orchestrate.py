@@ -89,25 +89,21 @@ class Cluster:
     etcd: Etcd
     state: ClusterState
 
-    stale: str = ""  # why the state is a member's own, read without quorum (``open``)
+    stale: str = ""  # why the state is a member's own, read without quorum (``for_monitor``)
     # One watch for every :meth:`follow` of this command (a new stream is a new TLS
     # connection): its batches, and what stops it.
     _batches: queue.Queue[tuple[list[Event], int]] | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
-    def open(
-        cls, settings: ClusterSettings, *, stale_ok: bool = False, path: ObjectPath | None = None
-    ) -> Cluster:
-        """Read the cluster's state. ``stale_ok`` (``om mon``): when no member answers
-        with quorum, take what one member has (a partitioned node still shows its last
-        view, marked so: ``stale`` says why). ``path``: a command about that object
-        only (:func:`run`) reads the nodes and its keys, in one transaction (one
-        revision), not every object's; it reads everything when the object has
-        affinities (their objects count in its placement)."""
+    def open(cls, settings: ClusterSettings, *, path: ObjectPath | None = None) -> Cluster:
+        """Read the cluster's state. ``path``: a command about that object only
+        (:func:`run`) reads the nodes and its keys, in one transaction (one revision),
+        not every object's; it reads everything when the object has affinities (their
+        objects count in its placement)."""
         client = connect_etcd(settings)
         state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
-        if path is not None and not stale_ok:
+        if path is not None:
             try:
                 reads = [op_get(key, prefix=prefix) for key, prefix in state.keys.of_object(path)]
                 result = client.txn([], reads)
@@ -120,10 +116,29 @@ class Cluster:
         try:
             state.load(*client.range(settings.prefix))
         except EtcdError as exc:
-            if not stale_ok:
-                raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+            raise OrchestrationError(f"etcd is unreachable: {exc}") from None
+        return cls(settings=settings, etcd=client, state=state)
+
+    @classmethod
+    def for_monitor(cls, settings: ClusterSettings) -> Cluster:
+        """``om mon``'s read: what it shows (:meth:`.keys.Keys.of_monitor`: not the
+        configs' text, nor requests and secrets), in one transaction (one revision).
+        When no member answers with quorum, what one member has: a partitioned node
+        still shows its last view, marked so (``stale`` says why)."""
+        client = connect_etcd(settings)
+        state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
+
+        def read(serializable: bool) -> None:
+            reads = [op_get(key, prefix=True, keys_only=keys_only, serializable=serializable)
+                     for key, keys_only in state.keys.of_monitor()]  # fmt: skip
+            result = client.txn([], reads)
+            state.load(result.revision, result.found)
+
+        try:
+            read(serializable=False)
+        except EtcdError as exc:
             try:
-                state.load(*client.range(settings.prefix, serializable=True))
+                read(serializable=True)
             except EtcdError:
                 raise OrchestrationError(f"etcd is unreachable: {exc}") from None
             return cls(settings=settings, etcd=client, state=state, stale=str(exc))

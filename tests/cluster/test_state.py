@@ -7,6 +7,7 @@ from __future__ import annotations
 from omc.compiler.contract.paths import ObjectPath, parse_path
 from omc.runtime.adapters.etcd import Event, KeyValue
 from omc.runtime.cluster import keys as k
+from omc.runtime.cluster import monitor
 from omc.runtime.cluster.state import ClusterState
 
 KEYS = k.Keys("/omc/t/")
@@ -180,3 +181,31 @@ def test_one_objects_keys_leave_out_the_objects_that_share_its_name_as_a_prefix(
     assert any(mine.startswith(p) for p in prefixes)
     assert not any(theirs.startswith(p) for p in prefixes)
     assert reads[KEYS.intent(parse_path("svc0"))] is False
+
+
+def test_what_om_mon_reads_draws_the_same_frame() -> None:
+    """``om mon`` reads only :meth:`~.keys.Keys.of_monitor` (configs' names, not their
+    text): what it draws from that is what the whole prefix draws, an object that is
+    only configured (no instance, no intent) included."""
+    web, db = ObjectPath(name="web"), ObjectPath(name="db")
+    every = [KeyValue(key=e.kv.key, value=e.kv.value, mod_revision=1)
+             for e in [put(KEYS.node("n1"), {"score": 1, "started": 1.0}),
+                       put(KEYS.instance(SVC, "n1"), {"avail": "up", "config": {"nodes": ["n1"]}}),
+                       put(KEYS.intent(web), {"expect": "started", "oid": "o1"}),
+                       put(KEYS.config(db), {"text": "[DEFAULT]\n", "scope": ["n1"]}),
+                       put(KEYS.node_intent("n1"), {"freeze": True}),
+                       put(KEYS.request("n1", "r1"), {"clear": "svc0"}),
+                       put(KEYS.secret("sync"), {"x": 1})]]  # fmt: skip
+    read = [KeyValue(key=kv.key, value=b"" if keys_only else kv.value, mod_revision=1)
+            for kv in every for prefix, keys_only in KEYS.of_monitor()
+            if kv.key.startswith(prefix)]  # fmt: skip
+    whole, shown = (
+        ClusterState(keys=KEYS, members=("n1",)),
+        ClusterState(keys=KEYS, members=("n1",)),
+    )
+    whole.load(3, every)
+    shown.load(3, read)
+    assert len(read) < len(every)
+    assert [str(p) for p in shown.paths()] == ["db", "svc0", "web"]
+    frames = [monitor.state_frame(s, local="n1", now=10.0, verbose=True) for s in (whole, shown)]
+    assert frames[0] == frames[1]
