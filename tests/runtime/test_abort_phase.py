@@ -3,13 +3,14 @@ for answers: N addresses must cost one wait, not N)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import drivers
 from omc.runtime.drivers.base import ResourceView, Status
-from omc.runtime.engine.apply import AbortChecks, Applier
+from omc.runtime.engine.apply import SWITCH, AbortChecks, Applier
 from omc.runtime.engine.plan import Action, Observed, plan
 from omc.runtime.log import action_log
 from omc.runtime.objects.model import ObjectModel, ResourceModel
@@ -73,3 +74,33 @@ def test_checks_begun_early_are_joined_not_asked_again(monkeypatch: pytest.Monke
     applier = Applier(jobs=None, model=m, log=log, checks=checks)  # type: ignore[arg-type]
     assert applier._vetoes(p) == ["ip#0: 10.0.0.9 is alive"]
     assert sorted(asked) == ["ip#0", "ip#1"]
+
+
+def test_checks_run_with_a_short_switch_interval_then_restore_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While checks run, a thread gets the GIL back within SWITCH of a system call (its
+    probe's window opens early); the interpreter's interval is back once the last ends,
+    a broken check included."""
+    seen: list[float] = []
+    release = threading.Event()
+
+    def veto(view: ResourceView) -> str | None:
+        release.wait(10)
+        seen.append(sys.getswitchinterval())
+        if view.rid == "ip#1":
+            raise OSError("broken")
+        return None
+
+    monkeypatch.setattr(drivers, "veto", veto)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        checks = AbortChecks(model("ip#0", "ip#1"), ["ip#0"])
+        checks.start(["ip#1"])
+        release.set()
+        checks.wait(["ip#0", "ip#1"])
+        assert seen == [SWITCH, SWITCH]
+        assert sys.getswitchinterval() == 0.004
+    finally:
+        sys.setswitchinterval(before)
