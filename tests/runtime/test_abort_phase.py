@@ -3,6 +3,7 @@ for answers: N addresses must cost one wait, not N)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 
@@ -10,7 +11,7 @@ import pytest
 from omc.compiler.contract.paths import ObjectPath
 from omc.runtime import drivers
 from omc.runtime.drivers.base import ResourceView, Status
-from omc.runtime.engine.apply import SWITCH, AbortChecks, Applier
+from omc.runtime.engine.apply import FRESH, SWITCH, AbortChecks, Applier
 from omc.runtime.engine.plan import Action, Observed, plan
 from omc.runtime.log import action_log
 from omc.runtime.objects.model import ObjectModel, ResourceModel
@@ -104,3 +105,32 @@ def test_checks_run_with_a_short_switch_interval_then_restore_it(
         assert sys.getswitchinterval() == 0.004
     finally:
         sys.setswitchinterval(before)
+
+
+def test_checks_begun_before_the_lock_are_kept_only_when_still_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rebased on the model read under the lock: an unchanged resource's check is kept
+    (asked once), a changed one's is asked again on the new model, and all are asked
+    again when the lock took longer than FRESH."""
+    asked: list[tuple[str, object]] = []
+
+    def veto(view: ResourceView) -> str | None:
+        asked.append((view.rid, str(view.config.get("name", ""))))
+        return f"{view.config.get('name')} is alive" if view.config.get("name") else None
+
+    monkeypatch.setattr(drivers, "veto", veto)
+    before = model("ip#0", "ip#1")
+    changed = ResourceModel(rid="ip#1", driver="ip.host", unit="ip#1.service",
+                            config={"name": "10.0.0.9"})  # fmt: skip
+    after = dataclasses.replace(before, resources=(before.resources[0], changed))
+    checks = AbortChecks(before, ["ip#0", "ip#1"])
+    checks.rebase(after)
+    assert checks.wait(["ip#0", "ip#1"]) == {"ip#0": None, "ip#1": "10.0.0.9 is alive"}
+    assert sorted(asked) == [("ip#0", ""), ("ip#1", ""), ("ip#1", "10.0.0.9")]
+    asked.clear()
+    late = AbortChecks(before, ["ip#0"])
+    late.begun -= FRESH + 1
+    late.rebase(before)
+    assert late.wait(["ip#0"]) == {"ip#0": None}
+    assert asked == [("ip#0", ""), ("ip#0", "")]
