@@ -18,6 +18,7 @@ it would run an app's start command a second time.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,40 +33,80 @@ from omc.runtime.engine.triggers import run as run_trigger
 from omc.runtime.log import ActionLog
 from omc.runtime.objects.model import ObjectModel, ResourceModel
 
+SWITCH = 0.0005  # seconds: the switch interval while abort checks run (AbortChecks)
+FRESH = 0.5  # seconds: a check begun before the object lock is kept when this recent
 RAN = frozenset({"failed", "timeout"})  # job results after which the unit's command ran
 
 
 class AbortChecks:
     """The abort phase's checks (§4.2) of one start, each in a thread of its own.
 
-    An ``om`` start begins them as soon as the object is loaded, for the resources it may
-    start, so that their waits (an ip's ARP probe, 100 ms without an answer) overlap
-    observing the instance and planning, which start nothing; :meth:`wait` asks the
-    rest and joins them all, before the first job."""
+    An ``om`` start begins them on the units it reads before taking the object lock, for
+    the resources it may start, so that their waits (an ip's ARP probe, 100 ms without an
+    answer) overlap taking the lock, the config check, observing the instance and
+    planning, which start nothing; once locked, :meth:`rebase` keeps only the checks of
+    resources the locked read finds unchanged, begun less than :data:`FRESH` ago (a lock
+    waited for means asking again); :meth:`wait` asks the rest and joins them all,
+    before the first job.
+
+    While checks run, the interpreter's switch interval is :data:`SWITCH` instead of
+    5 ms: a check makes a dozen system calls before its probe's window opens (ioctls,
+    the ARP socket), each one gives the GIL to the main thread observing and planning,
+    and each took up to 5 ms to get it back, ~10 ms in all on a lab node; the window
+    then opened after most of the work it was meant to overlap."""
 
     def __init__(self, model: ObjectModel, rids: Iterable[str] = ()) -> None:
         self.model = model
-        self.reasons: dict[str, str | None] = {}
+        self.begun = time.monotonic()
+        self.answers: dict[threading.Thread, str | None] = {}  # by the thread that asked
         self.threads: dict[str, threading.Thread] = {}
+        self._running = 0
+        self._interval = 0.0  # the switch interval to restore when the last check ends
+        self._lock = threading.Lock()
         self.start(rids)
 
     def start(self, rids: Iterable[str]) -> None:
         for rid in rids:
             if rid not in self.threads:
-                thread = threading.Thread(target=self._ask, args=(rid,), daemon=True)
+                with self._lock:
+                    if not self._running:
+                        self._interval = sys.getswitchinterval()
+                        sys.setswitchinterval(min(SWITCH, self._interval))
+                    self._running += 1
+                thread = threading.Thread(target=self._ask, args=(rid, self.model), daemon=True)
                 self.threads[rid] = thread
                 thread.start()
 
-    def _ask(self, rid: str) -> None:
+    def _ask(self, rid: str, model: ObjectModel) -> None:
         from omc.runtime import drivers
 
+        asker = threading.current_thread()
         try:
-            view = self.model.resource(rid).view(self.model.display, self.model.id)
-            self.reasons[rid] = drivers.veto(view)
+            view = model.resource(rid).view(model.display, model.id)
+            self.answers[asker] = drivers.veto(view)
         except LookupError:
-            self.reasons[rid] = None
+            self.answers[asker] = None
         except Exception as exc:  # a broken check vetoes, with its reason
-            self.reasons[rid] = f"abort check failed: {exc}"
+            self.answers[asker] = f"abort check failed: {exc}"
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    sys.setswitchinterval(self._interval)
+
+    def rebase(self, model: ObjectModel) -> None:
+        """Go on with ``model``, read under the object lock: a check begun on another read
+        is kept only when its resource is the same in both and it is fresh; the others are
+        forgotten (their threads end unheard) and asked again on ``model`` when wanted."""
+        fresh = time.monotonic() - self.begun <= FRESH
+        for rid in list(self.threads):
+            try:
+                same = fresh and model.resource(rid) == self.model.resource(rid)
+            except LookupError:
+                same = False
+            if not same:
+                del self.threads[rid]
+        self.model = model
 
     def wait(self, rids: Iterable[str]) -> dict[str, str | None]:
         """The answers for ``rids`` (started now if they were not), once all are in."""
@@ -73,7 +114,7 @@ class AbortChecks:
         self.start(wanted)
         for rid in wanted:
             self.threads[rid].join()
-        return {rid: self.reasons.get(rid) for rid in wanted}
+        return {rid: self.answers.get(self.threads[rid]) for rid in wanted}
 
 
 @dataclass(slots=True)

@@ -119,6 +119,7 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
         return None
     connected = connect_soon()
     sid = new_sid()  # the lock names its holder by the action's sid
+    begun = None if opts.dry_run else checks_before_lock(path, verb, opts.selector)
     try:
         with object_lock(path, action=verb, sid=sid, wait=opts.waitlock):
             # --dry-run plans on the installed units: installing a changed config may
@@ -130,7 +131,7 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
                 raise ActionError(f"{path}: object instance is disabled", logged=False)
             selectable = (r.selectable for r in model.resources)
             selection = select_some(selectable, opts.selector, owner=str(path))
-            checks = None if opts.dry_run else early_checks(model, verb, selection)
+            checks = None if opts.dry_run else early_checks(model, verb, selection, begun)
             sd = connected()
 
             def avail() -> str:
@@ -144,11 +145,12 @@ def run(path: ObjectPath, verb: str, opts: Options, *, console: Sink | None) -> 
         connected().close()
 
 
-def early_checks(model: model_mod.ObjectModel, verb: str,
-                 selection: frozenset[str] | None) -> AbortChecks | None:  # fmt: skip
+def early_checks(model: model_mod.ObjectModel, verb: str, selection: frozenset[str] | None,
+                 begun: AbortChecks | None = None) -> AbortChecks | None:  # fmt: skip
     """A start's abort checks, begun now for the selected resources that have one, so
     that their waits overlap observing and planning (nothing starts before they are all
-    in: :meth:`Applier._vetoes`); None for any other action."""
+    in: :meth:`Applier._vetoes`); None for any other action. ``begun``: the checks
+    begun before the object lock (:func:`checks_before_lock`), kept where still valid."""
     if _plans(verb) != (Action.START,) or model.disabled:
         return None
     from omc.runtime import drivers
@@ -156,7 +158,32 @@ def early_checks(model: model_mod.ObjectModel, verb: str,
 
     chosen = (r for r in model.resources if selection is None or r.rid in selection)
     rids = [r.rid for r in chosen if drivers.has_veto(r.driver)]
-    return AbortChecks(model, rids) if rids else None
+    if not rids:
+        return None
+    if begun is None:
+        return AbortChecks(model, rids)
+    begun.rebase(model)
+    begun.start(rids)
+    return begun
+
+
+def checks_before_lock(path: ObjectPath, verb: str, selector: Selector) -> AbortChecks | None:
+    """A start's abort checks begun on the installed units before the object lock, so
+    that their waits (an ip's ARP probe) also overlap taking the lock and the config
+    check; they start nothing. None when the units cannot be read or select nothing:
+    the checks then begin once locked. Under the lock, :func:`early_checks` keeps those
+    whose resource did not change, when begun a moment before (:meth:`AbortChecks.rebase`)."""
+    if _plans(verb) != (Action.START,):
+        return None
+    try:
+        found = model_mod.load(path)
+        if found is None:
+            return None
+        selection = select_some((r.selectable for r in found.resources), selector,
+                                owner=str(path))  # fmt: skip
+    except Exception:  # anything unusual: the read under the lock decides, and says why
+        return None
+    return early_checks(found, verb, selection)
 
 
 def _plans(verb: str) -> tuple[Action, ...]:

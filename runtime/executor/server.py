@@ -73,7 +73,8 @@ PRELOAD = (
     # orchestrated actions and `om mon` (etcd3gw alone costs ~150 ms to import)
     "omc.runtime.cluster.orchestrate", "omc.runtime.cluster.cli", "omc.runtime.cluster.monitor",
     "omc.runtime.cluster.configs", "omc.runtime.cluster.requests", "etcd3gw",
-    # netlink.py imports pyroute2 on first use (~0.4 s): every ip start and stop uses it
+    # netlink.py imports pyroute2 on first use (~0.4 s): ip.netns starts and stops use it
+    # (ip.host's, in the own namespace, do not)
     "pyroute2",
 )  # fmt: skip
 

@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from omc.runtime.adapters import netlink
 from omc.runtime.adapters.netlink import Address
 from omc.runtime.drivers import DriverError, Status, arp, ifaddrs, ip
 
@@ -254,3 +255,49 @@ def test_fast_status_reads_this_host_without_changing_it(
 def test_next_label(labels: list[str], expected: str) -> None:
     """alias=false stacks the address under the first free dev:n label."""
     assert ifaddrs.next_label("eth0", labels) == expected
+
+
+def test_raw_address_requests_carry_what_pyroute2_sends() -> None:
+    """RTM_NEWADDR with create+exclusive for ``add`` (IFA_LOCAL and IFA_ADDRESS for IPv4),
+    RTM_DELADDR for ``del`` (IFA_ADDRESS only for IPv6)."""
+    kind, flags, body = netlink.address_request("add", 7, "10.0.0.10", 24)
+    assert (kind, flags) == (netlink.RTM_NEWADDR, 0x1 | 0x4 | 0x400 | 0x200)
+    assert struct.unpack_from("=BBBBI", body) == (socket.AF_INET, 24, 0, 0, 7)
+    ten = socket.inet_aton("10.0.0.10")
+    assert body[8:] == struct.pack("=HH", 8, 2) + ten + struct.pack("=HH", 8, 1) + ten
+    kind, flags, body = netlink.address_request("del", 3, "fd00::5", 64)
+    assert (kind, flags) == (netlink.RTM_DELADDR, 0x1 | 0x4)
+    assert struct.unpack_from("=BBBBI", body) == (socket.AF_INET6, 64, 0, 0, 3)
+    assert body[8:] == struct.pack("=HH", 20, 1) + socket.inet_pton(socket.AF_INET6, "fd00::5")
+
+
+def _newaddr(index: int, family: int, address: bytes, plen: int) -> bytes:
+    body = struct.pack("=BBBBI", family, plen, 0, 0, index)
+    body += struct.pack("=HH", 4 + len(address), 1) + address
+    return struct.pack("=IHHII", 16 + len(body), netlink.RTM_NEWADDR, 2, 1, 0) + body
+
+
+def test_an_address_dump_is_filtered_by_link_until_done() -> None:
+    """One link's addresses out of a dump's parts; NLMSG_DONE ends it; an error raises."""
+    part = _newaddr(2, socket.AF_INET, socket.inet_aton("10.0.0.2"), 24) + _newaddr(
+        1, socket.AF_INET, socket.inet_aton("127.0.0.1"), 8
+    )
+    six = socket.inet_pton(socket.AF_INET6, "fe80::1")
+    assert netlink.parse_addresses(part, 2) == ([Address(address="10.0.0.2", prefixlen=24)], False)
+    done = struct.pack("=IHHII", 20, netlink.NLMSG_DONE, 2, 1, 0) + bytes(4)
+    got = netlink.parse_addresses(_newaddr(2, socket.AF_INET6, six, 64) + done, 2)
+    assert got == ([Address(address="fe80::1", prefixlen=64)], True)
+    error = struct.pack("=IHHII", 36, netlink.NLMSG_ERROR, 0, 1, 0) + struct.pack("=i", -19)
+    with pytest.raises(netlink.NetlinkError, match="No such device"):
+        netlink.parse_addresses(error + bytes(16), 2)
+
+
+def test_raw_netlink_reads_what_pyroute2_reads() -> None:
+    """Read-only, on this host's loopback: the pyroute2-free requests of an ip.host start
+    see the same link, carrier and addresses as pyroute2."""
+    with netlink.here() as raw, netlink.netns(None) as full:
+        assert raw.link_exists("lo") and not raw.link_exists("no-such-link0")
+        assert raw.carrier("lo") == full.carrier("lo")
+        assert raw.addresses("lo") == full.addresses("lo")
+        with pytest.raises(netlink.NetlinkError, match="no such link"):
+            raw.addresses("no-such-link0")
