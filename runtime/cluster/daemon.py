@@ -47,7 +47,6 @@ from omc.runtime.adapters.etcd import (
     Event,
     TlsError,
     when_lease,
-    when_mod,
     when_value,
     when_version,
 )
@@ -62,7 +61,7 @@ from omc.runtime.cluster.lease import Keeper
 from omc.runtime.cluster.model import State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
-from omc.runtime.cluster.state import ClusterState
+from omc.runtime.cluster.state import ClusterState, end_intent
 from omc.runtime.collector import sender as collector_sender
 from omc.runtime.drivers.command import PEERS_DOWN_ENV
 from omc.runtime.layout import daemon_lease_file, frozen_flag, node_frozen_flag
@@ -795,10 +794,8 @@ class Daemon:
 
     def _end(self, path: ObjectPath, intent: dict[str, Any]) -> None:
         self._flush()  # the records it ends on are in etcd first
-        key = self.keys.intent(path)
         revision = self.state.intent_revisions.get(path, 0)
-        result = self.etcd.txn([when_mod(key, "=", revision)], [op_delete(key)])
-        if result.succeeded or revision == 0:
+        if end_intent(self.etcd, self.state, path) or revision == 0:
             self.state.intents.pop(path, None)
             self._ended(path, intent)
 

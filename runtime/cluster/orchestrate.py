@@ -29,8 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from omc.compiler.contract.paths import ObjectPath
-from omc.runtime.adapters.etcd import Etcd, EtcdError, Event, when_mod, when_version
-from omc.runtime.adapters.etcd import delete as op_delete
+from omc.runtime.adapters.etcd import Etcd, EtcdError, Event, when_version
 from omc.runtime.adapters.etcd import get as op_get
 from omc.runtime.adapters.etcd import put as op_put
 from omc.runtime.cluster import keys as k
@@ -45,7 +44,7 @@ from omc.runtime.cluster.decide import (
 )
 from omc.runtime.cluster.model import DOWN_LIKE, Expect, Intent, ObjectView, Snapshot
 from omc.runtime.cluster.settings import ClusterSettings
-from omc.runtime.cluster.state import ClusterState
+from omc.runtime.cluster.state import ClusterState, end_intent
 from omc.runtime.log import new_sid
 
 ACK_TIMEOUT = 10.0  # seconds for every live instance to acknowledge an orchestration
@@ -288,13 +287,9 @@ def end(cluster: Cluster, path: ObjectPath, oid: str) -> None:
     would: delete the intent in a transaction on the revision it was read at, so that
     nothing newer is ever deleted. Whoever comes second (a daemon, or this command)
     finds the revision changed and deletes nothing."""
-    revision = cluster.state.intent_revisions.get(path, 0)
-    if ended(path, oid)(cluster.state) or not revision:
+    if ended(path, oid)(cluster.state) or not cluster.state.intent_revisions.get(path):
         return
-    key = cluster.state.keys.intent(path)
-    if cluster.etcd.txn([when_mod(key, "=", revision)], [op_delete(key)]).succeeded:
-        cluster.state.intents.pop(path, None)
-        cluster.state.intent_revisions.pop(path, None)
+    end_intent(cluster.etcd, cluster.state, path)
 
 
 def _unmet(view: ObjectView, snap: Snapshot, request: Request) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omc.compiler.contract.paths import ObjectPath
-from omc.runtime.adapters.etcd import Event, KeyValue
+from omc.runtime.adapters.etcd import Etcd, Event, KeyValue, when_mod
+from omc.runtime.adapters.etcd import delete as op_delete
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.model import (
     Node,
@@ -211,3 +212,17 @@ def _config(
 ) -> ObjectConfig:
     chosen = published.get(local) or next(iter(published.values()), {})
     return config_from_json({**chosen.get("config", {}), "path": str(path)})
+
+
+def end_intent(etcd: Etcd, state: ClusterState, path: ObjectPath) -> bool:
+    """Delete ``path``'s intent in a transaction on the revision ``state`` read it at, so
+    that nothing newer is ever deleted: whoever ends an orchestration second (a daemon,
+    or the command that waits for it) finds the revision changed and deletes nothing.
+    True when it deleted it (then ``state`` forgets it at once, before the echo)."""
+    key = state.keys.intent(path)
+    revision = state.intent_revisions.get(path, 0)
+    if not etcd.txn([when_mod(key, "=", revision)], [op_delete(key)]).succeeded:
+        return False
+    state.intents.pop(path, None)
+    state.intent_revisions.pop(path, None)
+    return True
