@@ -89,6 +89,7 @@ STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
 KEEPALIVE_RETRY = 0.1  # seconds before a failed lease refresh is tried again
 LEASE_HEDGE = 0.25  # seconds before a refresh not yet answered is asked of every member
+LEASE_URGENT = 0.5  # an overdue refresh's bound (at most keepalive/2): soon after a heal
 GUARD_FENCED_TICK = 0.1  # seconds between the guard's checks while it has fenced the node
 GUARD_LATE = 0.01  # the guard wakes that long after the detection deadline
 JOIN_RETRY = 1.0  # seconds between two attempts to reach etcd at start-up
@@ -300,13 +301,14 @@ class Daemon:
 
         Keeper(
             len(endpoints),
-            lambda i: connect_etcd(self.settings, timeout=timing.keepalive, endpoint=endpoints[i]),
+            lambda i, timeout: connect_etcd(self.settings, timeout=timeout, endpoint=endpoints[i]),
             lease=lambda: self.lease,
             on_ttl=on_ttl,
             on_error=on_error,
             keepalive=timing.keepalive,
             hedge=min(LEASE_HEDGE, timing.keepalive / 4),
             retry=KEEPALIVE_RETRY,
+            urgent=min(LEASE_URGENT, timing.keepalive / 2),
             stop=self.stop,
         ).run()
 

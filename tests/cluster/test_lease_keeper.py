@@ -12,7 +12,7 @@ import pytest
 from omc.runtime.adapters.etcd import EtcdError
 from omc.runtime.cluster.lease import Keeper
 
-KEEPALIVE, HEDGE, RETRY = 0.2, 0.1, 0.01
+KEEPALIVE, HEDGE, RETRY, URGENT = 0.2, 0.1, 0.01, 0.05
 
 
 class Member:
@@ -37,19 +37,25 @@ class Run:
     def __init__(self, members: list[Member], stop: threading.Event) -> None:
         self.members = members
         self.answers: list[tuple[int, float, int]] = []
+        self.connects: list[tuple[int, float]] = []  # (member, timeout) of each connection
         self.errors: list[str] = []
         self.keeper = Keeper(
             len(members),
-            lambda i: members[i],
+            self.connect,
             lease=lambda: 7,
             on_ttl=lambda lease, sent, ttl: self.answers.append((lease, sent, ttl)),
             on_error=self.errors.append,
             keepalive=KEEPALIVE,
             hedge=HEDGE,
             retry=RETRY,
+            urgent=URGENT,
             stop=stop,
         )
         self.keeper.run()
+
+    def connect(self, index: int, timeout: float) -> Member:
+        self.connects.append((index, timeout))
+        return self.members[index]
 
     def refreshed_by(self) -> int:
         with self.keeper.cond:
@@ -114,3 +120,15 @@ def test_an_expired_lease_is_reported_not_hammered(stop: threading.Event) -> Non
     assert run.answers[0][0] == 7 and run.answers[0][2] == 0
     time.sleep(10 * RETRY)
     assert run.members[0].calls <= 25  # at most one per retry (10 ms) over ~0.15 s
+
+
+def test_overdue_refreshes_are_bounded_by_the_urgent_timeout(stop: threading.Event) -> None:
+    """A partition: the refresh due goes out bounded by ``keepalive``; once it is overdue,
+    each member is asked on a connection bounded by ``urgent``, so that the first request
+    after the heal is sent within ``urgent + retry`` (a request sent just before the heal
+    may be lost with the partition's packets: its member waits out its bound)."""
+    run = Run([Member("hang"), Member("hang")], stop)
+    wait_for(lambda: min(m.calls for m in run.members) >= 3)
+    assert (0, KEEPALIVE) in run.connects, run.connects  # the refresh due, not yet overdue
+    assert {(0, URGENT), (1, URGENT)} <= set(run.connects), run.connects
+    assert (1, KEEPALIVE) not in run.connects, "the hedged member asked before overdue"

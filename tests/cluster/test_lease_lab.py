@@ -105,7 +105,12 @@ def test_a_refresh_during_the_stop_moves_the_split_action_deadline(cluster: Lab)
     since = time.time()
     try:
         x.partition()
-        time.sleep(2.6)  # past the detection time (2 s), before the lease's end (4 s)
+        # Healed as soon as X begins stopping (its last refresh + detection, 2 s): the
+        # first deadline is then 1.5 s away (lease_ttl - margin - detection). A fixed
+        # sleep of 2.6 s healed after that deadline whenever the last refresh before
+        # the cut was 0.9 s or more older than the cut: a split action by the rule.
+        until(lambda: "no etcd lease refresh" in daemon_journal(x, since), 10,
+              f"{x.name} stopping its failover instance")  # fmt: skip
         x.heal()
         time.sleep(6.0)  # the stop's end, and the first deadline long past
         assert x.alive(), f"{x.name} ran its split action (a lab node rebooting dies)"
