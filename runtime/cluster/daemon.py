@@ -194,13 +194,18 @@ class Daemon:
         # is none): installing and observing many objects below can take longer than its
         # TTL, and every write that follows carries it.
         self._keep_lease()
+        starting = self._ping_while_starting()
         self._join()
         self.sd.watch_units(self._unit_changed)
+        self.loop_at = time.monotonic()
         self._sync_configs(self.state.paths())
         self._publish_node(force=True)
+        self.loop_at = time.monotonic()
         self._resync()
         self.timing_check()
         syncs.provision(self.settings, self.etcd, self.sd, self.log)
+        self.loop_at = time.monotonic()
+        starting.set()  # the guard pings from now on
         threading.Thread(target=self._guard, name="guard", daemon=True).start()
         threading.Thread(target=self._watch, name="watch", daemon=True).start()
         threading.Thread(target=collector_sender.serve, args=(self.stop, self.log.warning),
@@ -210,6 +215,25 @@ class Daemon:
         self._sources = loaded_sources()
         self._loop()
         return 0
+
+    def _ping_while_starting(self) -> threading.Event:
+        """Ping systemd's watchdog during start-up, until the event is set (the guard
+        thread's job then), while start-up makes progress (``loop_at``, moved at each
+        step and each attempt to reach etcd, less than ``LOOP_STALL`` ago). A daemon that
+        re-executes itself after an upgrade is ``reloading`` for systemd, its watchdog
+        armed: without pings, an etcd outage held it in :meth:`_join` past ``WatchdogSec``
+        and systemd killed it (seen in a lab, n1 partitioned, 2026-12-03), then its
+        ``OnFailure=`` fence ran; a long first observation of many objects would too."""
+        started = threading.Event()
+        period = watchdog_period(self.settings.timing.watchdog)
+
+        def ping() -> None:
+            while not started.wait(period) and not self.stop.is_set():
+                if time.monotonic() - self.loop_at < LOOP_STALL:
+                    notify("WATCHDOG=1")
+
+        threading.Thread(target=ping, name="watchdog-start", daemon=True).start()
+        return started
 
     def _join(self) -> None:
         """The lease, the first read of the cluster's keys and the recovery of this node's
@@ -221,6 +245,7 @@ class Daemon:
         thread of a running daemon would."""
         timing, since, fenced = self.settings.timing, time.monotonic(), False
         while True:
+            self.loop_at = time.monotonic()  # progress, for the start-up watchdog pings
             try:
                 self._take_lease()
                 revision, kvs = self.etcd.range(self.keys.prefix)
@@ -551,12 +576,20 @@ class Daemon:
         self._resync_at = time.monotonic() + self.settings.timing.resync
 
     def _observe_dirty(self) -> None:
-        dirty, self.local.dirty = self.local.dirty, set()
-        for path in sorted(dirty, key=lambda p: p.fqn):
-            if path in self.local.status:
-                self.local.status[path] = self._observe(path)
-                self._rearm(path)
-                self._publish(path)
+        """Observe and publish the instances whose units signalled a change. A failure
+        (etcd down while publishing) leaves the paths not done dirty, for the next turn:
+        dropped, they waited for another signal or the 5-minute resync."""
+        todo = sorted(self.local.dirty, key=lambda p: p.fqn)
+        self.local.dirty = set()
+        for done, path in enumerate(todo):
+            try:
+                if path in self.local.status:
+                    self.local.status[path] = self._observe(path)
+                    self._rearm(path)
+                    self._publish(path)
+            except BaseException:
+                self.local.dirty.update(todo[done:])
+                raise
 
     def _observe(self, path: ObjectPath) -> Status:
         known = self.local.status.get(path)
