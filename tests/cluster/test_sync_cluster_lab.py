@@ -163,7 +163,18 @@ def test_after_a_failover_the_new_active_node_syncs_to_the_others(
     until(lambda: settled(n1, synced))
     n2.write_file(f"{TREE}/{synced}/src/hello.txt", "from n2\n")
     assert om(n1, synced, "switch", "--node", "n2", "--wait").returncode == 0
-    until(lambda: dst(n1, synced) == dst(d1, synced) == "from n2\n")
+    try:
+        until(lambda: dst(n1, synced) == dst(d1, synced) == "from n2\n")
+    except AssertionError as exc:  # once in CI: what the sync after the start did
+        unit = f"omc-sync-root_svc_{synced}.service"
+        said = {n.name: n.run(["journalctl", "--no-pager", "-o", "short-precise", "-n", "60",
+                               "-u", unit, "-u", "omc-daemon.service"], check=False).stdout
+                for n in (n1, n2)}  # fmt: skip
+        said["om logs on n2"] = "\n".join(om(n2, synced, "logs").stdout.splitlines()[-40:])
+        raise AssertionError(
+            f"{exc}: n1 has {dst(n1, synced)!r}, d1 {dst(d1, synced)!r}\n"
+            + "\n".join(f"--- {k}\n{v}" for k, v in said.items())
+        ) from None
     for receiver in (n1, d1):
         until(lambda r=receiver: received_from(r, synced) == "n2")
     logs = om(n2, synced, "logs").stdout
