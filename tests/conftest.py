@@ -19,8 +19,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from omc.runtime.lab.api import Lab
 from omc.runtime.lab.state import LabError, names
+
+# No time limit on a hypothesis example: speed is measured in bench/, never asserted in a
+# test, and hypothesis's default 200 ms deadline failed a 0.03 ms example that a loaded
+# CI machine once ran in 259 ms (tests/compiler/test_convert.py).
+settings.register_profile("omc", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("omc")
 
 _TEST_LAB = re.compile(r"^[a-z](\d{2,})$")  # tests and benches name labs <letter><pid>
 _counter = itertools.count(1)

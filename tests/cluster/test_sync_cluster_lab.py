@@ -147,6 +147,10 @@ def test_a_transfer_killed_midway_leaves_the_old_tree(cluster: Lab, synced: str)
     n1.run(["kill", "-KILL", *pids], check=False)
     until(lambda: n1.run(["systemctl", "is-active", started], check=False).stdout.strip()
           != "active")  # fmt: skip
+    # The receiving rsync (one per connection, socket-activated) removes the temporary
+    # file it was writing once it sees the sender gone: compared before it exits, the
+    # tree had that file too, once in CI.
+    until(lambda: not n2.run(["pgrep", "-x", "rsync"], check=False).stdout.strip(), timeout=60)
     assert _digests(n2, synced) == old
     assert sync_status(n2, synced)["log"] == before
     assert om(n1, synced, "sync", "update", "--target", "nodes").returncode == 0
