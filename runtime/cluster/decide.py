@@ -346,6 +346,27 @@ def all_done(view: ObjectView, snap: Snapshot, oid: str) -> bool:
     return all(i.oid == oid and i.done for i in live_instances(view, snap))
 
 
+def started_and_settled(view: ObjectView, snap: Snapshot, oid: str) -> bool:
+    """A ``start`` (``oid``) that reached its goal: the object is started, and every
+    live instance acknowledged it, is unfrozen and idle, and is done where it is up.
+    What is left is only the others saying done, each once it saw the object up: one
+    more round trip through etcd, which a waiting command need not pay before it ends
+    the orchestration (they then have nothing to do: with no intent, a ``start
+    failed`` instance clears once the object is up, :func:`_without_intent`)."""
+    intent = view.intent
+    if intent is None or intent.oid != oid or intent.expect is not Expect.STARTED:
+        return False
+    live = live_instances(view, snap)
+    return (
+        bool(live)
+        and started(view, snap)
+        and all(
+            i.oid == oid and not i.frozen and not i.state.busy and (i.done or i.avail in DOWN_LIKE)
+            for i in live
+        )
+    )
+
+
 def _has_done(inst: Instance, oid: str) -> bool:
     return inst.oid == oid and inst.done
 
