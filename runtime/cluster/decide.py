@@ -47,6 +47,7 @@ from omc.runtime.cluster.model import (
 
 MAX_PARALLEL = 10  # node.max_parallel: actions a node runs at once (om3's default)
 RESTART_DELAY = "restart_delay"  # the reason of a wait that only time ends
+QUEUED = "queued: node.max_parallel actions running"  # a wait for another object's action
 RANKABLE_NODE_STATES = frozenset({"idle"})
 # A local avail that proves the instance holds nothing (``undef`` proves nothing).
 RELEASABLE = DOWN_LIKE - {"undef"}
@@ -724,10 +725,7 @@ def decide(
     launching = sorted((d for d in found if LAUNCHES & set(d.steps)),
                        key=lambda d: (d.priority, d.path))  # fmt: skip
     deferred = {d.path for d in launching[slots:]}
-    decisions = tuple(
-        _wait(d.path, "queued: node.max_parallel actions running") if d.path in deferred else d
-        for d in found
-    )
+    decisions = tuple(_wait(d.path, QUEUED) if d.path in deferred else d for d in found)
     return NodePlan(node=node, decisions=decisions)
 
 
@@ -737,6 +735,12 @@ def timed(plan: NodePlan) -> set[str]:
     have carried out (a failure, a fence to retry). Every other decision stays the
     same until the snapshot changes."""
     return {d.path for d in plan.decisions if d.steps or d.reason == RESTART_DELAY}
+
+
+def queued(plan: NodePlan) -> set[str]:
+    """The objects whose action waits for a slot (``max_parallel``): their next decision
+    changes when another object's action ends, with no change of their own."""
+    return {d.path for d in plan.decisions if d.reason == QUEUED}
 
 
 def decide_all(
