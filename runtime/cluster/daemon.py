@@ -146,6 +146,8 @@ class Local:
     units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
     inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
     dirty: set[ObjectPath] = field(default_factory=set)
+    # Ownership keys to give back, with the records of the same flush (:meth:`_flush`).
+    releases: list[ObjectPath] = field(default_factory=list)
 
 
 class Daemon:
@@ -640,14 +642,27 @@ class Daemon:
         self._touched.add(str(path))  # decided again now, not at etcd's echo
 
     def _flush(self) -> None:
-        """Write the queued instance records (with the lease), many per transaction.
+        """Write the queued instance records (with the lease), many per transaction, and
+        give back the ownerships released meanwhile in the same transactions: deleted
+        only if still this node's, under its lease, the records written either way. A
+        stop's end (the release, then ``done``) is one write, not two in a row.
         Before any transaction that others may act on after this node's records (the
         end of an orchestration), and at the end of each turn of the main loop."""
         pending = list(self.local.pending.items())
-        for first in range(0, len(pending), TXN_OPS):
-            chunk = pending[first : first + TXN_OPS]
-            self.etcd.txn([], [op_put(self.keys.instance(path, self.node), value,
-                                      lease=self.lease) for path, value in chunk])  # fmt: skip
+        chunks = [pending[i : i + TXN_OPS] for i in range(0, len(pending), TXN_OPS)]
+        releases = list(self.local.releases)
+        for index in range(max(len(chunks), len(releases))):
+            chunk = chunks[index] if index < len(chunks) else []
+            puts = [op_put(self.keys.instance(path, self.node), value, lease=self.lease)
+                    for path, value in chunk]  # fmt: skip
+            if index < len(releases):
+                key = self.keys.owner(releases[index])
+                ours = [when_value(key, "=", k.encode({"node": self.node})),
+                        when_lease(key, "=", self.lease)]  # fmt: skip
+                self.etcd.txn(ours, [op_delete(key), *puts], puts)
+                self.local.releases.remove(releases[index])
+            else:
+                self.etcd.txn([], puts)
             for path, value in chunk:
                 self.local.written[path] = value
                 if self.local.pending.get(path) == value:
@@ -852,6 +867,8 @@ class Daemon:
     def _take(self, path: ObjectPath, why: str) -> bool:
         """Own the failover object: create the key, or re-bind it when it is already ours.
         A new ownership is logged and published with ``why`` (``om mon --verbose``)."""
+        if path in self.local.releases:  # a release not yet written goes first
+            self._flush()
         claimed = claim(self.etcd, self.keys.owner(path), self.node, self.lease)
         if claimed is Claim.HELD:
             return False
@@ -874,9 +891,8 @@ class Daemon:
                 self.local.dirty.add(path)
                 if any(s.is_active for s in self.sd.states(pending).values()):
                     return
-        key = self.keys.owner(path)
-        self.etcd.txn([when_value(key, "=", k.encode({"node": self.node})),
-                       when_lease(key, "=", self.lease)], [op_delete(key)])  # fmt: skip
+        if path not in self.local.releases:  # deleted with the records (:meth:`_flush`)
+            self.local.releases.append(path)
         if self.state.owners.get(path) == self.node:
             self.state.owners.pop(path, None)
 
