@@ -631,13 +631,16 @@ PID 1, and the `nsenter`/`om` client), net of the lab's idle background measured
 same run (the second table splits it; the idle lab used {idle} ms/s with 1 object and
 {idle_full} ms/s with {objects}). An orchestrated command runs on n1 through the node
 executor as `om … instance …` does; `--wait` returns once the intent is deleted (every
-live instance acknowledged it and is done). On its way: the client's read of the nodes
-and svc0's keys and its intent transaction; each daemon's acknowledgement and its
-instance's unfreeze (start) or freeze (stop), one write (on n1, for a stop, with the
-action's launch); the leader's ownership transaction; the action, a transient unit
-running `om svc0 instance start|stop` (the baseline's own work); its end observed and
-published with n1's `done`; the other nodes' `done`; the intent's deletion, by the client
-as soon as its watch shows every instance done. Each step is an etcd write that the next
+live instance acknowledged it and is done; for a start, once svc0 is up and done on n1,
+the others acknowledged, unfrozen and idle). On its way: the client's read of the nodes
+and svc0's keys and its intent transaction (its watch opening meanwhile); each daemon's
+acknowledgement and its instance's unfreeze (start) or freeze (stop), one write (on n1
+with the action's launch: the leader does not wait for the others' unfreeze); the
+leader's ownership transaction; the action, a transient unit running `om svc0 instance
+start|stop` (the baseline's own work); its end observed and published with n1's `done`
+(and, for a stop, the ownership's release) in one write; for a stop the other nodes'
+`done` came with their ack; the intent's deletion, by the client as soon as its watch
+shows the orchestration over. Each step is an etcd write that the next
 one waits for through a watch; the third table times them (an `etcdctl watch` in n1 and
 the action's log, in rounds of their own). The lab's three nodes share
 this machine's cores: what real nodes do in parallel (each node's install and
