@@ -705,7 +705,7 @@ class Daemon:
         ended, and every RECONCILE_PERIOD those whose decision time alone may change
         (restart_delay, a stonith retry, a step not carried out). An idle daemon with 200
         objects spent most of its CPU deciding the same plan twice a second; an
-        orchestration of one object, deciding the 200 at each of its events (~5 ms
+        orchestration of one object, deciding the 200 at each of its events (~3 ms
         each, on every node).
 
         The objects whose steps changed only what this node holds (ack, unfreeze,
