@@ -25,6 +25,14 @@ cgroups net of the lab's idle background, and the etcd revisions it made: on a s
 machine, wall time includes waiting for a CPU, CPU time does not.
 Environment: OMC_BENCH_ROUNDS (10), OMC_BENCH_OBJECTS (200), OMC_BENCH_IDLE (90 s).
 Prints markdown tables and rewrites the Cluster section of docs/BENCHMARKS.md.
+
+A whole run takes 15+ minutes. ``OMC_BENCH_ONLY=start-stop`` measures only the
+orchestrated start and stop (against the local ones) and their step timings, on the
+objects the lab holds, and prints them without touching the docs: with
+``OMC_BENCH_LAB=<name>``, in that existing lab (kept: the daemons and executors load
+the checkout's code again when it changes, so one lab serves a series of changes;
+``OMC_BENCH_OBJECTS`` > 1 first creates the objects it lacks, as a whole run does),
+else in a lab of its own named ``OMC_BENCH_NAME`` (default ``bcl<pid>``).
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ NODES = ("n1", "n2", "n3")
 ROUNDS = int(os.environ.get("OMC_BENCH_ROUNDS", "10"))
 OBJECTS = int(os.environ.get("OMC_BENCH_OBJECTS", "200"))
 IDLE = float(os.environ.get("OMC_BENCH_IDLE", "90"))
+ONLY = os.environ.get("OMC_BENCH_ONLY", "")  # "start-stop": that part alone (see above)
 STARTED_EVERY = 10
 CALIBRATION = 5.0  # seconds of an idle lab, to know its background CPU
 DAEMON, ETCD, EXECUTOR = "omc-daemon.service", "omc-lab-etcd.service", "omc-executor.service"
@@ -622,13 +631,16 @@ PID 1, and the `nsenter`/`om` client), net of the lab's idle background measured
 same run (the second table splits it; the idle lab used {idle} ms/s with 1 object and
 {idle_full} ms/s with {objects}). An orchestrated command runs on n1 through the node
 executor as `om … instance …` does; `--wait` returns once the intent is deleted (every
-live instance acknowledged it and is done). On its way: the client's read of the nodes
-and svc0's keys and its intent transaction; each daemon's acknowledgement and its
-instance's unfreeze (start) or freeze (stop), one write (on n1, for a stop, with the
-action's launch); the leader's ownership transaction; the action, a transient unit
-running `om svc0 instance start|stop` (the baseline's own work); its end observed and
-published with n1's `done`; the other nodes' `done`; the intent's deletion, by the client
-as soon as its watch shows every instance done. Each step is an etcd write that the next
+live instance acknowledged it and is done; for a start, once svc0 is up and done on n1,
+the others acknowledged, unfrozen and idle). On its way: the client's read of the nodes
+and svc0's keys and its intent transaction (its watch opening meanwhile); each daemon's
+acknowledgement and its instance's unfreeze (start) or freeze (stop), one write (on n1
+with the action's launch: the leader does not wait for the others' unfreeze); the
+leader's ownership transaction; the action, a transient unit running `om svc0 instance
+start|stop` (the baseline's own work); its end observed and published with n1's `done`
+(and, for a stop, the ownership's release) in one write; for a stop the other nodes'
+`done` came with their ack; the intent's deletion, by the client as soon as its watch
+shows the orchestration over. Each step is an etcd write that the next
 one waits for through a watch; the third table times them (an `etcdctl watch` in n1 and
 the action's log, in rounds of their own). The lab's three nodes share
 this machine's cores: what real nodes do in parallel (each node's install and
@@ -703,6 +715,35 @@ def measure(lab: Lab) -> str:
     ])  # fmt: skip
 
 
+def measure_start_stop(lab: Lab) -> str:
+    """``OMC_BENCH_ONLY=start-stop``: the orchestrated start and stop, their baselines and
+    their steps, with the objects the lab holds (up to ``OBJECTS`` created first)."""
+    meter = Meter(lab)
+    objects = mon(lab.node("n1"))["objects"]
+    if "svc0" not in objects:
+        create(meter, "n1", "svc0", SVC0)
+    for index in range(1, OBJECTS):
+        name = f"o{index:03d}"
+        if name not in objects:
+            create(meter, NODES[index % len(NODES)], name, config(name, index))
+            if index % STARTED_EVERY == 0:
+                om(meter, NODES[index % len(NODES)], name, "start", "--wait")
+    settle(lab)
+    meter.calibrate()
+    count = len(mon(lab.node("n1"))["objects"])
+    rows = start_stop(meter, ROUNDS, f"{count} object{'s' if count > 1 else ''}")
+    start1, stop1 = rows
+    assert isinstance(start1.base, list) and isinstance(stop1.base, list)
+    split = [
+        ("`om svc0 start --wait`", start1.took),
+        ("`om svc0 instance start`", start1.base),
+        ("`om svc0 stop --wait`", stop1.took),
+        ("`om svc0 instance stop`", stop1.base),
+    ]
+    return "\n".join([*table(rows), "", *parts_table(split), "",
+                      *steps(lab, max(3, ROUNDS // 2))])  # fmt: skip
+
+
 def write_section(text: str) -> None:
     """Replace only what lies between the cluster markers."""
     doc = BENCH_MD.read_text()
@@ -716,11 +757,21 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *PACKAGES], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     load_before = compile_bench.load()
-    lab = Lab.up(f"bcl{os.getpid()}"[:10], nodes=3, etcd=True, cluster=True)
+    if ONLY not in ("", "start-stop"):
+        raise SystemExit(f"OMC_BENCH_ONLY: unknown part {ONLY!r} (start-stop)")
+    kept = os.environ.get("OMC_BENCH_LAB", "")
+    if ONLY and kept:
+        print(f"{machine_line(load_before)}\n\n{measure_start_stop(Lab.attach(kept))}")
+        return 0
+    name = os.environ.get("OMC_BENCH_NAME", f"bcl{os.getpid()}")[:10]
+    lab = Lab.up(name, nodes=3, etcd=True, cluster=True)
     try:
-        body = measure(lab)
+        body = measure_start_stop(lab) if ONLY else measure(lab)
     finally:
         lab.down()
+    if ONLY:
+        print(f"{machine_line(load_before)}\n\n{body}")
+        return 0
     text = f"{machine_line(load_before)}\n\n{body}"
     print(text)
     write_section(text)

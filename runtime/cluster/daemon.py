@@ -56,9 +56,9 @@ from omc.runtime.adapters.systemd import PropValue, Systemd, SystemdError, notif
 from omc.runtime.cluster import fence, records, replicate, syncs
 from omc.runtime.cluster import keys as k
 from omc.runtime.cluster.connect import etcd as connect_etcd
-from omc.runtime.cluster.decide import Decision, Do, decide, timed
+from omc.runtime.cluster.decide import Decision, Do, decide, queued, timed
 from omc.runtime.cluster.lease import Keeper
-from omc.runtime.cluster.model import State
+from omc.runtime.cluster.model import Snapshot, State
 from omc.runtime.cluster.records import Monitor, Status
 from omc.runtime.cluster.settings import ClusterSettings
 from omc.runtime.cluster.state import ClusterState, end_intent
@@ -146,6 +146,8 @@ class Local:
     units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
     inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
     dirty: set[ObjectPath] = field(default_factory=set)
+    # Ownership keys to give back, with the records of the same flush (:meth:`_flush`).
+    releases: list[ObjectPath] = field(default_factory=list)
 
 
 class Daemon:
@@ -161,8 +163,14 @@ class Daemon:
         self.stop = threading.Event()
         self.started = time.time()
         self.boot = True  # the first decisions after start (orchestrate = start)
-        self._decided_revision, self._decide_at = -1, 0.0  # see _reconcile
+        self._decide_at = 0.0  # the next periodic decisions (see _reconcile)
         self._timed: set[str] = set()  # what the periodic decisions decide (decide.timed)
+        # What to decide again (see _reconcile): the objects whose keys changed since the
+        # last decisions (etcd's events, this node's own records), or every object.
+        self._touched: set[str] = set()
+        self._touch_all = True
+        self._queued: set[str] = set()  # waiting for an action slot (decide.queued)
+        self._affine: set[str] = set()  # objects with hard (anti-)affinities
         self.lease = 0
         self.etcd: Etcd
         self.sd: Systemd
@@ -520,6 +528,7 @@ class Daemon:
             elif kind == "resync-etcd":
                 revision, kvs = self.etcd.range(self.keys.prefix)
                 self.state.load(revision, kvs)
+                self._touch_all = True
                 self._sync_configs(self.state.paths())
             elif kind == "etcd-error":
                 self.log.warning(f"etcd: {data}")
@@ -531,6 +540,11 @@ class Daemon:
         intents = dict(self.state.intents)
         lost = set(self.state.lost)
         touched = self.state.apply(events, revision, now=time.monotonic())
+        for what in touched:  # an object's keys, or a node's (every object may change)
+            if isinstance(what, ObjectPath):
+                self._touched.add(str(what))
+            else:
+                self._touch_all = True
         for path, intent in intents.items():
             if path not in self.state.intents:
                 self._ended(path, intent)
@@ -573,6 +587,7 @@ class Daemon:
 
     def _resync(self) -> None:
         self.local.dirty.update(self.local.status)
+        self._touch_all = True  # and the views of objects gone are dropped
         self._resync_at = time.monotonic() + self.settings.timing.resync
 
     def _observe_dirty(self) -> None:
@@ -624,16 +639,30 @@ class Daemon:
             return
         self.local.pending[path] = value
         self.state.instances.setdefault(path, {})[self.node] = k.decode(value.encode())
+        self._touched.add(str(path))  # decided again now, not at etcd's echo
 
     def _flush(self) -> None:
-        """Write the queued instance records (with the lease), many per transaction.
+        """Write the queued instance records (with the lease), many per transaction, and
+        give back the ownerships released meanwhile in the same transactions: deleted
+        only if still this node's, under its lease, the records written either way. A
+        stop's end (the release, then ``done``) is one write, not two in a row.
         Before any transaction that others may act on after this node's records (the
         end of an orchestration), and at the end of each turn of the main loop."""
         pending = list(self.local.pending.items())
-        for first in range(0, len(pending), TXN_OPS):
-            chunk = pending[first : first + TXN_OPS]
-            self.etcd.txn([], [op_put(self.keys.instance(path, self.node), value,
-                                      lease=self.lease) for path, value in chunk])  # fmt: skip
+        chunks = [pending[i : i + TXN_OPS] for i in range(0, len(pending), TXN_OPS)]
+        releases = list(self.local.releases)
+        for index in range(max(len(chunks), len(releases))):
+            chunk = chunks[index] if index < len(chunks) else []
+            puts = [op_put(self.keys.instance(path, self.node), value, lease=self.lease)
+                    for path, value in chunk]  # fmt: skip
+            if index < len(releases):
+                key = self.keys.owner(releases[index])
+                ours = [when_value(key, "=", k.encode({"node": self.node})),
+                        when_lease(key, "=", self.lease)]  # fmt: skip
+                self.etcd.txn(ours, [op_delete(key), *puts], puts)
+                self.local.releases.remove(releases[index])
+            else:
+                self.etcd.txn([], puts)
             for path, value in chunk:
                 self.local.written[path] = value
                 if self.local.pending.get(path) == value:
@@ -670,34 +699,47 @@ class Daemon:
     # -- decisions ----------------------------------------------------------------------
 
     def _reconcile(self) -> None:
-        """Decide and carry out, when the snapshot may have changed: a watch event (every
-        local change is published, so its echo counts too), a lost node's grace ended, or
-        RECONCILE_PERIOD passed (the rules that depend on time alone: restart_delay, a
-        stonith retry). An idle daemon with 200 objects spent most of its CPU deciding
-        the same plan twice a second.
+        """Decide and carry out, for the objects whose snapshot may have changed: those
+        whose keys a watch event or this node's own records touched (an action's end,
+        a status change), every object when a node's keys changed or a lost node's grace
+        ended, and every RECONCILE_PERIOD those whose decision time alone may change
+        (restart_delay, a stonith retry, a step not carried out). An idle daemon with 200
+        objects spent most of its CPU deciding the same plan twice a second; an
+        orchestration of one object, deciding the 200 at each of its events (~3 ms
+        each, on every node).
 
         The objects whose steps changed only what this node holds (ack, unfreeze,
         ownership, done …) are decided again at once, on the state as these steps left
         it: the next step (unfreeze after ack, a stop after the freeze, done after an
         action) no longer waits for etcd's echo of the previous one, and their records
         go to etcd together (:meth:`_flush`), one transaction instead of one per step.
-        Nothing is decided that the echo would not have decided: the echo brings back
-        what this node wrote."""
+        Likewise this node's own new records (an action's end): decided in the turn
+        that wrote them, so ``done`` leaves with the action's end. Nothing is decided
+        that the echo would not have decided: the echo brings back what this node
+        wrote."""
         now = time.monotonic()
         ended = self.state.forget_lost(now, self.settings.timing.grace)
-        changed = ended or self.boot or self.state.revision != self._decided_revision
-        if not (changed or now >= self._decide_at):
+        every = ended or self.boot or self._touch_all
+        periodic = now >= self._decide_at
+        if not (every or periodic or self._touched):
             return
-        self._decided_revision, self._decide_at = self.state.revision, now + RECONCILE_PERIOD
-        # every object; with nothing changed, only those time may change (decide.timed)
-        paths: set[str] | None = None if changed else set(self._timed)
+        if every or periodic:
+            self._decide_at = now + RECONCILE_PERIOD
+        # every object; else the touched ones, and on the period those time may change
+        paths: set[str] | None = None
+        if not every:  # with the objects whose decision depends on others' keys
+            paths = self._touched | self._queued | self._affine
+            paths |= self._timed if periodic else set()
+        self._touched, self._touch_all = set(), False
         for _ in range(FOLD_ROUNDS):
             if paths is not None and not paths:
                 break
-            plan = decide(self.state.snapshot(self.node, now=time.time()), self.node,
-                          boot=self.boot, max_parallel=self.settings.timing.max_parallel,
+            plan = decide(self._snapshot(paths), self.node, boot=self.boot,
+                          max_parallel=self.settings.timing.max_parallel,
                           paths=paths)  # fmt: skip
-            self._timed = timed(plan) | (set() if paths is None else self._timed - paths)
+            decided = {d.path for d in plan.decisions}
+            self._timed = timed(plan) | (self._timed - decided)
+            self._queued = queued(plan) | (self._queued - decided)
             paths = set()
             for decision in plan.decisions:
                 if decision.steps:
@@ -706,8 +748,34 @@ class Daemon:
                             paths.add(decision.path)
                     except (EtcdError, SystemdError, OSError) as exc:
                         self.log.error(f"{decision.path}: {', '.join(decision.steps)}: {exc}")
+        # The folded rounds decided what their steps published; what the last one
+        # published is decided at the next turn (or its echo).
         self.boot = False
         self._flush()
+
+    def _snapshot(self, paths: set[str] | None) -> Snapshot:
+        """The snapshot ``decide`` reads for ``paths`` (None: every object): those
+        objects (the ones with hard affinities always among them, as what they depend on
+        is not their own keys), what they have affinities with, and the objects whose
+        action runs on this node (``max_parallel`` counts them). Decoding the views of
+        every object for one was most of the decisions' cost."""
+        if paths is None:
+            snap = self.state.snapshot(self.node, now=time.time())
+            self._affine = {p for p, v in snap.objects.items()
+                            if v.config.hard_affinity or v.config.hard_anti_affinity}  # fmt: skip
+            return snap
+        names = {str(p): p for p in self.state.paths()}
+        wanted = {n for n in paths if n in names}
+        wanted |= {str(p) for p, m in self.local.monitor.items() if m.state.busy}
+        for name in list(wanted):
+            config = self.state.view(names[name], self.node).config
+            if config.hard_affinity or config.hard_anti_affinity:
+                self._affine.add(name)
+                wanted.update(config.hard_affinity, config.hard_anti_affinity)
+            else:
+                self._affine.discard(name)
+        only = [names[n] for n in sorted(wanted) if n in names]
+        return self.state.snapshot(self.node, now=time.time(), only=only)
 
     def _carry_out(self, decision: Decision) -> bool:
         """Carry out the decision's steps in order; False when one did not happen."""
@@ -799,6 +867,8 @@ class Daemon:
     def _take(self, path: ObjectPath, why: str) -> bool:
         """Own the failover object: create the key, or re-bind it when it is already ours.
         A new ownership is logged and published with ``why`` (``om mon --verbose``)."""
+        if path in self.local.releases:  # a release not yet written goes first
+            self._flush()
         claimed = claim(self.etcd, self.keys.owner(path), self.node, self.lease)
         if claimed is Claim.HELD:
             return False
@@ -821,9 +891,8 @@ class Daemon:
                 self.local.dirty.add(path)
                 if any(s.is_active for s in self.sd.states(pending).values()):
                     return
-        key = self.keys.owner(path)
-        self.etcd.txn([when_value(key, "=", k.encode({"node": self.node})),
-                       when_lease(key, "=", self.lease)], [op_delete(key)])  # fmt: skip
+        if path not in self.local.releases:  # deleted with the records (:meth:`_flush`)
+            self.local.releases.append(path)
         if self.state.owners.get(path) == self.node:
             self.state.owners.pop(path, None)
 

@@ -47,6 +47,7 @@ from omc.runtime.cluster.model import (
 
 MAX_PARALLEL = 10  # node.max_parallel: actions a node runs at once (om3's default)
 RESTART_DELAY = "restart_delay"  # the reason of a wait that only time ends
+QUEUED = "queued: node.max_parallel actions running"  # a wait for another object's action
 RANKABLE_NODE_STATES = frozenset({"idle"})
 # A local avail that proves the instance holds nothing (``undef`` proves nothing).
 RELEASABLE = DOWN_LIKE - {"undef"}
@@ -319,11 +320,21 @@ def _acting_peer(view: ObjectView, snap: Snapshot, node: str) -> Instance | None
 
 def _frozen_peer(view: ObjectView, snap: Snapshot, node: str, oid: str) -> str | None:
     """A peer instance still frozen that a ``start`` is about to unfreeze (it acts:
-    its node is idle, it has not failed, nor given up)."""
+    its node is idle, it has not failed, nor given up) and that may lead instead of
+    ``node``: it ranks before ``node`` in placement order, frozen or not. One ranked
+    after it cannot change whether ``node`` leads (the nodes before ``node`` are the
+    same once it unfreezes): the natural leader of a stopped object (every instance
+    frozen) starts without waiting for the others' unfreeze, one round trip through
+    etcd less. A node that is no candidate at all waits for every frozen peer: any
+    may become the leader, and it must not conclude that nobody is left to try."""
+    order = candidates(view, snap, ignore_frozen=True)
+    rivals = set(order[: order.index(node)]) if node in order else None
     for inst in live_instances(view, snap):
         found = snap.nodes.get(inst.node)
         acts = found is not None and found.state in RANKABLE_NODE_STATES
         if inst.node == node or not inst.frozen or not acts or inst.config_error:
+            continue
+        if rivals is not None and inst.node not in rivals:
             continue
         if not inst.state.failed and not _has_done(inst, oid):
             return inst.node
@@ -334,6 +345,27 @@ def all_done(view: ObjectView, snap: Snapshot, oid: str) -> bool:
     """The orchestration ``oid`` is over: every live instance acknowledged it and is
     done. What ends it (:attr:`Do.END`), and what a waiting command checks."""
     return all(i.oid == oid and i.done for i in live_instances(view, snap))
+
+
+def started_and_settled(view: ObjectView, snap: Snapshot, oid: str) -> bool:
+    """A ``start`` (``oid``) that reached its goal: the object is started, and every
+    live instance acknowledged it, is unfrozen and idle, and is done where it is up.
+    What is left is only the others saying done, each once it saw the object up: one
+    more round trip through etcd, which a waiting command need not pay before it ends
+    the orchestration (they then have nothing to do: with no intent, a ``start
+    failed`` instance clears once the object is up, :func:`_without_intent`)."""
+    intent = view.intent
+    if intent is None or intent.oid != oid or intent.expect is not Expect.STARTED:
+        return False
+    live = live_instances(view, snap)
+    return (
+        bool(live)
+        and started(view, snap)
+        and all(
+            i.oid == oid and not i.frozen and not i.state.busy and (i.done or i.avail in DOWN_LIKE)
+            for i in live
+        )
+    )
 
 
 def _has_done(inst: Instance, oid: str) -> bool:
@@ -693,10 +725,7 @@ def decide(
     launching = sorted((d for d in found if LAUNCHES & set(d.steps)),
                        key=lambda d: (d.priority, d.path))  # fmt: skip
     deferred = {d.path for d in launching[slots:]}
-    decisions = tuple(
-        _wait(d.path, "queued: node.max_parallel actions running") if d.path in deferred else d
-        for d in found
-    )
+    decisions = tuple(_wait(d.path, QUEUED) if d.path in deferred else d for d in found)
     return NodePlan(node=node, decisions=decisions)
 
 
@@ -706,6 +735,12 @@ def timed(plan: NodePlan) -> set[str]:
     have carried out (a failure, a fence to retry). Every other decision stays the
     same until the snapshot changes."""
     return {d.path for d in plan.decisions if d.steps or d.reason == RESTART_DELAY}
+
+
+def queued(plan: NodePlan) -> set[str]:
+    """The objects whose action waits for a slot (``max_parallel``): their next decision
+    changes when another object's action ends, with no change of their own."""
+    return {d.path for d in plan.decisions if d.reason == QUEUED}
 
 
 def decide_all(

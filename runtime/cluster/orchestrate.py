@@ -41,6 +41,7 @@ from omc.runtime.cluster.decide import (
     object_avail,
     placement_state,
     started,
+    started_and_settled,
 )
 from omc.runtime.cluster.model import DOWN_LIKE, Expect, Intent, ObjectView, Snapshot
 from omc.runtime.cluster.settings import ClusterSettings
@@ -166,6 +167,11 @@ class Cluster:
             if on_change is not None:
                 on_change(self.state)
 
+    def prepare_follow(self) -> None:
+        """Open the watch :meth:`follow` reads, from the last revision read, ahead of
+        the first call (it runs on a thread of its own)."""
+        self._watching()
+
     def _watching(self) -> queue.Queue[tuple[list[Event], int]]:
         """The batches of the watch from the last revision read, started at the first call."""
         if self._batches is None:
@@ -269,7 +275,10 @@ def ended(path: ObjectPath, oid: str) -> Callable[[ClusterState], bool]:
 
 
 def over(path: ObjectPath, oid: str, node: str) -> Callable[[ClusterState], bool]:
-    """Ended, or every live instance is done with it (what makes the daemons end it)."""
+    """Ended, or every live instance is done with it (what makes the daemons end it),
+    or a start reached its goal with nothing left to do anywhere
+    (:func:`.decide.started_and_settled`: the other nodes' ``done`` would only cost
+    the command a round trip through etcd)."""
     gone = ended(path, oid)
 
     def check(state: ClusterState) -> bool:
@@ -277,7 +286,9 @@ def over(path: ObjectPath, oid: str, node: str) -> Callable[[ClusterState], bool
             return True
         snap = state.snapshot(node, only=[path])
         view = snap.objects[str(path)]
-        return bool(live_instances(view, snap)) and all_done(view, snap, oid)
+        return bool(live_instances(view, snap)) and (
+            all_done(view, snap, oid) or started_and_settled(view, snap, oid)
+        )
 
     return check
 
@@ -365,6 +376,18 @@ def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = Non
         dry_run(cluster, request, out)
         return
     check_daemon(cluster)
+    # The watch that follows the orchestration opens now, from the revision just read: its
+    # connection (a TLS handshake) is made while the intent's transaction runs, not after.
+    cluster.prepare_follow()
+    try:
+        _submit_and_follow(cluster, request, out, render, deadline)
+    finally:
+        cluster.close()
+
+
+def _submit_and_follow(cluster: Cluster, request: Request, out: TextIO,
+                       render: Callable[[ClusterState, ObjectPath], str] | None,
+                       deadline: float) -> None:  # fmt: skip
     intent = submit(cluster, request)
     if intent is None:
         out.write(table([(str(request.path), "-", f"already {request.expect}")]))
@@ -383,12 +406,12 @@ def run(settings: ClusterSettings, request: Request, *, out: TextIO | None = Non
             out.flush()
 
     on_change = show if request.watch else None
-    cluster.follow(over(request.path, intent.oid, settings.node), deadline, on_change)
+    node = cluster.settings.node
+    cluster.follow(over(request.path, intent.oid, node), deadline, on_change)
     end(cluster, request.path, intent.oid)
     cluster.follow(ended(request.path, intent.oid), deadline, on_change)
-    cluster.close()
     if request.wait:
-        view = cluster.state.view(request.path, settings.node)
+        view = cluster.state.view(request.path, node)
         problems = verify(view, cluster.snapshot(), request)
         if problems:
             raise OrchestrationError(f"{request.path}: >{request.expect} failed: "

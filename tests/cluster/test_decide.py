@@ -18,6 +18,7 @@ from omc.runtime.cluster.decide import (
     object_avail,
     placement_state,
     sort_candidates,
+    started_and_settled,
     timed,
 )
 from omc.runtime.cluster.model import (
@@ -317,3 +318,44 @@ def test_timed_names_the_decisions_that_time_alone_may_change() -> None:
         Decision(path="d"),
     ))  # fmt: skip
     assert timed(plan) == {"a", "b"}
+
+
+def _started_view(**insts: Instance) -> ObjectView:
+    base = view()
+    return ObjectView(config=base.config, instances={**base.instances, **insts},
+                      intent=Intent(expect=Expect.STARTED, oid="o1"))  # fmt: skip
+
+
+def test_a_start_is_settled_once_up_there_and_idle_everywhere() -> None:
+    """A waiting command ends a start once the object is up and done where it is up,
+    every live instance acknowledged, unfrozen and idle: the others' ``done`` is only
+    a round trip more."""
+    up = Instance(node="n1", avail="up", oid="o1", done=True)
+    idle = {n: Instance(node=n, avail="down", oid="o1") for n in ("n2", "n3")}
+    v = _started_view(n1=up, **idle)
+    assert started_and_settled(v, snap(v), "o1")
+    assert not started_and_settled(v, snap(v), "o2")  # another orchestration
+
+
+def test_a_start_is_not_settled_before_that() -> None:
+    """Not while the object is down, a peer has not acknowledged, is frozen or acting,
+    or the up instance has not said done; nor for another intent than a start."""
+    up = Instance(node="n1", avail="up", oid="o1", done=True)
+    idle = Instance(node="n3", avail="down", oid="o1")
+    for n2 in (
+        Instance(node="n2", avail="down"),  # not acknowledged
+        Instance(node="n2", avail="down", oid="o1", frozen=True),
+        Instance(node="n2", avail="down", oid="o1", state=State.STARTING),
+    ):
+        v = _started_view(n1=up, n2=n2, n3=idle)
+        assert not started_and_settled(v, snap(v), "o1"), n2
+    down = _started_view(**{n: Instance(node=n, avail="down", oid="o1") for n in NODES})
+    assert not started_and_settled(down, snap(down), "o1")
+    peers = {n: Instance(node=n, avail="down", oid="o1") for n in ("n2", "n3")}
+    not_done = _started_view(n1=Instance(node="n1", avail="up", oid="o1"), **peers)
+    assert not started_and_settled(not_done, snap(not_done), "o1")
+    v = _started_view(n1=up, **peers)
+    assert started_and_settled(v, snap(v), "o1")
+    stop = ObjectView(config=v.config, instances=v.instances,
+                      intent=Intent(expect=Expect.STOPPED, oid="o1"))  # fmt: skip
+    assert not started_and_settled(stop, snap(stop), "o1")
