@@ -8,8 +8,10 @@ is a directory scan plus a few small file reads — fast enough for every
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,23 +192,65 @@ def object_units(
     prefixes = (f"{stem}.", f"{stem}-") if stem else ("",)
     found: dict[str, str] = {}
     for directory in dirs or search_path():
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
+        listing = _listing(directory)
+        if listing is None:
             continue
-        for entry in entries:
-            name = entry.name
-            if name in found or not name.endswith(UNIT_SUFFIXES):
-                continue
-            if not name.startswith(prefixes) and not name.endswith(".mount"):
+        names = (*listing.starting(stem), *listing.mounts) if stem else listing.names
+        for name in names:
+            if name in found or (not name.startswith(prefixes) and not name.endswith(".mount")):
                 continue
             try:
-                data = Path(entry.path).read_bytes()
+                data = (directory / name).read_bytes()
             except OSError:
                 continue
             if marker in data:
-                found[entry.name] = data.decode("utf-8", "replace")
+                found[name] = data.decode("utf-8", "replace")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The unit files of one directory: names sorted (the units of an object, which
+    share its stem, are then a contiguous range), and the mount units apart."""
+
+    mtime_ns: int
+    names: tuple[str, ...]
+    mounts: tuple[str, ...]
+
+    def starting(self, stem: str) -> tuple[str, ...]:
+        """The names that start with ``stem`` (a range of the sorted names)."""
+        low = bisect.bisect_left(self.names, stem)
+        high = bisect.bisect_left(self.names, stem + "\U0010ffff", lo=low)
+        return self.names[low:high]
+
+
+_LISTINGS: dict[Path, _Listing] = {}
+RACY_NS = 1_000_000_000  # a directory changed this recently is listed again each time
+
+
+def _listing(directory: Path) -> _Listing | None:
+    """The directory's unit files, listed again only when its mtime moved (an entry was
+    added, removed or renamed; a unit's content is read afresh every time). Scanning
+    every directory once per object made the daemon's full re-observation quadratic:
+    200 objects read ~1,400 entries each (about half of its 1.6 s of CPU)."""
+    try:
+        mtime = directory.stat().st_mtime_ns
+    except OSError:
+        return None
+    known = _LISTINGS.get(directory)
+    if known is not None and known.mtime_ns == mtime:
+        return known
+    try:
+        names = sorted(e.name for e in os.scandir(directory) if e.name.endswith(UNIT_SUFFIXES))
+    except OSError:
+        return None
+    listing = _Listing(mtime, tuple(names), tuple(n for n in names if n.endswith(".mount")))
+    # An mtime is the kernel's coarse clock: an entry added within the same tick as the
+    # listing leaves it as it was. Kept only once the directory is a second old (git's
+    # "racy" index entries), so such an entry is always seen on the next load.
+    if time.time_ns() - mtime > RACY_NS:
+        _LISTINGS[directory] = listing
+    return listing
 
 
 def load(path: ObjectPath, dirs: tuple[Path, ...] | None = None) -> ObjectModel | None:

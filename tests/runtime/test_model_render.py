@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,48 @@ def test_load_reads_the_object_units_and_mounts_only(tmp_path: Path) -> None:
     assert model is not None
     assert sorted(r.unit for r in model.resources) == ["opensvc-svc.svc0-app.0.service",
                                                        "srv-x.mount"]  # fmt: skip
+
+
+def _aged(directory: Path) -> Path:
+    """The directory's mtime set 10 s back: old enough for its listing to be kept."""
+    old = time.time() - 10
+    os.utime(directory, (old, old))
+    return directory
+
+
+def test_load_sees_units_added_removed_and_rewritten_since_the_last_load(
+    tmp_path: Path,
+) -> None:
+    """The directory's listing is kept between loads (the daemon loads every object at
+    each resync): a unit added or removed since is seen (the directory's mtime moved),
+    and a unit rewritten in place is read afresh."""
+    svc0 = ObjectPath(name="svc0")
+    (tmp_path / "opensvc-svc.svc0.target").write_text(TARGET)
+    model = load(svc0, (_aged(tmp_path),))
+    assert model is not None and not model.resources
+    (tmp_path / "opensvc-svc.svc0-app.0.service").write_text(APP)  # added
+    model = load(svc0, (tmp_path,))
+    assert model is not None and [r.rid for r in model.resources] == ["app#0"]
+    (tmp_path / "opensvc-svc.svc0-app.0.service").write_text(APP.replace("a b", "c"))
+    model = load(svc0, (_aged(tmp_path),))
+    assert model is not None and model.resource("app#0").tags == frozenset({"c"})
+    (tmp_path / "opensvc-svc.svc0-app.0.service").unlink()  # removed
+    model = load(svc0, (tmp_path,))
+    assert model is not None and not model.resources
+
+
+def test_a_unit_added_in_the_tick_of_the_listing_is_seen(tmp_path: Path) -> None:
+    """A directory's mtime comes from the kernel's coarse clock: a unit added in the same
+    tick as the last listing leaves the mtime as it was. A directory changed within the
+    last second is therefore listed again at each load."""
+    svc0 = ObjectPath(name="svc0")
+    (tmp_path / "opensvc-svc.svc0.target").write_text(TARGET)
+    tick = tmp_path.stat().st_mtime_ns
+    assert load(svc0, (tmp_path,)) is not None
+    (tmp_path / "opensvc-svc.svc0-app.0.service").write_text(APP)
+    os.utime(tmp_path, ns=(tick, tick))  # the same tick
+    model = load(svc0, (tmp_path,))
+    assert model is not None and [r.rid for r in model.resources] == ["app#0"]
 
 
 def test_unit_continuation_lines() -> None:
