@@ -34,6 +34,9 @@ class ClusterState:
 
     keys: k.Keys
     members: tuple[str, ...] = ()  # cluster.conf nodes: shown even when not alive
+    # ``instances`` holds the instances' summaries (``summaries/``: what ``om mon`` reads
+    # and shows), not their records; the other space is ignored, in reads and watches.
+    summaries: bool = False
     revision: int = 0
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     instances: dict[ObjectPath, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -70,14 +73,15 @@ class ClusterState:
         monotonic time) dates the nodes found lost in them."""
         touched: set[ObjectPath | str] = set()
         gone: list[tuple[ObjectPath, str, dict[str, Any]]] = []
+        ours, theirs = self._instance_spaces()
         for event in events:
             parsed = self.keys.parse(event.kv.key)
-            if parsed is None:
+            if parsed is None or parsed.space is theirs:
                 continue
             if event.kind == "delete":
                 if parsed.space is k.Space.NODES and parsed.node in self.nodes:
                     self.lost[parsed.node] = (now, self.nodes[parsed.node])
-                elif parsed.space is k.Space.INSTANCES and parsed.path is not None:
+                elif parsed.space is ours and parsed.path is not None:
                     record = self.instances.get(parsed.path, {}).get(parsed.node)
                     if record is not None:
                         gone.append((parsed.path, parsed.node, record))
@@ -108,9 +112,16 @@ class ClusterState:
         self.preserved = {p: r for p, r in self.preserved.items() if r}
         return ended
 
+    def _instance_spaces(self) -> tuple[k.Space, k.Space]:
+        """The space ``instances`` is read from, and the one ignored."""
+        if self.summaries:
+            return k.Space.SUMMARIES, k.Space.INSTANCES
+        return k.Space.INSTANCES, k.Space.SUMMARIES
+
     def _put(self, kv: KeyValue) -> None:
         parsed = self.keys.parse(kv.key)
-        if parsed is None:
+        ours, theirs = self._instance_spaces()
+        if parsed is None or parsed.space is theirs:
             return
         value = k.decode(kv.value)
         space, path = parsed.space, parsed.path
@@ -126,7 +137,7 @@ class ClusterState:
             self.requests.setdefault(parsed.node, {})[parsed.rid] = value
         elif path is None:
             return
-        elif space is k.Space.INSTANCES:
+        elif space is ours:
             self.instances.setdefault(path, {})[parsed.node] = value
         elif space is k.Space.OWNERS:
             self.owners[path] = str(value.get("node", ""))
@@ -138,6 +149,7 @@ class ClusterState:
 
     def _delete(self, parsed: k.ParsedKey) -> None:
         space, path = parsed.space, parsed.path
+        ours, _ = self._instance_spaces()
         if space is k.Space.NODES:
             self.nodes.pop(parsed.node, None)
         elif space is k.Space.FENCED:
@@ -148,7 +160,7 @@ class ClusterState:
             self.requests.get(parsed.node, {}).pop(parsed.rid, None)
         elif path is None:
             return
-        elif space is k.Space.INSTANCES:
+        elif space is ours:
             self.instances.get(path, {}).pop(parsed.node, None)
             if not self.instances.get(path):
                 self.instances.pop(path, None)
