@@ -117,23 +117,36 @@ class Keys:
         if not key.startswith(self.prefix):
             return None
         space, _, rest = key[len(self.prefix) :].partition("/")
-        try:
-            kind = Space(space)
-        except ValueError:
-            return None
+        kind, segments = _SEGMENTS.get(space, (None, 0))
         parts = rest.split("/")
+        if kind is None or len(parts) != segments:
+            return None
         try:
-            if kind in (Space.NODES, Space.NODE_INTENTS, Space.FENCED) and len(parts) == 1:
+            if segments == 1:
                 return ParsedKey(space=kind, node=parts[0])
-            if kind is Space.REQUESTS and len(parts) == 2:
+            if segments == 2:
                 return ParsedKey(space=kind, node=parts[0], rid=parts[1])
-            if kind in (Space.INSTANCES, Space.SUMMARIES) and len(parts) == 4:
+            if segments == 4:
                 return ParsedKey(space=kind, path=_path("/".join(parts[:3])), node=parts[3])
-            if len(parts) == 3 and kind in (Space.OWNERS, Space.INTENTS, Space.CONFIGS):
-                return ParsedKey(space=kind, path=_path("/".join(parts)))
+            return ParsedKey(space=kind, path=_path(rest))
         except PathError:
             return None
-        return None
+
+
+# Each space's segments after its name (node; node and request id; object path; object
+# path and node), by the name's text: ``Space(name)`` and an enum member's lookup cost
+# ~0.9 and ~0.2 µs each (Python 3.11), and ``om mon`` parses ~800 keys. ``secrets/`` is
+# not parsed (nothing mirrors it).
+_SEGMENTS: dict[str, tuple[Space, int]] = {
+    space.value: (space, segments)
+    for spaces, segments in (
+        ((Space.NODES, Space.NODE_INTENTS, Space.FENCED), 1),
+        ((Space.REQUESTS,), 2),
+        ((Space.OWNERS, Space.INTENTS, Space.CONFIGS), 3),
+        ((Space.INSTANCES, Space.SUMMARIES), 4),
+    )
+    for space in spaces
+}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -241,7 +241,8 @@ def test_mon_verbose_shows_leases_and_takeover_reasons(cluster: Lab, names: list
 def instance_keys(node: Node, name: str) -> dict[tuple[str, str], tuple[Any, int]]:
     """(space, node) → (decoded value, lease) of ``name``'s keys in the ``instances`` and
     ``summaries`` spaces, as etcd holds them."""
-    out = node.run(etcdctl(node, "get", "--prefix", "/omc/", "-w", "json")).stdout
+    cluster = om(node, "cluster", "config", "get", "cluster.name").stdout.strip()
+    out = node.run(etcdctl(node, "get", "--prefix", f"/omc/{cluster}/", "-w", "json")).stdout
     found = {}
     for kv in json.loads(out).get("kvs", []):
         parts = base64.b64decode(kv["key"]).decode().split("/")  # /omc/<c>/<space>/root/svc/…

@@ -40,6 +40,23 @@ def test_keys_round_trip() -> None:
     assert (parsed.space, str(parsed.path), parsed.node) == (k.Space.INSTANCES, "ns1/svc/web", "n2")
     assert KEYS.parse("/omc/other/nodes/n1") is None
     assert KEYS.parse(KEYS.prefix + "instances/root/svc/Bad_Name/n1") is None
+    web = ObjectPath(namespace="ns1", name="web")
+    made = {KEYS.node("n1"): (k.Space.NODES, None, "n1", ""),
+            KEYS.node_intent("n1"): (k.Space.NODE_INTENTS, None, "n1", ""),
+            KEYS.fenced("n1"): (k.Space.FENCED, None, "n1", ""),
+            KEYS.request("n1", "r1"): (k.Space.REQUESTS, None, "n1", "r1"),
+            KEYS.instance(web, "n2"): (k.Space.INSTANCES, web, "n2", ""),
+            KEYS.summary(web, "n2"): (k.Space.SUMMARIES, web, "n2", ""),
+            KEYS.owner(web): (k.Space.OWNERS, web, "", ""),
+            KEYS.intent(web): (k.Space.INTENTS, web, "", ""),
+            KEYS.config(web): (k.Space.CONFIGS, web, "", "")}  # fmt: skip
+    for key, named in made.items():
+        parsed = KEYS.parse(key)
+        assert parsed is not None
+        assert (parsed.space, parsed.path, parsed.node, parsed.rid) == named
+        assert KEYS.parse(key + "/x") is None  # one segment too many
+    assert KEYS.parse(KEYS.secret("sync")) is None
+    assert KEYS.parse(KEYS.prefix + "summaries/ns1/svc/web") is None
 
 
 def test_a_lost_node_stays_alive_for_the_grace() -> None:
