@@ -83,7 +83,7 @@ RECONCILE_PERIOD = 2.0  # decisions without any change seen (time-only rules), s
 # take …), without waiting for etcd to echo it: at most that many rounds per reconcile.
 FOLD_ROUNDS = 4
 FOLDED = frozenset({Do.ACK, Do.CLEAR, Do.UNFREEZE, Do.FREEZE, Do.TAKE, Do.RELEASE, Do.DONE})
-TXN_OPS = 64  # instance records per transaction (etcd's --max-txn-ops is 128 by default)
+TXN_OPS = 64  # puts per transaction (etcd's --max-txn-ops is 128 by default)
 MONITOR_PERIOD = 60.0  # re-observation of objects with monitored or restartable resources
 STONITH_TIMEOUT = 20.0  # a fence command that takes longer failed
 STONITH_RETRY = 5.0  # seconds between two attempts to fence the same node
@@ -142,6 +142,7 @@ class Local:
     status: dict[ObjectPath, Status] = field(default_factory=dict)
     monitor: dict[ObjectPath, Monitor] = field(default_factory=dict)
     written: dict[ObjectPath, str] = field(default_factory=dict)  # last published values
+    summaries: dict[ObjectPath, str] = field(default_factory=dict)  # … and their summaries
     pending: dict[ObjectPath, str] = field(default_factory=dict)  # to publish (:meth:`_flush`)
     units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
     inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
@@ -580,10 +581,12 @@ class Daemon:
         self.local.status.pop(path, None)
         self.local.monitor.pop(path, None)
         self.local.written.pop(path, None)
+        self.local.summaries.pop(path, None)
         self.local.pending.pop(path, None)
         self.local.units = {u: p for u, p in self.local.units.items() if p != path}
         with contextlib.suppress(EtcdError):
-            self.etcd.delete(self.keys.instance(path, self.node))
+            self.etcd.txn([], [op_delete(self.keys.instance(path, self.node)),
+                               op_delete(self.keys.summary(path, self.node))])  # fmt: skip
 
     def _resync(self) -> None:
         self.local.dirty.update(self.local.status)
@@ -642,19 +645,28 @@ class Daemon:
         self._touched.add(str(path))  # decided again now, not at etcd's echo
 
     def _flush(self) -> None:
-        """Write the queued instance records (with the lease), many per transaction, and
-        give back the ownerships released meanwhile in the same transactions: deleted
-        only if still this node's, under its lease, the records written either way. A
-        stop's end (the release, then ``done``) is one write, not two in a row.
-        Before any transaction that others may act on after this node's records (the
-        end of an orchestration), and at the end of each turn of the main loop."""
+        """Write the queued instance records (with the lease), many per transaction, each
+        with its summary (``om mon``'s part, :func:`.records.instance_summary`) when that
+        changed, and give back the ownerships released meanwhile in the same
+        transactions: deleted only if still this node's, under its lease, the records
+        written either way. A stop's end (the release, then ``done``) is one write, not
+        two in a row. Before any transaction that others may act on after this node's
+        records (the end of an orchestration), and at the end of each turn of the main
+        loop. A transaction holds TXN_OPS // 2 records, their summaries and at most one
+        release: within etcd's --max-txn-ops."""
         pending = list(self.local.pending.items())
-        chunks = [pending[i : i + TXN_OPS] for i in range(0, len(pending), TXN_OPS)]
+        size = TXN_OPS // 2
+        chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
         releases = list(self.local.releases)
         for index in range(max(len(chunks), len(releases))):
             chunk = chunks[index] if index < len(chunks) else []
+            summaries = {path: k.encode(records.instance_summary(k.decode(value.encode())))
+                         for path, value in chunk}  # fmt: skip
             puts = [op_put(self.keys.instance(path, self.node), value, lease=self.lease)
                     for path, value in chunk]  # fmt: skip
+            puts += [op_put(self.keys.summary(path, self.node), summary, lease=self.lease)
+                     for path, summary in summaries.items()
+                     if summary != self.local.summaries.get(path)]  # fmt: skip
             if index < len(releases):
                 key = self.keys.owner(releases[index])
                 ours = [when_value(key, "=", k.encode({"node": self.node})),
@@ -665,11 +677,13 @@ class Daemon:
                 self.etcd.txn([], puts)
             for path, value in chunk:
                 self.local.written[path] = value
+                self.local.summaries[path] = summaries[path]
                 if self.local.pending.get(path) == value:
                     del self.local.pending[path]
 
     def _republish(self) -> None:
         self.local.written.clear()
+        self.local.summaries.clear()
         self.local.pending.clear()
         self._node_value = ""
         self._publish_node(force=True)

@@ -16,10 +16,12 @@ Vocabulary (opensvc.md §5.1-§5.2, om3's strings):
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Expect(StrEnum):
@@ -242,6 +244,37 @@ def config_from_json(data: Mapping[str, Any]) -> ObjectConfig:
 
 
 def instance_from_json(node: str, data: Mapping[str, Any]) -> Instance:
+    """An instance record, or summary (``config`` is the object's, not read here). A
+    summary (no resources, no restarts: what ``om mon`` reads) is decoded once per
+    distinct value and node: most of a cluster's are alike (down, idle …), and building
+    the frozen instance was most of ``om mon``'s snapshot."""
+    if "resources" in data or "restarts" in data:
+        return _instance(node, data)
+    items = tuple(i for i in data.items() if i[0] != "config")
+    return _shared(_cached_instance, _instance, node, items, data)
+
+
+def _shared(
+    cached: Callable[[str, tuple[tuple[str, Any], ...]], T],
+    plain: Callable[[str, Mapping[str, Any]], T],
+    name: str,
+    items: tuple[tuple[str, Any], ...],
+    data: Mapping[str, Any],
+) -> T:
+    """``cached(name, items)``: one frozen object per distinct value; ``plain(name,
+    data)`` when a field is unhashable (not shared)."""
+    try:
+        return cached(name, items)
+    except TypeError:
+        return plain(name, data)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_instance(node: str, items: tuple[tuple[str, Any], ...]) -> Instance:
+    return _instance(node, dict(items))
+
+
+def _instance(node: str, data: Mapping[str, Any]) -> Instance:
     return Instance(
         node=node,
         avail=str(data.get("avail", "undef")),
@@ -272,10 +305,7 @@ def _shared_resource(rid: str, value: object) -> Resource:
     cluster's instances are alike (down, no restart …), and building them was ~a third of
     decoding an instance record (``om mon`` decodes every one)."""
     if isinstance(value, Mapping):
-        try:
-            return _cached_resource(rid, tuple(value.items()))
-        except TypeError:  # an unhashable field: not shared
-            pass
+        return _shared(_cached_resource, _resource, rid, tuple(value.items()), value)
     return _resource(rid, value)
 
 

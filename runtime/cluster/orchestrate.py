@@ -121,12 +121,14 @@ class Cluster:
 
     @classmethod
     def for_monitor(cls, settings: ClusterSettings) -> Cluster:
-        """``om mon``'s read: what it shows (:meth:`.keys.Keys.of_monitor`: not the
-        configs' text, nor requests and secrets), in one transaction (one revision).
+        """``om mon``'s read: what it shows (:meth:`.keys.Keys.of_monitor`: the instances'
+        summaries, not the configs' text, nor requests and secrets), in one transaction
+        (one revision); ``--watch`` follows the summaries too.
         When no member answers with quorum, what one member has: a partitioned node
         still shows its last view, marked so (``stale`` says why)."""
         client = connect_etcd(settings)
-        state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes)
+        state = ClusterState(keys=k.Keys(settings.prefix), members=settings.nodes,
+                             summaries=True)  # fmt: skip
 
         def read(serializable: bool) -> None:
             reads = [op_get(key, prefix=True, keys_only=keys_only, serializable=serializable)

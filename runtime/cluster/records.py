@@ -10,13 +10,13 @@ and the object keywords orchestration reads, as this node evaluated them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from omc.runtime import VERSION, safefs
-from omc.runtime.cluster.model import State
+from omc.runtime.cluster.model import State, config_from_json, instance_from_json
 from omc.runtime.layout import node_frozen_flag
 
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
@@ -90,6 +90,50 @@ def instance_record(status: Status, monitor: Monitor) -> dict[str, Any]:
         "config_sha": status.config_sha,
         **monitor.to_json(),
     }
+
+
+# What ``om mon`` never shows of an instance record: a summary leaves them out.
+NOT_SUMMARIZED = ("resources", "restarts", "config_sha", "monitor_action_at")
+
+
+def instance_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``om mon`` reads of an instance record (``summaries/<fqn>/<node>``): the
+    record without :data:`NOT_SUMMARIZED`, and without any field (of the record, or of
+    its ``config``) that the decoders in :mod:`.model` give back by default. A field is
+    left out only when decoding without it yields what decoding with it did, so the
+    decoders stay the one place defaults are defined: with 200 objects on 3 nodes,
+    ~75 bytes a summary against ~780 a record."""
+    kept = {key: value for key, value in record.items() if key not in NOT_SUMMARIZED}
+    config = kept.pop("config", None)
+    summary = _lean(kept, lambda data: instance_from_json("", data))
+    # never empty: the state takes an empty record for no record when it picks the
+    # object's config (:func:`.state._config`)
+    summary.setdefault("avail", str(kept.get("avail", "undef")))
+    if isinstance(config, Mapping):
+        summary["config"] = _lean(config, lambda data: config_from_json({**data, "path": ""}))
+    elif config is not None:
+        summary["config"] = config
+    return summary
+
+
+def _lean(
+    data: Mapping[str, Any], decoded: Callable[[Mapping[str, Any]], object]
+) -> dict[str, Any]:
+    """``data`` without the fields ``decoded`` does not need to give the same value."""
+    try:
+        whole = decoded(data)
+    except (KeyError, ValueError, TypeError):
+        return dict(data)  # what the decoder refuses is published as it is
+    lean = dict(data)
+    for key in data:
+        trial = {k: v for k, v in lean.items() if k != key}
+        try:
+            same = decoded(trial) == whole
+        except (KeyError, ValueError, TypeError):
+            same = False
+        if same:
+            lean = trial
+    return lean
 
 
 def orchestration_config(config: Mapping[str, object]) -> dict[str, Any]:

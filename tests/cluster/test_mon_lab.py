@@ -7,6 +7,7 @@ module's lab is shared.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -15,8 +16,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from omc.runtime.cluster.records import instance_summary
 from omc.runtime.exitcodes import ExitStatus
 from omc.runtime.lab.api import NODE_ENV, Lab, Node
+from omc.runtime.lab.observe import etcdctl
 from omc.runtime.lab.services import ETCD_UNIT, LAB_TIMING
 from ruamel.yaml import YAML
 
@@ -25,6 +28,7 @@ from tests.labs import cluster_lab
 from .test_cluster_lab import OM, config, create, mon, om
 from .test_cluster_lab import until as until_within
 
+NODES = ("n1", "n2", "n3")
 WAIT = 60.0  # seconds for a state to show: generous, the machine may be loaded
 
 pytestmark = pytest.mark.lab
@@ -232,6 +236,52 @@ def test_mon_verbose_shows_leases_and_takeover_reasons(cluster: Lab, names: list
     assert re.search(rf"(?m)^ {name} on n2, \S+ ago: placed on n2$", text), text
     data = cluster_data(n1)
     assert data["objects"][name]["instances"]["n2"]["took_over_why"] == "placed on n2"
+
+
+def instance_keys(node: Node, name: str) -> dict[tuple[str, str], tuple[Any, int]]:
+    """(space, node) → (decoded value, lease) of ``name``'s keys in the ``instances`` and
+    ``summaries`` spaces, as etcd holds them."""
+    cluster = om(node, "cluster", "config", "get", "cluster.name").stdout.strip()
+    out = node.run(etcdctl(node, "get", "--prefix", f"/omc/{cluster}/", "-w", "json")).stdout
+    found = {}
+    for kv in json.loads(out).get("kvs", []):
+        parts = base64.b64decode(kv["key"]).decode().split("/")  # /omc/<c>/<space>/root/svc/…
+        if parts[3] in ("instances", "summaries") and parts[6] == name:
+            value = json.loads(base64.b64decode(kv["value"]))
+            found[(parts[3], parts[7])] = (value, int(kv.get("lease", 0)))
+    return found
+
+
+def test_each_instance_record_has_its_summary_under_the_same_lease(
+    cluster: Lab, names: list[str]
+) -> None:
+    """What ``om mon`` reads (``summaries/``) is written beside every instance record,
+    under the same lease (a dead node's summaries go with its records), follows the
+    record's changes, and goes when the object is deleted."""
+    n1, name = cluster.node("n1"), names[0]
+    created(n1, name, config())
+    assert om(n1, name, "start", "--wait").returncode == 0
+
+    def consistent() -> bool:
+        found = instance_keys(n1, name)
+        pairs = [(found.get(("instances", n)), found.get(("summaries", n))) for n in NODES]
+        return all(
+            record is not None
+            and summary is not None
+            and record[0]["avail"]
+            and summary == (instance_summary(record[0]), record[1])
+            and record[1] != 0
+            for record, summary in pairs
+        )
+
+    until(consistent)
+    assert instance_keys(n1, name)[("summaries", "n1")][0]["avail"] == "up"
+    assert om(n1, name, "stop", "--wait").returncode == 0
+    until(
+        lambda: consistent() and instance_keys(n1, name)[("summaries", "n1")][0]["avail"] == "down"
+    )
+    assert om(n1, name, "delete", "--force").returncode == 0
+    until(lambda: instance_keys(n1, name) == {})
 
 
 def test_mon_on_a_node_without_etcd_quorum_says_partitioned(cluster: Lab) -> None:

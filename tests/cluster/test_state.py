@@ -7,7 +7,8 @@ from __future__ import annotations
 from omc.compiler.contract.paths import ObjectPath, parse_path
 from omc.runtime.adapters.etcd import Event, KeyValue
 from omc.runtime.cluster import keys as k
-from omc.runtime.cluster import monitor
+from omc.runtime.cluster import monitor, records
+from omc.runtime.cluster.model import config_from_json, instance_from_json
 from omc.runtime.cluster.state import ClusterState
 
 KEYS = k.Keys("/omc/t/")
@@ -39,6 +40,23 @@ def test_keys_round_trip() -> None:
     assert (parsed.space, str(parsed.path), parsed.node) == (k.Space.INSTANCES, "ns1/svc/web", "n2")
     assert KEYS.parse("/omc/other/nodes/n1") is None
     assert KEYS.parse(KEYS.prefix + "instances/root/svc/Bad_Name/n1") is None
+    web = ObjectPath(namespace="ns1", name="web")
+    made = {KEYS.node("n1"): (k.Space.NODES, None, "n1", ""),
+            KEYS.node_intent("n1"): (k.Space.NODE_INTENTS, None, "n1", ""),
+            KEYS.fenced("n1"): (k.Space.FENCED, None, "n1", ""),
+            KEYS.request("n1", "r1"): (k.Space.REQUESTS, None, "n1", "r1"),
+            KEYS.instance(web, "n2"): (k.Space.INSTANCES, web, "n2", ""),
+            KEYS.summary(web, "n2"): (k.Space.SUMMARIES, web, "n2", ""),
+            KEYS.owner(web): (k.Space.OWNERS, web, "", ""),
+            KEYS.intent(web): (k.Space.INTENTS, web, "", ""),
+            KEYS.config(web): (k.Space.CONFIGS, web, "", "")}  # fmt: skip
+    for key, named in made.items():
+        parsed = KEYS.parse(key)
+        assert parsed is not None
+        assert (parsed.space, parsed.path, parsed.node, parsed.rid) == named
+        assert KEYS.parse(key + "/x") is None  # one segment too many
+    assert KEYS.parse(KEYS.secret("sync")) is None
+    assert KEYS.parse(KEYS.prefix + "summaries/ns1/svc/web") is None
 
 
 def test_a_lost_node_stays_alive_for_the_grace() -> None:
@@ -183,14 +201,88 @@ def test_one_objects_keys_leave_out_the_objects_that_share_its_name_as_a_prefix(
     assert reads[KEYS.intent(parse_path("svc0"))] is False
 
 
+# A record as a daemon publishes it (records.instance_record), fields away from defaults.
+RECORD = {
+    "avail": "up", "overall": "warn", "frozen": True, "provisioned": True,
+    "resources": {"fs#1": {"status": "up", "restart": 2, "monitor": True}},
+    "config": {"nodes": ["n1", "n2"], "topology": "failover", "orchestrate": "ha",
+               "placement": "nodes order", "flex_min": 1, "flex_max": 2, "flex_target": 1,
+               "priority": 50, "hard_affinity": [], "monitor_action": ["none"],
+               "stonith": False},
+    "config_error": "", "config_sha": "ab" * 32, "state": "starting", "oid": "o1",
+    "done": False, "local_expect": "started", "last_started": 12.5,
+    "restarts": {"fs#1": {"remaining": 1, "last": 3.0}}, "monitor_action_at": 0.0,
+    "took_over": 11.0, "took_over_why": "placed on n1",
+}  # fmt: skip
+
+
+def published(path: ObjectPath, node: str, record: dict[str, object]) -> list[Event]:
+    """What a daemon writes for one instance: its record, and its summary."""
+    return [put(KEYS.instance(path, node), record),
+            put(KEYS.summary(path, node), records.instance_summary(record))]  # fmt: skip
+
+
+def test_a_summary_decodes_as_its_record_but_what_om_mon_never_shows() -> None:
+    """A summary leaves out resources, restarts, the config's sha, the monitor action's
+    time, and what the decoders default to, and decodes to what the record does without
+    them: the same instance, the same config."""
+    bare = {**RECORD, "avail": "down", "overall": "down", "frozen": False, "state": "idle",
+            "oid": "", "local_expect": "none", "last_started": 0.0, "took_over": 0.0,
+            "took_over_why": ""}  # fmt: skip
+    unseen = {"avail": "undef", "config": {}}  # installed, not observed yet
+    assert records.instance_summary(unseen) == {"avail": "undef", "config": {}}
+    for record in (RECORD, bare, unseen, {"avail": "undef", "config_error": "bad"}):
+        summary = records.instance_summary(record)
+        assert not set(summary) & set(records.NOT_SUMMARIZED)
+        shown = {k: v for k, v in record.items() if k not in records.NOT_SUMMARIZED}
+        assert instance_from_json("n1", summary) == instance_from_json("n1", shown)
+        configs = [config_from_json({**r.get("config", {}), "path": "x"}) for r in (summary, shown)]
+        assert configs[0] == configs[1]
+    assert records.instance_summary(bare) == {
+        "avail": "down",
+        "config": {"nodes": ["n1", "n2"], "orchestrate": "ha", "flex_max": 2},
+    }
+    assert len(k.encode(records.instance_summary(RECORD))) < len(k.encode(RECORD)) / 2
+
+
+def test_a_state_reads_one_of_the_instance_spaces() -> None:
+    """The daemon's state holds the records (summaries ignored), ``om mon``'s the
+    summaries (records ignored): a watch event of the other space changes nothing."""
+    daemon, mon = ClusterState(keys=KEYS), ClusterState(keys=KEYS, summaries=True)
+    for state in (daemon, mon):
+        state.apply(published(SVC, "n1", RECORD), 2)
+    assert daemon.instances[SVC]["n1"] == RECORD
+    assert mon.instances[SVC]["n1"] == records.instance_summary(RECORD)
+    assert daemon.apply([put(KEYS.summary(SVC, "n1"), {"avail": "down"})], 3) == set()
+    assert mon.apply([put(KEYS.instance(SVC, "n1"), {"avail": "down"})], 3) == set()
+    assert daemon.instances[SVC]["n1"] == RECORD
+    assert mon.instances[SVC]["n1"]["avail"] == "up"
+
+
+def test_a_lost_nodes_summaries_stay_for_the_grace() -> None:
+    """In ``om mon``'s state (``--watch``), a lease expiry deletes the node and its
+    summaries at once: its instances are still shown during the grace, not after."""
+    state = ClusterState(keys=KEYS, members=("n1", "n2"), summaries=True)
+    state.apply([put(KEYS.node("n1"), {}), put(KEYS.node("n2"), {}),
+                 *published(SVC, "n1", RECORD), *published(SVC, "n2", {"avail": "down"})],
+                5)  # fmt: skip
+    state.apply([delete(KEYS.node("n1"), 6), delete(KEYS.instance(SVC, "n1"), 6),
+                 delete(KEYS.summary(SVC, "n1"), 6)], 6, now=100.0)  # fmt: skip
+    assert state.snapshot("n2").objects["svc0"].instances["n1"].avail == "up"
+    state.forget_lost(100.6, grace=0.5)
+    assert "n1" not in state.snapshot("n2").objects["svc0"].instances
+
+
 def test_what_om_mon_reads_draws_the_same_frame() -> None:
-    """``om mon`` reads only :meth:`~.keys.Keys.of_monitor` (configs' names, not their
-    text): what it draws from that is what the whole prefix draws, an object that is
-    only configured (no instance, no intent) included."""
+    """``om mon`` reads only :meth:`~.keys.Keys.of_monitor` (the instances' summaries,
+    the configs' names, not their text): what it draws from that is what the whole
+    prefix draws, an object that is only configured (no instance, no intent) included."""
     web, db = ObjectPath(name="web"), ObjectPath(name="db")
+    bare = {**RECORD, "state": "idle", "avail": "down", "overall": "down"}
     every = [KeyValue(key=e.kv.key, value=e.kv.value, mod_revision=1)
              for e in [put(KEYS.node("n1"), {"score": 1, "started": 1.0}),
-                       put(KEYS.instance(SVC, "n1"), {"avail": "up", "config": {"nodes": ["n1"]}}),
+                       put(KEYS.node("n2"), {"score": 2, "started": 2.0}),
+                       *published(SVC, "n1", RECORD), *published(SVC, "n2", bare),
                        put(KEYS.intent(web), {"expect": "started", "oid": "o1"}),
                        put(KEYS.config(db), {"text": "[DEFAULT]\n", "scope": ["n1"]}),
                        put(KEYS.node_intent("n1"), {"freeze": True}),
@@ -200,12 +292,16 @@ def test_what_om_mon_reads_draws_the_same_frame() -> None:
             for kv in every for prefix, keys_only in KEYS.of_monitor()
             if kv.key.startswith(prefix)]  # fmt: skip
     whole, shown = (
-        ClusterState(keys=KEYS, members=("n1",)),
-        ClusterState(keys=KEYS, members=("n1",)),
+        ClusterState(keys=KEYS, members=("n1", "n2")),
+        ClusterState(keys=KEYS, members=("n1", "n2"), summaries=True),
     )
     whole.load(3, every)
     shown.load(3, read)
-    assert len(read) < len(every)
+    assert sum(len(kv.value) for kv in read) < sum(len(kv.value) for kv in every) / 3
     assert [str(p) for p in shown.paths()] == ["db", "svc0", "web"]
-    frames = [monitor.state_frame(s, local="n1", now=10.0, verbose=True) for s in (whole, shown)]
-    assert frames[0] == frames[1]
+    for local in ("n1", "n2", ""):
+        frames = [monitor.state_frame(s, local=local, now=10.0, verbose=True)
+                  for s in (whole, shown)]  # fmt: skip
+        assert frames[0] == frames[1]
+        data = [monitor.to_data(s.snapshot(local)) for s in (whole, shown)]
+        assert data[0] == data[1]
