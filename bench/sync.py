@@ -10,22 +10,28 @@ with om's own options, and om's options with one group left out each (where rsyn
 time goes). First FULL_ROUNDS full copies (each into an emptied destination, after a
 throw-away copy: the first writes after deleting 1 GiB pay for the freed blocks), then
 ROUNDS rounds where 1% of the files changed; the order rotates from round to round.
-Each copy's wall time and CPU time (this process's children, nsenter and the rsync or
-om client, plus both nodes' cgroups: the receiving rsync daemon, om's agent worker,
-journald; net of the idle lab's rate, measured first). Target: om <= 1.1 x rsync -a.
-Rewrites the sync section of docs/BENCHMARKS.md.
+Every measured command runs in n1's cgroup, as a shell of the node would (`om lab exec`
+moves itself there): the plain rsync client as well as `om`, whose executor worker and
+rsync run in the node anyway. Left in this process's cgroup (the host's root), the plain
+client would get a CPU share of its own next to the whole lab on a loaded host, an edge
+no copy made on the node has. Each copy's wall time and CPU time (both nodes' cgroups:
+the sending rsync and `om`, the receiving rsync daemon, journald; net of the idle lab's
+rate, measured first). The object has no schedule: no timer sync (the default window
+is 04:00-06:00) runs during a measurement. Target: om <= 1.1 x rsync -a. Rewrites the
+sync section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 
-from benchlib import OM, cgroup2_root, client_cpu, cpu_usage, create, header, in_lab, median, timed
+from benchlib import OM, cgroup2_root, cpu_usage, create, header, in_lab, median, timed
 from omc.runtime.drivers.sync import DEFAULT_OPTIONS
-from omc.runtime.lab.api import Node
+from omc.runtime.lab.api import NODE_ENV, Node
 
 FILES = int(os.environ.get("OMC_BENCH_SYNC_FILES", "10000"))
 KIB = int(os.environ.get("OMC_BENCH_SYNC_KIB", "100"))
@@ -43,6 +49,7 @@ type = flag
 src = {TREE}/src/
 dst = {TREE}/om
 target = nodes
+schedule =
 """
 MAKE = """\
 import os, sys
@@ -97,16 +104,28 @@ class Meter:
         self.idle = (self.cpu() - before) / (time.monotonic() - start)
 
     def cpu(self) -> float:
-        return client_cpu() + sum(cpu_usage(root) or 0.0 for root in self.roots)
+        return sum(cpu_usage(root) or 0.0 for root in self.roots)
 
     def run(self, label: str) -> tuple[float, float]:
         before = self.cpu()
         if label == OM_SYNC:
-            wall = timed(self.n1, OM, "bsync", "sync", "update", "--target", "nodes")[0]
+            wall = on_node(self.n1, OM, "bsync", "sync", "update", "--target", "nodes")
         else:
             dst = f"rsync://n1@n2:1873/omc{TREE}/{directory(label)}"
-            wall = timed(self.n1, "rsync", *PLAIN[label], PASSWORD, f"{TREE}/src/", dst)[0]
+            wall = on_node(self.n1, "rsync", *PLAIN[label], PASSWORD, f"{TREE}/src/", dst)
         return wall, self.cpu() - before - self.idle * wall
+
+
+def on_node(node: Node, *argv: str) -> float:
+    """Wall time of a command run in the node's namespaces and cgroup (see the module)."""
+    start = time.perf_counter()
+    proc = subprocess.run(node.argv(argv), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=NODE_ENV, preexec_fn=node.join_cgroups, timeout=600,
+                          check=False)  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+    return elapsed
 
 
 def change(n1: Node, round_: int) -> None:
@@ -190,10 +209,11 @@ def report(full: dict[str, list[tuple[float, float]]], delta: dict[str, list[tup
         f"{cpu(delta, ours) / cpu(delta, BASELINE):.2f}x).\n\n"
         f"How: every copy goes through the rsync daemon the node daemons provisioned "
         "(per-node passwords, docs/cluster.md), and the receiving daemon's post-xfer exec "
-        "records it (`om node sync-received`), for the plain runs too. CPU: this process's "
-        "children (nsenter, the rsync or `om` client) and both nodes' cgroups (the receiving "
-        f"rsync, om's agent worker, journald), net of the idle lab ({idle * 1000:.0f} ms/s, "
-        "measured first)."
+        "records it (`om node sync-received`), for the plain runs too. Every copy is "
+        "started in n1's cgroup (nsenter, the rsync or `om` client, as `om lab exec` does). "
+        "CPU: both nodes' cgroups (the sending rsync, `om` and its executor worker, the "
+        f"receiving rsync, journald), net of the idle lab ({idle * 1000:.0f} ms/s, measured "
+        "first)."
     )
 
 

@@ -51,21 +51,35 @@ def capture(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    spool: bool = False,
     **popen: Any,
 ) -> Completed:
     """Run ``argv``, capture its output and its pid; a timeout kills it and raises
-    ``subprocess.TimeoutExpired``, a missing program raises FileNotFoundError."""
-    with subprocess.Popen(
-        list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(env) if env is not None else None, **popen,
-    ) as proc:  # fmt: skip
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise
+    ``subprocess.TimeoutExpired``, a missing program raises FileNotFoundError.
+
+    ``spool``: for a command whose stdout is long and only read at the end (rsync ``-v``:
+    a line, and a ``write``, per path), stdout goes to an anonymous memory file read once
+    the command exits, not to a pipe that wakes this process up once per line (10,000
+    wake-ups, each a scheduling round trip, for 10,000 files); stderr stays a pipe."""
+    spooled = os.memfd_create("om-command-stdout", os.MFD_CLOEXEC) if spool else -1
+    try:
+        with subprocess.Popen(
+            list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=spooled if spool else subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(env) if env is not None else None, **popen,
+        ) as proc:  # fmt: skip
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+        if spool:
+            size = os.fstat(spooled).st_size
+            out = os.pread(spooled, size, 0).decode(errors="replace") if size else ""
+    finally:
+        if spool:
+            os.close(spooled)
     return Completed(argv=tuple(argv), returncode=proc.returncode, stdout=out, stderr=err,
                      pid=proc.pid)  # fmt: skip
 
@@ -76,14 +90,26 @@ def subprocess_runner(
     input: str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    spool: bool = False,
 ) -> Completed:
     """Run ``argv`` for real; a missing program or a timeout is a :class:`DriverError`."""
     try:
-        return capture(argv, input=input, env=env, timeout=timeout)
+        return capture(argv, input=input, env=env, timeout=timeout, spool=spool)
     except FileNotFoundError:
         raise DriverError(f"command not found: {argv[0]}") from None
     except subprocess.TimeoutExpired:
         raise DriverError(f"timeout after {timeout}s: {shlex.join(argv)}") from None
+
+
+def spooled_runner(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """:func:`subprocess_runner` with stdout spooled (see :func:`capture`)."""
+    return subprocess_runner(argv, input=input, env=env, timeout=timeout, spool=True)
 
 
 SSH_KEY_ENV = "OMC_SSH_KEY"

@@ -43,7 +43,7 @@ from omc.runtime import safefs
 
 from . import settings
 from .base import ActionLog, DriverError, Probe, ResourceView, Status
-from .command import CommandError, Runner, probe, run, ssh_argv, subprocess_runner
+from .command import CommandError, Runner, probe, run, spooled_runner, ssh_argv
 
 DEFAULT_OPTIONS = ("-HAXpogDtrlvx", "--stats", "--delete", "--force", "--delay-updates",
                    "--delete-delay")  # fmt: skip
@@ -213,8 +213,8 @@ def stamp_file(res: ResourceView, node: str | None) -> Path:
 class Rsync:
     """Replicates a directory tree to the object's other nodes."""
 
-    def __init__(self, runner: Runner = subprocess_runner) -> None:
-        self.runner = runner
+    def __init__(self, runner: Runner = spooled_runner) -> None:
+        self.runner = runner  # rsync's stdout (a line per path) read at its end, not piped
 
     def label(self, res: ResourceView) -> str:
         src = " ".join(settings.words(res, "src"))

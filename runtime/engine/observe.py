@@ -122,12 +122,18 @@ def _driver_probe(model: ObjectModel, res: ResourceModel) -> Probe | None:
     return _normalized(found) if found is not None else None
 
 
+def _unit_tells(res: ResourceModel, found: Probe | None) -> bool:
+    """Whether the unit's state makes the resource's status (pure): no driver probe, or
+    an app without a check command (systemd tracks the process)."""
+    return found is None or (found.status is Status.NA and res.group == "app")
+
+
 def _settle(res: ResourceModel, found: Probe | None, unit_state: str) -> Probe:
     """Combine the driver's probe with the unit state (apps without check, standby)."""
     if res.disabled or "nostatus" in res.tags:
         return Probe(status=Status.NA)
     active = unit_state in ACTIVE
-    if found is None or (found.status is Status.NA and res.group == "app"):
+    if found is None or _unit_tells(res, found):  # (None spelled out for mypy)
         # No driver, or an app without a check command: systemd tracks the process.
         found = Probe(status=Status.UP if active else Status.DOWN)
     if unit_state == "failed" and found.status is Status.DOWN:
@@ -143,9 +149,11 @@ def observe(
     sd: Systemd | None = None,
     rids: frozenset[str] | None = None,
     unit_states: Mapping[str, str] | None = None,
+    probes: Mapping[str, Probe | None] | None = None,
 ) -> dict[str, ResourceState]:
     """Observe every resource (or only ``rids``) of an object; ``unit_states`` are
-    ActiveStates the caller has just read (no systemd call then)."""
+    ActiveStates the caller has just read (no systemd call then), ``probes`` the driver
+    probes it has just run (:func:`begin_observe`)."""
     chosen = [r for r in model.resources if rids is None or r.rid in rids]
     units = [r.unit for r in chosen]
     if unit_states is None and sd is None:
@@ -157,13 +165,54 @@ def observe(
         if unit_states is None:
             assert sd is not None
             unit_states = sd.active_states(units)
-        probes = {r.rid: _driver_probe(model, r) for r in chosen}
+        if probes is None:
+            probes = {r.rid: _driver_probe(model, r) for r in chosen}
     found = {r.rid: unit_states.get(r.unit, "inactive") for r in chosen}
     return {
         r.rid: ResourceState(res=r, unit_state=found[r.rid],
                              probe=_settle(r, probes[r.rid], found[r.rid]))
         for r in chosen
     }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Looking:
+    """An observation under way: the driver probes are in, the unit states are being
+    read (``systemctl list-units``, started by :func:`begin_observe`)."""
+
+    model: ObjectModel
+    chosen: tuple[ResourceModel, ...]
+    probes: Mapping[str, Probe | None]
+    pending: Callable[[], dict[str, str]]
+
+    def known(self, groups: Sequence[str]) -> dict[str, ResourceState] | None:
+        """The states of the resources of ``groups`` if none of them needs its unit's
+        state (each has a driver probe, which the unit state does not change but for an
+        app's; see :func:`_settle`): no wait for systemctl. None: one of them needs it."""
+        found = {}
+        for r in self.chosen:
+            if r.group not in groups:
+                continue
+            probe = self.probes[r.rid]
+            if not (r.disabled or "nostatus" in r.tags) and _unit_tells(r, probe):
+                return None
+            found[r.rid] = ResourceState(res=r, unit_state="", probe=_settle(r, probe, ""))
+        return found
+
+    def finish(self) -> dict[str, ResourceState]:
+        """Every chosen resource's state, once the unit states are read."""
+        return observe(self.model, rids=frozenset(r.rid for r in self.chosen),
+                       unit_states=self.pending(), probes=self.probes)  # fmt: skip
+
+
+def begin_observe(model: ObjectModel, *, rids: frozenset[str]) -> Looking:
+    """:func:`observe` in two steps: the probes now, the unit states when asked for
+    (:meth:`Looking.finish`), so that a caller needing only what the probes tell (a
+    sync's "is this instance up here") does not wait for systemctl before its work."""
+    chosen = tuple(r for r in model.resources if r.rid in rids)
+    pending = start_states_via_systemctl([r.unit for r in chosen])
+    probes = {r.rid: _driver_probe(model, r) for r in chosen}
+    return Looking(model=model, chosen=chosen, probes=probes, pending=pending)
 
 
 def observed_map(states: Mapping[str, ResourceState]) -> dict[str, Observed]:

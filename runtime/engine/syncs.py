@@ -20,7 +20,7 @@ from omc.compiler.contract.paths import ObjectPath
 from omc.runtime.drivers.base import Status
 from omc.runtime.drivers.sync import UP_GROUPS
 from omc.runtime.engine.instance import load_model
-from omc.runtime.engine.observe import ResourceState, observe
+from omc.runtime.engine.observe import Looking, ResourceState, begin_observe, observe
 from omc.runtime.engine.session import WAITLOCK, ActionError, session
 from omc.runtime.log import Sink
 from omc.runtime.objects.model import ObjectModel, ResourceModel
@@ -93,28 +93,39 @@ def run(
     selectable = (r.selectable for r in model.resources)
     todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
     local: dict[str, ResourceState] = {}
+    counted = frozenset(r.rid for r in model.resources if r.group not in SIDE_GROUPS)
+    looks: list[Looking] = []
 
     def avail() -> str:
         """The instance's avail: a sync changes no local resource, so the one look taken
         before copying serves the closing line too (sync and task resources do not count
-        in avail: they are not looked at)."""
+        in avail: they are not looked at). Its unit states, read by systemctl, are
+        waited for here, at the end: the copy does not wait for them."""
         if not local:
-            counted = frozenset(r.rid for r in model.resources if r.group not in SIDE_GROUPS)
-            local.update(observe(model, rids=counted))
+            local.update(looks[0].finish() if looks else observe(model, rids=counted))
         return str(aggregate(s.summary() for s in local.values()).avail)
+
+    def not_up() -> list[str]:
+        """The resources keeping this node from sending (see :func:`not_up_of`), from
+        the driver probes alone when they tell (no wait for systemctl)."""
+        looks.append(begin_observe(model, rids=counted))
+        known = looks[0].known(UP_GROUPS)
+        if known is None:
+            avail()
+            known = local
+        return not_up_of(known)
 
     with session(path, f"sync {verb}", argv=argv, origin=origin, console=console,
                  avail=avail, waitlock=waitlock) as frame:  # fmt: skip
         if not todo.resources:
             frame.log.info("no sync resource selected")
         failed = []
-        avail()
-        not_up = not_up_of(local)
+        refusals = not_up()
         for res in todo.resources:
             bound = frame.log.bind(rid=res.rid, subset=res.subset)
             try:
                 method = getattr(drivers.get(res.driver), verb)
-                method(res.view(model.display, model.id), bound, target=wanted, not_up=not_up)
+                method(res.view(model.display, model.id), bound, target=wanted, not_up=refusals)
             except (drivers.DriverError, drivers.UnknownDriverError, OSError) as exc:
                 if res.optional:
                     bound.warning(f"{verb} failed: {exc} (optional, ignored)")
