@@ -134,3 +134,15 @@ def test_overdue_refreshes_are_bounded_by_the_urgent_timeout(stop: threading.Eve
     assert (0, KEEPALIVE) in run.connects, run.connects  # the refresh due, not yet overdue
     assert {(0, URGENT), (1, URGENT)} <= set(run.connects), run.connects
     assert (1, KEEPALIVE) not in run.connects, "the hedged member asked before overdue"
+
+
+def test_a_failing_member_waits_retry_between_its_requests(stop: threading.Event) -> None:
+    """A member that refuses at once (a dead node's address: connection refused) is asked
+    again ``retry`` after each failure, not in a busy loop: at most one request per
+    ``retry`` while the refresh is overdue."""
+    run = Run([Member("refuse")], stop)
+    wait_for(lambda: run.members[0].calls >= 1)
+    first = run.members[0].calls
+    time.sleep(20 * RETRY)
+    assert run.members[0].calls - first <= 21, run.members[0].calls  # one per 20 ms at most
+    assert run.members[0].calls - first >= 5, "the member was not asked again"
