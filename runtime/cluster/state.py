@@ -70,7 +70,9 @@ class ClusterState:
                       self.fenced):  # fmt: skip
             table.clear()
         for kv in kvs:
-            self._put(kv)
+            parsed = self.keys.parse(kv.key)
+            if parsed is not None:
+                self._put(kv, parsed)
         self.revision = revision
 
     def apply(
@@ -94,7 +96,7 @@ class ClusterState:
                         gone.append((parsed.path, parsed.node, record))
                 self._delete(parsed)
             else:
-                self._put(event.kv)
+                self._put(event.kv, parsed)
                 if parsed.space is _NODES:
                     self.lost.pop(parsed.node, None)
             touched.add(parsed.path if parsed.path is not None else parsed.node)
@@ -125,10 +127,10 @@ class ClusterState:
             return _SUMMARIES, _INSTANCES
         return _INSTANCES, _SUMMARIES
 
-    def _put(self, kv: KeyValue) -> None:
-        parsed = self.keys.parse(kv.key)
+    def _put(self, kv: KeyValue, parsed: k.ParsedKey) -> None:
+        """Store one key's value (``parsed``: its key, parsed once by the caller)."""
         ours, theirs = self._instance_spaces()
-        if parsed is None or parsed.space is theirs:
+        if parsed.space is theirs:
             return
         value = k.decode(kv.value)
         space, path = parsed.space, parsed.path

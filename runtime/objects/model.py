@@ -232,7 +232,8 @@ def _listing(directory: Path) -> _Listing | None:
     """The directory's unit files, listed again only when its mtime moved (an entry was
     added, removed or renamed; a unit's content is read afresh every time). Scanning
     every directory once per object made the daemon's full re-observation quadratic:
-    200 objects read ~1,400 entries each (about half of its 1.6 s of CPU)."""
+    200 objects read ~1,400 entries each (60 objects in a lab node: 0.51 s of CPU with a
+    full scan per object, 0.33 s with the listing kept)."""
     try:
         mtime = directory.stat().st_mtime_ns
     except OSError:
