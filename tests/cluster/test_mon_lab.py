@@ -157,6 +157,25 @@ def test_print_status_has_the_cluster_part(cluster: Lab, names: list[str]) -> No
     assert data["notes"] == ["non-optimal placement"]
 
 
+def test_all_frozen_started_by_hand_off_the_leader(cluster: Lab, names: list[str]) -> None:
+    """Every instance frozen, then ``instance start`` on n2 (n1 is first in nodes): no
+    frozen instance is a leader, so both views say non-optimal (om3's): ``print status``
+    on n1 has the note, ``om mon`` the ``up^`` row with no ``^`` cell."""
+    n1, n2 = cluster.node("n1"), cluster.node("n2")
+    name = names[0]
+    created(n1, name, config())
+    assert om(n1, name, "freeze", "--wait").returncode == 0
+    proc = om(n2, name, "instance", "start")
+    assert proc.returncode == 0, proc.stderr
+    expected = [name, "up^", "no", "1/1", "|", "X*", "O*", "X*"]
+    until(lambda: row(om(n1, "mon").stdout, name) == expected)
+    text = om(n1, name, "print", "status").stdout
+    assert text.splitlines()[0].split() == [name, "up", "non-optimal", "placement"]
+    assert instance_line(text, "n2")[:2] == ["up", "frozen"]
+    data = json.loads(om(n1, name, "print", "status", "--format", "json").stdout)
+    assert (data["avail"], data["placement"]) == ("up", "non-optimal")
+
+
 def test_print_status_degrades_without_daemon_or_etcd(cluster: Lab, names: list[str]) -> None:
     """n3's daemon stopped: n1 shows n3 ``daemon down``, n3 shows itself so; with etcd
     unreachable, the local instance alone, ``no-monitor``, and a warning saying why."""

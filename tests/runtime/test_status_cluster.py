@@ -89,6 +89,38 @@ def test_a_frozen_local_instance_and_node() -> None:
     assert lines[4] == "  └ n1                   up    frozen node-frozen idle started"
 
 
+def test_every_instance_frozen_is_non_optimal_wherever_it_runs() -> None:
+    """Every instance frozen: none is a candidate, so there is no leader and an up
+    instance is off it, on n1 (first in nodes) as on n2 (started there by hand), with
+    orchestrate = ha or no: non-optimal placement, as om3 shows it (its imon leaves
+    frozen instances out of the HA leaders, its omon flags an up non-leader)."""
+    down = {"avail": "down", "frozen": True}
+    for runs_on in ("n1", "n2"):
+        for orchestrate in ("ha", "no"):
+            instances = {n: {**down, "avail": "up" if n == runs_on else "down"}
+                         for n in ("n1", "n2", "n3")}  # fmt: skip
+            avail = "up" if runs_on == "n1" else "down"
+            mine = local(avail=avail, overall=avail, frozen=True,
+                         config={"orchestrate": orchestrate})  # fmt: skip
+            part = cluster_view(snapshot(instances=instances), mine, name="c1")
+            assert (part.avail, part.notes) == ("up", ("non-optimal placement",)), (
+                runs_on, orchestrate)  # fmt: skip
+
+
+def test_a_frozen_peer_leaves_the_placement_optimal() -> None:
+    """n3 frozen and down, up on n1: n1 still leads, no note; n1 frozen and down, up on
+    n2: the leader moves past it to n2, no note either."""
+    instances = {"n1": {"avail": "up"}, "n2": {"avail": "down"},
+                 "n3": {"avail": "down", "frozen": True}}  # fmt: skip
+    part = cluster_view(snapshot(instances=instances), local(), name="c1")
+    assert (part.avail, part.placement, part.notes) == ("up", "optimal", ())
+    instances = {"n1": {"avail": "down", "frozen": True}, "n2": {"avail": "up"},
+                 "n3": {"avail": "down"}}  # fmt: skip
+    mine = local(avail="down", overall="down", frozen=True)
+    part = cluster_view(snapshot(instances=instances), mine, name="c1")
+    assert (part.avail, part.placement, part.notes) == ("up", "optimal", ())
+
+
 def test_an_instance_up_off_its_leader_is_non_optimal() -> None:
     """Up on n2 while n1 (first in nodes, healthy) is the leader: the object line says so."""
     instances = {"n1": {"avail": "down"}, "n2": {"avail": "up"}, "n3": {"avail": "down"}}
