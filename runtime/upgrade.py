@@ -9,6 +9,7 @@ development tree), so a node never runs a mix of old and new code for long.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -25,10 +26,14 @@ def loaded_sources() -> dict[str, int]:
 
 
 def stale(sources: dict[str, int]) -> bool:
-    """True when a loaded module's source changed since it was loaded."""
+    """True when a loaded module's source changed since it was loaded.
+
+    The executor asks before every request, so this is on every ``om`` command's path:
+    ``os.stat`` on the path string, not ``pathlib`` (0.6 ms for the executor's ~80
+    modules instead of 2.7 ms on the 2-core VM of docs/BENCHMARKS.md, under load)."""
     for path, mtime in sources.items():
         try:
-            if Path(path).stat().st_mtime_ns != mtime:
+            if os.stat(path).st_mtime_ns != mtime:  # noqa: PTH116 - see the docstring
                 return True
         except OSError:
             return True
