@@ -19,7 +19,7 @@ from omc.runtime import VERSION, safefs
 from omc.runtime.cluster.model import (
     CONFIG_FIELDS,
     INSTANCE_FIELDS,
-    Field,
+    Fields,
     State,
     decode_field,
     decode_fields,
@@ -124,13 +124,14 @@ def instance_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _lean(fields: Mapping[str, Field], data: Mapping[str, Any]) -> dict[str, Any]:
+def _lean(fields: Fields, data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` without the fields that decoding (as ``fields`` says) does not need to
     give the same values: its fields taken out one after the other, each left out when
     the decoded fields it may change (itself, and those falling back to it while absent)
     stay the same. The record is decoded once, and each field again only from what
-    replaces it: a whole decoding per field was ~0.2 ms a changed record
-    (bench/summary.py). A field the decoders do not read is left out."""
+    replaces it: a whole decoding per field took ~0.2-0.3 ms a changed record, this
+    ~0.05 (bench/summary.py, docs/BENCHMARKS.md). A field the decoders do not read is
+    left out."""
     try:
         whole = decode_fields(fields, data)
     except (KeyError, ValueError, TypeError):
