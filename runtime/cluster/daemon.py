@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omc.compiler.contract.node import node_name, om_path
-from omc.compiler.contract.paths import ObjectPath
+from omc.compiler.contract.paths import ObjectPath, parse_path
 from omc.runtime import safefs
 from omc.runtime.adapters.etcd import (
     AuthError,
@@ -143,7 +143,9 @@ class Local:
     monitor: dict[ObjectPath, Monitor] = field(default_factory=dict)
     written: dict[ObjectPath, str] = field(default_factory=dict)  # last published values
     summaries: dict[ObjectPath, str] = field(default_factory=dict)  # … and their summaries
-    pending: dict[ObjectPath, str] = field(default_factory=dict)  # to publish (:meth:`_flush`)
+    # To publish (:meth:`_flush`): the encoded record, and that record decoded (what
+    # the state holds), which its summary is made from.
+    pending: dict[ObjectPath, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     units: dict[str, ObjectPath] = field(default_factory=dict)  # unit → object
     inflight: dict[ObjectPath, InFlight] = field(default_factory=dict)
     dirty: set[ObjectPath] = field(default_factory=set)
@@ -635,13 +637,16 @@ class Daemon:
 
     def _publish(self, path: ObjectPath) -> None:
         """Queue the instance record if it changed; this node's state has it at once,
-        etcd at the next :meth:`_flush` (the same turn of the main loop)."""
+        etcd at the next :meth:`_flush` (the same turn of the main loop). The record is
+        decoded here once: the state keeps it, :meth:`_flush` makes its summary of it."""
         value = k.encode(records.instance_record(self.local.status[path],
                                                  self.local.monitor[path]))  # fmt: skip
-        if self.local.pending.get(path, self.local.written.get(path)) == value:
+        queued = self.local.pending.get(path)
+        if (queued[0] if queued is not None else self.local.written.get(path)) == value:
             return
-        self.local.pending[path] = value
-        self.state.instances.setdefault(path, {})[self.node] = k.decode(value.encode())
+        record = k.decode(value.encode())
+        self.local.pending[path] = (value, record)
+        self.state.instances.setdefault(path, {})[self.node] = record
         self._touched.add(str(path))  # decided again now, not at etcd's echo
 
     def _flush(self) -> None:
@@ -660,10 +665,10 @@ class Daemon:
         releases = list(self.local.releases)
         for index in range(max(len(chunks), len(releases))):
             chunk = chunks[index] if index < len(chunks) else []
-            summaries = {path: k.encode(records.instance_summary(k.decode(value.encode())))
-                         for path, value in chunk}  # fmt: skip
+            summaries = {path: k.encode(records.instance_summary(record))
+                         for path, (_, record) in chunk}  # fmt: skip
             puts = [op_put(self.keys.instance(path, self.node), value, lease=self.lease)
-                    for path, value in chunk]  # fmt: skip
+                    for path, (value, _) in chunk]  # fmt: skip
             puts += [op_put(self.keys.summary(path, self.node), summary, lease=self.lease)
                      for path, summary in summaries.items()
                      if summary != self.local.summaries.get(path)]  # fmt: skip
@@ -675,10 +680,11 @@ class Daemon:
                 self.local.releases.remove(releases[index])
             else:
                 self.etcd.txn([], puts)
-            for path, value in chunk:
+            for path, (value, _) in chunk:
                 self.local.written[path] = value
                 self.local.summaries[path] = summaries[path]
-                if self.local.pending.get(path) == value:
+                queued = self.local.pending.get(path)
+                if queued is not None and queued[0] == value:
                     del self.local.pending[path]
 
     def _republish(self) -> None:
@@ -792,8 +798,11 @@ class Daemon:
         return self.state.snapshot(self.node, now=time.time(), only=only)
 
     def _carry_out(self, decision: Decision) -> bool:
-        """Carry out the decision's steps in order; False when one did not happen."""
-        path = next(p for p in self.state.paths() if str(p) == decision.path)
+        """Carry out the decision's steps in order; False when one did not happen. The
+        decision names its object as ``str(path)`` does; every path the state holds was
+        parsed from its key (:meth:`.keys.Keys.parse`), so parsing that name again gives
+        it back, without listing every object for each decision."""
+        path = parse_path(decision.path)
         return all(self._step(path, step, decision) for step in decision.steps)
 
     def _set(self, path: ObjectPath, **changes: Any) -> None:

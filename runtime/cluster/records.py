@@ -10,13 +10,20 @@ and the object keywords orchestration reads, as this node evaluated them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from omc.runtime import VERSION, safefs
-from omc.runtime.cluster.model import State, config_from_json, instance_from_json
+from omc.runtime.cluster.model import (
+    CONFIG_FIELDS,
+    INSTANCE_FIELDS,
+    Fields,
+    State,
+    decode_field,
+    decode_fields,
+)
 from omc.runtime.layout import node_frozen_flag
 
 # The object keywords a node publishes for orchestration (model.ObjectConfig).
@@ -101,39 +108,54 @@ def instance_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     record without :data:`NOT_SUMMARIZED`, and without any field (of the record, or of
     its ``config``) that the decoders in :mod:`.model` give back by default. A field is
     left out only when decoding without it yields what decoding with it did, so the
-    decoders stay the one place defaults are defined: with 200 objects on 3 nodes,
-    ~75 bytes a summary against ~780 a record."""
+    decoders' tables (:data:`.model.INSTANCE_FIELDS`, :data:`.model.CONFIG_FIELDS`) stay
+    the one place defaults are defined: with 200 objects on 3 nodes, ~75 bytes a summary
+    against ~780 a record."""
     kept = {key: value for key, value in record.items() if key not in NOT_SUMMARIZED}
     config = kept.pop("config", None)
-    summary = _lean(kept, lambda data: instance_from_json("", data))
+    summary = _lean(INSTANCE_FIELDS, kept)
     # never empty: the state takes an empty record for no record when it picks the
     # object's config (:func:`.state._config`)
-    summary.setdefault("avail", str(kept.get("avail", "undef")))
+    summary.setdefault("avail", decode_field(INSTANCE_FIELDS, kept, "avail"))
     if isinstance(config, Mapping):
-        summary["config"] = _lean(config, lambda data: config_from_json({**data, "path": ""}))
+        summary["config"] = _lean(CONFIG_FIELDS, config)
     elif config is not None:
         summary["config"] = config
     return summary
 
 
-def _lean(
-    data: Mapping[str, Any], decoded: Callable[[Mapping[str, Any]], object]
-) -> dict[str, Any]:
-    """``data`` without the fields ``decoded`` does not need to give the same value."""
+def _lean(fields: Fields, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without the fields that decoding (as ``fields`` says) does not need to
+    give the same values: its fields taken out one after the other, each left out when
+    the decoded fields it may change (itself, and those falling back to it while absent)
+    stay the same. The record is decoded once, and each field again only from what
+    replaces it: a whole decoding per field took ~0.2-0.3 ms a changed record, this
+    ~0.05 (bench/summary.py, docs/BENCHMARKS.md). A field the decoders do not read is
+    left out."""
     try:
-        whole = decoded(data)
+        whole = decode_fields(fields, data)
     except (KeyError, ValueError, TypeError):
         return dict(data)  # what the decoder refuses is published as it is
+    fallers: dict[str, list[str]] = {}
+    for name, spec in fields.items():
+        if spec.fallback:
+            fallers.setdefault(spec.fallback, []).append(name)
     lean = dict(data)
     for key in data:
-        trial = {k: v for k, v in lean.items() if k != key}
+        value = lean.pop(key)
+        if key not in fields:
+            continue
         try:
-            same = decoded(trial) == whole
+            same = decode_field(fields, lean, key) == whole[key] and all(
+                decode_field(fields, lean, name) == whole[name]
+                for name in fallers.get(key, ())
+                if name not in lean
+            )
         except (KeyError, ValueError, TypeError):
             same = False
-        if same:
-            lean = trial
-    return lean
+        if not same:
+            lean[key] = value
+    return {key: value for key, value in data.items() if key in lean}  # in data's order
 
 
 def orchestration_config(config: Mapping[str, object]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def run(
     todo = plan_syncs(model, select_some(selectable, selector, owner=str(path)))
     local: dict[str, ResourceState] = {}
     counted = frozenset(r.rid for r in model.resources if r.group not in SIDE_GROUPS)
-    looks: list[Looking] = []
+    look: Looking | None = None  # taken once, by not_up(), before the copies
 
     def avail() -> str:
         """The instance's avail: a sync changes no local resource, so the one look taken
@@ -102,14 +102,15 @@ def run(
         in avail: they are not looked at). Its unit states, read by systemctl, are
         waited for here, at the end: the copy does not wait for them."""
         if not local:
-            local.update(looks[0].finish() if looks else observe(model, rids=counted))
+            local.update(look.finish() if look is not None else observe(model, rids=counted))
         return str(aggregate(s.summary() for s in local.values()).avail)
 
     def not_up() -> list[str]:
         """The resources keeping this node from sending (see :func:`not_up_of`), from
         the driver probes alone when they tell (no wait for systemctl)."""
-        looks.append(begin_observe(model, rids=counted))
-        known = looks[0].known(UP_GROUPS)
+        nonlocal look
+        look = begin_observe(model, rids=counted)
+        known = look.known(UP_GROUPS)
         if known is None:
             avail()
             known = local

@@ -245,6 +245,55 @@ def test_a_summary_decodes_as_its_record_but_what_om_mon_never_shows() -> None:
     assert len(k.encode(records.instance_summary(RECORD))) < len(k.encode(RECORD)) / 2
 
 
+class Counted(str):
+    """A string that counts its decodings (``str()`` of it)."""
+
+    calls = 0
+
+    def __str__(self) -> str:
+        Counted.calls += 1
+        return str.__str__(self)
+
+
+def test_a_summary_decodes_each_field_of_the_record_once() -> None:
+    """A summary decodes the record once, not once per field to see what the defaults
+    cover (~0.2 ms a changed record, bench/summary.py): ``oid`` is decoded for the
+    whole record, and never again when the other fields are tried without."""
+    Counted.calls = 0
+    oid, why = Counted("o1"), Counted("")
+    summary = records.instance_summary({**RECORD, "oid": oid, "took_over_why": why})
+    assert summary["oid"] == "o1" and "took_over_why" not in summary
+    assert Counted.calls == 2  # oid's and took_over_why's own decodings, once each
+
+
+def test_overall_is_left_out_when_it_is_the_avail() -> None:
+    """An absent overall decodes as the avail (its fallback): left out when it equals
+    the avail, kept when the avail is left out and it differs, in any field order."""
+    for record, summary in (
+        ({"avail": "up", "overall": "up"}, {"avail": "up"}),
+        ({"overall": "up", "avail": "up"}, {"avail": "up"}),
+        ({"avail": "up", "overall": "warn"}, {"avail": "up", "overall": "warn"}),
+        ({"avail": "undef", "overall": "up"}, {"overall": "up", "avail": "undef"}),
+        ({"overall": "undef", "avail": "undef"}, {"avail": "undef"}),
+    ):
+        assert records.instance_summary(record) == summary
+        assert instance_from_json("n1", summary) == instance_from_json("n1", record)
+
+
+def test_the_field_tables_are_the_decoders() -> None:
+    """Every field of an instance and of an object config but the one the reader
+    supplies has its entry in the tables its decoder and the summaries read, and a
+    fallback has no fallback of its own."""
+    from dataclasses import fields
+
+    from omc.runtime.cluster.model import CONFIG_FIELDS, INSTANCE_FIELDS, Instance, ObjectConfig
+
+    assert {f.name for f in fields(Instance)} == {"node", *INSTANCE_FIELDS}
+    assert {f.name for f in fields(ObjectConfig)} == {"path", *CONFIG_FIELDS}
+    for table in (INSTANCE_FIELDS, CONFIG_FIELDS):
+        assert all(not table[s.fallback].fallback for s in table.values() if s.fallback)
+
+
 def test_a_state_reads_one_of_the_instance_spaces() -> None:
     """The daemon's state holds the records (summaries ignored), ``om mon``'s the
     summaries (records ignored): a watch event of the other space changes nothing."""
