@@ -21,7 +21,7 @@ import contextlib
 import ctypes
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 VARLINK = "/run/systemd/journal/io.systemd.journal"
@@ -75,6 +75,7 @@ def _lib() -> ctypes.CDLL:
         lib.sd_journal_open.argtypes = [ctypes.POINTER(vp), ctypes.c_int]
         lib.sd_journal_close.argtypes = [vp]
         lib.sd_journal_add_match.argtypes = [vp, ctypes.c_char_p, sz]
+        lib.sd_journal_add_disjunction.argtypes = [vp]
         lib.sd_journal_seek_realtime_usec.argtypes = [vp, ctypes.c_uint64]
         lib.sd_journal_next.argtypes = [vp]
         lib.sd_journal_get_data.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(vp),
@@ -116,18 +117,37 @@ def _field(handle: ctypes.c_void_p, name: str) -> str | None:
     return raw[len(name) + 1 :].decode("utf-8", "replace")
 
 
-def stream_lines(unit: str, since_usec: int, *, limit: int = MAX_LINES) -> tuple[
-        list[StreamLine], int]:  # fmt: skip
-    """What ``unit`` wrote on stdout/stderr from ``since_usec`` on (journald's realtime
-    clock, microseconds), oldest first, at most ``limit`` lines; and how many more
-    there were."""
+def stream_matches(unit: str, pids: Iterable[int] = ()) -> list[list[str]]:
+    """The sd-journal matches of a unit's stream lines (pure): alternatives (ORed),
+    each a list of ``FIELD=value`` (ANDed; one field's values ORed).
+
+    ``_SYSTEMD_UNIT`` alone misses lines: journald learns a stream's unit from its
+    writer's cgroup (``/proc/<pid>/cgroup``) when it takes in the stream, and a command
+    that exited before (``sh -c 'echo out; exit 1'`` while journald lags behind, a
+    loaded machine) leaves lines with ``_PID`` and no unit. The unit's commands' pids,
+    which systemd keeps (``ExecStart`` …), find those."""
+    alternatives = [["_TRANSPORT=stdout", f"_SYSTEMD_UNIT={unit}"]]
+    pids = sorted({pid for pid in pids if pid > 0})
+    if pids:
+        alternatives.append(["_TRANSPORT=stdout", *(f"_PID={pid}" for pid in pids)])
+    return alternatives
+
+
+def stream_lines(unit: str, since_usec: int, *, pids: Iterable[int] = (),
+                 limit: int = MAX_LINES) -> tuple[list[StreamLine], int]:  # fmt: skip
+    """What ``unit`` (or its commands' ``pids``: :func:`stream_matches`) wrote on
+    stdout/stderr from ``since_usec`` on (journald's realtime clock, microseconds),
+    oldest first, at most ``limit`` lines; and how many more there were."""
     lib = _lib()
     lines: list[StreamLine] = []
     more = 0
     with _journal() as handle:
-        for match in (f"_SYSTEMD_UNIT={unit}", "_TRANSPORT=stdout"):
-            raw = match.encode()
-            _check(lib.sd_journal_add_match(handle, raw, len(raw)), "sd_journal_add_match")
+        for index, matches in enumerate(stream_matches(unit, pids)):
+            if index:
+                _check(lib.sd_journal_add_disjunction(handle), "sd_journal_add_disjunction")
+            for match in matches:
+                raw = match.encode()
+                _check(lib.sd_journal_add_match(handle, raw, len(raw)), "sd_journal_add_match")
         _check(lib.sd_journal_seek_realtime_usec(handle, since_usec), "sd_journal_seek")
         usec = ctypes.c_uint64()
         while _check(lib.sd_journal_next(handle), "sd_journal_next") > 0:

@@ -229,7 +229,8 @@ class Applier:
         since = max(self.since_usec, self.read_upto.get(res.unit, 0) + 1)
         try:
             journal.synchronize()
-            lines, more = journal.stream_lines(res.unit, since)
+            pids = self.jobs.exec_pids(res.unit, step.op)
+            lines, more = journal.stream_lines(res.unit, since, pids=pids)
         except (OSError, ValueError) as exc:  # no journald: nothing to read back
             log.debug(f"output of {res.unit} not read: {exc}")
             return

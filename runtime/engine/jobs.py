@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from omc.runtime.adapters.systemd import Systemd
 
 METHODS = {Op.START: "StartUnit", Op.STOP: "StopUnit", Op.RESTART: "RestartUnit"}
+# The commands (a service's properties) each job runs.
+EXEC_OF = {
+    Op.START: ("ExecStartPre", "ExecStart"),
+    Op.STOP: ("ExecStop", "ExecStopPost"),
+    Op.RESTART: ("ExecStop", "ExecStopPost", "ExecStartPre", "ExecStart"),
+}
 REFUSED = "refused"  # the job was never enqueued (systemd refused the transaction)
 
 
@@ -150,6 +156,16 @@ class Jobs:
 
     def active_states(self, units: Iterable[str]) -> dict[str, str]:
         return self.sd.active_states(list(units))
+
+    def exec_pids(self, unit: str, op: Op) -> list[int]:
+        """The pids of the last runs of the unit's commands that ``op`` runs (journald's
+        lines of a process that exited early name its pid, not always its unit:
+        :func:`.journal.stream_matches`); none when systemd does not say (the unit's own
+        lines are read all the same)."""
+        try:
+            return self.sd.exec_pids(unit, EXEC_OF.get(op, ()))
+        except SystemdError:
+            return []
 
     def until_exec(self, units: Iterable[str], *, bound: float = EXEC_BOUND) -> None:
         """Wait (at most ``bound`` seconds) until each unit's main process is no longer

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omc.runtime.lab.api import Lab, Node
 
-from .test_instance_lab import console, created, om
+from .test_instance_lab import OM, console, created, om
 
 pytestmark = pytest.mark.lab
 SERVER = str(Path(__file__).resolve().parents[1] / "collector_server.py")
@@ -104,6 +104,31 @@ def test_a_failed_app_shows_its_output_everywhere(collector: Node) -> None:
         logged = rows["app#0"][9].splitlines()
         assert "out" in logged and "err" in logged and rows["app#0"][10] == "err"
         assert batch[2][0] and batch[2][1] == "n1"  # type: ignore[index]
+
+
+def test_an_app_that_exits_before_journald_reads_it_still_shows_its_output(lab: Lab) -> None:
+    """journald paused while the app runs (a loaded machine's journald lags behind): the
+    app has exited when journald takes its streams in, so it cannot tell their unit
+    from the pid's cgroup and the lines carry ``_PID`` only. The action still finds
+    them, by the pids systemd kept of the unit's commands: both lines, then the failure."""
+    n1 = lab.node("n1")
+    n1.run(["mkdir", "-p", "/run/omct"])
+    with created(n1, "applag", APPFAIL):
+        script = (f"pkill -STOP -x systemd-journal && (sleep 1; pkill -CONT -x systemd-journal) &"
+                  f" {OM} applag instance start")  # fmt: skip
+        proc = n1.run(["sh", "-c", script], check=False, timeout=120)
+        n1.run(["pkill", "-CONT", "-x", "systemd-journal"], check=False)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        lines = console(proc)
+        run = next(i for i, ln in enumerate(lines) if "app#0: run: " in ln)
+        assert sorted(lines[run + 1 : run + 3]) == [
+            "INF applag: app#0: out",
+            "WRN applag: app#0: err",
+        ], lines
+        assert lines[run + 3].startswith("ERR applag: app#0: start failed: job failed")
+        found = n1.run(["journalctl", "-o", "json", "MESSAGE=out", "SYSLOG_IDENTIFIER=sh"]).stdout
+        last = json.loads(found.splitlines()[-1])
+        assert "_SYSTEMD_UNIT" not in last  # the case this test is about did happen
 
 
 def test_without_journald_the_action_logs_to_syslog(lab_factory: Callable[..., Lab]) -> None:
