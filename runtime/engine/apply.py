@@ -229,9 +229,15 @@ class Applier:
         since = max(self.since_usec, self.read_upto.get(res.unit, 0) + 1)
         try:
             journal.synchronize()
+        except TimeoutError:  # journald slow to answer (a loaded machine): what it has
+            log.debug("journald did not confirm it took everything in: reading what it has")
+        except (OSError, ValueError) as exc:  # no journald: nothing to read back
+            log.debug(f"output of {res.unit} not read: {exc}")
+            return
+        try:
             pids = self.jobs.exec_pids(res.unit, step.op)
             lines, more = journal.stream_lines(res.unit, since, pids=pids)
-        except (OSError, ValueError) as exc:  # no journald: nothing to read back
+        except (OSError, ValueError) as exc:
             log.debug(f"output of {res.unit} not read: {exc}")
             return
         cmd = narrate.command_of(step, res)
