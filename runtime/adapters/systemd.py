@@ -364,6 +364,13 @@ class Systemd:
             main_pid=int(typed.get("MainPID", 0)),
         )
 
+    def main_pid(self, unit: str) -> int:
+        """A service's main pid (0: none, or not a service): one ``Get``, ~0.5 ms in a
+        lab node, where :meth:`state`'s two ``GetAll`` take ~8 ms."""
+        if not unit.endswith(".service"):
+            return 0
+        return int(self.property(unit, "MainPID", _TYPE_IFACES["service"]))
+
     def exec_pids(self, unit: str, properties: Sequence[str] = EXEC_PROPERTIES) -> list[int]:
         """The pids of a service's commands, as their last runs had them (the ``pid`` of
         each ``ExecCommand`` of ``properties``), 0s out; ``[]`` for a unit that is not a

@@ -125,7 +125,26 @@ def test_simple_service_has_main_pid_and_restart(n1: Node, sd: Systemd, unit_nam
     assert first.sub_state == "running" and first.main_pid > 1
     second = sd.restart([unit])[unit].state
     assert second.main_pid not in {0, first.main_pid}
+    assert sd.main_pid(unit) == second.main_pid  # one Get, the same answer
     sd.stop([unit])
+    assert sd.main_pid(unit) == 0
+
+
+def test_exec_pids_are_the_last_runs_of_the_commands(n1: Node, sd: Systemd, unit_name: str) -> None:
+    """The pids systemd keeps of a service's commands after they ran (what an action
+    matches journald's lines of a process that exited early by), per property."""
+    unit = _install(n1, sd, unit_name, "Type=oneshot\nRemainAfterExit=yes\n"
+                    "ExecStartPre=/bin/true\nExecStart=/bin/true\n"
+                    "ExecStop=/bin/true\n")  # fmt: skip
+    assert sd.exec_pids(unit) == []  # never ran
+    sd.start([unit])
+    try:
+        pre, start = sd.exec_pids(unit, ("ExecStartPre",)), sd.exec_pids(unit, ("ExecStart",))
+        assert len(pre) == len(start) == 1 and pre != start and min(pre + start) > 1
+        assert sorted(sd.exec_pids(unit)) == sorted(pre + start)  # ExecStop has not run
+    finally:
+        sd.stop([unit])  # inactive: systemd may unload it, its pids with it (docs/runtime.md)
+    assert sd.exec_pids("omct-x.socket") == [] and sd.main_pid("omct-x.socket") == 0
 
 
 def test_unknown_unit_start_raises(sd: Systemd) -> None:
