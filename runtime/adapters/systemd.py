@@ -378,10 +378,9 @@ class Systemd:
         the service interface took ~4.7 ms."""
         if not unit.endswith(".service"):
             return []
-        path, iface = self.unit_path(unit), _TYPE_IFACES["service"]
         pids = []
         for name in properties:
-            commands = self._call(path, PROPS_IFACE, "Get", "ss", (iface, name))[0]
+            commands = self.property(unit, name, _TYPE_IFACES["service"])
             pids += [int(c[7]) for c in commands if len(c) > 7 and int(c[7]) > 0]
         return pids
 
