@@ -256,6 +256,11 @@ class Fields(dict[str, Field]):
     def __init__(self, fields: Mapping[str, Field]) -> None:
         super().__init__(fields)
         self.plan = tuple((name, *spec) for name, spec in fields.items())
+        # field → the fields that fall back to it while absent (an avail: its overall)
+        self.fallers: dict[str, tuple[str, ...]] = {}
+        for name, spec in fields.items():
+            if spec.fallback:
+                self.fallers[spec.fallback] = (*self.fallers.get(spec.fallback, ()), name)
 
 
 def decode_fields(fields: Fields, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -136,10 +136,6 @@ def _lean(fields: Fields, data: Mapping[str, Any]) -> dict[str, Any]:
         whole = decode_fields(fields, data)
     except (KeyError, ValueError, TypeError):
         return dict(data)  # what the decoder refuses is published as it is
-    fallers: dict[str, list[str]] = {}
-    for name, spec in fields.items():
-        if spec.fallback:
-            fallers.setdefault(spec.fallback, []).append(name)
     lean = dict(data)
     for key in data:
         value = lean.pop(key)
@@ -148,7 +144,7 @@ def _lean(fields: Fields, data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             same = decode_field(fields, lean, key) == whole[key] and all(
                 decode_field(fields, lean, name) == whole[name]
-                for name in fallers.get(key, ())
+                for name in fields.fallers.get(key, ())
                 if name not in lean
             )
         except (KeyError, ValueError, TypeError):
